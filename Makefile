@@ -1,0 +1,65 @@
+# RecStack: `make run` and `make test` are the two set-up commands (each installs first).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+# pip prints a warning per missing local index folder; drop those lines, keep pip's exit status.
+QUIET := { grep -v "^WARNING: Location" || true; }
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export RECSTACK_HOME ?= $(CURDIR)/.recstack
+export DAGSTER_HOME ?= $(RECSTACK_HOME)/dagster
+export MLFLOW_DISABLE_TELEMETRY := true
+export GX_ANALYTICS_ENABLED := False
+export SPARK_LOCAL_IP ?= 127.0.0.1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test test-fast ui serve bench validate clean constraints
+
+install: $(STAMP)
+
+# Re-installs only when the pins change. torch first: the CPU build of exactly 2.13.0 (an
+# unpinned resolve would pull CUDA wheels).
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade "pip==25.3" "setuptools==84.2.1" "wheel==0.48.0" 2>&1 | $(QUIET)
+	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0" 2>&1 | $(QUIET)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 | $(QUIET)
+	$(BIN)/python -c "import torch, dagster, pyspark, faiss, mlflow, great_expectations" 
+	@touch $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml:
+	@mkdir -p $(DAGSTER_HOME)
+	@printf 'telemetry:\n  enabled: false\n' > $@
+
+run: install $(DAGSTER_HOME)/dagster.yaml
+	@time $(BIN)/python -m orchestration.run_local
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+validate: install
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+# Dagster UI on :3000 and the MLflow UI on :5000, both over the same local state.
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	@mkdir -p $(RECSTACK_HOME)/mlflow
+	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(RECSTACK_HOME)/mlflow/mlflow.db \
+		--default-artifact-root $(RECSTACK_HOME)/mlflow/artifacts & \
+	trap "kill $$! 2>/dev/null" EXIT; \
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+bench: install
+	$(BIN)/python -m benchmarks.run_all
+
+constraints:
+	(echo "# Full transitive pin set (pip freeze of a clean install). Regenerate: make constraints"; \
+	 $(BIN)/pip freeze --exclude-editable | grep -v '^recstack' | sed 's/+cpu$$//') > constraints.txt
+
+clean:
+	rm -rf $(RECSTACK_HOME) .pytest_cache spark-warehouse metastore_db derby.log

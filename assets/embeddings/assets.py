@@ -1,0 +1,81 @@
+"""Embedding assets: Spark ALS model, its user and item vectors."""
+
+
+import dagster as dg
+import mlflow
+import pandas as pd
+import pyarrow as pa
+
+from assets.embeddings.als import AlsParams, train_als_spark
+from assets.embeddings.factor_model import FactorModel
+from assets.embeddings.registry import log_factor_model
+from assets.embeddings.vectors import VectorMeta, vectors_to_table
+from resources.mlflow_tracking import MlflowResource
+from resources.spark import SparkResource
+
+ALS_MODEL_NAME = "recstack-als"
+
+
+class AlsConfig(dg.Config):
+    """Implicit ALS hyper-parameters (see :class:`assets.embeddings.als.AlsParams`)."""
+
+    rank: int = 32
+    reg: float = 0.05
+    alpha: float = 10.0
+    iterations: int = 12
+    seed: int = 0
+
+    def params(self) -> AlsParams:
+        return AlsParams(rank=self.rank, reg=self.reg, alpha=self.alpha, iterations=self.iterations, seed=self.seed)
+
+
+def data_version(df: pd.DataFrame) -> str:
+    """A content hash of a frame, recorded as the model's data version."""
+    return format(int(pd.util.hash_pandas_object(df, index=False).sum()) & 0xFFFFFFFFFFFF, "012x")
+
+
+@dg.asset(group_name="embeddings", kinds={"spark", "mlflow"})
+def als_model(
+    context: dg.AssetExecutionContext, config: AlsConfig, interactions: pd.DataFrame,
+    spark: SparkResource, mlflow_tracking: MlflowResource,
+) -> dg.Output[FactorModel]:
+    """Implicit ALS trained with Spark MLlib, logged to MLflow and registered as ``challenger``."""
+    params = config.params()
+    model = train_als_spark(spark.get_session(), interactions, params)
+    dv = data_version(interactions)
+    tags = {"dagster_run_id": context.run_id, "dagster_asset": "als_model", "data_version": dv}
+    with mlflow_tracking.start_run("als_model", tags=tags) as run:
+        mlflow.log_params({**model.params, "n_users": len(model.user_ids), "n_items": len(model.item_ids)})
+        mlflow.log_metric("train_seconds", model.params["train_seconds"])
+        _, version = log_factor_model(model, ALS_MODEL_NAME)
+    mlflow_tracking.set_alias(ALS_MODEL_NAME, "challenger", version)
+    model.params.update(mlflow_run_id=run.info.run_id, model_name=ALS_MODEL_NAME, model_version=version, data_version=dv)
+    context.log.info("registered %s version %s as challenger", ALS_MODEL_NAME, version)
+    return dg.Output(
+        model,
+        metadata={
+            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run.info.run_id)),
+            "model_version": version, "users": len(model.user_ids), "items": len(model.item_ids),
+            "rank": params.rank, "train_seconds": model.params["train_seconds"], "data_version": dv,
+        },
+    )
+
+
+def _vector_output(ids, vecs, model: FactorModel, kind: str) -> dg.Output[pa.Table]:
+    meta = VectorMeta(metric="ip", normalized=True, model_name=model.params.get("model_name", ""),
+                      model_version=str(model.params.get("model_version", "")), extra={"entity": kind})
+    table = vectors_to_table(ids, vecs, meta)
+    return dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1]),
+                                      "model_version": meta.model_version, "metric": "ip (unit vectors)"})
+
+
+@dg.asset(group_name="embeddings", kinds={"arrow"})
+def als_user_vectors(als_model: FactorModel) -> dg.Output[pa.Table]:
+    """User factors as unit vectors (id, vector) carrying the ALS model version."""
+    return _vector_output(als_model.user_ids, als_model.user_factors, als_model, "user")
+
+
+@dg.asset(group_name="embeddings", kinds={"arrow"})
+def als_item_vectors(als_model: FactorModel) -> dg.Output[pa.Table]:
+    """Item factors as unit vectors (id, vector) carrying the ALS model version."""
+    return _vector_output(als_model.item_ids, als_model.item_factors, als_model, "item")

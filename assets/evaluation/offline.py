@@ -1,0 +1,117 @@
+"""Held-out splits, top-k scoring and the popularity baseline for offline evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from assets.evaluation.metrics import ranking_metrics
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How to hold out test interactions.
+
+    ``method="last_n"`` holds out each user's last ``n`` interactions by time (users with fewer
+    than ``min_train + n`` interactions stay wholly in train); ``method="random"`` holds out a
+    ``test_fraction`` of every user's interactions at random (seeded).
+    """
+
+    method: str = "last_n"
+    n: int = 1
+    test_fraction: float = 0.2
+    min_train: int = 1
+    seed: int = 7
+
+
+def split_interactions(df: pd.DataFrame, spec: SplitSpec = SplitSpec()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split an interaction frame into ``(train, test)`` per user.
+
+    Items a user has in train are removed from their test rows, so the metrics measure discovery
+    of new items, not repetition.
+    """
+    if spec.method not in ("last_n", "random"):
+        raise ValueError(f"unknown split method {spec.method!r} (last_n, random)")
+    d = df.sort_values(["user_id", "ts"], kind="stable").reset_index(drop=True)
+    size = d.groupby("user_id")["item_id"].transform("size").to_numpy()
+    if spec.method == "last_n":
+        pos_from_end = d.groupby("user_id").cumcount(ascending=False).to_numpy()
+        is_test = (pos_from_end < spec.n) & (size >= spec.min_train + spec.n)
+    else:
+        rng = np.random.default_rng(spec.seed)
+        is_test = (rng.random(len(d)) < spec.test_fraction) & (size >= spec.min_train + 1)
+        # Guarantee at least min_train rows stay in train for each user.
+        train_left = d.assign(t=~is_test).groupby("user_id")["t"].transform("sum").to_numpy()
+        is_test &= train_left >= spec.min_train
+    train, test = d[~is_test], d[is_test]
+    seen = pd.MultiIndex.from_frame(train[["user_id", "item_id"]])
+    test = test[~pd.MultiIndex.from_frame(test[["user_id", "item_id"]]).isin(seen)]
+    test = test.drop_duplicates(["user_id", "item_id"])
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def seen_matrix(train: pd.DataFrame, user_index: pd.Index, item_index: pd.Index) -> sp.csr_matrix:
+    """CSR ``(n_users, n_items)`` of training interactions in the given id orders."""
+    u = user_index.get_indexer(train["user_id"])
+    i = item_index.get_indexer(train["item_id"])
+    ok = (u >= 0) & (i >= 0)
+    m = sp.csr_matrix(
+        (np.ones(int(ok.sum()), dtype=np.float32), (u[ok], i[ok])), shape=(len(user_index), len(item_index))
+    )
+    m.sum_duplicates()
+    return m
+
+
+def top_k_by_score(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
+    """Column indices of the ``k`` highest scores per row, best first; ``exclude`` masks items.
+
+    Returns an int64 ``(n_rows, k)`` array; rows with fewer than ``k`` allowed items pad with ``-1``.
+    """
+    s = np.array(scores, dtype=np.float32, copy=True)
+    if exclude is not None and exclude.nnz:
+        rows, cols = exclude.nonzero()
+        s[rows, cols] = -np.inf
+    k = min(k, s.shape[1])
+    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    top[~np.isfinite(np.take_along_axis(s, top, axis=1))] = -1
+    return top
+
+
+def recommend_from_factors(
+    user_factors: np.ndarray, item_factors: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, batch: int = 2048
+) -> np.ndarray:
+    """Top-k item indices for every user by dot product, in batches to bound memory."""
+    out = np.empty((user_factors.shape[0], min(k, item_factors.shape[0])), dtype=np.int64)
+    for start in range(0, user_factors.shape[0], batch):
+        stop = min(start + batch, user_factors.shape[0])
+        scores = user_factors[start:stop] @ item_factors.T
+        out[start:stop] = top_k_by_score(scores, k, exclude[start:stop] if exclude is not None else None)
+    return out
+
+
+def recommend_popular(train: pd.DataFrame, n_users: int, item_index: pd.Index, k: int, exclude: sp.csr_matrix) -> np.ndarray:
+    """The popularity baseline: the most-interacted items not yet seen by each user."""
+    counts = train["item_id"].value_counts().reindex(item_index, fill_value=0).to_numpy(dtype=np.float32)
+    scores = np.broadcast_to(counts, (n_users, counts.size))
+    return top_k_by_score(scores, k, exclude)
+
+
+def evaluate_recommendations(
+    recommended_idx: np.ndarray, test: pd.DataFrame, user_index: pd.Index, item_index: pd.Index, k: int
+) -> dict[str, float]:
+    """Metrics of top-k recommendations (item *indices*, one row per ``user_index`` entry)."""
+    test = test[test["user_id"].isin(user_index) & test["item_id"].isin(item_index)]
+    rows = user_index.get_indexer(test["user_id"])
+    cols = item_index.get_indexer(test["item_id"])
+    truth = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(user_index), len(item_index)))
+    truth.sum_duplicates()
+    has_test = np.diff(truth.indptr) > 0
+    truth = truth[has_test]
+    metrics = ranking_metrics(recommended_idx[has_test], truth.indptr, truth.indices, k, n_items=len(item_index))
+    metrics["n_eval_users"] = float(has_test.sum())
+    return metrics

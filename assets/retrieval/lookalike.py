@@ -1,0 +1,127 @@
+"""Lookalike audience expansion: U2U, I2U2U and I2I2U.
+
+- **U2U**: nearest users (in user-vector space) of each seed user, scores aggregated per candidate.
+- **I2U2U**: seed items → the users who interacted with them (the item's existing audience) →
+  U2U expansion of that audience.
+- **I2I2U**: seed items → nearest items (in item-vector space) → users who interacted with those
+  items, weighted by item similarity.
+
+Every strategy drops the seeds and the already-converted users (the explicit ``exclude`` set, and
+for item seeds, the users who already interacted with a seed item) and returns
+``(user_ids, scores)`` sorted by score, best first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from assets.indexes.faiss_index import VectorIndex
+
+
+def _aggregate(cand: np.ndarray, score: np.ndarray, how: str) -> pd.Series:
+    s = pd.Series(score, index=cand)
+    s = s[s.index >= 0]
+    g = s.groupby(level=0)
+    if how == "sum":
+        return g.sum()
+    if how == "max":
+        return g.max()
+    if how == "mean":
+        return g.mean()
+    raise ValueError(f"unknown aggregation {how!r} (sum, max, mean)")
+
+
+def _finish(agg: pd.Series, exclude: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    agg = agg[~agg.index.isin(exclude)]
+    # Sort by score, then id, so ties are deterministic.
+    df = agg.rename("score").rename_axis("id").reset_index().sort_values(["score", "id"], ascending=[False, True])
+    df = df.head(size)
+    return df["id"].to_numpy(np.int64), df["score"].to_numpy(np.float32)
+
+
+def u2u(
+    seed_users: np.ndarray,
+    user_index: VectorIndex,
+    size: int = 1000,
+    k_per_seed: int = 100,
+    exclude: np.ndarray | None = None,
+    how: str = "sum",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expand seed users to similar users.
+
+    Parameters
+    ----------
+    seed_users : ndarray of int64
+        Seed user ids; ids not in the index are ignored.
+    user_index : VectorIndex
+        Index over user vectors.
+    size : int
+        Audience size to return.
+    k_per_seed : int
+        Neighbours fetched per seed before aggregation.
+    exclude : ndarray of int64, optional
+        Already-converted users to drop (seeds are always dropped).
+    how : {"sum", "max", "mean"}
+        How a candidate's similarities to several seeds combine; ``sum`` favours users close to
+        many seeds.
+    """
+    seeds = np.intersect1d(np.asarray(seed_users, dtype=np.int64), user_index.ids)
+    if seeds.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    q = user_index.reconstruct(seeds)
+    ids, scores = user_index.search(q, k_per_seed + 1)
+    agg = _aggregate(ids.ravel(), scores.ravel(), how)
+    drop = np.union1d(seeds, exclude if exclude is not None else np.zeros(0, np.int64))
+    return _finish(agg, drop, size)
+
+
+def item_audience(items: np.ndarray, interactions: pd.DataFrame) -> np.ndarray:
+    """Users who interacted with any of ``items``."""
+    return np.unique(interactions.loc[interactions["item_id"].isin(items), "user_id"].to_numpy(np.int64))
+
+
+def i2u2u(
+    seed_items: np.ndarray,
+    interactions: pd.DataFrame,
+    user_index: VectorIndex,
+    size: int = 1000,
+    k_per_seed: int = 50,
+    max_seed_users: int = 2000,
+    exclude: np.ndarray | None = None,
+    how: str = "sum",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seed items → their users (capped, most engaged first) → U2U; the item audience is excluded."""
+    audience = item_audience(seed_items, interactions)
+    seeds = audience
+    if audience.size > max_seed_users:
+        eng = (interactions[interactions["item_id"].isin(seed_items)].groupby("user_id")["confidence"].sum()
+               .sort_values(ascending=False, kind="stable"))
+        seeds = eng.index.to_numpy(np.int64)[:max_seed_users]
+    drop = np.union1d(audience, exclude if exclude is not None else np.zeros(0, np.int64))
+    return u2u(seeds, user_index, size=size, k_per_seed=k_per_seed, exclude=drop, how=how)
+
+
+def i2i2u(
+    seed_items: np.ndarray,
+    interactions: pd.DataFrame,
+    item_index: VectorIndex,
+    size: int = 1000,
+    k_items: int = 20,
+    exclude: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seed items → similar items (similarity-weighted) → the users of those items.
+
+    A user's score is the sum, over the expanded items they interacted with, of the item's best
+    similarity to a seed; the seeds' own audience is excluded (already converted).
+    """
+    seeds = np.intersect1d(np.asarray(seed_items, dtype=np.int64), item_index.ids)
+    if seeds.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    ids, scores = item_index.search(item_index.reconstruct(seeds), k_items + 1)
+    item_w = _aggregate(ids.ravel(), scores.ravel(), "max")
+    item_w = item_w[~item_w.index.isin(seeds)]
+    hits = interactions.loc[interactions["item_id"].isin(item_w.index), ["user_id", "item_id"]].drop_duplicates()
+    user_score = hits.assign(w=item_w.reindex(hits["item_id"]).to_numpy()).groupby("user_id")["w"].sum()
+    drop = np.union1d(item_audience(seeds, interactions), exclude if exclude is not None else np.zeros(0, np.int64))
+    return _finish(user_score, drop, size)

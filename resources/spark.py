@@ -1,0 +1,39 @@
+"""Spark session resource: ``local[*]`` by default, any master URL (k8s://, yarn, spark://) in prod."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+
+class SparkResource(ConfigurableResource):
+    """Creates (or reuses) the process's SparkSession with the configured master."""
+
+    master: str = "local[*]"
+    app_name: str = "recstack"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    conf: dict[str, str] = Field(default_factory=dict)
+
+    def get_session(self):
+        """Return the active SparkSession for this configuration (started on first use)."""
+        if self.master.startswith("local"):
+            # Binding to loopback avoids slow hostname resolution on sandboxed machines.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        from pyspark.sql import SparkSession
+
+        b = (
+            SparkSession.builder.master(self.master)
+            .appName(self.app_name)
+            .config("spark.driver.memory", self.driver_memory)
+            .config("spark.sql.shuffle.partitions", str(self.shuffle_partitions))
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.ui.showConsoleProgress", "false")
+        )
+        for k, v in self.conf.items():
+            b = b.config(k, v)
+        spark = b.getOrCreate()
+        spark.sparkContext.setLogLevel("WARN")
+        return spark

@@ -1,0 +1,105 @@
+"""Great Expectations validation: suites are JSON data files in ``expectations/``.
+
+A suite file is GX's own serialisation (``{"name": ..., "expectations": [{"type": ..., "kwargs":
+...}]}``) so it can be edited without touching code. :func:`validate_frame` runs one against a
+pandas DataFrame in an ephemeral context (no files written) and returns a summary that names
+every failing expectation with its unexpected-row count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+from dagster import ConfigurableResource
+
+DEFAULT_SUITES_DIR = str(Path(__file__).resolve().parent.parent / "expectations")
+
+
+@dataclass
+class ValidationSummary:
+    suite: str
+    success: bool
+    n_rows: int
+    evaluated: int
+    failures: list[str] = field(default_factory=list)
+
+    def message(self) -> str:
+        if self.success:
+            return f"suite '{self.suite}': all {self.evaluated} expectations passed on {self.n_rows} rows"
+        return f"suite '{self.suite}' failed {len(self.failures)} of {self.evaluated} expectations on {self.n_rows} rows: " + "; ".join(self.failures)
+
+
+@lru_cache(maxsize=1)
+def _context():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    ds = ctx.data_sources.add_pandas("recstack_pandas")
+    return ctx, ds
+
+
+def load_suite(path: str | Path):
+    """Load a suite JSON file into a ``gx.ExpectationSuite``."""
+    import great_expectations as gx
+
+    spec = json.loads(Path(path).read_text())
+    return gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"])
+
+
+def _describe(r) -> str:
+    cfg = r.expectation_config
+    kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id",)}
+    target = kw.get("column") or kw.get("column_list") or kw.get("column_set") or ""
+    res = r.result or {}
+    if r.exception_info and any(v.get("raised_exception") for v in _exc_dicts(r.exception_info)):
+        msg = next(v["exception_message"] for v in _exc_dicts(r.exception_info) if v.get("raised_exception"))
+        return f"{cfg.type}({target}): error: {msg}"
+    if "unexpected_count" in res:
+        return f"{cfg.type}({target}): {res['unexpected_count']} of {res.get('element_count', '?')} rows unexpected"
+    if "observed_value" in res:
+        return f"{cfg.type}({target}): observed {res['observed_value']!r}"
+    return f"{cfg.type}({target}) failed"
+
+
+def _exc_dicts(info: dict) -> list[dict]:
+    if "raised_exception" in info:
+        return [info]
+    return [v for v in info.values() if isinstance(v, dict)]
+
+
+def validate_frame(df: pd.DataFrame, suite_path: str | Path) -> ValidationSummary:
+    """Validate ``df`` against the suite stored at ``suite_path``."""
+    suite = load_suite(suite_path)
+    ctx, ds = _context()
+    name = f"{suite.name}"
+    try:
+        asset = ds.get_asset(name)
+    except LookupError:
+        asset = ds.add_dataframe_asset(name)
+    try:
+        bd = asset.get_batch_definition("whole")
+    except (KeyError, LookupError):
+        bd = asset.add_batch_definition_whole_dataframe("whole")
+    res = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite)
+    failures = [_describe(r) for r in res.results if not r.success]
+    return ValidationSummary(suite=suite.name, success=bool(res.success), n_rows=len(df), evaluated=len(res.results), failures=failures)
+
+
+class GreatExpectationsResource(ConfigurableResource):
+    """Where suites live (the same files locally and in production)."""
+
+    suites_dir: str = DEFAULT_SUITES_DIR
+
+    def validate(self, df: pd.DataFrame, suite: str) -> ValidationSummary:
+        path = Path(self.suites_dir) / f"{suite}.json"
+        if not path.exists():
+            raise FileNotFoundError(f"no expectation suite {suite!r} at {path}")
+        return validate_frame(df, path)

@@ -1,0 +1,47 @@
+"""Shared fixtures: one Spark session per test session, temporary RecStack homes, shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+SHARED_DATA = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a dataset in ../shared/data, or skip the test with the reason."""
+    p = SHARED_DATA / name
+    if not p.exists():
+        pytest.skip(f"shared dataset {name!r} not found at {p} (set RECSTACK_SHARED_DATA to its parent folder)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def spark_resource():
+    from resources.spark import SparkResource
+
+    res = SparkResource(master="local[2]", driver_memory="2g", shuffle_partitions=4)
+    yield res
+    res.get_session().stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_resource):
+    return spark_resource.get_session()
+
+
+@pytest.fixture
+def recstack_home(tmp_path, monkeypatch):
+    """A fresh RECSTACK_HOME and DAGSTER_HOME for one test."""
+    home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
+    (home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("RECSTACK_HOME", str(home))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
+    return home

@@ -1,0 +1,97 @@
+"""The whole slice materializes in a temporary Dagster home; bad input stops at the gate."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import dagster as dg
+
+from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+from resources.storage import VersionedStore
+
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "ops": {
+        "interactions": {"config": {"n_interactions": 4000, "n_communities": 4}},
+        "als_model": {"config": {"rank": 8, "iterations": 5}},
+        "faiss_index_als_users": {"config": {"recall_sample": 100}},
+        "faiss_index_als_items": {"config": {"recall_sample": 100}},
+        "lookalike_audiences": {"config": {"audience_size": 50}},
+    }
+}
+
+
+def _defs():
+    from orchestration.definitions import build_definitions
+
+    return build_definitions("local")  # reads RECSTACK_HOME now, after the fixture set it
+
+
+def test_slice_materializes_end_to_end(recstack_home, spark_resource):
+    defs = _defs()
+    job = defs.resolve_job_def("recommendation_slice")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, run_config=TINY, resources={"spark": spark_resource})
+        assert result.success
+        keys = {k.to_user_string() for k in instance.get_asset_keys()}
+    assert keys >= {"interactions", "als_model", "als_user_vectors", "als_item_vectors", "faiss_index_als_users",
+                    "faiss_index_als_items", "lookalike_audiences", "als_evaluation"}
+    ev = result.output_for_node("als_evaluation")
+    assert ev["metrics"]["als"]["ndcg@10"] > ev["metrics"]["popularity"]["ndcg@10"]
+    mat = result.asset_materializations_for_node("als_model")[0]
+    assert mat.metadata["mlflow_run"].value.startswith("http://127.0.0.1:5000/#/experiments/")
+    aud = result.output_for_node("lookalike_audiences")
+    assert set(aud["strategy"]) == {"u2u", "i2u2u", "i2i2u"}
+    idx_md = result.asset_materializations_for_node("faiss_index_als_users")[0].metadata
+    assert idx_md["recall@10_vs_exact"].value == pytest.approx(1.0)
+    # MLflow: the version is registered and carries the challenger alias and evaluation metrics.
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{recstack_home / 'mlflow' / 'mlflow.db'}")
+    mv = client.get_model_version_by_alias("recstack-als", "challenger")
+    run = client.get_run(mv.run_id)
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert "eval_als_ndcg_at_10" in run.data.metrics
+    # The registered pyfunc serves recommendations by alias.
+    model = mlflow.pyfunc.load_model("models:/recstack-als@challenger")
+    users = result.output_for_node("als_model").user_ids[:3]
+    out = model.predict(pd.DataFrame({"user_id": users}), params={"k": 5})
+    assert len(out) == 3 and len(out["item_ids"].iloc[0]) == 5
+
+
+def test_bad_interactions_are_stopped_and_previous_version_survives(recstack_home, tmp_path, spark_resource):
+    defs = _defs()
+    good, _ = generate_interactions(SyntheticSpec(n_interactions=1000, seed=3))
+    good_path = tmp_path / "good.csv"
+    good.to_csv(good_path, index=False)
+    bad = good.copy()
+    bad.loc[:4, "rating"] = np.nan
+    bad.loc[5:6, "rating"] = -3
+    bad_path = tmp_path / "bad.csv"
+    bad.to_csv(bad_path, index=False)
+    missing_path = tmp_path / "missing.csv"
+    good.drop(columns=["ts"]).to_csv(missing_path, index=False)
+
+    job = defs.resolve_job_def("recommendation_slice")
+    with dg.DagsterInstance.get() as instance:
+        ok = dg.materialize([a for a in defs.assets if a.key == dg.AssetKey("interactions")], instance=instance,
+                            resources=defs.resources,
+                            run_config={"ops": {"interactions": {"config": {"source": "file", "path": str(good_path)}}}})
+        assert ok.success
+        store = VersionedStore(str(recstack_home / "storage"))
+        before = store.read(["interactions"])
+        for path, expected in ((bad_path, "expect_column_values_to_not_be_null(rating): 5 of 1000 rows unexpected"),
+                               (missing_path, "expect_column_to_exist(ts)")):
+            cfg = {**TINY, "ops": {**TINY["ops"], "interactions": {"config": {"source": "file", "path": str(path)}}}}
+            res = job.execute_in_process(instance=instance, run_config=cfg, raise_on_error=False,
+                                         resources={"spark": spark_resource})
+            assert not res.success
+            evals = res.get_asset_check_evaluations()
+            assert len(evals) == 1 and not evals[0].passed
+            assert expected in evals[0].description
+            failure = next(e for e in res.all_events if e.is_step_failure)
+            assert failure.step_key == "interactions" and expected in failure.step_failure_data.error.message
+            assert not res.asset_materializations_for_node("als_model")
+        for key in ("als_model", "als_user_vectors", "faiss_index_als_users", "lookalike_audiences"):
+            assert instance.get_latest_materialization_event(dg.AssetKey(key)) is None
+    pd.testing.assert_frame_equal(store.read(["interactions"]), before)
