@@ -17,6 +17,7 @@ def _writer(path, batches, size, hold_last):
         s.put_cells("t", [(b"r%06d" % (b * size + i), b"d:x", b"%d" % b, 1) for i in range(size)])
     if hold_last:  # start a big batch and get killed inside it
         rows = [(b"z%07d" % i, b"d:x", b"partial", 1) for i in range(3_000_000)]
+        open(hold_last, "w").close()  # tell the test the transaction starts now
         s.put_cells("t", rows)
 
 
@@ -41,12 +42,12 @@ def test_killed_writer_leaves_last_committed_batch(tmp_path):
     path = tmp_path / "fs.sqlite"
     s = EmbeddedStore(path)
     s.create_table(SPEC)
-    p = mp.get_context("spawn").Process(target=_writer, args=(str(path), 3, 100, True))
+    p = mp.get_context("spawn").Process(target=_writer, args=(str(path), 3, 100, str(tmp_path / "started")))
     p.start()
-    deadline = time.time() + 60
-    while time.time() < deadline and sum(1 for _ in s.scan("t")) < 300:
-        time.sleep(0.05)
-    time.sleep(0.5)  # inside the 3M-row batch now
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "started").exists():
+        time.sleep(0.02)
+    time.sleep(1.0)  # well inside the 3M-row transaction (it takes ~10 s)
     os.kill(p.pid, signal.SIGKILL)
     p.join()
     fresh = EmbeddedStore(path)
