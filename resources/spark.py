@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -22,6 +23,8 @@ class SparkResource(ConfigurableResource):
         if self.master.startswith("local"):
             # Binding to loopback avoids slow hostname resolution on sandboxed machines.
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            # Python workers must use this interpreter (the venv), not whatever `python3` is first on PATH.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         from pyspark.sql import SparkSession
 
         b = (

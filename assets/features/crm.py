@@ -1,0 +1,105 @@
+"""Synthetic CRM activity with planted signal, and the raw-event contract.
+
+A fixed, seeded population of users, phones, sales staff and opportunities (each opportunity
+links one or two users and their phones). Every user has a latent *engagement* and a preferred
+business line; daily calls (from phones, value = seconds), logins, posts and clicks (from users)
+are Poisson draws scaled by engagement. An opportunity converts with a probability that rises
+with its users' engagement, so the window features carry real signal for the conversion label.
+Owners (sales staff) change now and then, which feeds the SCD2 owner history.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+EVENT_FEATURES = {"call": "phone", "login": "user", "post": "user", "click": "user"}
+LINES = ("01", "02")
+RAW_COLUMNS = ["event_id", "entity_type", "entity_id", "feature", "line", "event_ts", "value", "detail"]
+# Events per active day at engagement 1, per feature.
+_RATES = {"call": 0.6, "login": 1.2, "post": 0.15, "click": 2.0}
+
+
+@dataclass(frozen=True)
+class CrmSpec:
+    n_users: int = 2000
+    n_opportunities: int = 1500
+    n_staff: int = 40
+    owner_change_rate: float = 0.01  # per opportunity per day
+    seed: int = 11
+
+
+def population(spec: CrmSpec = CrmSpec()) -> dict[str, pd.DataFrame]:
+    """Users (with latent engagement), phones and opportunities with links and labels."""
+    rng = np.random.default_rng(spec.seed)
+    n = spec.n_users
+    eng = rng.lognormal(-0.3, 0.9, n)
+    line_pref = rng.random(n)  # share of activity on line 01
+    users = pd.DataFrame({"user_id": [f"u{i:06d}" for i in range(n)], "phone_id": [f"p{i:06d}" for i in range(n)],
+                          "engagement": eng, "line01_share": line_pref})
+    m = spec.n_opportunities
+    first = rng.integers(0, n, m)
+    second = np.where(rng.random(m) < 0.3, rng.integers(0, n, m), -1)
+    score = np.log(eng[first]) + np.where(second >= 0, 0.5 * np.log(eng[np.maximum(second, 0)]), 0.0)
+    p = 1 / (1 + np.exp(-(1.6 * score - 0.4)))
+    opps = pd.DataFrame({
+        "opp_id": [f"o{j:06d}" for j in range(m)],
+        "user_ids": [[f"u{a:06d}"] + ([f"u{b:06d}"] if b >= 0 else []) for a, b in zip(first, second)],
+        "converted": (rng.random(m) < p).astype(np.int64),
+        "owner0": [f"s{k:03d}" for k in rng.integers(0, spec.n_staff, m)],
+    })
+    opps["phone_ids"] = [[u.replace("u", "p", 1) for u in us] for us in opps["user_ids"]]
+    return {"users": users, "opportunities": opps}
+
+
+def _day_seed(spec: CrmSpec, day: date, salt: int) -> np.random.Generator:
+    return np.random.default_rng([spec.seed, day.toordinal(), salt])
+
+
+def daily_events(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None) -> pd.DataFrame:
+    """All raw events of one day (deterministic for ``(spec, day)``)."""
+    pop = pop or population(spec)
+    u = pop["users"]
+    rng = _day_seed(spec, day, 1)
+    base = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    frames = []
+    for feat, dim in EVENT_FEATURES.items():
+        counts = rng.poisson(_RATES[feat] * u["engagement"].to_numpy())
+        idx = np.repeat(np.arange(len(u)), counts)
+        k = idx.size
+        if k == 0:
+            continue
+        line = np.where(rng.random(k) < u["line01_share"].to_numpy()[idx], "01", "02")
+        secs = rng.integers(8 * 3600, 22 * 3600, k)
+        value = (np.round(rng.exponential(110, k)) + 5) if feat == "call" else (rng.integers(1, 6, k) if feat == "click" else np.ones(k))
+        ent = (u["phone_id"] if dim == "phone" else u["user_id"]).to_numpy()[idx]
+        frames.append(pd.DataFrame({"entity_type": dim, "entity_id": ent, "feature": feat, "line": line,
+                                    "event_ts": [base + timedelta(seconds=int(s)) for s in secs],
+                                    "value": value.astype(np.float64)}))
+    ev = pd.concat(frames, ignore_index=True).sort_values(["event_ts", "entity_id"], kind="stable").reset_index(drop=True)
+    ev["event_ts"] = pd.to_datetime(ev["event_ts"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ev.insert(0, "event_id", [f"{day:%Y%m%d}-{i:07d}" for i in range(len(ev))])
+    ev["detail"] = [json.dumps({"src": "synthetic"})] * len(ev)
+    return ev[RAW_COLUMNS]
+
+
+def owner_snapshot(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None, start: date = date(2026, 1, 1)) -> pd.DataFrame:
+    """Each opportunity's owner on ``day``: the initial owner, changed by dated reassignments."""
+    pop = pop or population(spec)
+    opps = pop["opportunities"]
+    rng = np.random.default_rng([spec.seed, 99])
+    horizon = max(0, (day - start).days) + 1
+    # Reassignment days are drawn once for the whole history, so any day is reproducible alone.
+    n_changes = rng.poisson(spec.owner_change_rate * 400, len(opps))
+    owners = opps["owner0"].to_numpy().copy()
+    for j in np.flatnonzero(n_changes):
+        days = np.sort(rng.integers(0, 400, n_changes[j]))
+        new = rng.integers(0, spec.n_staff, n_changes[j])
+        past = days < horizon
+        if past.any():
+            owners[j] = f"s{new[past][-1]:03d}"
+    return pd.DataFrame({"opp_id": opps["opp_id"], "owner": owners})

@@ -1,0 +1,237 @@
+"""Pure logic of the warehouse layers: raw → DWD cells → MID cells → APP window table, and SCD2.
+
+Everything here takes and returns plain values, DataFrames and cell lists; the assets move them
+in and out of the feature store.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+from assets.features.crm import EVENT_FEATURES, LINES, RAW_COLUMNS
+from assets.features.dictionary import Entry
+from assets.features.window_kernel import column_name, window_stats
+from resources.feature_store.base import FamilySpec, TableSpec, entity_of, salted_rowkey
+
+MID_AGGS = ("cnt", "sum")
+MID_FEATURES = tuple(f"{f}_{a}" for f in EVENT_FEATURES for a in MID_AGGS)
+DIMS = ("user", "phone")
+OPEN_END = "99991231"
+DAY_MS = 86_400_000
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+_DWD_Q = re.compile(rb"^d:([a-z]+)_(\d{2})_(\d{14})_(.+)$")
+_MID_Q = re.compile(rb"^m:([a-z]+_[a-z]+)_(\d{2})_(\d{8})$")
+
+
+def table_specs(mid_ttl_days: int = 540, mid_versions: int = 1, dwd_ttl_days: int = 540) -> dict[str, TableSpec]:
+    """The warehouse tables and their family settings (TTL and VERSIONS from config)."""
+    return {
+        "dwd_events": TableSpec("dwd_events", (FamilySpec("d", 1, dwd_ttl_days * 86400),)),
+        "mid_daily": TableSpec("mid_daily", (FamilySpec("m", mid_versions, mid_ttl_days * 86400), FamilySpec("t", 1))),
+        "app_features": TableSpec("app_features", (FamilySpec("a", 1, mid_ttl_days * 86400),)),
+        "scd_opportunity_owner": TableSpec("scd_opportunity_owner", (FamilySpec("h", 1),)),
+        "feature_dictionary": TableSpec("feature_dictionary", (FamilySpec("f", 1),)),
+        "feature_index": TableSpec("feature_index", (FamilySpec("i", 1),)),
+    }
+
+
+def day_ms(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+
+
+# -- raw events ------------------------------------------------------------------------------
+def bad_raw_rows(df: pd.DataFrame, max_report: int = 5) -> list[str]:
+    """Reasons the raw events cannot be loaded, each naming the offending row(s)."""
+    missing = [c for c in RAW_COLUMNS if c not in df.columns]
+    if missing:
+        return [f"missing column(s) {missing}"]
+    problems = []
+
+    def report(mask, what):
+        idx = np.flatnonzero(np.asarray(mask))
+        if idx.size:
+            rows = ", ".join(f"row {i} (event_id={df['event_id'].iloc[i]})" for i in idx[:max_report])
+            problems.append(f"{idx.size} row(s) with {what}: {rows}" + (" …" if idx.size > max_report else ""))
+
+    report(~df["feature"].isin(list(EVENT_FEATURES)), f"unknown feature (known: {list(EVENT_FEATURES)})")
+    report(~df["line"].astype(str).isin(LINES), f"unknown business line (known: {list(LINES)})")
+    report(~df["event_ts"].astype(str).str.match(_TS_RE) | pd.to_datetime(df["event_ts"], errors="coerce", utc=True).isna(),
+           "malformed event_ts (want yyyy-mm-ddThh:mm:ssZ)")
+    vals = pd.to_numeric(df["value"], errors="coerce")
+    report(vals.isna() | ~np.isfinite(vals.fillna(0)), "non-numeric value")
+    expected_dim = df["feature"].map(EVENT_FEATURES)
+    report(expected_dim.notna() & (df["entity_type"] != expected_dim), "entity_type not matching the feature")
+    return problems
+
+
+# -- DWD ----------------------------------------------------------------------------------------
+def dwd_cells(events: pd.DataFrame) -> list[tuple[bytes, bytes, bytes, int]]:
+    """One cell per event: qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``, ts = event time (ms).
+
+    A real-time writer that sees the same event builds the identical cell, so whichever writes
+    last overwrites the other: offline and real-time converge.
+    """
+    ts = pd.to_datetime(events["event_ts"], utc=True)
+    stamp = ts.dt.strftime("%Y%m%d%H%M%S")
+    ms = (ts.astype("int64") // 1_000_000).to_numpy()
+    cells = []
+    for ent, feat, line, st, v, detail, eid, t in zip(events["entity_id"], events["feature"], events["line"], stamp,
+                                                      pd.to_numeric(events["value"]), events["detail"], events["event_id"], ms):
+        q = f"d:{feat}_{line}_{st}_{float(v):g}".encode()
+        body = json.dumps({"event_id": eid, **json.loads(detail or "{}")}, separators=(",", ":")).encode()
+        cells.append((salted_rowkey(ent), q, body, int(t)))
+    return cells
+
+
+def parse_dwd(rows) -> pd.DataFrame:
+    """DWD scan results → ``entity_id, feature, line, value`` rows."""
+    out = []
+    for row, cells in rows:
+        ent = entity_of(row)
+        for col in cells:
+            m = _DWD_Q.match(col)
+            if m:
+                out.append((ent, m.group(1).decode(), m.group(2).decode(), float(m.group(4))))
+    return pd.DataFrame(out, columns=["entity_id", "feature", "line", "value"])
+
+
+# -- MID ----------------------------------------------------------------------------------------
+def mid_daily_values(dwd: pd.DataFrame) -> pd.DataFrame:
+    """Per entity, feature and line: the day's event count and value sum (MID base features)."""
+    if dwd.empty:
+        return pd.DataFrame(columns=["entity_id", "mid_feature", "line", "value"])
+    g = dwd.groupby(["entity_id", "feature", "line"])["value"].agg(cnt="size", sum="sum").reset_index()
+    long = g.melt(id_vars=["entity_id", "feature", "line"], value_vars=list(MID_AGGS), var_name="agg", value_name="value")
+    long["mid_feature"] = long["feature"] + "_" + long["agg"]
+    return long[["entity_id", "mid_feature", "line", "value"]].astype({"value": "float64"})
+
+
+def mid_cells(mid: pd.DataFrame, day: date, targets: dict[str, str]) -> list[tuple[bytes, bytes, bytes, int]]:
+    """MID cells (qualifier ``{feature}_{line}_{yyyyMMdd}``, ts = the day) and target-population tags.
+
+    ``targets`` maps entity id → dim for the entities the APP layer computes.
+    """
+    ts, stamp = day_ms(day), f"{day:%Y%m%d}"
+    cells = [(salted_rowkey(e), f"m:{f}_{l}_{stamp}".encode(), repr(float(v)).encode(), ts)
+             for e, f, l, v in zip(mid["entity_id"], mid["mid_feature"], mid["line"], mid["value"])]
+    for e, dim in targets.items():
+        cells.append((salted_rowkey(e), b"t:target", b"1", ts))
+        cells.append((salted_rowkey(e), b"t:dim", dim.encode(), ts))
+    return cells
+
+
+def parse_mid(rows, day: date) -> tuple[pd.DataFrame, dict[str, str]]:
+    """MID scan results → long ``entity_id, mid_feature, line, offset, value`` and entity → dim."""
+    out, dims = [], {}
+    for row, cells in rows:
+        ent = entity_of(row)
+        d = cells.get(b"t:dim")
+        if d is not None:
+            dims[ent] = d[0].decode()
+        for col, (v, _) in cells.items():
+            m = _MID_Q.match(col)
+            if m:
+                off = (day - datetime.strptime(m.group(3).decode(), "%Y%m%d").date()).days
+                out.append((ent, m.group(1).decode(), m.group(2).decode(), off, float(v)))
+    return pd.DataFrame(out, columns=["entity_id", "mid_feature", "line", "offset", "value"]), dims
+
+
+# -- APP: window features -------------------------------------------------------------------------
+def output_columns(entries: list[Entry], lines=LINES) -> list[tuple[Entry, str, str, int, str]]:
+    """Every derived column: ``(entry, line, func, window, name)`` in a stable order."""
+    return [(e, l, f, w, column_name(e.name, l, f, w)) for e in entries for l in lines for w in e.windows for f in e.funcs]
+
+
+def compute_window_table(long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], lines=LINES) -> pd.DataFrame:
+    """The APP table: one row per entity in ``entities`` (``entity_id``, ``dim``), one column per
+    dictionary-derived feature (NaN where a feature does not apply to the entity's dim).
+
+    ``long`` has ``entity_id, mid_feature, line, offset, value`` with offsets ``>= 0``. This is the
+    one function both the single-node path and every Spark shard call.
+    """
+    cols = output_columns(entries, lines)
+    ents = entities.reset_index(drop=True)
+    n = len(ents)
+    pos = pd.Index(ents["entity_id"])
+    srcs = sorted({e.data_src for e in entries})
+    src_idx = {s: i for i, s in enumerate(srcs)}
+    line_idx = {l: i for i, l in enumerate(lines)}
+    lg = long[long["entity_id"].isin(pos) & long["mid_feature"].isin(srcs) & long["line"].isin(lines)]
+    grp = (pos.get_indexer(lg["entity_id"]) * len(srcs) + lg["mid_feature"].map(src_idx).to_numpy()) * len(lines) \
+        + lg["line"].map(line_idx).to_numpy()
+    n_groups = n * len(srcs) * len(lines)
+    funcs = sorted({f for e in entries for f in e.funcs})
+    windows = sorted({w for e in entries for w in e.windows})
+    stats = window_stats(grp.astype(np.int64), lg["offset"].to_numpy(), lg["value"].to_numpy(), n_groups, windows, funcs)
+    dims = ents["dim"].to_numpy()
+    data = {"entity_id": ents["entity_id"].to_numpy(), "dim": dims}
+    base = np.arange(n) * len(srcs)
+    for e, l, f, w, name in cols:
+        g = (base + src_idx[e.data_src]) * len(lines) + line_idx[l]
+        v = stats[(f, w)][g].astype(np.float64)
+        v[dims != e.dim] = np.nan
+        data[name] = v
+    return pd.DataFrame(data)
+
+
+def app_cells(table: pd.DataFrame, day: date) -> list[tuple[bytes, bytes, bytes, int]]:
+    """APP-layer cells (one per non-NaN derived value), ts = the partition day."""
+    ts = day_ms(day)
+    feat_cols = [c for c in table.columns if c not in ("entity_id", "dim")]
+    vals = table[feat_cols].to_numpy()
+    qual = [f"a:{c}".encode() for c in feat_cols]
+    cells = []
+    for i, ent in enumerate(table["entity_id"]):
+        rk = salted_rowkey(ent)
+        row = vals[i]
+        for j in np.flatnonzero(~np.isnan(row)):
+            cells.append((rk, qual[j], repr(float(row[j])).encode(), ts))
+    return cells
+
+
+# -- SCD2 (zipper) ---------------------------------------------------------------------------------
+def scd2_merge(history: pd.DataFrame, snapshot: pd.DataFrame, day: date, key: str, attrs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Merge today's snapshot into a zipper history.
+
+    History rows: ``key, *attrs, start, end`` (``yyyyMMdd``; ``end`` exclusive, ``99991231`` open).
+    Returns ``(closed, opened)``: open rows to close at ``day`` and new open rows starting ``day``.
+    Re-running the latest day with the same snapshot changes nothing (idempotent); days must be
+    merged in order.
+    """
+    d = f"{day:%Y%m%d}"
+    open_rows = history[history["end"] == OPEN_END] if len(history) else history
+    cur = snapshot.merge(open_rows, on=key, how="left", suffixes=("", "_old"))
+    changed = cur["start"].isna() | np.logical_or.reduce([cur[a] != cur[f"{a}_old"] for a in attrs])
+    stale = cur[changed & cur["start"].notna() & (cur["start"] != d)]
+    closed = stale[[key, *[f"{a}_old" for a in attrs], "start"]].rename(columns={f"{a}_old": a for a in attrs}).assign(end=d)
+    same_day = cur[changed & (cur["start"] == d)]  # corrected snapshot for the same day: replace in place
+    opened = pd.concat([cur[changed & (cur["start"].isna() | (cur["start"] != d))], same_day])[[key, *attrs]].assign(start=d, end=OPEN_END)
+    return closed.reset_index(drop=True), opened.reset_index(drop=True)
+
+
+def scd2_as_of(history: pd.DataFrame, day: date) -> pd.DataFrame:
+    """The rows valid on ``day`` (``start <= day < end``)."""
+    d = f"{day:%Y%m%d}"
+    return history[(history["start"] <= d) & (history["end"] > d)].reset_index(drop=True)
+
+
+def scd2_cells(rows: pd.DataFrame, key: str, attrs: list[str]) -> list[tuple[bytes, bytes, bytes, int]]:
+    """Zipper rows as cells: row = salted key, qualifier ``h:{start}``, value = JSON of the interval."""
+    return [(salted_rowkey(r[key]), f"h:{r['start']}".encode(),
+             json.dumps({**{a: r[a] for a in attrs}, "start": r["start"], "end": r["end"]}).encode(), 0)
+            for r in rows.to_dict("records")]
+
+
+def parse_scd2(rows, key: str) -> pd.DataFrame:
+    out = [{key: entity_of(row), **json.loads(v)} for row, cells in rows for _, (v, _) in cells.items()]
+    return pd.DataFrame(out) if out else pd.DataFrame(columns=[key, "start", "end"])
+
+
+def day_range(day: date, days: int) -> tuple[int, int]:
+    """``[day - days + 1, day + 1)`` in ms: the history a ``days``-long window needs."""
+    return day_ms(day - timedelta(days=days - 1)), day_ms(day + timedelta(days=1))
