@@ -6,28 +6,39 @@ import dagster as dg
 
 from assets.embeddings import assets as embeddings
 from assets.evaluation import assets as evaluation
+from assets.features import assets as features
 from assets.indexes import assets as indexes
 from assets.ingest import assets as ingest
 from assets.retrieval import assets as retrieval
 from orchestration.deployments import executor_for, resources_for
 from orchestration.settings import deployment
 
-ALL_ASSETS = dg.load_assets_from_modules([ingest, embeddings, indexes, retrieval, evaluation])
+ALL_ASSETS = dg.load_assets_from_modules([ingest, embeddings, indexes, retrieval, evaluation, features])
 
+RECOMMENDATION = dg.AssetSelection.groups("ingest", "embeddings", "indexes", "retrieval", "evaluation")
 recommendation_job = dg.define_asset_job(
-    "recommendation_slice", selection=dg.AssetSelection.all(),
+    "recommendation_slice", selection=RECOMMENDATION,
     description="interactions → ALS → vectors → Faiss → lookalike audiences, evaluated and registered",
 )
 nightly_recommendation = dg.ScheduleDefinition(job=recommendation_job, cron_schedule="0 3 * * *", execution_timezone="UTC")
 
+WAREHOUSE_DAILY = dg.AssetSelection.groups("features") - dg.AssetSelection.assets("feature_dictionary")
+warehouse_job = dg.define_asset_job(
+    "feature_warehouse_daily", selection=WAREHOUSE_DAILY, partitions_def=features.daily,
+    description="raw_events → DWD → MID → window features → opportunities → LibSVM for one day",
+)
+dictionary_job = dg.define_asset_job("feature_dictionary_load", selection=dg.AssetSelection.assets("feature_dictionary"))
+warehouse_schedule = dg.build_schedule_from_partitioned_job(warehouse_job, hour_of_day=1, minute_of_hour=30)
 
-def build_definitions(name: str | None = None) -> dg.Definitions:
+
+def build_definitions(name: str | None = None, overrides: dict | None = None) -> dg.Definitions:
+    """The code location for deployment ``name``; ``overrides`` replaces resources (tests)."""
     name = name or deployment()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[recommendation_job],
-        schedules=[nightly_recommendation],
-        resources=resources_for(name),
+        jobs=[recommendation_job, warehouse_job, dictionary_job],
+        schedules=[nightly_recommendation, warehouse_schedule],
+        resources={**resources_for(name), **(overrides or {})},
         executor=executor_for(name),
     )
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from orchestration.settings import home
 from resources.faiss_resource import FaissResource
+from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 from resources.storage import VersionedIOManager
@@ -26,6 +27,9 @@ def local_resources() -> dict:
                                           artifact_root=str(h / "mlflow" / "artifacts")),
         "gx": GreatExpectationsResource(),
         "faiss_cfg": FaissResource(use_gpu="auto"),
+        "feature_store": FeatureStoreResource(backend="embedded", path=str(h / "feature_store" / "store.sqlite")),
+        "crm": CrmSourceResource(),
+        "exports": ExportResource(root=str(h / "exports")),
     }
 
 
@@ -36,6 +40,10 @@ def prod_resources() -> dict:
         "mlflow_tracking": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"), ui_url=dg.EnvVar("RECSTACK_MLFLOW_UI_URL")),
         "gx": GreatExpectationsResource(),
         "faiss_cfg": FaissResource(use_gpu="auto"),
+        "feature_store": FeatureStoreResource(backend="hbase", host=dg.EnvVar("RECSTACK_HBASE_HOST"), table_prefix="recstack"),
+        "crm": CrmSourceResource(events_path=dg.EnvVar("RECSTACK_CRM_EVENTS_PATH"),
+                                 opportunities_path=dg.EnvVar("RECSTACK_CRM_OPPORTUNITIES_PATH")),
+        "exports": ExportResource(root=dg.EnvVar("RECSTACK_EXPORT_ROOT")),
     }
 
 

@@ -12,9 +12,31 @@ import sys
 import time
 
 
+INGEST_CHAIN = ["raw_events", "opportunity_snapshot", "hbase_dwd_events", "hbase_mid_daily", "opportunity_owner_history"]
+
+
+def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
+    """Load the dictionary, fill ``days`` daily partitions up to ``end_day`` (raw → MID, owner
+    history), then run the whole daily chain for ``end_day``. Returns the results."""
+    import dagster as dg
+    from datetime import timedelta
+
+    results = [defs.resolve_job_def("feature_dictionary_load").execute_in_process(instance=instance, run_config=run_config)]
+    job = defs.resolve_job_def("feature_warehouse_daily")
+    for i in range(days - 1, -1, -1):
+        day = end_day - timedelta(days=i)
+        sel = None if i == 0 else [dg.AssetKey(k) for k in INGEST_CHAIN]
+        results.append(job.execute_in_process(instance=instance, partition_key=day.isoformat(), asset_selection=sel,
+                                              run_config=run_config, raise_on_error=False))
+        if not results[-1].success:
+            break
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--interactions", type=int, default=None, help="synthetic interaction count (default 100k)")
+    ap.add_argument("--warehouse-days", type=int, default=30, help="daily partitions to fill, ending yesterday")
     args = ap.parse_args(argv)
 
     import dagster as dg
@@ -28,25 +50,46 @@ def main(argv: list[str] | None = None) -> int:
         run_config["ops"] = {"interactions": {"config": {"n_interactions": args.interactions}}}
     t0 = time.perf_counter()
     job = defs.resolve_job_def("recommendation_slice")
+    from datetime import date, timedelta
+
+    wh_config = {"loggers": run_config["loggers"]}
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        t1 = time.perf_counter()
+        end_day = date.today() - timedelta(days=1)
+        wh = run_warehouse(defs, instance, end_day, args.warehouse_days, wh_config) if result.success else []
     secs = time.perf_counter() - t0
-    mats = [m for e in result.all_events if e.is_step_materialization for m in [e.step_materialization_data.materialization]]
     print("\n== RecStack: make run ==")
-    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'} in {secs:.0f}s; {len(mats)} assets materialized:")
-    for m in mats:
-        rows = m.metadata.get("rows")
-        print(f"  - {m.asset_key.to_user_string()}" + (f" ({rows.value} rows)" if rows else ""))
-    if not result.success:
-        for e in result.all_events:
-            if e.is_step_failure:
-                print(f"FAILED step {e.step_key}: {e.step_failure_data.error.message.strip()[:400]}")
+    ok = result.success and all(r.success for r in wh)
+    print(f"{'SUCCESS' if ok else 'FAILED'} in {secs:.0f}s (recommendation slice {t1 - t0:.0f}s, "
+          f"feature warehouse {len(wh) - 1} daily partitions up to {end_day} {time.perf_counter() - t1:.0f}s)")
+    latest = {}
+    for r in [result, *wh]:
+        for e in r.all_events:
+            if e.is_step_materialization:
+                m = e.step_materialization_data.materialization
+                latest[m.asset_key.to_user_string()] = m
+        if not r.success:
+            for e in r.all_events:
+                if e.is_step_failure:
+                    print(f"FAILED step {e.step_key}: {e.step_failure_data.error.message.strip()[:400]}")
+    print(f"{len(latest)} assets materialized (latest partition shown):")
+    for key, m in latest.items():
+        rows = m.metadata.get("rows") or m.metadata.get("cells")
+        part = f" [{m.partition}]" if m.partition else ""
+        print(f"  - {key}{part}" + (f" ({rows.value} {'rows' if 'rows' in m.metadata else 'cells'})" if rows else ""))
+    if not ok:
         return 1
     ev = result.output_for_node("als_evaluation")
     k = ev["k"]
     print(f"\nHeld-out evaluation ({ev['split']['method']}, k={k}):")
     for model, m in ev["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  coverage={m[f'coverage@{k}']:.3f}")
+    if "libsvm_datasets" in latest:
+        md = latest["libsvm_datasets"].metadata
+        print(f"\nLibSVM for {latest['libsvm_datasets'].partition}: {md['rows'].value} opportunities x "
+              f"{md['features'].value} features, {md['libsvm_bytes'].value / 1e6:.1f} MB "
+              f"({md['size_vs_jsonl'].value:.2f}x the JSON-lines size) at {md['path'].value}")
     h = home()
     print(f"\nState: {h}  (make clean removes it)")
     print("Dagster UI: make ui  → http://127.0.0.1:3000  (runs, assets, checks, metadata)")

@@ -204,7 +204,8 @@ def scd2_merge(history: pd.DataFrame, snapshot: pd.DataFrame, day: date, key: st
     merged in order.
     """
     d = f"{day:%Y%m%d}"
-    open_rows = history[history["end"] == OPEN_END] if len(history) else history
+    history = history.reindex(columns=[key, *attrs, "start", "end"])  # an empty history has no attr columns
+    open_rows = history[history["end"] == OPEN_END]
     cur = snapshot.merge(open_rows, on=key, how="left", suffixes=("", "_old"))
     changed = cur["start"].isna() | np.logical_or.reduce([cur[a] != cur[f"{a}_old"] for a in attrs])
     stale = cur[changed & cur["start"].notna() & (cur["start"] != d)]
