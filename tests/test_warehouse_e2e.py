@@ -84,7 +84,7 @@ def test_bad_events_stop_the_partition_before_any_write(recstack_home, tmp_path)
         res = defs.resolve_job_def("feature_warehouse_daily").execute_in_process(
             instance=instance, partition_key=END.isoformat(), run_config=QUIET, raise_on_error=False)
         assert not res.success
-        check = res.get_asset_check_evaluations()[0]
+        check = next(c for c in res.get_asset_check_evaluations() if c.check_name == "raw_events_suite")
         assert not check.passed
         assert f"row 4 (event_id={ev.event_id[4]})" in check.description and "unknown feature" in check.description
         assert f"row 9 (event_id={ev.event_id[9]})" in check.description and "non-numeric value" in check.description

@@ -53,11 +53,16 @@ def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: Gr
                                   "by_feature": dg.MetadataValue.md(counts.to_markdown(index=False))})
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"pandas"})
-def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResource) -> dg.Output[pd.DataFrame]:
+@dg.asset(partitions_def=daily, group_name=G, kinds={"pandas"},
+          check_specs=[_spec("opportunity_snapshot", "expectations/opportunity_snapshot.json")])
+def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
     """Opportunities as of the day: linked user and phone ids, owner, conversion label."""
     df = crm.opportunities(_day(context))
-    return dg.Output(df, metadata={"rows": len(df), "converted_rate": round(float(df["converted"].mean()), 4)})
+    summary = gx.validate(df.drop(columns=["user_ids", "phone_ids"], errors="ignore").assign(
+        user_ids=df["user_ids"].map(len) if "user_ids" in df else None,
+        phone_ids=df["phone_ids"].map(len) if "phone_ids" in df else None), "opportunity_snapshot")
+    yield from gate(summary, "opportunity_snapshot_suite")
+    yield dg.Output(df, metadata={"rows": len(df), "converted_rate": round(float(df["converted"].mean()), 4)})
 
 
 @dg.asset(partitions_def=daily, group_name=G, kinds={"hbase"},
