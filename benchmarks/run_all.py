@@ -1,6 +1,7 @@
 """Run every benchmark; each writes ``benchmarks/results/<name>.json``."""
 
-from benchmarks import window_engine
+from benchmarks import als_engines, window_engine
 
 if __name__ == "__main__":
     window_engine.main([])
+    als_engines.main([])

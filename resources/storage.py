@@ -58,7 +58,9 @@ class VersionedStore:
     def write(self, key: list[str], partition: str | None, obj: Any, extra: dict | None = None) -> dict:
         """Write ``obj`` as a new version and publish it. Returns the manifest."""
         d = self._dir(key, partition)
-        version = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        # Names sort in write order (GC keeps the newest by name): UTC time to the nanosecond.
+        ns = time.time_ns()
+        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}-{uuid.uuid4().hex[:6]}"
         vdir = f"{d}/{version}"
         self.fs.create_dir(vdir, recursive=True)
         manifest: dict[str, Any] = {"version": version, **(extra or {})}

@@ -6,7 +6,8 @@ import mlflow
 import pandas as pd
 import pyarrow as pa
 
-from assets.embeddings.als import AlsParams, train_als_spark
+from assets.embeddings.als import AlsParams
+from assets.embeddings.als_implicit import train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import log_factor_model
 from assets.embeddings.vectors import VectorMeta, vectors_to_table
@@ -19,6 +20,7 @@ ALS_MODEL_NAME = "recstack-als"
 class AlsConfig(dg.Config):
     """Implicit ALS hyper-parameters (see :class:`assets.embeddings.als.AlsParams`)."""
 
+    engine: str = "spark"  # spark (local[*] or a cluster) | implicit (fast single node) | implicit-gpu
     rank: int = 32
     reg: float = 0.05
     alpha: float = 10.0
@@ -39,9 +41,10 @@ def als_model(
     context: dg.AssetExecutionContext, config: AlsConfig, interactions: pd.DataFrame,
     spark: SparkResource, mlflow_tracking: MlflowResource,
 ) -> dg.Output[FactorModel]:
-    """Implicit ALS trained with Spark MLlib, logged to MLflow and registered as ``challenger``."""
+    """Implicit ALS (Spark MLlib, or the single-node ``implicit`` engine by config), logged to MLflow
+    and registered as ``challenger``."""
     params = config.params()
-    model = train_als_spark(spark.get_session(), interactions, params)
+    model = train_als(config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None)
     dv = data_version(interactions)
     tags = {"dagster_run_id": context.run_id, "dagster_asset": "als_model", "data_version": dv}
     with mlflow_tracking.start_run("als_model", tags=tags) as run:
@@ -56,7 +59,7 @@ def als_model(
         metadata={
             "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run.info.run_id)),
             "model_version": version, "users": len(model.user_ids), "items": len(model.item_ids),
-            "rank": params.rank, "train_seconds": model.params["train_seconds"], "data_version": dv,
+            "rank": params.rank, "engine": config.engine, "train_seconds": model.params["train_seconds"], "data_version": dv,
         },
     )
 

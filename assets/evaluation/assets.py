@@ -4,7 +4,7 @@
 import dagster as dg
 import pandas as pd
 
-from assets.embeddings.als import train_als_spark
+from assets.embeddings.als_implicit import train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.evaluation.offline import (
     SplitSpec, evaluate_recommendations, recommend_from_factors, recommend_popular, seen_matrix, split_interactions,
@@ -49,7 +49,8 @@ def als_evaluation(
     train, test = split_interactions(interactions, split)
     p = als_model.params
     params = AlsParams(rank=int(p["rank"]), reg=float(p["reg"]), alpha=float(p["alpha"]), iterations=int(p["iterations"]), seed=int(p["seed"]))
-    eval_model = train_als_spark(spark.get_session(), train, params)
+    engine = p.get("engine", "spark")
+    eval_model = train_als(engine, train, params, spark=spark.get_session() if engine == "spark" else None)
     res = evaluate_als_vs_popularity(train, test, eval_model, config.k)
     k = config.k
     flat = {f"{m}_{name}": round(v, 5) for m, d in res.items() for name, v in d.items()}

@@ -1,0 +1,73 @@
+"""item2vec pieces and the single-node ALS engine."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.embeddings.als import AlsParams
+from assets.embeddings.als_implicit import train_als
+from assets.embeddings.item2vec import (
+    Blocklist, Item2VecParams, SeenItems, random_walks, recommend, sessionize, train_item2vec, user_vectors,
+)
+from assets.evaluation.assets import evaluate_als_vs_popularity
+from assets.evaluation.offline import SplitSpec, split_interactions
+from assets.ingest.loaders import ImplicitConversion
+from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+
+
+def test_sessions_never_cross_users_or_gaps():
+    df = pd.DataFrame({"user_id": [1, 1, 1, 1, 2, 2], "item_id": [10, 11, 12, 13, 14, 15],
+                       "ts": [0, 10, 5000, 5010, 20, 30]})
+    s = sessionize(df, gap_seconds=100)
+    assert s["items"].tolist() == [[10, 11], [12, 13], [14, 15]]
+    assert s["user_id"].tolist() == [1, 1, 2]
+    assert sessionize(df, gap_seconds=100, min_len=3).empty
+    assert sessionize(df.iloc[:0]).empty
+    with pytest.raises(ValueError, match="no click sequences"):
+        train_item2vec(sessionize(df.iloc[:0]))
+
+
+def test_random_walks_follow_cooccurrence_edges():
+    walks = random_walks(pd.Series([[1, 2], [2, 3]]), walks_per_item=3, walk_length=5)
+    edges = {(1, 2), (2, 1), (2, 3), (3, 2)}
+    assert walks and all((a, b) in edges for w in walks for a, b in zip(w, w[1:]))
+
+
+def test_user_vectors_and_filters_never_nan():
+    item_ids = np.array([10, 11, 12])
+    vecs = np.eye(3, dtype=np.float32)
+    inter = pd.DataFrame({"user_id": [1, 1, 2, 3], "item_id": [10, 11, 12, 99], "ts": [0, 86_400, 0, 0]})
+    users, uv = user_vectors(inter, item_ids, vecs, "mean")
+    assert users.tolist() == [1, 2]  # user 3 has only an unknown item: no vector, not NaN
+    np.testing.assert_allclose(uv[0], [0.5, 0.5, 0])
+    _, rec = user_vectors(inter, item_ids, vecs, "mean", half_life_days=1)
+    assert rec[0][1] > rec[0][0]  # the more recent item weighs more
+    ids, _ = recommend(users, uv, item_ids, vecs, k=3, filters=[SeenItems(inter), Blocklist(np.array([12]))])
+    assert ids.tolist() == [[-1, -1, -1], [10, 11, -1]]
+    with pytest.raises(ValueError):
+        user_vectors(inter, item_ids, vecs, "median")
+
+
+def test_item2vec_learns_planted_communities():
+    df, truth = generate_interactions(SyntheticSpec(n_interactions=20_000, n_communities=4, seed=2))
+    s = sessionize(df, gap_seconds=7 * 86_400)
+    ids, vecs, _ = train_item2vec(s, Item2VecParams(dim=16, epochs=5, min_count=3))
+    assert np.isfinite(vecs).all() and np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-5)
+    # Items mostly used by one community should sit closer to each other than to other communities' items.
+    d = df.merge(truth, on="user_id")
+    comm = d.groupby("item_id")["community"].agg(lambda x: x.value_counts().index[0]).reindex(ids).to_numpy()
+    sim = vecs @ vecs.T
+    same = sim[comm[:, None] == comm[None, :]].mean()
+    other = sim[comm[:, None] != comm[None, :]].mean()
+    assert same > other + 0.1
+
+
+def test_implicit_engine_matches_spark_interface_and_beats_popularity():
+    df, _ = generate_interactions(SyntheticSpec(n_interactions=20_000, seed=4))
+    train, test = split_interactions(ImplicitConversion("binary").apply(df), SplitSpec("last_n", n=2))
+    m = train_als("implicit", train, AlsParams(rank=16, iterations=8))
+    assert m.params["engine"] == "implicit" and m.user_factors.shape == (len(m.user_ids), 16)
+    res = evaluate_als_vs_popularity(train, test, m, 10)
+    assert res["als"]["ndcg@10"] > res["popularity"]["ndcg@10"]
+    with pytest.raises(ValueError, match="unknown ALS engine"):
+        train_als("mahout", train, AlsParams())
