@@ -16,6 +16,8 @@ TINY = {
         "als_model": {"config": {"rank": 8, "iterations": 5}},
         "faiss_index_als_users": {"config": {"recall_sample": 100}},
         "faiss_index_als_items": {"config": {"recall_sample": 100}},
+        "faiss_index_item2vec_items": {"config": {"recall_sample": 100}},
+        "item2vec_model": {"config": {"dim": 16, "epochs": 5}},
         "lookalike_audiences": {"config": {"audience_size": 50}},
     }
 }
@@ -35,7 +37,11 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
         assert result.success
         keys = {k.to_user_string() for k in instance.get_asset_keys()}
     assert keys >= {"interactions", "als_model", "als_user_vectors", "als_item_vectors", "faiss_index_als_users",
-                    "faiss_index_als_items", "lookalike_audiences", "als_evaluation"}
+                    "faiss_index_als_items", "lookalike_audiences", "als_evaluation", "click_sequences",
+                    "item2vec_model", "item2vec_item_vectors", "item2vec_user_vectors", "faiss_index_item2vec_items",
+                    "item2vec_evaluation"}
+    i2v = result.output_for_node("item2vec_evaluation")["metrics"]
+    assert set(i2v) == {"item2vec", "als", "popularity"}
     ev = result.output_for_node("als_evaluation")
     assert ev["metrics"]["als"]["ndcg@10"] > ev["metrics"]["popularity"]["ndcg@10"]
     mat = result.asset_materializations_for_node("als_model")[0]

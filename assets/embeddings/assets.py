@@ -10,7 +10,9 @@ from assets.embeddings.als import AlsParams
 from assets.embeddings.als_implicit import train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import log_factor_model
-from assets.embeddings.vectors import VectorMeta, vectors_to_table
+from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
+from assets.ingest.assets import gate
+from resources.validation import GreatExpectationsResource
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 
@@ -64,21 +66,28 @@ def als_model(
     )
 
 
-def _vector_output(ids, vecs, model: FactorModel, kind: str) -> dg.Output[pa.Table]:
+def vector_outputs(ids, vecs, model: FactorModel, kind: str, check: str, gx: GreatExpectationsResource):
+    """Yield the vectors' blocking check (suite ``vectors``) and, if it passed, the contract table."""
     meta = VectorMeta(metric="ip", normalized=True, model_name=model.params.get("model_name", ""),
                       model_version=str(model.params.get("model_version", "")), extra={"entity": kind})
     table = vectors_to_table(ids, vecs, meta)
-    return dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1]),
-                                      "model_version": meta.model_version, "metric": "ip (unit vectors)"})
+    yield from gate(gx.validate(vector_profile(table), "vectors"), check)
+    yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1]),
+                                     "model_version": meta.model_version, "metric": "ip (unit vectors)"})
 
 
-@dg.asset(group_name="embeddings", kinds={"arrow"})
-def als_user_vectors(als_model: FactorModel) -> dg.Output[pa.Table]:
+def vectors_check(asset: str) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(f"{asset}_suite", asset=asset, blocking=True,
+                              description="expectations/vectors.json: unique ids, one dimension, finite, unit norm")]
+
+
+@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("als_user_vectors"))
+def als_user_vectors(als_model: FactorModel, gx: GreatExpectationsResource):
     """User factors as unit vectors (id, vector) carrying the ALS model version."""
-    return _vector_output(als_model.user_ids, als_model.user_factors, als_model, "user")
+    yield from vector_outputs(als_model.user_ids, als_model.user_factors, als_model, "user", "als_user_vectors_suite", gx)
 
 
-@dg.asset(group_name="embeddings", kinds={"arrow"})
-def als_item_vectors(als_model: FactorModel) -> dg.Output[pa.Table]:
+@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("als_item_vectors"))
+def als_item_vectors(als_model: FactorModel, gx: GreatExpectationsResource):
     """Item factors as unit vectors (id, vector) carrying the ALS model version."""
-    return _vector_output(als_model.item_ids, als_model.item_factors, als_model, "item")
+    yield from vector_outputs(als_model.item_ids, als_model.item_factors, als_model, "item", "als_item_vectors_suite", gx)

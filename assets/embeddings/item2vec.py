@@ -178,12 +178,9 @@ def recommend(user_ids, user_vecs, item_ids, item_vecs, k: int = 10, filters: li
     return ids, sc.astype(np.float32)
 
 
-def item2vec_model(interactions: pd.DataFrame, gap_seconds: int, params: Item2VecParams) -> tuple[FactorModel, pd.DataFrame]:
-    """Sessions → item vectors → user vectors, packed as a :class:`FactorModel` (unit vectors)."""
-    sessions = sessionize(interactions, gap_seconds)
+def fit_item2vec(sessions: pd.DataFrame, interactions: pd.DataFrame, params: Item2VecParams) -> FactorModel:
+    """Sessions → item vectors; interactions → user vectors; packed as a :class:`FactorModel` (unit vectors)."""
     item_ids, item_vecs, secs = train_item2vec(sessions, params)
     users, uvecs = user_vectors(interactions, item_ids, item_vecs, params.user_vector, params.recency_half_life_days)
-    model = FactorModel(users, l2_normalize(uvecs), item_ids, item_vecs,
-                        {"engine": "item2vec", **asdict(params), "gap_seconds": gap_seconds, "train_seconds": round(secs, 2),
-                         "sessions": len(sessions)})
-    return model, sessions
+    return FactorModel(users, l2_normalize(uvecs), item_ids, item_vecs,
+                       {"engine": "item2vec", **asdict(params), "train_seconds": round(secs, 2), "sessions": len(sessions)})

@@ -60,3 +60,16 @@ def table_to_vectors(table: pa.Table) -> tuple[np.ndarray, np.ndarray, dict]:
     vecs = col.values.to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32, copy=False)
     ids = table.column("id").to_numpy().astype(np.int64, copy=False)
     return ids, vecs, md
+
+
+def vector_profile(table: pa.Table) -> "pd.DataFrame":
+    """One row per vector (``id``, ``dim``, ``norm``, ``finite``, ``unit``) for the ``vectors`` suite.
+
+    ``unit`` is whether the table promises unit vectors (inner-product metric, normalised).
+    """
+    import pandas as pd
+
+    ids, vecs, md = table_to_vectors(table)
+    return pd.DataFrame({"id": ids, "dim": vecs.shape[1], "norm": np.linalg.norm(vecs, axis=1),
+                         "finite": np.isfinite(vecs).all(axis=1),
+                         "unit": bool(md.get("metric") == "ip" and md.get("normalized", False))})

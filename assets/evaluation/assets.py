@@ -2,6 +2,7 @@
 
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from assets.embeddings.als_implicit import train_als
@@ -19,6 +20,7 @@ class EvaluationConfig(dg.Config):
     holdout_n: int = 1
     test_fraction: float = 0.2
     k: int = 10
+    session_gap_seconds: int = 259_200  # item2vec refits: keep equal to click_sequences' gap_seconds
 
 
 def evaluate_als_vs_popularity(train: pd.DataFrame, test: pd.DataFrame, model: FactorModel, k: int) -> dict[str, dict[str, float]]:
@@ -74,3 +76,56 @@ def als_evaluation(
                   "table": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
                   **({"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id))} if run_id else {})},
     )
+
+
+def evaluate_models_same_users(train: pd.DataFrame, test: pd.DataFrame, models: dict[str, FactorModel], k: int) -> dict:
+    """Score several factor models and popularity on the users *every* model can serve."""
+    common = None
+    for m in models.values():
+        common = set(m.user_ids) if common is None else common & set(m.user_ids)
+    users = pd.Index(np.intersect1d(np.array(sorted(common), dtype=np.int64), test["user_id"].unique()))
+    out = {}
+    for name, m in models.items():
+        items = pd.Index(m.item_ids)
+        seen = seen_matrix(train[train["user_id"].isin(users)], users, items)
+        rows = pd.Index(m.user_ids).get_indexer(users)
+        out[name] = evaluate_recommendations(recommend_from_factors(m.user_factors[rows], m.item_factors, k, exclude=seen),
+                                             test, users, items, k)
+    items = pd.Index(np.unique(train["item_id"]))
+    seen = seen_matrix(train[train["user_id"].isin(users)], users, items)
+    out["popularity"] = evaluate_recommendations(recommend_popular(train, len(users), items, k, seen), test, users, items, k)
+    return out
+
+
+@dg.asset(group_name="evaluation", kinds={"gensim", "mlflow"},
+          check_specs=[dg.AssetCheckSpec("item2vec_beats_popularity", asset="item2vec_evaluation",
+                                         description="item2vec NDCG@k on the held-out split exceeds popularity's")])
+def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, interactions: pd.DataFrame,
+                        item2vec_model: FactorModel, mlflow_tracking: MlflowResource):
+    """Refit item2vec (same parameters) on a train split; score it, implicit ALS and popularity on
+    the same held-out interactions and users."""
+    from assets.embeddings.als_implicit import train_als_implicit
+    from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
+
+    split = SplitSpec(method=config.split, n=config.holdout_n, test_fraction=config.test_fraction)
+    train, test = split_interactions(interactions, split)
+    p = item2vec_model.params
+    params = Item2VecParams(**{k: p[k] for k in Item2VecParams.__dataclass_fields__})
+    sessions = sessionize(train, config.session_gap_seconds)
+    res = evaluate_models_same_users(train, test, {"item2vec": fit_item2vec(sessions, train, params),
+                                                   "als": train_als_implicit(train, AlsParams())}, config.k)
+    k = config.k
+    flat = {f"{m}_{name}": round(v, 5) for m, d in res.items() for name, v in d.items()}
+    if p.get("mlflow_run_id"):
+        import mlflow
+
+        mlflow_tracking._client()
+        client = mlflow.MlflowClient(mlflow_tracking.tracking_uri)
+        for name, v in flat.items():
+            client.log_metric(p["mlflow_run_id"], "eval_" + name.replace("@", "_at_"), v)
+    a, b = res["item2vec"][f"ndcg@{k}"], res["popularity"][f"ndcg@{k}"]
+    yield dg.AssetCheckResult(check_name="item2vec_beats_popularity", passed=a > b, severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"item2vec_ndcg": a, "popularity_ndcg": b})
+    table = pd.DataFrame(res).T.reset_index(names="model")
+    yield dg.Output({"split": split.__dict__, "k": k, "metrics": res, "model_version": p.get("model_version")},
+                    metadata={**flat, "table": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f"))})

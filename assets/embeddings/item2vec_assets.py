@@ -1,0 +1,86 @@
+"""item2vec assets: click sequences → skip-gram model → item and user vectors, evaluated."""
+
+import dagster as dg
+import mlflow
+import pandas as pd
+import pyarrow as pa
+
+from assets.embeddings.assets import data_version, vector_outputs, vectors_check
+from assets.embeddings.factor_model import FactorModel
+from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
+from assets.embeddings.registry import log_factor_model
+from resources.mlflow_tracking import MlflowResource
+from resources.validation import GreatExpectationsResource
+
+ITEM2VEC_MODEL_NAME = "recstack-item2vec"
+
+
+class SessionConfig(dg.Config):
+    # A longer pause starts a new session. 3 days suits the synthetic default (about one event per
+    # user every 2 days); use ~1800 for real click streams (MovieTweetings did best at 3600).
+    gap_seconds: int = 259_200
+    min_len: int = 2
+
+
+@dg.asset(group_name="embeddings", kinds={"pandas"})
+def click_sequences(config: SessionConfig, interactions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Per-user, time-ordered sessions (``user_id``, ``session``, ``items``)."""
+    s = sessionize(interactions, config.gap_seconds, config.min_len)
+    lengths = s["items"].map(len)
+    return dg.Output(s, metadata={"rows": len(s), "users": int(s["user_id"].nunique()),
+                                  "mean_length": round(float(lengths.mean()), 2) if len(s) else 0.0,
+                                  "tokens": int(lengths.sum())})
+
+
+class Item2VecConfig(dg.Config):
+    dim: int = 64
+    window: int = 3
+    negative: int = 10
+    min_count: int = 3
+    epochs: int = 20
+    workers: int = 1
+    seed: int = 0
+    walks_per_item: int = 0
+    user_vector: str = "mean"
+    recency_half_life_days: float = 1.0
+
+    def params(self) -> Item2VecParams:
+        return Item2VecParams(dim=self.dim, window=self.window, negative=self.negative, min_count=self.min_count,
+                              epochs=self.epochs, workers=self.workers, seed=self.seed, walks_per_item=self.walks_per_item,
+                              user_vector=self.user_vector, recency_half_life_days=self.recency_half_life_days)
+
+
+@dg.asset(group_name="embeddings", kinds={"gensim", "mlflow"})
+def item2vec_model(context: dg.AssetExecutionContext, config: Item2VecConfig, click_sequences: pd.DataFrame,
+                   interactions: pd.DataFrame, mlflow_tracking: MlflowResource) -> dg.Output[FactorModel]:
+    """Skip-gram item vectors (gensim) over ``click_sequences`` and user vectors from them, registered
+    as ``challenger``."""
+    if click_sequences.empty:
+        raise dg.Failure("click_sequences is empty: no session reached min_len (lower it, or raise gap_seconds)")
+    sessions = click_sequences
+    model = fit_item2vec(sessions, interactions, config.params())
+    dv = data_version(interactions)
+    with mlflow_tracking.start_run("item2vec_model", tags={"dagster_run_id": context.run_id, "dagster_asset": "item2vec_model",
+                                                           "data_version": dv}) as run:
+        mlflow.log_params({**model.params, "n_users": len(model.user_ids), "n_items": len(model.item_ids)})
+        mlflow.log_metric("train_seconds", model.params["train_seconds"])
+        _, version = log_factor_model(model, ITEM2VEC_MODEL_NAME)
+    mlflow_tracking.set_alias(ITEM2VEC_MODEL_NAME, "challenger", version)
+    model.params.update(mlflow_run_id=run.info.run_id, model_name=ITEM2VEC_MODEL_NAME, model_version=version, data_version=dv)
+    return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run.info.run_id)),
+                                      "model_version": version, "items": len(model.item_ids), "users": len(model.user_ids),
+                                      "sessions": len(sessions), "train_seconds": model.params["train_seconds"]})
+
+
+@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("item2vec_item_vectors"))
+def item2vec_item_vectors(item2vec_model: FactorModel, gx: GreatExpectationsResource):
+    """Item vectors (unit) with the item2vec model version."""
+    yield from vector_outputs(item2vec_model.item_ids, item2vec_model.item_factors, item2vec_model, "item",
+                              "item2vec_item_vectors_suite", gx)
+
+
+@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("item2vec_user_vectors"))
+def item2vec_user_vectors(item2vec_model: FactorModel, gx: GreatExpectationsResource):
+    """User vectors: the recency-weighted mean of their items' vectors (config ``user_vector``)."""
+    yield from vector_outputs(item2vec_model.user_ids, item2vec_model.user_factors, item2vec_model, "user",
+                              "item2vec_user_vectors_suite", gx)
