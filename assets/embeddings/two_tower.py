@@ -1,0 +1,199 @@
+"""A two-tower text encoder trained with InfoNCE over in-batch negatives (torch).
+
+Architecture: token embedding + learned positions → 2 transformer encoder layers → masked mean
+pooling → MLP head → L2 normalisation. The query and document towers share parameters (one
+encoder), so questions and FAQ entries live in one space.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from assets.embeddings.text import Vocab
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TwoTowerParams:
+    dim: int = 128
+    layers: int = 2
+    heads: int = 4
+    out_dim: int = 128
+    max_len: int = 48
+    dropout: float = 0.1
+    tau: float = 0.05  # InfoNCE temperature
+    lr: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 30
+    patience: int = 3  # early stopping on validation MRR
+    val_fraction: float = 0.1
+    seed: int = 0
+    tokenizer: str = "char"
+    min_freq: int = 1
+
+
+class TextEncoder(nn.Module):
+    def __init__(self, vocab_size: int, p: TwoTowerParams):
+        super().__init__()
+        self.tok = nn.Embedding(vocab_size, p.dim, padding_idx=0)
+        self.pos = nn.Embedding(p.max_len, p.dim)
+        layer = nn.TransformerEncoderLayer(p.dim, p.heads, dim_feedforward=2 * p.dim, dropout=p.dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, p.layers, enable_nested_tensor=False)
+        self.head = nn.Sequential(nn.Linear(p.dim, p.dim), nn.GELU(), nn.Linear(p.dim, p.out_dim))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != 0
+        x = self.tok(ids) + self.pos(torch.arange(ids.shape[1], device=ids.device))[None]
+        x = self.encoder(x, src_key_padding_mask=~mask)
+        m = mask.unsqueeze(-1).float()
+        pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return F.normalize(self.head(pooled), dim=-1)
+
+
+def info_nce(q: torch.Tensor, d: torch.Tensor, tau: float) -> torch.Tensor:
+    """InfoNCE with in-batch negatives: cross-entropy of ``q @ d.T / tau`` against the diagonal."""
+    logits = q @ d.T / tau
+    return F.cross_entropy(logits, torch.arange(len(q), device=q.device))
+
+
+def pad(batch: list[list[int]], max_len: int) -> torch.Tensor:
+    n = min(max_len, max(len(x) for x in batch))
+    out = torch.zeros(len(batch), n, dtype=torch.long)
+    for i, x in enumerate(batch):
+        out[i, : min(len(x), n)] = torch.tensor(x[:n])
+    return out
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class TwoTower:
+    """Vocabulary + encoder; ``encode(texts)`` returns unit vectors (float32, numpy)."""
+
+    def __init__(self, vocab: Vocab, model: TextEncoder, params: TwoTowerParams, history: dict | None = None):
+        self.vocab, self.model, self.params, self.history = vocab, model, params, history or {}
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
+        if isinstance(texts, str):
+            raise TypeError("encode takes a list of strings")
+        self.model.eval()
+        dev = next(self.model.parameters()).device
+        out = []
+        for i in range(0, len(texts), batch_size):
+            ids = pad([self.vocab.encode(t, self.params.max_len) for t in texts[i:i + batch_size]], self.params.max_len)
+            out.append(self.model(ids.to(dev)).cpu().numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.params.out_dim), np.float32)
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.vocab.save(path / "vocab.json")
+        torch.save({k: v.cpu() for k, v in self.model.state_dict().items()}, path / "weights.pt")
+        (path / "params.json").write_text(json.dumps({"params": asdict(self.params), "history": self.history}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TwoTower":
+        path = Path(path)
+        meta = json.loads((path / "params.json").read_text())
+        p = TwoTowerParams(**meta["params"])
+        vocab = Vocab.load(path / "vocab.json")
+        model = TextEncoder(len(vocab), p)
+        model.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))  # tensors only
+        return cls(vocab, model.to(device()), p, meta.get("history"))
+
+
+def _mrr(q: np.ndarray, d: np.ndarray) -> float:
+    s = q @ d.T
+    rank = (s > np.diag(s)[:, None]).sum(1) + 1
+    return float(np.mean(np.where(rank <= 10, 1.0 / rank, 0.0)))
+
+
+def train_two_tower(queries: list[str], positives: list[str], groups: list | None = None,
+                    params: TwoTowerParams = TwoTowerParams(), corpus: list[str] | None = None) -> TwoTower:
+    """Train on ``(query, positive)`` pairs with in-batch negatives.
+
+    ``groups`` (e.g. the FAQ entry of each pair) keeps two pairs of one group out of the same batch,
+    where they would be each other's false negatives. A ``val_fraction`` of pairs is held out;
+    training stops when validation MRR@10 has not improved for ``patience`` epochs, and the best
+    epoch's weights are kept. Deterministic on CPU for a given ``seed``.
+    """
+    if not queries or len(queries) != len(positives):
+        raise ValueError("need a non-empty list of (query, positive) pairs")
+    torch.manual_seed(params.seed)
+    rng = np.random.default_rng(params.seed)
+    vocab = Vocab.build(list(corpus or []) + list(queries) + list(positives), params.tokenizer, params.min_freq)
+    dev = device()
+    model = TextEncoder(len(vocab), params).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
+    q_ids = [vocab.encode(t, params.max_len) for t in queries]
+    p_ids = [vocab.encode(t, params.max_len) for t in positives]
+    g = np.asarray(groups if groups is not None else np.arange(len(queries)))
+    perm = rng.permutation(len(queries))
+    n_val = max(1, int(len(perm) * params.val_fraction)) if len(perm) > 10 else 0
+    val, tr = perm[:n_val], perm[n_val:]
+    tt = TwoTower(vocab, model, params)
+    best, best_state, bad, hist = -1.0, None, 0, {"val_mrr": [], "loss": []}
+    t0 = time.perf_counter()
+    for epoch in range(params.max_epochs):
+        model.train()
+        losses = []
+        for batch in _batches(tr, g, params.batch_size, rng):
+            q = model(pad([q_ids[i] for i in batch], params.max_len).to(dev))
+            d = model(pad([p_ids[i] for i in batch], params.max_len).to(dev))
+            loss = info_nce(q, d, params.tau)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        vm = _mrr(tt.encode([queries[i] for i in val]), tt.encode([positives[i] for i in val])) if n_val else 0.0
+        hist["loss"].append(float(np.mean(losses)) if losses else math.nan)
+        hist["val_mrr"].append(vm)
+        log.info("two-tower epoch %d loss %.4f val MRR@10 %.4f", epoch, hist["loss"][-1], vm)
+        if vm > best + 1e-4 or not n_val:
+            best, bad = vm, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= params.patience:
+                break
+    model.load_state_dict(best_state)
+    hist.update(best_val_mrr=best, epochs=len(hist["loss"]), train_seconds=round(time.perf_counter() - t0, 1), device=str(dev))
+    return TwoTower(vocab, model, params, hist)
+
+
+def _batches(idx: np.ndarray, groups: np.ndarray, size: int, rng) -> list[list[int]]:
+    """Shuffled batches in which no group appears twice."""
+    order = rng.permutation(idx)
+    batches, cur, seen = [], [], set()
+    pending = list(order)
+    while pending:
+        rest = []
+        for i in pending:
+            if groups[i] in seen:
+                rest.append(i)
+                continue
+            cur.append(i)
+            seen.add(groups[i])
+            if len(cur) == size:
+                batches.append(cur)
+                cur, seen = [], set()
+        if cur and rest and len(rest) == len(pending):  # only same-group items left: flush
+            batches.append(cur)
+            cur, seen = [], set()
+        pending = rest
+    if len(cur) > 1:
+        batches.append(cur)
+    return [b for b in batches if len(b) > 1]

@@ -1,0 +1,101 @@
+"""FAQ / knowledge-base retrieval evaluation: datasets, BM25 baseline, recall@k and MRR@10.
+
+Both datasets become the same shape: ``docs`` (one row per FAQ entry: ``doc_id``, ``title``,
+``questions``: similar questions), ``train`` pairs (``query``, ``positive``, ``doc_id``) and
+``test`` queries (``query``, ``doc_id``).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from assets.embeddings.text import tokenize
+from assets.embeddings.vectors import l2_normalize
+
+
+def load_banking77(folder: str | Path, seed: int = 0) -> dict:
+    """BANKING77: each intent is an FAQ entry (title = intent name, similar questions = its
+    training queries); training pairs are (query, another query of the same intent); test queries
+    retrieve their intent."""
+    folder = Path(folder)
+    tr = pd.read_csv(folder / "train.csv")
+    te = pd.read_csv(folder / "test.csv")
+    cats = sorted(tr["category"].unique())
+    cid = {c: i for i, c in enumerate(cats)}
+    docs = pd.DataFrame({"doc_id": range(len(cats)), "title": [c.replace("_", " ") for c in cats],
+                         "questions": [tr.loc[tr["category"] == c, "text"].tolist() for c in cats]})
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for c, qs in zip(cats, docs["questions"]):
+        for q in qs:
+            pairs.append((q, qs[rng.integers(len(qs))] if len(qs) > 1 else c.replace("_", " "), cid[c]))
+            pairs.append((q, c.replace("_", " "), cid[c]))
+    train = pd.DataFrame(pairs, columns=["query", "positive", "doc_id"])
+    test = pd.DataFrame({"query": te["text"], "doc_id": te["category"].map(cid)})
+    return {"docs": docs, "train": train, "test": test, "tokenizer": "char"}
+
+
+def _read_pairs(path: Path) -> pd.DataFrame:
+    rows = [r for r in csv.reader(path.open(encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE) if len(r) >= 3]
+    return pd.DataFrame(rows, columns=["s1", "s2", "label"]).assign(label=lambda d: d["label"].astype(int))
+
+
+def load_afqmc(folder: str | Path) -> dict:
+    """AFQMC: label-1 pairs are (query, relevant question). Train on the train split's positives;
+    the FAQ corpus is every distinct dev ``sentence2``; dev positives are the test queries."""
+    folder = Path(folder)
+    tr = _read_pairs(folder / "train.txt")
+    dev = _read_pairs(folder / "dev.txt")
+    pool = sorted(dev["s2"].unique())
+    pid = {s: i for i, s in enumerate(pool)}
+    docs = pd.DataFrame({"doc_id": range(len(pool)), "title": pool, "questions": [[] for _ in pool]})
+    pos = tr[tr["label"] == 1]
+    train = pd.DataFrame({"query": pos["s1"].tolist(), "positive": pos["s2"].tolist(), "doc_id": pd.factorize(pos["s2"])[0]})
+    dpos = dev[dev["label"] == 1]
+    test = pd.DataFrame({"query": dpos["s1"].tolist(), "doc_id": dpos["s2"].map(pid).tolist()})
+    return {"docs": docs, "train": train, "test": test, "tokenizer": "char"}
+
+
+def retrieval_metrics(ranked: np.ndarray, relevant: np.ndarray) -> dict[str, float]:
+    """recall@1, recall@5, MRR@10 for one relevant document per query (``ranked``: doc ids, best first)."""
+    hit = ranked[:, :10] == np.asarray(relevant)[:, None]
+    rank = np.where(hit.any(1), hit.argmax(1) + 1, 0)
+    return {"recall@1": float((rank == 1).mean()), "recall@5": float(((rank >= 1) & (rank <= 5)).mean()),
+            "mrr@10": float(np.where(rank > 0, 1.0 / np.maximum(rank, 1), 0.0).mean())}
+
+
+def doc_texts(docs: pd.DataFrame) -> list[str]:
+    """What BM25 indexes for an entry: its title and all its similar questions."""
+    return [" ".join([t, *qs]) for t, qs in zip(docs["title"], docs["questions"])]
+
+
+def bm25_rank(docs: pd.DataFrame, queries: list[str], tokenizer: str = "char", k: int = 10) -> np.ndarray:
+    """BM25 (bm25s, default k1/b) over :func:`doc_texts`, same tokenisation as the encoder."""
+    import bm25s
+
+    r = bm25s.BM25()
+    r.index([tokenize(t, tokenizer) or ["[UNK]"] for t in doc_texts(docs)], show_progress=False)
+    ranked, _ = r.retrieve([tokenize(q, tokenizer) or ["[UNK]"] for q in queries], k=min(k, len(docs)), show_progress=False)
+    return docs["doc_id"].to_numpy()[np.asarray(ranked)]
+
+
+def kb_doc_vectors(encode, docs: pd.DataFrame) -> np.ndarray:
+    """A document's vector: the mean of its title's and all its similar questions' vectors, re-normalised."""
+    texts, owner = [], []
+    for i, (t, qs) in enumerate(zip(docs["title"], docs["questions"])):
+        texts += [t, *qs]
+        owner += [i] * (1 + len(qs))
+    v = encode(texts)
+    sums = np.zeros((len(docs), v.shape[1]), np.float32)
+    np.add.at(sums, np.asarray(owner), v)
+    return l2_normalize(sums / np.bincount(owner, minlength=len(docs))[:, None])
+
+
+def vector_rank(doc_vecs: np.ndarray, query_vecs: np.ndarray, doc_ids: np.ndarray, k: int = 10) -> np.ndarray:
+    s = query_vecs @ doc_vecs.T
+    top = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return doc_ids[top]
