@@ -18,6 +18,9 @@ TINY = {
         "faiss_index_als_items": {"config": {"recall_sample": 100}},
         "faiss_index_item2vec_items": {"config": {"recall_sample": 100}},
         "item2vec_model": {"config": {"dim": 16, "epochs": 5}},
+        "entity_profiles": {"config": {"n_entities": 400}},
+        "entity_vectors": {"config": {"epochs": 60}},
+        "faiss_index_entities": {"config": {"recall_sample": 100}},
         "lookalike_audiences": {"config": {"audience_size": 50}},
     }
 }
@@ -39,7 +42,9 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
     assert keys >= {"interactions", "als_model", "als_user_vectors", "als_item_vectors", "faiss_index_als_users",
                     "faiss_index_als_items", "lookalike_audiences", "als_evaluation", "click_sequences",
                     "item2vec_model", "item2vec_item_vectors", "item2vec_user_vectors", "faiss_index_item2vec_items",
-                    "item2vec_evaluation"}
+                    "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities"}
+    ent = result.asset_materializations_for_node("entity_vectors")[0].metadata
+    assert ent["same_industry_precision_at_10"].value > 2 * ent["fields_only_precision_at_10"].value
     i2v = result.output_for_node("item2vec_evaluation")["metrics"]
     assert set(i2v) == {"item2vec", "als", "popularity"}
     ev = result.output_for_node("als_evaluation")
@@ -92,7 +97,7 @@ def test_bad_interactions_are_stopped_and_previous_version_survives(recstack_hom
             res = job.execute_in_process(instance=instance, run_config=cfg, raise_on_error=False,
                                          resources={"spark": spark_resource})
             assert not res.success
-            evals = res.get_asset_check_evaluations()
+            evals = [c for c in res.get_asset_check_evaluations() if c.check_name == "interactions_suite"]
             assert len(evals) == 1 and not evals[0].passed
             assert expected in evals[0].description
             failure = next(e for e in res.all_events if e.is_step_failure)

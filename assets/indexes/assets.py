@@ -41,3 +41,4 @@ def faiss_index_asset(name: str, vectors_asset: str) -> dg.AssetsDefinition:
 faiss_index_als_users = faiss_index_asset("faiss_index_als_users", "als_user_vectors")
 faiss_index_als_items = faiss_index_asset("faiss_index_als_items", "als_item_vectors")
 faiss_index_item2vec_items = faiss_index_asset("faiss_index_item2vec_items", "item2vec_item_vectors")
+faiss_index_entities = faiss_index_asset("faiss_index_entities", "entity_vectors")
