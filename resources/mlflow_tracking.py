@@ -57,6 +57,12 @@ class MlflowResource(ConfigurableResource):
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{self.experiment_id()}/runs/{run_id}"
 
+    def log_metrics(self, run_id: str, metrics: dict[str, float], prefix: str = "") -> None:
+        """Log metrics into an existing run (e.g. evaluation results into the training run)."""
+        _, client = self._client()
+        for name, v in metrics.items():
+            client.log_metric(run_id, prefix + name.replace("@", "_at_"), float(v))
+
     def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
         _, client = self._client()
         client.set_registered_model_alias(model_name, alias, str(version))

@@ -2,14 +2,13 @@
 
 
 import dagster as dg
-import mlflow
 import pandas as pd
 import pyarrow as pa
 
 from assets.embeddings.als import AlsParams
 from assets.embeddings.als_implicit import train_als
 from assets.embeddings.factor_model import FactorModel
-from assets.embeddings.registry import log_factor_model
+from assets.embeddings.registry import track_and_register
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
 from assets.ingest.assets import gate
 from resources.validation import GreatExpectationsResource
@@ -48,18 +47,12 @@ def als_model(
     params = config.params()
     model = train_als(config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None)
     dv = data_version(interactions)
-    tags = {"dagster_run_id": context.run_id, "dagster_asset": "als_model", "data_version": dv}
-    with mlflow_tracking.start_run("als_model", tags=tags) as run:
-        mlflow.log_params({**model.params, "n_users": len(model.user_ids), "n_items": len(model.item_ids)})
-        mlflow.log_metric("train_seconds", model.params["train_seconds"])
-        _, version = log_factor_model(model, ALS_MODEL_NAME)
-    mlflow_tracking.set_alias(ALS_MODEL_NAME, "challenger", version)
-    model.params.update(mlflow_run_id=run.info.run_id, model_name=ALS_MODEL_NAME, model_version=version, data_version=dv)
-    context.log.info("registered %s version %s as challenger", ALS_MODEL_NAME, version)
+    run_id = track_and_register(context, mlflow_tracking, model, ALS_MODEL_NAME, "als_model", dv)
+    version = model.params["model_version"]
     return dg.Output(
         model,
         metadata={
-            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run.info.run_id)),
+            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id)),
             "model_version": version, "users": len(model.user_ids), "items": len(model.item_ids),
             "rank": params.rank, "engine": config.engine, "train_seconds": model.params["train_seconds"], "data_version": dv,
         },

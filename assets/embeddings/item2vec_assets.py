@@ -1,14 +1,13 @@
 """item2vec assets: click sequences → skip-gram model → item and user vectors, evaluated."""
 
 import dagster as dg
-import mlflow
 import pandas as pd
 import pyarrow as pa
 
 from assets.embeddings.assets import data_version, vector_outputs, vectors_check
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
-from assets.embeddings.registry import log_factor_model
+from assets.embeddings.registry import track_and_register
 from resources.mlflow_tracking import MlflowResource
 from resources.validation import GreatExpectationsResource
 
@@ -59,15 +58,9 @@ def item2vec_model(context: dg.AssetExecutionContext, config: Item2VecConfig, cl
         raise dg.Failure("click_sequences is empty: no session reached min_len (lower it, or raise gap_seconds)")
     sessions = click_sequences
     model = fit_item2vec(sessions, interactions, config.params())
-    dv = data_version(interactions)
-    with mlflow_tracking.start_run("item2vec_model", tags={"dagster_run_id": context.run_id, "dagster_asset": "item2vec_model",
-                                                           "data_version": dv}) as run:
-        mlflow.log_params({**model.params, "n_users": len(model.user_ids), "n_items": len(model.item_ids)})
-        mlflow.log_metric("train_seconds", model.params["train_seconds"])
-        _, version = log_factor_model(model, ITEM2VEC_MODEL_NAME)
-    mlflow_tracking.set_alias(ITEM2VEC_MODEL_NAME, "challenger", version)
-    model.params.update(mlflow_run_id=run.info.run_id, model_name=ITEM2VEC_MODEL_NAME, model_version=version, data_version=dv)
-    return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run.info.run_id)),
+    run_id = track_and_register(context, mlflow_tracking, model, ITEM2VEC_MODEL_NAME, "item2vec_model", data_version(interactions))
+    version = model.params["model_version"]
+    return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id)),
                                       "model_version": version, "items": len(model.item_ids), "users": len(model.user_ids),
                                       "sessions": len(sessions), "train_seconds": model.params["train_seconds"]})
 

@@ -32,3 +32,17 @@ def log_factor_model(model: FactorModel, registered_name: str) -> tuple[str, str
             registered_model_name=registered_name,
         )
     return info.model_uri, str(info.registered_model_version)
+
+
+def track_and_register(context, mlflow_tracking, model: FactorModel, registered_name: str, asset: str, data_version: str):
+    """Log ``model``'s params and training time in a new run, register it as ``challenger`` and
+    record run id, name and version in ``model.params``. Returns the MLflow run id."""
+    tags = {"dagster_run_id": context.run_id, "dagster_asset": asset, "data_version": data_version}
+    with mlflow_tracking.start_run(asset, tags=tags) as run:
+        mlflow.log_params({**model.params, "n_users": len(model.user_ids), "n_items": len(model.item_ids)})
+        mlflow.log_metric("train_seconds", model.params["train_seconds"])
+        _, version = log_factor_model(model, registered_name)
+    mlflow_tracking.set_alias(registered_name, "challenger", version)
+    model.params.update(mlflow_run_id=run.info.run_id, model_name=registered_name, model_version=version, data_version=data_version)
+    context.log.info("registered %s version %s as challenger", registered_name, version)
+    return run.info.run_id

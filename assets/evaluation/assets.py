@@ -58,12 +58,7 @@ def als_evaluation(
     flat = {f"{m}_{name}": round(v, 5) for m, d in res.items() for name, v in d.items()}
     run_id = p.get("mlflow_run_id")
     if run_id:
-        import mlflow
-
-        mlflow_tracking._client()
-        client = mlflow.MlflowClient(mlflow_tracking.tracking_uri)
-        for name, v in flat.items():
-            client.log_metric(run_id, "eval_" + name.replace("@", "_at_"), v)
+        mlflow_tracking.log_metrics(run_id, flat, prefix="eval_")
     a, b = res["als"][f"ndcg@{k}"], res["popularity"][f"ndcg@{k}"]
     context.log.info("NDCG@%d ALS %.4f vs popularity %.4f", k, a, b)
     yield dg.AssetCheckResult(check_name="als_beats_popularity", passed=a > b, severity=dg.AssetCheckSeverity.WARN,
@@ -117,12 +112,7 @@ def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationCon
     k = config.k
     flat = {f"{m}_{name}": round(v, 5) for m, d in res.items() for name, v in d.items()}
     if p.get("mlflow_run_id"):
-        import mlflow
-
-        mlflow_tracking._client()
-        client = mlflow.MlflowClient(mlflow_tracking.tracking_uri)
-        for name, v in flat.items():
-            client.log_metric(p["mlflow_run_id"], "eval_" + name.replace("@", "_at_"), v)
+        mlflow_tracking.log_metrics(p["mlflow_run_id"], flat, prefix="eval_")
     a, b = res["item2vec"][f"ndcg@{k}"], res["popularity"][f"ndcg@{k}"]
     yield dg.AssetCheckResult(check_name="item2vec_beats_popularity", passed=a > b, severity=dg.AssetCheckSeverity.WARN,
                               metadata={"item2vec_ndcg": a, "popularity_ndcg": b})
