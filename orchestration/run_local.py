@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nHeld-out evaluation ({ev['split']['method']}, k={k}):")
     for model, m in ev["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  coverage={m[f'coverage@{k}']:.3f}")
+    i2v = result.output_for_node("item2vec_evaluation")
+    print(f"item2vec comparison (same split, users item2vec can serve):")
+    for model, m in i2v["metrics"].items():
+        print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}")
+    if "entity_vectors" in latest and "same_industry_precision_at_10" in latest["entity_vectors"].metadata:
+        md = latest["entity_vectors"].metadata
+        print(f"Similar entities: same-industry precision@10 {md['same_industry_precision_at_10'].value:.3f} "
+              f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})")
     if "libsvm_datasets" in latest:
         md = latest["libsvm_datasets"].metadata
         print(f"\nLibSVM for {latest['libsvm_datasets'].partition}: {md['rows'].value} opportunities x "
