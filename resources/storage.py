@@ -152,9 +152,10 @@ class VersionedIOManager(ConfigurableIOManager):
         if obj is None:
             return
         part = context.asset_partition_key if context.has_asset_partitions else None
-        extra = {"run_id": context.run_id}
-        m = self._store().write(list(context.asset_key.path), part, obj, extra)
-        md: dict[str, Any] = {"storage_version": m["version"], "storage_path": self._store().path_of(list(context.asset_key.path), part)}
+        store = self._store()
+        key = list(context.asset_key.path)
+        m = store.write(key, part, obj, {"run_id": context.run_id})
+        md: dict[str, Any] = {"storage_version": m["version"], "storage_path": f"{store._dir(key, part)}/{m['version']}"}
         if "rows" in m:
             md["rows"] = m["rows"]
         context.add_output_metadata(md)

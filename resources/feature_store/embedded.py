@@ -216,8 +216,14 @@ class EmbeddedStore(FeatureStore):
         if row_stop is not None:
             conds.append("row < ?")
             args.append(row_stop)
-        # A version beyond max_versions is invisible even when newer ones fall outside the time
-        # range, so the time range is applied after version counting, in Python.
+        # The time range filters before versions are counted, as in HBase (and it is an index-free
+        # but C-speed filter, so a one-day read of a long history does not surface every cell).
+        if ts_min is not None:
+            conds.append("ts >= ?")
+            args.append(ts_min)
+        if ts_max is not None:
+            conds.append("ts < ?")
+            args.append(ts_max)
         where, cargs = self._col_filter(columns)
         if tag is not None:
             conds.append(f'row IN (SELECT row FROM "{t}" WHERE col = ? AND value = ?)')
