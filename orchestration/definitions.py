@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.embeddings import assets as embeddings
-from assets.embeddings import entity_assets, item2vec_assets
+from assets.embeddings import entity_assets, item2vec_assets, kb_assets
 from assets.evaluation import assets as evaluation
 from assets.features import assets as features
 from assets.indexes import assets as indexes
@@ -14,7 +14,7 @@ from assets.retrieval import assets as retrieval
 from orchestration.deployments import executor_for, resources_for
 from orchestration.settings import deployment
 
-ALL_ASSETS = dg.load_assets_from_modules([ingest, embeddings, item2vec_assets, entity_assets, indexes, retrieval, evaluation, features])
+ALL_ASSETS = dg.load_assets_from_modules([ingest, embeddings, item2vec_assets, entity_assets, kb_assets, indexes, retrieval, evaluation, features])
 
 RECOMMENDATION = dg.AssetSelection.groups("ingest", "embeddings", "indexes", "retrieval", "evaluation")
 recommendation_job = dg.define_asset_job(

@@ -19,6 +19,7 @@ TINY = {
         "faiss_index_item2vec_items": {"config": {"recall_sample": 100}},
         "item2vec_model": {"config": {"dim": 16, "epochs": 5}},
         "entity_profiles": {"config": {"n_entities": 400}},
+        "two_tower_model": {"config": {"max_epochs": 2, "dim": 32, "out_dim": 32}},
         "entity_vectors": {"config": {"epochs": 60}},
         "faiss_index_entities": {"config": {"recall_sample": 100}},
         "lookalike_audiences": {"config": {"audience_size": 50}},
@@ -42,7 +43,10 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
     assert keys >= {"interactions", "als_model", "als_user_vectors", "als_item_vectors", "faiss_index_als_users",
                     "faiss_index_als_items", "lookalike_audiences", "als_evaluation", "click_sequences",
                     "item2vec_model", "item2vec_item_vectors", "item2vec_user_vectors", "faiss_index_item2vec_items",
-                    "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities"}
+                    "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities",
+                    "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation"}
+    kb = result.output_for_node("kb_search_evaluation")
+    assert set(kb) == {"two_tower", "bm25"} and kb["bm25"]["mrr@10"] > 0.5
     ent = result.asset_materializations_for_node("entity_vectors")[0].metadata
     assert ent["same_industry_precision_at_10"].value > 2 * ent["fields_only_precision_at_10"].value
     i2v = result.output_for_node("item2vec_evaluation")["metrics"]
@@ -68,6 +72,9 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
     users = result.output_for_node("als_model").user_ids[:3]
     out = model.predict(pd.DataFrame({"user_id": users}), params={"k": 5})
     assert len(out) == 3 and len(out["item_ids"].iloc[0]) == 5
+    enc = mlflow.pyfunc.load_model("models:/recstack-two-tower@challenger")
+    v = np.asarray(enc.predict(["how do i reset my card", ""]))
+    assert v.shape == (2, 32) and np.isfinite(v).all() and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
 
 
 def test_bad_interactions_are_stopped_and_previous_version_survives(recstack_home, tmp_path, spark_resource):
