@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         md = latest["entity_vectors"].metadata
         print(f"Similar entities: same-industry precision@10 {md['same_industry_precision_at_10'].value:.3f} "
               f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})")
+    kb = result.output_for_node("kb_search_evaluation")
+    print(f"Knowledge-base search, held-out queries MRR@10: two-tower {kb['two_tower']['mrr@10']:.3f}, BM25 {kb['bm25']['mrr@10']:.3f}")
     if "libsvm_datasets" in latest:
         md = latest["libsvm_datasets"].metadata
         print(f"\nLibSVM for {latest['libsvm_datasets'].partition}: {md['rows'].value} opportunities x "
