@@ -124,3 +124,20 @@ def test_population_label_depends_on_engagement():
     o = pop["opportunities"]
     eng = o["user_ids"].map(lambda us: u[us[0]])
     assert eng[o.converted == 1].mean() > 1.5 * eng[o.converted == 0].mean()
+
+
+def test_window_suite_forbids_nan_counts_for_own_dim():
+    from resources.validation import GreatExpectationsResource
+
+    long = pd.DataFrame({"entity_id": ["p1", "u1"], "mid_feature": ["call_cnt", "login_cnt"], "line": ["01", "01"],
+                         "offset": [0, 3], "value": [2.0, 1.0]})
+    t = compute_window_table(long, pd.DataFrame({"entity_id": ["p1", "p2", "u1"], "dim": ["phone", "phone", "user"]}), entries())
+    gx = GreatExpectationsResource()
+    assert gx.validate(t, "window_features").success  # p2 has no activity: COUNT 0, SUM 0, not NaN
+    bad = t.copy()
+    bad.loc[1, "call_cnt_01_COUNT_3d"] = np.nan
+    msg = gx.validate(bad, "window_features").message()
+    assert "expect_column_values_to_not_be_null(call_cnt_01_COUNT_3d): 1 of 2 rows unexpected" in msg
+    bad = t.copy()
+    bad.loc[0, "call_cnt_01_SUM_7d"] = 0.0  # SUM over 7 days below SUM over 3 days
+    assert "expect_column_pair_values_a_to_be_greater_than_b" in gx.validate(bad, "window_features").message()
