@@ -21,6 +21,19 @@ from resources.feature_store.base import FamilySpec, FeatureStore, Put, RowCells
 _HI = b"\xff" * 8
 
 
+def _bounds(*ranges: tuple[str, object, object]) -> tuple[list[str], list]:
+    """SQL conditions for half-open ranges ``(column, low, high)``; ``None`` leaves a side open."""
+    conds, args = [], []
+    for col, lo, hi in ranges:
+        if lo is not None:
+            conds.append(f"{col} >= ?")
+            args.append(lo)
+        if hi is not None:
+            conds.append(f"{col} < ?")
+            args.append(hi)
+    return conds, args
+
+
 def _prefix_end(prefix: bytes) -> bytes | None:
     """Smallest key greater than every key starting with ``prefix``."""
     p = bytearray(prefix)
@@ -185,18 +198,18 @@ class EmbeddedStore(FeatureStore):
         spec = self.table_spec(table)
         vis = self._visibility(spec)
         where, args = self._col_filter(columns)
+        tconds, targs = _bounds(("ts", ts_min, ts_max))
+        where += "".join(f" AND {c}" for c in tconds)
         q = f'SELECT col, ts, value FROM "{self._t(table)}" WHERE row = ?{where} ORDER BY col, ts DESC'
         out: dict[bytes, list[tuple[bytes, int]]] = {}
         seen: dict[bytes, int] = {}
-        for col, ts, value in self._conn.execute(q, (row, *args)):
+        for col, ts, value in self._conn.execute(q, (row, *args, *targs)):
             col = bytes(col)
             cut, maxv = vis[col.split(b":", 1)[0]]
             n = seen.get(col, 0)
             seen[col] = n + 1
             if n >= maxv or (cut is not None and ts < cut):
                 continue  # beyond VERSIONS or expired: invisible, as in HBase
-            if (ts_min is not None and ts < ts_min) or (ts_max is not None and ts >= ts_max):
-                continue
             cells = out.setdefault(col, [])
             if len(cells) < versions:
                 cells.append((bytes(value), ts))
@@ -207,23 +220,11 @@ class EmbeddedStore(FeatureStore):
         spec = self.table_spec(table)
         vis = self._visibility(spec)
         t = self._t(table)
-        conds, args = [], []
         if row_prefix is not None:
             row_start, row_stop = row_prefix, _prefix_end(row_prefix)
-        if row_start is not None:
-            conds.append("row >= ?")
-            args.append(row_start)
-        if row_stop is not None:
-            conds.append("row < ?")
-            args.append(row_stop)
-        # The time range filters before versions are counted, as in HBase (and it is an index-free
-        # but C-speed filter, so a one-day read of a long history does not surface every cell).
-        if ts_min is not None:
-            conds.append("ts >= ?")
-            args.append(ts_min)
-        if ts_max is not None:
-            conds.append("ts < ?")
-            args.append(ts_max)
+        # The time range filters before versions are counted, as in HBase, and in SQL, so a
+        # one-day read of a long history does not surface every cell.
+        conds, args = _bounds(("row", row_start, row_stop), ("ts", ts_min, ts_max))
         where, cargs = self._col_filter(columns)
         if tag is not None:
             conds.append(f'row IN (SELECT row FROM "{t}" WHERE col = ? AND value = ?)')
@@ -233,8 +234,6 @@ class EmbeddedStore(FeatureStore):
         cur = self._conn.execute(sql, (*args, *cargs))
         fam_of: dict[bytes, tuple] = {}
         current, cells, n_rows, last_col, n_ver = None, {}, 0, None, 0
-        lo = ts_min if ts_min is not None else -(2**63)
-        hi = ts_max if ts_max is not None else 2**63
         fetch = cur.fetchmany
         while True:
             batch = fetch(8192)
@@ -256,7 +255,7 @@ class EmbeddedStore(FeatureStore):
                 if vis_col is None:
                     vis_col = fam_of[col] = vis[col.split(b":", 1)[0]]
                 cut, maxv = vis_col
-                if n_ver > maxv or ts < lo or ts >= hi or (cut is not None and ts < cut):
+                if n_ver > maxv or (cut is not None and ts < cut):
                     continue
                 if n_ver > 1 and col in cells:
                     continue
