@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -41,6 +42,10 @@ class TwoTowerParams:
     seed: int = 0
     tokenizer: str = "char"
     min_freq: int = 1
+    symmetric: bool = True  # also score documents → queries (both directions of the batch matrix)
+    resample_positives: bool = True  # each epoch, draw each query's positive afresh from its group
+    warmup_fraction: float = 0.05  # linear warm-up, then linear decay to zero
+    token_dropout: float = 0.0  # training only: replace this fraction of tokens by [UNK] (augmentation)
 
 
 class TextEncoder(nn.Module):
@@ -61,10 +66,16 @@ class TextEncoder(nn.Module):
         return F.normalize(self.head(pooled), dim=-1)
 
 
-def info_nce(q: torch.Tensor, d: torch.Tensor, tau: float) -> torch.Tensor:
-    """InfoNCE with in-batch negatives: cross-entropy of ``q @ d.T / tau`` against the diagonal."""
+def info_nce(q: torch.Tensor, d: torch.Tensor, tau: float, symmetric: bool = False) -> torch.Tensor:
+    """InfoNCE with in-batch negatives: cross-entropy of ``q @ d.T / tau`` against the diagonal.
+
+    ``symmetric`` averages it with the same loss over the transposed matrix (each document picks
+    its query out of the batch), as in CLIP.
+    """
     logits = q @ d.T / tau
-    return F.cross_entropy(logits, torch.arange(len(q), device=q.device))
+    labels = torch.arange(len(q), device=q.device)
+    loss = F.cross_entropy(logits, labels)
+    return (loss + F.cross_entropy(logits.T, labels)) / 2 if symmetric else loss
 
 
 def pad(batch: list[list[int]], max_len: int) -> torch.Tensor:
@@ -115,20 +126,27 @@ class TwoTower:
         return cls(vocab, model.to(device()), p, meta.get("history"))
 
 
-def _mrr(q: np.ndarray, d: np.ndarray) -> float:
+def _mrr(q: np.ndarray, d: np.ndarray, groups: np.ndarray) -> float:
+    """MRR@10 of each query's own positive among all validation positives; positives of the
+    query's own group are not counted as competitors (they are not wrong answers)."""
     s = q @ d.T
-    rank = (s > np.diag(s)[:, None]).sum(1) + 1
+    other = groups[None, :] != groups[:, None]
+    rank = ((s > np.diag(s)[:, None]) & other).sum(1) + 1
     return float(np.mean(np.where(rank <= 10, 1.0 / rank, 0.0)))
 
 
 def train_two_tower(queries: list[str], positives: list[str], groups: list | None = None,
-                    params: TwoTowerParams = TwoTowerParams(), corpus: list[str] | None = None) -> TwoTower:
+                    params: TwoTowerParams = TwoTowerParams(), corpus: list[str] | None = None,
+                    validate: Callable[["TwoTower"], float] | None = None) -> TwoTower:
     """Train on ``(query, positive)`` pairs with in-batch negatives.
 
     ``groups`` (e.g. the FAQ entry of each pair) keeps two pairs of one group out of the same batch,
-    where they would be each other's false negatives. A ``val_fraction`` of pairs is held out;
-    training stops when validation MRR@10 has not improved for ``patience`` epochs, and the best
-    epoch's weights are kept. Deterministic on CPU for a given ``seed``.
+    where they would be each other's false negatives; with ``resample_positives`` each epoch pairs
+    every query with a positive drawn afresh from its group's positives. A ``val_fraction`` of
+    pairs is held out; after each epoch the model is scored by ``validate(model)`` when given (e.g.
+    retrieval MRR on held-out queries) or else by the held-out pairs' MRR@10. Training stops when
+    the score has not improved for ``patience`` epochs, and the best epoch's weights are kept.
+    Deterministic on CPU for a given ``seed``.
     """
     if not queries or len(queries) != len(positives):
         raise ValueError("need a non-empty list of (query, positive) pairs")
@@ -137,13 +155,17 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
     vocab = Vocab.build(list(corpus or []) + list(queries) + list(positives), params.tokenizer, params.min_freq)
     dev = device()
     model = TextEncoder(len(vocab), params).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
     q_ids = [vocab.encode(t, params.max_len) for t in queries]
     p_ids = [vocab.encode(t, params.max_len) for t in positives]
     g = np.asarray(groups if groups is not None else np.arange(len(queries)))
     perm = rng.permutation(len(queries))
     n_val = max(1, int(len(perm) * params.val_fraction)) if len(perm) > 10 else 0
     val, tr = perm[:n_val], perm[n_val:]
+    pool = _group_pools(tr, g) if params.resample_positives else None
+    steps = params.max_epochs * max(1, math.ceil(len(tr) / params.batch_size))
+    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
+    warm = max(1, int(steps * params.warmup_fraction))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: min((t + 1) / warm, max(0.05, (steps - t) / max(1, steps - warm))))
     tt = TwoTower(vocab, model, params)
     best, best_state, bad, hist = -1.0, None, 0, {"val_mrr": [], "loss": []}
     t0 = time.perf_counter()
@@ -151,18 +173,25 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
         model.train()
         losses = []
         for batch in _batches(tr, g, params.batch_size, rng):
-            q = model(pad([q_ids[i] for i in batch], params.max_len).to(dev))
-            d = model(pad([p_ids[i] for i in batch], params.max_len).to(dev))
-            loss = info_nce(q, d, params.tau)
+            pos = [pool[g[i]][rng.integers(len(pool[g[i]]))] for i in batch] if pool is not None else batch
+            q = model(_drop(pad([q_ids[i] for i in batch], params.max_len), params.token_dropout).to(dev))
+            d = model(_drop(pad([p_ids[j] for j in pos], params.max_len), params.token_dropout).to(dev))
+            loss = info_nce(q, d, params.tau, params.symmetric)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
             losses.append(loss.item())
-        vm = _mrr(tt.encode([queries[i] for i in val]), tt.encode([positives[i] for i in val])) if n_val else 0.0
+        if validate is not None:
+            vm = float(validate(tt))
+        elif n_val:
+            vm = _mrr(tt.encode([queries[i] for i in val]), tt.encode([positives[i] for i in val]), g[val])
+        else:
+            vm = 0.0
         hist["loss"].append(float(np.mean(losses)) if losses else math.nan)
         hist["val_mrr"].append(vm)
-        log.info("two-tower epoch %d loss %.4f val MRR@10 %.4f", epoch, hist["loss"][-1], vm)
-        if vm > best + 1e-4 or not n_val:
+        log.info("two-tower epoch %d loss %.4f val MRR@10 %.4f (%.0f s)", epoch, hist["loss"][-1], vm, time.perf_counter() - t0)
+        if vm > best + 1e-4 or (validate is None and not n_val):
             best, bad = vm, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
@@ -172,6 +201,21 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
     model.load_state_dict(best_state)
     hist.update(best_val_mrr=best, epochs=len(hist["loss"]), train_seconds=round(time.perf_counter() - t0, 1), device=str(dev))
     return TwoTower(vocab, model, params, hist)
+
+
+def _drop(ids: torch.Tensor, p: float) -> torch.Tensor:
+    """Token dropout: each real token becomes [UNK] with probability ``p`` (padding is kept)."""
+    if p <= 0:
+        return ids
+    return torch.where((torch.rand(ids.shape) < p) & (ids > 0), torch.ones_like(ids), ids)
+
+
+def _group_pools(idx: np.ndarray, groups: np.ndarray) -> dict:
+    """Training pair indices by group: the positives a query of that group may be paired with."""
+    pools: dict = {}
+    for i in idx:
+        pools.setdefault(groups[i], []).append(int(i))
+    return pools
 
 
 def _batches(idx: np.ndarray, groups: np.ndarray, size: int, rng) -> list[list[int]]:

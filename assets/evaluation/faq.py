@@ -1,8 +1,9 @@
 """FAQ / knowledge-base retrieval evaluation: datasets, BM25 baseline, recall@k and MRR@10.
 
 Both datasets become the same shape: ``docs`` (one row per FAQ entry: ``doc_id``, ``title``,
-``questions``: similar questions), ``train`` pairs (``query``, ``positive``, ``doc_id``) and
-``test`` queries (``query``, ``doc_id``).
+``questions``: similar questions), ``train`` pairs (``query``, ``positive``, ``doc_id``), the
+``train_docs`` the training pairs' ``doc_id`` refer to (the same table for BANKING77; the training
+split's own questions for AFQMC) and ``test`` queries (``query``, ``doc_id``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def load_banking77(folder: str | Path, seed: int = 0) -> dict:
             pairs.append((q, c.replace("_", " "), cid[c]))
     train = pd.DataFrame(pairs, columns=["query", "positive", "doc_id"])
     test = pd.DataFrame({"query": te["text"], "doc_id": te["category"].map(cid)})
-    return {"docs": docs, "train": train, "test": test, "tokenizer": "char"}
+    return {"docs": docs, "train": train, "train_docs": docs, "test": test, "tokenizer": "char"}
 
 
 def _read_pairs(path: Path) -> pd.DataFrame:
@@ -54,10 +55,34 @@ def load_afqmc(folder: str | Path) -> dict:
     pid = {s: i for i, s in enumerate(pool)}
     docs = pd.DataFrame({"doc_id": range(len(pool)), "title": pool, "questions": [[] for _ in pool]})
     pos = tr[tr["label"] == 1]
-    train = pd.DataFrame({"query": pos["s1"].tolist(), "positive": pos["s2"].tolist(), "doc_id": pd.factorize(pos["s2"])[0]})
+    codes, uniq = pd.factorize(pos["s2"])
+    train = pd.DataFrame({"query": pos["s1"].tolist(), "positive": pos["s2"].tolist(), "doc_id": codes})
+    train_docs = pd.DataFrame({"doc_id": range(len(uniq)), "title": list(uniq), "questions": [[] for _ in uniq]})
     dpos = dev[dev["label"] == 1]
     test = pd.DataFrame({"query": dpos["s1"].tolist(), "doc_id": dpos["s2"].map(pid).tolist()})
-    return {"docs": docs, "train": train, "test": test, "tokenizer": "char"}
+    return {"docs": docs, "train": train, "train_docs": train_docs, "test": test, "tokenizer": "char"}
+
+
+def holdout(data: dict, fraction: float = 0.1, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Hold a ``fraction`` of distinct training queries out for validation.
+
+    Returns ``(train_pairs, val_docs, val_queries)``: the pairs of the other queries, the
+    ``train_docs`` with the held-out queries removed from their similar questions (no leak), and
+    the held-out queries with their ``doc_id`` — a retrieval task shaped like the test.
+    """
+    train = data["train"]
+    uq = train["query"].unique()
+    held = set(np.random.default_rng(seed).choice(uq, max(1, int(len(uq) * fraction)), replace=False))
+    is_val = train["query"].isin(held)
+    docs = data["train_docs"].copy()
+    docs["questions"] = [[q for q in qs if q not in held] for qs in docs["questions"]]
+    return train[~is_val].reset_index(drop=True), docs, train[is_val].drop_duplicates("query")[["query", "doc_id"]]
+
+
+def evaluate_encoder(encode, docs: pd.DataFrame, queries: pd.DataFrame) -> dict[str, float]:
+    """recall@1/5 and MRR@10 of ``encode`` (texts → unit vectors) retrieving each query's document."""
+    ranked = vector_rank(kb_doc_vectors(encode, docs), encode(queries["query"].tolist()), docs["doc_id"].to_numpy())
+    return retrieval_metrics(ranked, queries["doc_id"].to_numpy())
 
 
 def retrieval_metrics(ranked: np.ndarray, relevant: np.ndarray) -> dict[str, float]:
