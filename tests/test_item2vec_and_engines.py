@@ -82,7 +82,7 @@ def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
     rng = np.random.default_rng(0)
     n_users, n_items, k, reg = 12, 30, 4, 0.3
     rows, cols, vals = [], [], []
-    for u in range(n_users):  # counts 1..12: every row its own bucket, so the solve is exact
+    for u in range(n_users):  # counts 1..12, sorted: every row its own run, so the solve is exact
         for i in rng.choice(n_items, u + 1, replace=False):
             rows.append(u), cols.append(i), vals.append(1 + 5 * rng.random())
     c = sp.csr_matrix((np.float32(vals), (rows, cols)), shape=(n_users, n_items))
@@ -93,16 +93,19 @@ def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
         idx, cu = c[u].indices, c[u].data.astype(np.float64)
         a = y.T.astype(np.float64) @ y + (y[idx].T * (cu - 1)) @ y[idx] + reg * len(idx) * np.eye(k)
         np.testing.assert_allclose(x[u], np.linalg.solve(a, y[idx].T @ cu), rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match="sorted"):
+        weighted_reg_solve(c[::-1].tocsr(), x, y, reg)
 
 
-def test_weighted_and_constant_reg_differ_and_both_learn():
+def test_spark_matching_and_native_implicit_differ_and_both_learn():
     df, _ = generate_interactions(SyntheticSpec(n_interactions=20_000, seed=4))
     train, test = split_interactions(ImplicitConversion("binary").apply(df), SplitSpec("last_n", n=2))
     from assets.embeddings.als_implicit import train_als_implicit
 
-    a = train_als_implicit(train, AlsParams(rank=16, iterations=6, reg=0.5), weighted_reg=True)
-    b = train_als_implicit(train, AlsParams(rank=16, iterations=6, reg=0.5), weighted_reg=False)
-    assert a.params["weighted_reg"] and not b.params["weighted_reg"]
+    a = train_als_implicit(train, AlsParams(rank=16, iterations=6, reg=0.5), match_spark=True)
+    b = train_als_implicit(train, AlsParams(rank=16, iterations=6, reg=0.5), match_spark=False)
+    assert a.params["match_spark"] and not b.params["match_spark"]
+    assert a.user_ids.tolist() == b.user_ids.tolist()  # factors come back in id order after the count sort
     assert not np.allclose(a.user_factors, b.user_factors, atol=1e-3)
     for m in (a, b):
         res = evaluate_als_vs_popularity(train, test, m, 10)

@@ -69,3 +69,11 @@ def test_faq_metrics_bm25_and_doc_vectors():
     enc = lambda texts: np.array([[1.0, 0.0] if "card" in t else [0.0, 1.0] for t in texts], np.float32)
     dv = kb_doc_vectors(enc, docs)
     np.testing.assert_allclose(dv, [[1, 0], [0, 1]])
+
+
+def test_group_pools_hold_each_distinct_positive_once():
+    from assets.embeddings.two_tower import _group_pools
+
+    pos = ["title a", "q2", "title a", "q1", "title b", "title b"]
+    pools = _group_pools(np.arange(6), np.array([0, 0, 0, 0, 1, 1]), pos)
+    assert sorted(pos[i] for i in pools[0]) == ["q1", "q2", "title a"] and [pos[i] for i in pools[1]] == ["title b"]

@@ -47,6 +47,9 @@ class TwoTowerConfig(dg.Config):
     patience: int = 3
     seed: int = 0
     tokenizer: str = "char"
+    token_dropout: float = 0.1
+    symmetric: bool = True
+    resample_positives: bool = True
 
 
 @dg.asset(group_name="embeddings", kinds={"torch", "mlflow"})
@@ -57,7 +60,8 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, k
     train, docs = pd.DataFrame(kb_documents["train"]), pd.DataFrame(kb_documents["docs"])
     p = TwoTowerParams(dim=config.dim, out_dim=config.out_dim, heads=config.heads, layers=config.layers, tau=config.tau,
                        lr=config.lr, batch_size=config.batch_size, max_epochs=config.max_epochs, patience=config.patience,
-                       seed=config.seed, tokenizer=config.tokenizer)
+                       seed=config.seed, tokenizer=config.tokenizer, token_dropout=config.token_dropout,
+                       symmetric=config.symmetric, resample_positives=config.resample_positives)
     model = train_two_tower(train["query"].tolist(), train["positive"].tolist(), train["doc_id"].tolist(), p, corpus=doc_texts(docs))
     h = model.history
     with mlflow_tracking.start_run("two_tower_model", tags={"dagster_run_id": context.run_id, "dagster_asset": "two_tower_model"}) as run:

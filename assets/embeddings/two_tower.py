@@ -161,7 +161,7 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
     perm = rng.permutation(len(queries))
     n_val = max(1, int(len(perm) * params.val_fraction)) if len(perm) > 10 else 0
     val, tr = perm[:n_val], perm[n_val:]
-    pool = _group_pools(tr, g) if params.resample_positives else None
+    pool = _group_pools(tr, g, positives) if params.resample_positives else None
     steps = params.max_epochs * max(1, math.ceil(len(tr) / params.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
     warm = max(1, int(steps * params.warmup_fraction))
@@ -210,11 +210,16 @@ def _drop(ids: torch.Tensor, p: float) -> torch.Tensor:
     return torch.where((torch.rand(ids.shape) < p) & (ids > 0), torch.ones_like(ids), ids)
 
 
-def _group_pools(idx: np.ndarray, groups: np.ndarray) -> dict:
-    """Training pair indices by group: the positives a query of that group may be paired with."""
+def _group_pools(idx: np.ndarray, groups: np.ndarray, positives: list[str]) -> dict:
+    """By group, one training pair index per distinct positive text: the positives a query of that
+    group may be drawn with, each equally likely (a title repeated in many pairs is one entry)."""
     pools: dict = {}
+    seen: set = set()
     for i in idx:
-        pools.setdefault(groups[i], []).append(int(i))
+        key = (groups[i], positives[i])
+        if key not in seen:
+            seen.add(key)
+            pools.setdefault(groups[i], []).append(int(i))
     return pools
 
 
