@@ -41,12 +41,16 @@ def test_banking77_and_afqmc_loaders_and_bm25_baseline():
 
 def test_small_two_tower_learns_banking77_intents():
     b = load_banking77(shared_dataset("banking77"))
-    keep = set(range(12))
-    data = {"train": b["train"][b["train"]["doc_id"].isin(keep)], "train_docs": b["docs"][b["docs"]["doc_id"].isin(keep)]}
+    keep = set(range(10))  # 10 intents, 40 training queries each: seconds, not minutes
+    docs = b["docs"][b["docs"]["doc_id"].isin(keep)].copy()
+    docs["questions"] = docs["questions"].map(lambda qs: qs[:40])
+    mine = {q for qs in docs["questions"] for q in qs}
+    data = {"train": b["train"][b["train"]["query"].isin(mine)], "train_docs": docs}
     test = b["test"][b["test"]["doc_id"].isin(keep)]
     tr, vdocs, vq = holdout(data)
-    p = TwoTowerParams(dim=64, out_dim=64, batch_size=12, max_epochs=4, lr=2e-3, max_len=32, val_fraction=0.0, token_dropout=0.1)
+    p = TwoTowerParams(dim=64, out_dim=64, batch_size=10, max_epochs=6, lr=2e-3, max_len=32, val_fraction=0.0, token_dropout=0.1)
     m = train_two_tower(tr["query"].tolist(), tr["positive"].tolist(), tr["doc_id"].tolist(), p,
                         validate=lambda enc: evaluate_encoder(enc.encode, vdocs, vq)["mrr@10"])
-    res = evaluate_encoder(m.encode, data["train_docs"], test)
-    assert np.isfinite(m.history["val_mrr"]).all() and res["mrr@10"] > 0.8, res
+    res = evaluate_encoder(m.encode, docs, test)
+    bm25 = retrieval_metrics(bm25_rank(docs, test["query"].tolist()), test["doc_id"].to_numpy())
+    assert np.isfinite(m.history["val_mrr"]).all() and res["mrr@10"] > 0.75, (res, bm25)
