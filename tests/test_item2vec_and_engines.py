@@ -88,7 +88,10 @@ def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
     c = sp.csr_matrix((np.float32(vals), (rows, cols)), shape=(n_users, n_items))
     y = rng.normal(size=(n_items, k)).astype(np.float32)
     x = np.zeros((n_users, k), np.float32)
-    weighted_reg_solve(c, x, y, reg, cg_steps=3 * k)
+    weighted_reg_solve(c, x, y, reg)  # exact (Cholesky)
+    x_cg = np.zeros((n_users, k), np.float32)
+    weighted_reg_solve(c, x_cg, y, reg, cg_steps=3 * k)  # CG converges to the same solution
+    np.testing.assert_allclose(x_cg, x, rtol=1e-3, atol=1e-4)
     for u in range(n_users):
         idx, cu = c[u].indices, c[u].data.astype(np.float64)
         a = y.T.astype(np.float64) @ y + (y[idx].T * (cu - 1)) @ y[idx] + reg * len(idx) * np.eye(k)
