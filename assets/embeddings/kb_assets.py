@@ -58,10 +58,7 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, k
     """Shared-tower transformer encoder trained with InfoNCE on in-batch negatives; logged as a pyfunc
     (``predict(list[str]) -> vectors``) and registered as ``challenger``."""
     train, docs = pd.DataFrame(kb_documents["train"]), pd.DataFrame(kb_documents["docs"])
-    p = TwoTowerParams(dim=config.dim, out_dim=config.out_dim, heads=config.heads, layers=config.layers, tau=config.tau,
-                       lr=config.lr, batch_size=config.batch_size, max_epochs=config.max_epochs, patience=config.patience,
-                       seed=config.seed, tokenizer=config.tokenizer, token_dropout=config.token_dropout,
-                       symmetric=config.symmetric, resample_positives=config.resample_positives)
+    p = TwoTowerParams(**config.model_dump())  # every config field is a TwoTowerParams field
     model = train_two_tower(train["query"].tolist(), train["positive"].tolist(), train["doc_id"].tolist(), p, corpus=doc_texts(docs))
     h = model.history
     with mlflow_tracking.start_run("two_tower_model", tags={"dagster_run_id": context.run_id, "dagster_asset": "two_tower_model"}) as run:
