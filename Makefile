@@ -57,9 +57,12 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 bench: install
 	$(BIN)/python -m benchmarks.run_all
 
-constraints:
-	(echo "# Full transitive pin set (pip freeze of a clean install). Regenerate: make constraints"; \
-	 $(BIN)/pip freeze --exclude-editable | grep -v '^recstack' | sed 's/+cpu$$//') > constraints.txt
+# pip freeze writes `name @ file:///…` for a wheel installed from a local folder: .ci/pins.py
+# rewrites such lines to name==version (and says which) and the check refuses anything else.
+constraints: install
+	$(BIN)/python .ci/pins.py freeze $(BIN)/pip > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	$(BIN)/python .ci/pins.py check
 
 clean:
 	rm -rf $(RECSTACK_HOME) .pytest_cache spark-warehouse metastore_db derby.log
