@@ -27,7 +27,8 @@ SHARED = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().pa
 
 
 def evaluate(train, test, model, k=10, sample=10_000, seed=0):
-    from assets.evaluation.offline import evaluate_recommendations, recommend_from_factors, seen_matrix
+    from assets.common.topk import interaction_mask
+    from assets.evaluation.offline import evaluate_recommendations, recommend_from_factors
 
     users, items = pd.Index(model.user_ids), pd.Index(model.item_ids)
     test_users = np.intersect1d(test["user_id"].unique(), model.user_ids)
@@ -35,23 +36,23 @@ def evaluate(train, test, model, k=10, sample=10_000, seed=0):
         test_users = np.sort(np.random.default_rng(seed).choice(test_users, sample, replace=False))
     rows = users.get_indexer(test_users)
     sub = pd.Index(test_users)
-    seen = seen_matrix(train[train["user_id"].isin(sub)], sub, items)
+    seen = interaction_mask(train[train["user_id"].isin(sub)], sub, items)
     rec = recommend_from_factors(model.user_factors[rows], model.item_factors, k, exclude=seen)
     return evaluate_recommendations(rec, test, sub, items, k)
 
 
 def bench_dataset(name, df, params_kw, seeds, spark):
     from assets.embeddings.als import AlsParams
-    from assets.embeddings.als_implicit import train_als
+    from assets.embeddings.als import train_als
     from assets.evaluation.offline import SplitSpec, split_interactions
 
     train, test = split_interactions(df, SplitSpec("last_n", n=5 if name == "ml-latest-small" else 1))
     out = {"interactions": len(df), "train_pairs": len(train), "test_pairs": len(test), "params": params_kw}
-    from assets.embeddings.als_implicit import train_als_implicit
+    from assets.embeddings.als_cpu import train_als_cpu
 
     engines = {"spark": lambda p: train_als("spark", train, p, spark=spark),
                "implicit": lambda p: train_als("implicit", train, p),  # Spark's objective and start (the default)
-               "implicit_native": lambda p: train_als_implicit(train, p, match_spark=False)}  # implicit as it is
+               "implicit_native": lambda p: train_als_cpu(train, p, match_spark=False)}  # implicit as it is
     for engine, fit in engines.items():
         runs = []
         for s in range(seeds):
@@ -78,7 +79,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args(argv)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from assets.embeddings.als import AlsParams, train_als_spark
+    from assets.embeddings.als import AlsParams
+    from assets.embeddings.als_spark import train_als_spark
     from assets.ingest.loaders import ImplicitConversion, load_interaction_file
     from assets.ingest.synthetic import SyntheticSpec, generate_interactions
     from resources.spark import SparkResource

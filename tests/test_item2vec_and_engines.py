@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from assets.embeddings.als import AlsParams
-from assets.embeddings.als_implicit import train_als
+from assets.embeddings.als import train_als
 from assets.embeddings.item2vec import (
     Blocklist, Item2VecParams, SeenItems, random_walks, recommend, sessionize, train_item2vec, user_vectors,
 )
@@ -77,7 +77,7 @@ def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
     """Each row solves (YᵀY + Yᵀ(Cᵤ−I)Y + λ·nᵤ·I) xᵤ = YᵀCᵤpᵤ, as Spark's implicit ALS does."""
     import scipy.sparse as sp
 
-    from assets.embeddings.als_implicit import weighted_reg_solve
+    from assets.embeddings.als_cpu import weighted_reg_solve
 
     rng = np.random.default_rng(0)
     n_users, n_items, k, reg = 12, 30, 4, 0.3
@@ -103,10 +103,10 @@ def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
 def test_spark_matching_and_native_implicit_differ_and_both_learn():
     df, _ = generate_interactions(SyntheticSpec(n_interactions=20_000, seed=4))
     train, test = split_interactions(ImplicitConversion("binary").apply(df), SplitSpec("last_n", n=2))
-    from assets.embeddings.als_implicit import train_als_implicit
+    from assets.embeddings.als_cpu import train_als_cpu
 
-    a = train_als_implicit(train, AlsParams(rank=16, iterations=6, reg=0.5), match_spark=True)
-    b = train_als_implicit(train, AlsParams(rank=16, iterations=6, reg=0.5), match_spark=False)
+    a = train_als_cpu(train, AlsParams(rank=16, iterations=6, reg=0.5), match_spark=True)
+    b = train_als_cpu(train, AlsParams(rank=16, iterations=6, reg=0.5), match_spark=False)
     assert a.params["match_spark"] and not b.params["match_spark"]
     assert a.user_ids.tolist() == b.user_ids.tolist()  # factors come back in id order after the count sort
     assert not np.allclose(a.user_factors, b.user_factors, atol=1e-3)

@@ -1,11 +1,10 @@
-"""Held-out splits and top-k helpers."""
+"""Held-out splits."""
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
-from assets.evaluation.offline import SplitSpec, split_interactions, top_k_by_score
+from assets.evaluation.offline import SplitSpec, split_interactions
 
 
 def frame():
@@ -30,10 +29,3 @@ def test_random_split_is_seeded_and_keeps_train_rows():
     assert a[0].groupby("user_id").size().min() >= 1
     with pytest.raises(ValueError):
         split_interactions(df, SplitSpec("by_moon"))
-
-
-def test_top_k_excludes_and_pads():
-    s = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]], np.float32)
-    ex = sp.csr_matrix(np.array([[0, 1, 0], [1, 1, 0]]))
-    top = top_k_by_score(s, 3, ex)
-    assert top.tolist() == [[2, 0, -1], [2, -1, -1]]

@@ -1,21 +1,27 @@
-"""Implicit-feedback ALS on Spark MLlib.
+"""Implicit ALS: parameters, id indexing and the engine dispatch, with one module per engine.
 
-Ids are mapped to dense int32 indices before Spark sees them (MLlib requires int ids), and the
-learned factors are collected back into a :class:`FactorModel` keyed by the original int64 ids.
+As ``implicit`` does (``als.py`` → ``cpu/als.py`` / ``gpu/als.py``), this module is what callers
+import; the engines live beside it and import from here, never from each other:
+
+- ``als_spark``: Spark MLlib (``local[*]`` here, any cluster in production);
+- ``als_cpu``: the single-node engine on ``implicit``'s multithreaded kernels;
+- ``als_gpu``: ``implicit``'s CUDA solver where a GPU build is installed.
+
+Every engine returns the same :class:`~assets.embeddings.factor_model.FactorModel`.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from assets.embeddings.factor_model import FactorModel
 
-log = logging.getLogger(__name__)
+AlsEngine = Literal["spark", "implicit", "implicit-gpu"]
+ENGINES: tuple[str, ...] = AlsEngine.__args__
 
 
 @dataclass(frozen=True)
@@ -31,9 +37,17 @@ class AlsParams:
     iterations: int = 12
     seed: int = 0
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "AlsParams":
+        """The parameters recorded in a model's ``params`` (extra keys ignored)."""
+        return cls(**{k: type(getattr(cls(), k))(d[k]) for k in cls.__dataclass_fields__ if k in d})
+
 
 def index_ids(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Map ``user_id``/``item_id`` onto dense ``u``/``i`` int32 indices (aggregating duplicates)."""
+    """Map ``user_id``/``item_id`` onto dense ``u``/``i`` int32 indices (aggregating duplicates).
+
+    Returns ``(triples[u, i, confidence], user_ids, item_ids)`` with both id arrays sorted.
+    """
     g = df.groupby(["user_id", "item_id"], as_index=False)["confidence"].sum()
     user_ids = np.sort(g["user_id"].unique()).astype(np.int64)
     item_ids = np.sort(g["item_id"].unique()).astype(np.int64)
@@ -42,41 +56,34 @@ def index_ids(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     return g[["u", "i", "confidence"]], user_ids, item_ids
 
 
-def train_als_spark(spark, interactions: pd.DataFrame, params: AlsParams = AlsParams()) -> FactorModel:
-    """Train implicit ALS with ``pyspark.ml.recommendation.ALS``.
+def train_als(engine: AlsEngine, interactions: pd.DataFrame, params: AlsParams = AlsParams(), spark=None,
+              match_spark: bool = True) -> FactorModel:
+    """Train implicit ALS with ``engine``.
 
     Parameters
     ----------
-    spark : pyspark.sql.SparkSession
+    engine : {"spark", "implicit", "implicit-gpu"}
     interactions : DataFrame
-        Needs ``user_id``, ``item_id`` and ``confidence`` (non-negative).
+        ``user_id``, ``item_id``, ``confidence``.
     params : AlsParams
-
-    Returns
-    -------
-    FactorModel
-        Factors for every user and item that occurs in ``interactions``.
+    spark : SparkSession, optional
+        Needed by the ``spark`` engine.
+    match_spark : bool
+        For ``implicit``: minimise Spark's objective from Spark's start (default), or run the
+        library as it is (see :func:`assets.embeddings.als_cpu.train_als_cpu`).
     """
-    from pyspark.ml.recommendation import ALS
+    if engine == "spark":
+        from assets.embeddings.als_spark import train_als_spark
 
-    t0 = time.perf_counter()
-    triples, user_ids, item_ids = index_ids(interactions)
-    sdf = spark.createDataFrame(triples)
-    als = ALS(
-        rank=params.rank, maxIter=params.iterations, regParam=params.reg, alpha=params.alpha,
-        implicitPrefs=True, userCol="u", itemCol="i", ratingCol="confidence", seed=params.seed,
-        coldStartStrategy="drop",
-    )
-    model = als.fit(sdf)
-    uf = model.userFactors.toPandas()
-    itf = model.itemFactors.toPandas()
-    user_factors = np.zeros((len(user_ids), params.rank), dtype=np.float32)
-    item_factors = np.zeros((len(item_ids), params.rank), dtype=np.float32)
-    user_factors[uf["id"].to_numpy()] = np.stack(uf["features"].to_numpy()).astype(np.float32)
-    item_factors[itf["id"].to_numpy()] = np.stack(itf["features"].to_numpy()).astype(np.float32)
-    secs = time.perf_counter() - t0
-    log.info("Spark ALS: %d users, %d items, %d pairs, rank %d in %.1fs", len(user_ids), len(item_ids), len(triples), params.rank, secs)
-    return FactorModel(
-        user_ids=user_ids, user_factors=user_factors, item_ids=item_ids, item_factors=item_factors,
-        params={"engine": "spark", **asdict(params), "train_seconds": round(secs, 2), "n_pairs": int(len(triples))},
-    )
+        if spark is None:
+            raise ValueError("the spark ALS engine needs a SparkSession")
+        return train_als_spark(spark, interactions, params)
+    if engine == "implicit":
+        from assets.embeddings.als_cpu import train_als_cpu
+
+        return train_als_cpu(interactions, params, match_spark=match_spark)
+    if engine == "implicit-gpu":
+        from assets.embeddings.als_gpu import train_als_gpu
+
+        return train_als_gpu(interactions, params)
+    raise ValueError(f"unknown ALS engine {engine!r} ({', '.join(ENGINES)})")

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from assets.common.topk import batched_topk, interaction_mask, take_ids
 
 
 @dataclass
@@ -20,7 +24,7 @@ class FactorModel:
     Attributes
     ----------
     user_ids, item_ids : ndarray of int64
-        External ids, aligned with the factor rows.
+        External ids, sorted, aligned with the factor rows.
     user_factors, item_factors : ndarray of float32, shape (n, rank)
     params : dict
         Training parameters and provenance (engine, rank, regularisation, alpha, iterations,
@@ -50,28 +54,53 @@ class FactorModel:
             arrays = {k: z[k] for k in ("user_ids", "user_factors", "item_ids", "item_factors")}
         return cls(**arrays, params=json.loads((path / "params.json").read_text()))
 
-    def recommend(self, user_ids: np.ndarray, k: int = 10, exclude: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k items for users by dot product.
+    def user_rows(self, user_ids: np.ndarray) -> np.ndarray:
+        """Factor row of each user id, ``-1`` for unknown users."""
+        return pd.Index(self.user_ids).get_indexer(np.asarray(user_ids, dtype=np.int64))
 
-        Returns ``(item_ids, scores)`` arrays of shape ``(len(user_ids), k)``; unknown users get
-        ``-1`` ids and ``-inf`` scores. ``exclude`` maps a user id to item ids to skip.
+    def recommend(self, user_ids: np.ndarray, k: int = 10, exclude: sp.spmatrix | pd.DataFrame | dict | None = None,
+                  batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k items for users by dot product, batched (no per-user Python loop).
+
+        Parameters
+        ----------
+        user_ids : array of int64
+        k : int
+        exclude : sparse matrix, DataFrame or dict, optional
+            Items not to return: a ``(len(user_ids), n_items)`` mask in :attr:`item_ids` order, a
+            frame of ``user_id, item_id`` pairs (e.g. the training interactions), or a dict
+            ``user_id -> item ids``.
+        batch : int
+            Users scored per matrix product (memory ``batch × n_items`` floats).
+
+        Returns
+        -------
+        item_ids, scores : ndarray, shape (len(user_ids), k)
+            Best first; unknown users and missing slots get ``-1`` / ``-inf``.
         """
-        pos = {int(u): i for i, u in enumerate(self.user_ids)}
-        k = min(k, len(self.item_ids))
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        rows = self.user_rows(user_ids)
+        mask = exclusion_matrix(exclude, user_ids, self.item_ids)
         ids = np.full((len(user_ids), k), -1, dtype=np.int64)
         scores = np.full((len(user_ids), k), -np.inf, dtype=np.float32)
-        item_pos = {int(it): j for j, it in enumerate(self.item_ids)}
-        for r, u in enumerate(np.asarray(user_ids)):
-            i = pos.get(int(u))
-            if i is None:
-                continue
-            s = self.item_factors @ self.user_factors[i]
-            for it in (exclude or {}).get(int(u), ()):
-                j = item_pos.get(int(it))
-                if j is not None:
-                    s[j] = -np.inf
-            top = np.argsort(-s, kind="stable")[:k]
-            ok = np.isfinite(s[top])
-            ids[r, : ok.sum()] = self.item_ids[top[ok]]
-            scores[r, : ok.sum()] = s[top[ok]]
+        known = np.flatnonzero(rows >= 0)
+        if known.size:
+            pos, sc = batched_topk(self.user_factors[rows[known]], self.item_factors, k,
+                                   None if mask is None else mask[known], batch=batch)
+            ids[known], scores[known] = take_ids(self.item_ids, pos), sc
         return ids, scores
+
+
+
+def exclusion_matrix(exclude, user_ids: np.ndarray, item_ids: np.ndarray) -> sp.csr_matrix | None:
+    """Normalise the accepted ``exclude`` forms to a CSR ``(len(user_ids), len(item_ids))`` mask."""
+    if exclude is None:
+        return None
+    if sp.issparse(exclude):
+        return exclude.tocsr()
+    if isinstance(exclude, dict):
+        pairs = [(u, i) for u, items in exclude.items() for i in items]
+        exclude = pd.DataFrame(pairs, columns=["user_id", "item_id"], dtype=np.int64)
+    if isinstance(exclude, pd.DataFrame):
+        return interaction_mask(exclude, user_ids, item_ids)
+    raise TypeError(f"exclude must be a sparse matrix, a DataFrame of pairs or a dict, not {type(exclude).__name__}")

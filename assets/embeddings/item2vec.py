@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from assets.common.topk import batched_topk, interaction_mask, take_ids
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.vectors import l2_normalize
 
@@ -146,9 +147,7 @@ class SeenItems:
         self.inter = interactions
 
     def mask(self, user_ids, item_ids):
-        from assets.evaluation.offline import seen_matrix
-
-        return seen_matrix(self.inter, pd.Index(user_ids), pd.Index(item_ids))
+        return interaction_mask(self.inter, user_ids, item_ids)
 
 
 class Blocklist:
@@ -165,17 +164,12 @@ class Blocklist:
 
 def recommend(user_ids, user_vecs, item_ids, item_vecs, k: int = 10, filters: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Nearest items to each user vector, after every filter: ``(item ids, scores)``, ``-1`` padded."""
-    from assets.evaluation.offline import top_k_by_score
-
     mask = None
     for f in filters or []:
         m = f.mask(user_ids, item_ids)
         mask = m if mask is None else mask + m
-    scores = l2_normalize(user_vecs) @ item_vecs.T
-    top = top_k_by_score(scores, k, mask)
-    ids = np.where(top >= 0, item_ids[np.clip(top, 0, None)], -1)
-    sc = np.where(top >= 0, np.take_along_axis(scores, np.clip(top, 0, None), axis=1), -np.inf)
-    return ids, sc.astype(np.float32)
+    pos, scores = batched_topk(l2_normalize(user_vecs), item_vecs, k, mask)
+    return take_ids(item_ids, pos), scores
 
 
 def fit_item2vec(sessions: pd.DataFrame, interactions: pd.DataFrame, params: Item2VecParams) -> FactorModel:

@@ -5,10 +5,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.embeddings.als_implicit import train_als
+from assets.embeddings.als import train_als
+from assets.common.topk import interaction_mask
 from assets.embeddings.factor_model import FactorModel
 from assets.evaluation.offline import (
-    SplitSpec, evaluate_recommendations, recommend_from_factors, recommend_popular, seen_matrix, split_interactions,
+    SplitSpec, evaluate_recommendations, recommend_from_factors, recommend_popular, split_interactions,
 )
 from assets.embeddings.als import AlsParams
 from resources.mlflow_tracking import MlflowResource
@@ -26,7 +27,7 @@ class EvaluationConfig(dg.Config):
 def evaluate_als_vs_popularity(train: pd.DataFrame, test: pd.DataFrame, model: FactorModel, k: int) -> dict[str, dict[str, float]]:
     """Metrics of a factor model trained on ``train`` and of the popularity baseline."""
     users, items = pd.Index(model.user_ids), pd.Index(model.item_ids)
-    seen = seen_matrix(train, users, items)
+    seen = interaction_mask(train, users, items)
     rec_model = recommend_from_factors(model.user_factors, model.item_factors, k, exclude=seen)
     rec_pop = recommend_popular(train, len(users), items, k, exclude=seen)
     return {"als": evaluate_recommendations(rec_model, test, users, items, k),
@@ -82,12 +83,12 @@ def evaluate_models_same_users(train: pd.DataFrame, test: pd.DataFrame, models: 
     out = {}
     for name, m in models.items():
         items = pd.Index(m.item_ids)
-        seen = seen_matrix(train[train["user_id"].isin(users)], users, items)
+        seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
         rows = pd.Index(m.user_ids).get_indexer(users)
         out[name] = evaluate_recommendations(recommend_from_factors(m.user_factors[rows], m.item_factors, k, exclude=seen),
                                              test, users, items, k)
     items = pd.Index(np.unique(train["item_id"]))
-    seen = seen_matrix(train[train["user_id"].isin(users)], users, items)
+    seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
     out["popularity"] = evaluate_recommendations(recommend_popular(train, len(users), items, k, seen), test, users, items, k)
     return out
 
@@ -99,7 +100,7 @@ def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationCon
                         item2vec_model: FactorModel, mlflow_tracking: MlflowResource):
     """Refit item2vec (same parameters) on a train split; score it, implicit ALS and popularity on
     the same held-out interactions and users."""
-    from assets.embeddings.als_implicit import train_als_implicit
+    from assets.embeddings.als_cpu import train_als_cpu
     from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
 
     split = SplitSpec(method=config.split, n=config.holdout_n, test_fraction=config.test_fraction)
@@ -108,7 +109,7 @@ def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationCon
     params = Item2VecParams(**{k: p[k] for k in Item2VecParams.__dataclass_fields__})
     sessions = sessionize(train, config.session_gap_seconds)
     res = evaluate_models_same_users(train, test, {"item2vec": fit_item2vec(sessions, train, params),
-                                                   "als": train_als_implicit(train, AlsParams())}, config.k)
+                                                   "als": train_als_cpu(train, AlsParams())}, config.k)
     k = config.k
     flat = {f"{m}_{name}": round(v, 5) for m, d in res.items() for name, v in d.items()}
     if p.get("mlflow_run_id"):

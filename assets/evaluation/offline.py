@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from assets.common.topk import batched_topk, interaction_mask, topk
 from assets.evaluation.metrics import ranking_metrics
 
 
@@ -53,52 +54,18 @@ def split_interactions(df: pd.DataFrame, spec: SplitSpec = SplitSpec()) -> tuple
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 
-def seen_matrix(train: pd.DataFrame, user_index: pd.Index, item_index: pd.Index) -> sp.csr_matrix:
-    """CSR ``(n_users, n_items)`` of training interactions in the given id orders."""
-    u = user_index.get_indexer(train["user_id"])
-    i = item_index.get_indexer(train["item_id"])
-    ok = (u >= 0) & (i >= 0)
-    m = sp.csr_matrix(
-        (np.ones(int(ok.sum()), dtype=np.float32), (u[ok], i[ok])), shape=(len(user_index), len(item_index))
-    )
-    m.sum_duplicates()
-    return m
-
-
-def top_k_by_score(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
-    """Column indices of the ``k`` highest scores per row, best first; ``exclude`` masks items.
-
-    Returns an int64 ``(n_rows, k)`` array; rows with fewer than ``k`` allowed items pad with ``-1``.
-    """
-    s = np.array(scores, dtype=np.float32, copy=True)
-    if exclude is not None and exclude.nnz:
-        rows, cols = exclude.nonzero()
-        s[rows, cols] = -np.inf
-    k = min(k, s.shape[1])
-    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
-    top = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    top[~np.isfinite(np.take_along_axis(s, top, axis=1))] = -1
-    return top
-
-
 def recommend_from_factors(
     user_factors: np.ndarray, item_factors: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, batch: int = 2048
 ) -> np.ndarray:
-    """Top-k item indices for every user by dot product, in batches to bound memory."""
-    out = np.empty((user_factors.shape[0], min(k, item_factors.shape[0])), dtype=np.int64)
-    for start in range(0, user_factors.shape[0], batch):
-        stop = min(start + batch, user_factors.shape[0])
-        scores = user_factors[start:stop] @ item_factors.T
-        out[start:stop] = top_k_by_score(scores, k, exclude[start:stop] if exclude is not None else None)
-    return out
+    """Top-k item positions for every user by dot product (:func:`batched_topk`), ``-1`` padded."""
+    return batched_topk(user_factors, item_factors, k, exclude, batch=batch)[0]
 
 
 def recommend_popular(train: pd.DataFrame, n_users: int, item_index: pd.Index, k: int, exclude: sp.csr_matrix) -> np.ndarray:
     """The popularity baseline: the most-interacted items not yet seen by each user."""
     counts = train["item_id"].value_counts().reindex(item_index, fill_value=0).to_numpy(dtype=np.float32)
     scores = np.broadcast_to(counts, (n_users, counts.size))
-    return top_k_by_score(scores, k, exclude)
+    return topk(scores, k, exclude)[0]
 
 
 def evaluate_recommendations(

@@ -1,4 +1,4 @@
-"""Implicit ALS on one machine with the ``implicit`` library (multithreaded C++/Cython).
+"""The single-node engine of implicit ALS: the ``implicit`` library's multithreaded CPU kernels.
 
 Same model as the Spark engine: Spark weights each observed pair by ``c = 1 + alpha * confidence``;
 ``implicit`` takes the matrix values as ``c`` directly, so it is given ``1 + alpha * confidence``
@@ -88,9 +88,13 @@ def _fit_spark_objective(m: sp.csr_matrix, params: AlsParams) -> tuple[np.ndarra
     return uf, itf
 
 
-def train_als_implicit(interactions: pd.DataFrame, params: AlsParams = AlsParams(), use_gpu: bool = False,
-                       match_spark: bool = True) -> FactorModel:
-    """Train implicit ALS with ``implicit.als.AlternatingLeastSquares``.
+def fit_native(interactions: pd.DataFrame, params: AlsParams = AlsParams(), use_gpu: bool = False) -> FactorModel:
+    """``implicit.als.AlternatingLeastSquares`` as the library is: constant ``reg``, small uniform start."""
+    return _train(interactions, params, match_spark=False, use_gpu=use_gpu)
+
+
+def train_als_cpu(interactions: pd.DataFrame, params: AlsParams = AlsParams(), match_spark: bool = True) -> FactorModel:
+    """Train implicit ALS on the CPU.
 
     Parameters
     ----------
@@ -98,27 +102,26 @@ def train_als_implicit(interactions: pd.DataFrame, params: AlsParams = AlsParams
         ``user_id``, ``item_id``, ``confidence``.
     params : AlsParams
         The same parameters the Spark engine takes.
-    use_gpu : bool
-        Use implicit's CUDA solver (needs a GPU build of implicit). It has no per-row
-        regularisation, so it always uses the constant ``reg``.
     match_spark : bool
         Minimise Spark's objective from Spark's starting point (default): ``reg`` scaled by each
         row's interaction count, factors initialised as unit-length Gaussian rows, items solved
-        first and exactly, so the two engines give the same quality. ``False`` is the ``implicit`` library as it is: constant
-        ``reg`` and a small uniform start (about 7% higher NDCG@10 on ml-latest-small; see
-        ``benchmarks/als_engines.py``).
+        first and exactly, so the engines give the same quality. ``False`` is the ``implicit``
+        library as it is (see ``benchmarks/als_engines.py`` for both).
     """
+    return _train(interactions, params, match_spark=match_spark, use_gpu=False)
+
+
+def _train(interactions: pd.DataFrame, params: AlsParams, match_spark: bool, use_gpu: bool) -> FactorModel:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit parallelises itself
-    from threadpoolctl import threadpool_limits
     from implicit.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
     triples, user_ids, item_ids = index_ids(interactions)
     conf = 1.0 + params.alpha * triples["confidence"].to_numpy(np.float32)
     m = sp.csr_matrix((conf, (triples["u"].to_numpy(), triples["i"].to_numpy())), shape=(len(user_ids), len(item_ids)))
-    spark_like = match_spark and not use_gpu
     with threadpool_limits(1, "blas"):
-        if spark_like:
+        if match_spark:
             uf, itf = _fit_spark_objective(m, params)
         else:
             model = AlternatingLeastSquares(factors=params.rank, regularization=params.reg, alpha=1.0, iterations=params.iterations,
@@ -127,20 +130,11 @@ def train_als_implicit(interactions: pd.DataFrame, params: AlsParams = AlsParams
             model = model.to_cpu() if use_gpu else model
             uf, itf = model.user_factors, model.item_factors
     secs = time.perf_counter() - t0
-    log.info("implicit ALS: %d users, %d items, rank %d in %.1fs", len(user_ids), len(item_ids), params.rank, secs)
+    engine = "implicit-gpu" if use_gpu else "implicit"
+    log.info("%s ALS: %d users, %d items, rank %d in %.1fs", engine, len(user_ids), len(item_ids), params.rank, secs)
     return FactorModel(
         user_ids=user_ids, user_factors=np.asarray(uf, np.float32),
         item_ids=item_ids, item_factors=np.asarray(itf, np.float32),
-        params={"engine": "implicit", **asdict(params), "match_spark": spark_like, "train_seconds": round(secs, 2), "n_pairs": int(len(triples))},
+        params={"engine": engine, **asdict(params), "match_spark": match_spark, "train_seconds": round(secs, 2),
+                "n_pairs": int(len(triples))},
     )
-
-
-def train_als(engine: str, interactions: pd.DataFrame, params: AlsParams, spark=None) -> FactorModel:
-    """Dispatch to an ALS engine: ``spark`` (needs ``spark``), ``implicit`` (CPU) or ``implicit-gpu``."""
-    if engine == "spark":
-        from assets.embeddings.als import train_als_spark
-
-        return train_als_spark(spark, interactions, params)
-    if engine in ("implicit", "implicit-gpu"):
-        return train_als_implicit(interactions, params, use_gpu=engine == "implicit-gpu")
-    raise ValueError(f"unknown ALS engine {engine!r} (spark, implicit, implicit-gpu)")

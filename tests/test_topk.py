@@ -1,0 +1,68 @@
+"""The one batched top-k: padding, exclusion, ties, and agreement with a brute-force reference."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from assets.common.topk import batched_topk, interaction_mask, take_ids, topk
+
+
+def reference(scores, k, exclude):
+    out_i, out_s = [], []
+    for r, row in enumerate(scores):
+        cand = [(-float(v), c) for c, v in enumerate(row) if v > -np.inf and not exclude[r, c]]
+        cand.sort()
+        top = cand[:k]
+        out_i.append([c for _, c in top] + [-1] * (k - len(top)))
+        out_s.append([-v for v, _ in top] + [-np.inf] * (k - len(top)))
+    return np.array(out_i, np.int64).reshape(len(scores), k), np.array(out_s, np.float32).reshape(len(scores), k)
+
+
+def test_excludes_pads_and_orders():
+    s = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]], np.float32)
+    ex = sp.csr_matrix(np.array([[0, 1, 0], [1, 1, 0]]))
+    ids, sc = topk(s, 3, ex)
+    assert ids.tolist() == [[2, 0, -1], [2, -1, -1]]
+    assert sc[0, :2].tolist() == pytest.approx([0.5, 0.1]) and np.isneginf(sc[0, 2])
+    ids, sc = topk(s, 5)  # k beyond the columns pads
+    assert ids.shape == (2, 5) and ids[0].tolist() == [1, 2, 0, -1, -1]
+    assert s[0, 1] == np.float32(0.9)  # the input is not modified
+
+
+def test_ties_nan_and_empty():
+    ids, _ = topk(np.array([[1.0, 1.0, np.nan, 1.0]]), 4)
+    assert ids.tolist() == [[0, 1, 3, -1]]  # ties by column; NaN is never returned
+    assert topk(np.zeros((0, 5)), 3)[0].shape == (0, 3)
+    assert topk(np.zeros((2, 0)), 3)[0].tolist() == [[-1] * 3] * 2
+    with pytest.raises(ValueError, match="shape"):
+        topk(np.zeros((2, 3)), 1, sp.csr_matrix((3, 3)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 9)),
+              elements=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf])),
+       st.integers(0, 12), st.integers(0, 2**31 - 1))
+def test_matches_reference(scores, k, seed):
+    ex = np.random.default_rng(seed).random(scores.shape) < 0.3
+    ids, sc = topk(scores, k, ex)
+    ri, rs = reference(scores, k, ex)
+    np.testing.assert_array_equal(ids, ri)
+    np.testing.assert_array_equal(sc, rs)
+
+
+def test_batched_equals_unbatched_and_ids_map():
+    rng = np.random.default_rng(0)
+    q, c = rng.normal(size=(50, 8)).astype(np.float32), rng.normal(size=(40, 8)).astype(np.float32)
+    pairs = pd.DataFrame({"user_id": rng.integers(0, 50, 200), "item_id": rng.integers(100, 140, 200)})
+    mask = interaction_mask(pairs, np.arange(50), np.arange(100, 140))
+    a = batched_topk(q, c, 7, mask, batch=9)
+    b = topk(q @ c.T, 7, mask)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], rtol=1e-5)
+    assert not any(mask[r, p] for r, row in enumerate(a[0]) for p in row if p >= 0)
+    ids = take_ids(np.arange(100, 140), a[0])
+    assert ids.min() >= 100 and take_ids(np.array([5, 6]), np.array([[1, -1]])).tolist() == [[6, -1]]
