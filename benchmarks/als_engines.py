@@ -92,7 +92,7 @@ def main(argv=None):
     res = {}
     ml = SHARED / "ml-latest-small" / "ratings.csv"
     if ml.exists():
-        df = ImplicitConversion("binary", min_rating=3.5).apply(load_interaction_file(ml))
+        df = ImplicitConversion("binary", min_rating=3.5).apply(load_interaction_file(ml)[0])
         res["ml-latest-small"] = bench_dataset("ml-latest-small", df, params, args.seeds, spark)
     else:
         print(f"  ml-latest-small skipped: {ml} not found")

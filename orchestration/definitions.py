@@ -7,6 +7,7 @@ import dagster as dg
 from assets.embeddings import assets as embeddings
 from assets.embeddings import entity_assets, item2vec_assets, kb_assets
 from assets.evaluation import assets as evaluation
+from assets.evaluation import kb_assets as kb_evaluation
 from assets.features import assets as features
 from assets.indexes import assets as indexes
 from assets.ingest import assets as ingest
@@ -14,7 +15,16 @@ from assets.retrieval import assets as retrieval
 from orchestration.deployments import executor_for, resources_for
 from orchestration.settings import deployment
 
-ALL_ASSETS = dg.load_assets_from_modules([ingest, embeddings, item2vec_assets, entity_assets, kb_assets, indexes, retrieval, evaluation, features])
+# The asset group of every stage, set once here: one group per package.
+GROUPS = {
+    "ingest": [ingest],
+    "features": [features],
+    "embeddings": [embeddings, item2vec_assets, entity_assets, kb_assets],
+    "indexes": [indexes],
+    "retrieval": [retrieval],
+    "evaluation": [evaluation, kb_evaluation],
+}
+ALL_ASSETS = [a for group, modules in GROUPS.items() for a in dg.load_assets_from_modules(modules, group_name=group)]
 
 RECOMMENDATION = dg.AssetSelection.groups("ingest", "embeddings", "indexes", "retrieval", "evaluation")
 recommendation_job = dg.define_asset_job(

@@ -11,7 +11,9 @@ import dagster as dg
 
 from orchestration.settings import home
 from resources.faiss_resource import FaissResource
-from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
+from resources.feature_store.resource import (
+    CrmSourceResource, EmbeddedConfig, ExportResource, FeatureStoreResource, HBaseConfig,
+)
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 from resources.storage import VersionedIOManager
@@ -27,7 +29,7 @@ def local_resources() -> dict:
                                           artifact_root=str(h / "mlflow" / "artifacts")),
         "gx": GreatExpectationsResource(),
         "faiss_cfg": FaissResource(use_gpu="auto"),
-        "feature_store": FeatureStoreResource(backend="embedded", path=str(h / "feature_store" / "store.sqlite")),
+        "feature_store": FeatureStoreResource(backend=EmbeddedConfig(path=str(h / "feature_store" / "store.sqlite"))),
         "crm": CrmSourceResource(),
         "exports": ExportResource(root=str(h / "exports")),
     }
@@ -40,7 +42,7 @@ def prod_resources() -> dict:
         "mlflow_tracking": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"), ui_url=dg.EnvVar("RECSTACK_MLFLOW_UI_URL")),
         "gx": GreatExpectationsResource(),
         "faiss_cfg": FaissResource(use_gpu="auto"),
-        "feature_store": FeatureStoreResource(backend="hbase", host=dg.EnvVar("RECSTACK_HBASE_HOST"), table_prefix="recstack"),
+        "feature_store": FeatureStoreResource(backend=HBaseConfig(host=dg.EnvVar("RECSTACK_HBASE_HOST"), table_prefix="recstack")),
         "crm": CrmSourceResource(events_path=dg.EnvVar("RECSTACK_CRM_EVENTS_PATH"),
                                  opportunities_path=dg.EnvVar("RECSTACK_CRM_OPPORTUNITIES_PATH")),
         "exports": ExportResource(root=dg.EnvVar("RECSTACK_EXPORT_ROOT")),

@@ -6,12 +6,52 @@ Named ``mlflow_tracking`` so it never shadows the ``mlflow`` package.
 from __future__ import annotations
 
 import os
+import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import version as installed_version
 from pathlib import Path
+from typing import Any, Callable
 
 from dagster import ConfigurableResource
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+# Every logged model's pip requirements come from here: the versions installed in this
+# environment, which constraints.txt pins. Explicit, because MLflow's inference pins torch
+# without "+cpu" (pulling CUDA wheels) and takes ~100x longer.
+BASE_REQUIREMENTS = ("mlflow", "numpy", "pandas")
+
+
+def model_requirements(*packages: str) -> list[str]:
+    """``name==version`` for MLflow, numpy, pandas and ``packages``, as installed here (local
+    version labels such as ``+cpu`` dropped: the registry has no such version)."""
+    names = dict.fromkeys([*BASE_REQUIREMENTS, *packages])
+    return [f"{n}=={installed_version(n).split('+')[0]}" for n in names]
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A logged, registered model version and the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+    alias: str
+
+
+def dagster_tags(context) -> dict[str, str]:
+    """MLflow run tags tying a run to the Dagster run, asset and partition that made it."""
+    tags = {"dagster_run_id": context.run_id}
+    try:
+        tags["dagster_asset"] = context.asset_key.to_user_string()
+    except Exception:  # noqa: BLE001 - op contexts and multi-assets have no single asset key
+        pass
+    if getattr(context, "has_partition_key", False):
+        tags["dagster_partition"] = context.partition_key
+    return tags
 
 
 class MlflowResource(ConfigurableResource):
@@ -53,6 +93,63 @@ class MlflowResource(ConfigurableResource):
         exp_id = self.experiment_id()
         with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags or {}) as run:
             yield run
+
+    def log_and_register(
+        self,
+        model_name: str,
+        python_model: str,
+        artifacts: dict[str, Callable[[Path], None]],
+        *,
+        run_name: str,
+        tags: dict[str, str] | None = None,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        step_metrics: dict[str, list[float]] | None = None,
+        dicts: dict[str, dict] | None = None,
+        requirements: tuple[str, ...] = (),
+        input_example: Any = None,
+        alias: str = "challenger",
+    ) -> RegisteredModel:
+        """The one path to the registry: track a run, log a pyfunc, register it, set ``alias``.
+
+        Parameters
+        ----------
+        model_name : str
+            Registered model name (a new version is created).
+        python_model : str
+            Path of a models-from-code pyfunc file (nothing is unpickled on load).
+        artifacts : dict
+            Artifact name -> function writing that artifact's folder (e.g. ``model.save``).
+        run_name, tags, params, metrics, dicts :
+            What the run records; ``step_metrics`` are per-step series (e.g. per-epoch loss).
+        requirements : tuple of str
+            Packages the model needs beyond MLflow, numpy and pandas (see :func:`model_requirements`).
+        input_example :
+            Passed to MLflow (an ``(input, params)`` tuple declares predict params in the signature).
+        alias : str
+            The alias the new version gets (``challenger``; promotion moves ``champion``).
+        """
+        mlflow, _ = self._client()
+        with self.start_run(run_name, tags=tags) as run, tempfile.TemporaryDirectory() as tmp:
+            if params:
+                mlflow.log_params({k: (str(v)[:500] if not isinstance(v, (int, float, bool)) else v) for k, v in params.items()})
+            if metrics:
+                mlflow.log_metrics({k.replace("@", "_at_"): float(v) for k, v in metrics.items()})
+            for name, series in (step_metrics or {}).items():
+                for step, v in enumerate(series):
+                    mlflow.log_metric(name.replace("@", "_at_"), float(v), step=step)
+            for name, d in (dicts or {}).items():
+                mlflow.log_dict(d, name)
+            paths = {}
+            for name, write in artifacts.items():
+                paths[name] = str(Path(tmp) / name)
+                write(Path(paths[name]))
+            info = mlflow.pyfunc.log_model(name="model", python_model=python_model, artifacts=paths,
+                                           pip_requirements=model_requirements(*requirements),
+                                           input_example=input_example, registered_model_name=model_name)
+        version = str(info.registered_model_version)
+        self.set_alias(model_name, alias, version)
+        return RegisteredModel(model_name, version, run.info.run_id, info.model_uri, alias)
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url.rstrip('/')}/#/experiments/{self.experiment_id()}/runs/{run_id}"

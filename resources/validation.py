@@ -103,3 +103,54 @@ class GreatExpectationsResource(ConfigurableResource):
         if not path.exists():
             raise FileNotFoundError(f"no expectation suite {suite!r} at {path}")
         return validate_frame(df, path)
+
+
+class InputError(ValueError):
+    """Input that cannot be loaded as given: names the file, the problem and, where known, the row.
+
+    Loaders raise it for every malformed input (unreadable, undecodable, wrong shape, wrong
+    types); assets turn it into a :class:`dagster.Failure` with :meth:`failure`, so a user sees
+    one sentence in the Dagster UI instead of a pandas or codec stack trace.
+    """
+
+    def __init__(self, problem: str, source: str | None = None, row: int | None = None, hint: str | None = None):
+        self.problem, self.source, self.row, self.hint = problem, source, row, hint
+        where = f"{source}: " if source else ""
+        at = f"row {row}: " if row is not None else ""
+        super().__init__(f"{where}{at}{problem}" + (f" ({hint})" if hint else ""))
+
+    def failure(self):
+        """This error as a ``dagster.Failure`` (description and structured metadata)."""
+        import dagster as dg
+
+        md = {"problem": self.problem, **({"file": self.source} if self.source else {}),
+              **({"row": self.row} if self.row is not None else {}), **({"hint": self.hint} if self.hint else {})}
+        return dg.Failure(description=str(self), metadata=md)
+
+
+def check_result(summary: ValidationSummary, check_name: str, asset: str | None = None):
+    """A Dagster blocking-check result carrying the GX summary."""
+    import dagster as dg
+
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        asset_key=asset,
+        passed=summary.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=summary.message(),
+        metadata={"rows": summary.n_rows, "expectations": summary.evaluated, "failed": len(summary.failures),
+                  "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in summary.failures) or "none")},
+    )
+
+
+def gate(summary: ValidationSummary, check_name: str, asset: str | None = None):
+    """Yield the check result; raise before any output is written when the suite failed.
+
+    Raising here (rather than letting the IO manager write and the check fail afterwards) is
+    what keeps the previous good version published and every downstream asset from running.
+    """
+    import dagster as dg
+
+    yield check_result(summary, check_name, asset)
+    if not summary.success:
+        raise dg.Failure(description=summary.message(), metadata={"failures": len(summary.failures)})

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_als_beats_popularity_on_movielens(spark):
-    raw = load_interaction_file(shared_dataset("ml-latest-small") / "ratings.csv")
+    raw, _ = load_interaction_file(shared_dataset("ml-latest-small") / "ratings.csv")
     df = ImplicitConversion("binary", min_rating=3.5).apply(raw)
     train, test = split_interactions(df, SplitSpec("last_n", n=5))
     model = train_als_spark(spark, train, AlsParams(rank=32, reg=0.05, alpha=10.0, iterations=10))

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.ingest.loaders import ImplicitConversion, load_interaction_file, load_movielens_csv, load_movietweetings
+from assets.ingest.loaders import ImplicitConversion, load_interaction_file
+from resources.validation import InputError
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 from tests.conftest import shared_dataset
 
@@ -39,18 +40,34 @@ def test_generator_plants_communities_and_long_tail():
 def test_movielens_and_movietweetings_loaders(tmp_path):
     p = tmp_path / "ratings.csv"
     p.write_text("userId,movieId,rating,timestamp\n1,10,4.0,100\n2,10,3.5,200\n")
-    df = load_movielens_csv(p)
-    assert list(df.columns) == ["user_id", "item_id", "rating", "ts"]
+    df, id_map = load_interaction_file(p)
+    assert list(df.columns) == ["user_id", "item_id", "ts", "rating"] and id_map.empty
+    assert df.dtypes.astype(str).tolist() == ["int64", "int64", "int64", "float64"]
     q = tmp_path / "ratings.dat"
     q.write_text("1::0104257::8::1365029107\n2::1074638::7::1365029108\n")
-    dt = load_movietweetings(q)
+    dt, _ = load_interaction_file(q)
     assert dt["item_id"].tolist() == [104257, 1074638] and dt["ts"].dtype == np.int64
-    assert load_interaction_file(q).equals(dt)
     j = tmp_path / "x.jsonl"
     j.write_text('{"user": 1, "item": 2, "timestamp": 3, "rating": 1}\n')
-    assert list(load_interaction_file(j).columns) == ["user_id", "item_id", "ts", "rating"]
-    with pytest.raises(FileNotFoundError):
+    assert list(load_interaction_file(j)[0].columns) == ["user_id", "item_id", "ts", "rating"]
+    with pytest.raises(InputError, match="file not found"):
         load_interaction_file(tmp_path / "missing.csv")
+
+
+def test_string_ids_and_iso_timestamps_need_their_options(tmp_path):
+    p = tmp_path / "events.csv"
+    p.write_text("user_id,item_id,ts,rating\nalice,sku-1,2024-05-01T10:00:00Z,1\nbob,sku-1,2024-05-02T11:30:00+00:00,2\n")
+    with pytest.raises(InputError, match="row 2: user_id 'alice'.*id_mapping='stable_hash'"):
+        load_interaction_file(p, ts_format="iso8601")
+    with pytest.raises(InputError, match="ts_format='iso8601'"):
+        load_interaction_file(p, id_mapping="stable_hash")
+    df, id_map = load_interaction_file(p, id_mapping="stable_hash", ts_format="iso8601")
+    assert df["ts"].tolist() == [1714557600, 1714649400]
+    assert df["user_id"].nunique() == 2 and df["item_id"].nunique() == 1 and (df["user_id"] >= 0).all()
+    again, _ = load_interaction_file(p, id_mapping="stable_hash", ts_format="iso8601")
+    assert again["user_id"].tolist() == df["user_id"].tolist()  # stable across runs
+    back = id_map.set_index("id")["original"]
+    assert back[df["user_id"].iloc[0]] == "alice" and back[df["item_id"].iloc[0]] == "sku-1"
 
 
 def test_implicit_conversions():
@@ -70,7 +87,7 @@ def test_implicit_conversions():
 
 
 def test_real_files_load():
-    ml = load_interaction_file(shared_dataset("ml-latest-small") / "ratings.csv")
+    ml, _ = load_interaction_file(shared_dataset("ml-latest-small") / "ratings.csv")
     assert len(ml) == 100_836 and ml["user_id"].nunique() == 610
-    mt = load_interaction_file(shared_dataset("movietweetings-100k") / "ratings.dat")
+    mt, _ = load_interaction_file(shared_dataset("movietweetings-100k") / "ratings.dat")
     assert len(mt) == 100_000 and mt["user_id"].nunique() == 16_554

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.features.crm import CrmSpec, daily_events
+from assets.ingest.crm import CrmSpec, daily_events
 from assets.features.layers import day_ms, dwd_cells, table_specs
 from resources.feature_store.embedded import EmbeddedStore
 from resources.feature_store.resource import CrmSourceResource

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.features.crm import CrmSpec, daily_events, population
+from assets.ingest.crm import CrmSpec, daily_events, population
 from assets.features.dictionary import DictionaryError, load_dictionary, parse_dictionary
 from assets.features.export import extend_index, subset_index, to_jsonl, to_libsvm
 from assets.features.layers import (

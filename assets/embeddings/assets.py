@@ -1,17 +1,14 @@
-"""Embedding assets: Spark ALS model, its user and item vectors."""
-
+"""Embedding assets: the ALS model and its user and item vectors (and helpers every family uses)."""
 
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 
-from assets.embeddings.als import AlsParams
-from assets.embeddings.als_implicit import train_als
+from assets.embeddings.als import AlsEngine, AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
-from assets.embeddings.registry import track_and_register
+from assets.embeddings.registry import register_factor_model
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
-from assets.ingest.assets import gate
-from resources.validation import GreatExpectationsResource
+
+from resources.validation import GreatExpectationsResource, gate
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 
@@ -21,7 +18,7 @@ ALS_MODEL_NAME = "recstack-als"
 class AlsConfig(dg.Config):
     """Implicit ALS hyper-parameters (see :class:`assets.embeddings.als.AlsParams`)."""
 
-    engine: str = "spark"  # spark (local[*] or a cluster) | implicit (fast single node) | implicit-gpu
+    engine: AlsEngine = "spark"  # spark: local[*] or a cluster; implicit: fast single node; implicit-gpu: CUDA
     rank: int = 32
     reg: float = 0.05
     alpha: float = 10.0
@@ -37,7 +34,7 @@ def data_version(df: pd.DataFrame) -> str:
     return format(int(pd.util.hash_pandas_object(df, index=False).sum()) & 0xFFFFFFFFFFFF, "012x")
 
 
-@dg.asset(group_name="embeddings", kinds={"spark", "mlflow"})
+@dg.asset(kinds={"spark", "mlflow"})
 def als_model(
     context: dg.AssetExecutionContext, config: AlsConfig, interactions: pd.DataFrame,
     spark: SparkResource, mlflow_tracking: MlflowResource,
@@ -47,13 +44,12 @@ def als_model(
     params = config.params()
     model = train_als(config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None)
     dv = data_version(interactions)
-    run_id = track_and_register(context, mlflow_tracking, model, ALS_MODEL_NAME, "als_model", dv)
-    version = model.params["model_version"]
+    reg = register_factor_model(context, mlflow_tracking, model, ALS_MODEL_NAME, dv)
     return dg.Output(
         model,
         metadata={
-            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id)),
-            "model_version": version, "users": len(model.user_ids), "items": len(model.item_ids),
+            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
+            "model_version": reg.version, "users": len(model.user_ids), "items": len(model.item_ids),
             "rank": params.rank, "engine": config.engine, "train_seconds": model.params["train_seconds"], "data_version": dv,
         },
     )
@@ -74,13 +70,13 @@ def vectors_check(asset: str) -> list[dg.AssetCheckSpec]:
                               description="expectations/vectors.json: unique ids, one dimension, finite, unit norm")]
 
 
-@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("als_user_vectors"))
+@dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_user_vectors"))
 def als_user_vectors(als_model: FactorModel, gx: GreatExpectationsResource):
     """User factors as unit vectors (id, vector) carrying the ALS model version."""
     yield from vector_outputs(als_model.user_ids, als_model.user_factors, als_model, "user", "als_user_vectors_suite", gx)
 
 
-@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("als_item_vectors"))
+@dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_item_vectors"))
 def als_item_vectors(als_model: FactorModel, gx: GreatExpectationsResource):
     """Item factors as unit vectors (id, vector) carrying the ALS model version."""
     yield from vector_outputs(als_model.item_ids, als_model.item_factors, als_model, "item", "als_item_vectors_suite", gx)

@@ -1,45 +1,24 @@
-"""Entity profile and entity text-vector assets (similar entities)."""
+"""Entity text vectors (similar entities): a fitted encoder, registered as a pyfunc, and its vectors."""
 
-import json
-import tempfile
 from pathlib import Path
 
 import dagster as dg
-import mlflow
 import numpy as np
 import pandas as pd
 
 from assets.embeddings.assets import vectors_check
-from assets.embeddings.entity_vectors import EntityVectorParams, entity_vectors as build_entity_vectors, same_label_precision
+from assets.embeddings.entity_vectors import EntityEncoder, EntityVectorParams, same_label_precision
+from assets.embeddings.text import Tokenizer
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
-from assets.ingest.assets import gate
-from assets.ingest.entities import generate_profiles
-from resources.mlflow_tracking import MlflowResource
-from resources.validation import GreatExpectationsResource
+from resources.mlflow_tracking import MlflowResource, dagster_tags
+from resources.validation import GreatExpectationsResource, gate
 
-
-class EntityProfilesConfig(dg.Config):
-    source: str = "synthetic"  # synthetic | file (Parquet or JSON lines with the same columns)
-    path: str = ""
-    n_entities: int = 2000
-    seed: int = 5
-
-
-@dg.asset(group_name="ingest", kinds={"pandas"})
-def entity_profiles(config: EntityProfilesConfig) -> dg.Output[pd.DataFrame]:
-    """Companies: ``entity_id``, ``name``, ``description``, ``location``, ``type``, ``tags`` (and ``industry``
-    where known, for evaluation)."""
-    if config.source == "synthetic":
-        df = generate_profiles(config.n_entities, config.seed)
-    elif config.source == "file":
-        df = pd.read_parquet(config.path) if config.path.endswith(".parquet") else pd.read_json(config.path, lines=True)
-    else:
-        raise dg.Failure(f"unknown entity_profiles source {config.source!r} (synthetic, file)")
-    return dg.Output(df, metadata={"rows": len(df), "preview": dg.MetadataValue.md(df.head(3).drop(columns="tags").to_markdown(index=False))})
+ENTITY_MODEL_NAME = "recstack-entity-vectors"
+ENTITY_PYFUNC = str(Path(__file__).with_name("entity_pyfunc.py"))
 
 
 class EntityVectorConfig(dg.Config):
-    tokenizer: str = "jieba"
+    tokenizer: Tokenizer = "jieba"
     dim: int = 64
     epochs: int = 30
     pretrained_path: str = ""
@@ -48,30 +27,45 @@ class EntityVectorConfig(dg.Config):
     type_weight: float = 0.2
     tags_weight: float = 0.3
 
+    def params(self) -> EntityVectorParams:
+        return EntityVectorParams(tokenizer=self.tokenizer, dim=self.dim, epochs=self.epochs, pretrained_path=self.pretrained_path,
+                                  text_weight=self.text_weight,
+                                  field_weights={"location": self.location_weight, "type": self.type_weight, "tags": self.tags_weight})
 
-@dg.asset(group_name="embeddings", kinds={"gensim", "mlflow"}, check_specs=vectors_check("entity_vectors"))
+
+def industry_precision(profiles: pd.DataFrame, vecs: np.ndarray, p: EntityVectorParams) -> dict[str, float]:
+    """Same-industry precision@10 of the vectors and of the structured fields alone (when the
+    profiles carry ``industry``, as the synthetic ones do)."""
+    if "industry" not in profiles.columns:
+        return {}
+    lab = profiles["industry"].to_numpy()
+    fields_only = EntityEncoder.fit(profiles, EntityVectorParams(**{**p.__dict__, "text_weight": 0.0})).encode(profiles)[0]
+    return {"same_industry_precision_at_10": same_label_precision(vecs, lab),
+            "fields_only_precision_at_10": same_label_precision(fields_only, lab)}
+
+
+@dg.asset(kinds={"gensim", "mlflow"}, check_specs=vectors_check("entity_vectors"))
 def entity_vectors(context: dg.AssetExecutionContext, config: EntityVectorConfig, entity_profiles: pd.DataFrame,
                    mlflow_tracking: MlflowResource, gx: GreatExpectationsResource):
     """Description word vectors (jieba + gensim, or a pretrained file) ⊕ weighted one-hot fields,
-    unit-normalised; same-industry precision@10 is measured when the profiles carry ``industry``."""
-    p = EntityVectorParams(tokenizer=config.tokenizer, dim=config.dim, epochs=config.epochs, pretrained_path=config.pretrained_path,
-                           text_weight=config.text_weight,
-                           field_weights={"location": config.location_weight, "type": config.type_weight, "tags": config.tags_weight})
-    vecs, stats = build_entity_vectors(entity_profiles, p)
-    metrics = {}
-    if "industry" in entity_profiles.columns:
-        lab = entity_profiles["industry"].to_numpy()
-        metrics["same_industry_precision_at_10"] = same_label_precision(vecs, lab)
-        fields_only, _ = build_entity_vectors(entity_profiles, EntityVectorParams(**{**p.__dict__, "text_weight": 0.0}))
-        metrics["fields_only_precision_at_10"] = same_label_precision(fields_only, lab)
-    with mlflow_tracking.start_run("entity_vectors", tags={"dagster_run_id": context.run_id, "dagster_asset": "entity_vectors"}) as run:
-        mlflow.log_params({k: v for k, v in stats.items() if k != "field_weights"})
-        mlflow.log_dict(stats["field_weights"], "field_weights.json")
-        if metrics:
-            mlflow.log_metrics(metrics)
-    table = vectors_to_table(entity_profiles["entity_id"].to_numpy(np.int64), vecs,
-                             VectorMeta(model_name="entity_vectors", model_version=run.info.run_id, extra={"entity": "entity"}))
-    yield from gate(gx.validate(vector_profile(table), "vectors"), "entity_vectors_suite")
-    yield dg.Output(table, metadata={"rows": table.num_rows, "dim": stats["dim"], "vocab": stats["vocab"],
-                                     "no_known_word": stats["no_known_word"], **{k: round(v, 4) for k, v in metrics.items()},
-                                     "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run.info.run_id))})
+    unit-normalised. The fitted encoder is registered as ``recstack-entity-vectors@challenger``
+    (``predict(profiles) -> vectors``), so new entities and free text map into the same space."""
+    p = config.params()
+    encoder = EntityEncoder.fit(entity_profiles, p)
+    vecs, known = encoder.encode(entity_profiles)
+    ids = entity_profiles["entity_id"].to_numpy(np.int64)
+    meta = VectorMeta(model_name=ENTITY_MODEL_NAME, extra={"entity": "entity"})
+    yield from gate(gx.validate(vector_profile(vectors_to_table(ids, vecs, meta)), "vectors"), "entity_vectors_suite")
+    metrics = industry_precision(entity_profiles, vecs, p)
+    reg = mlflow_tracking.log_and_register(
+        ENTITY_MODEL_NAME, ENTITY_PYFUNC, {"encoder": encoder.save}, run_name="entity_vectors", tags=dagster_tags(context),
+        params={**{k: v for k, v in p.__dict__.items() if k != "field_weights"}, "vocab": len(encoder.words.words),
+                "dim": encoder.dim, "entities": len(ids)},
+        metrics=metrics, dicts={"field_weights.json": p.field_weights},
+        requirements=("jieba",) if p.tokenizer == "jieba" else ())
+    meta.model_version = reg.version
+    table = vectors_to_table(ids, vecs, meta)
+    yield dg.Output(table, metadata={"rows": table.num_rows, "dim": encoder.dim, "vocab": len(encoder.words.words),
+                                     "no_known_word": int((~known).sum()), "model_version": reg.version,
+                                     **{k: round(v, 4) for k, v in metrics.items()},
+                                     "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id))})

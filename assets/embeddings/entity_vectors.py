@@ -7,18 +7,21 @@ no known word gets a zero text part (documented fallback), never a NaN vector.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from assets.embeddings.text import tokenize
+from assets.embeddings.text import Tokenizer, tokenize
 from assets.embeddings.vectors import l2_normalize
 
 
 @dataclass(frozen=True)
 class EntityVectorParams:
-    tokenizer: str = "jieba"
+    tokenizer: Tokenizer = "jieba"
     dim: int = 64
     window: int = 5
     epochs: int = 30
@@ -44,7 +47,8 @@ def word_vectors(token_lists: list[list[str]], p: EntityVectorParams):
 
 
 def text_part(token_lists: list[list[str]], kv) -> tuple[np.ndarray, np.ndarray]:
-    """Mean unit word vector per text and whether any token was known."""
+    """Mean unit word vector per text and whether any token was known (``kv``: gensim
+    ``KeyedVectors`` or anything with ``key_to_index``, ``vector_size`` and ``__getitem__``)."""
     out = np.zeros((len(token_lists), kv.vector_size), np.float32)
     known = np.zeros(len(token_lists), bool)
     for i, toks in enumerate(token_lists):
@@ -55,36 +59,103 @@ def text_part(token_lists: list[list[str]], kv) -> tuple[np.ndarray, np.ndarray]
     return l2_normalize(out), known
 
 
-def field_part(df: pd.DataFrame, weights: dict) -> tuple[np.ndarray, list[str]]:
-    """One-hot (multi-hot for list fields) blocks, each scaled to unit norm times its weight."""
+def _values(v) -> list:
+    return list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v]
+
+
+def field_categories(df: pd.DataFrame, weights: dict) -> dict[str, list[str]]:
+    """The categories of each weighted field seen in ``df`` (sorted; what the one-hot blocks span)."""
+    return {col: sorted({str(x) for vs in df[col].map(_values) for x in vs})
+            for col, w in weights.items() if w != 0 and col in df.columns}
+
+
+def field_part(df: pd.DataFrame, weights: dict, categories: dict[str, list[str]] | None = None) -> tuple[np.ndarray, list[str]]:
+    """One-hot (multi-hot for list fields) blocks, each scaled to unit norm times its weight.
+
+    ``categories`` fixes the columns (from training); values not among them are ignored.
+    """
+    categories = field_categories(df, weights) if categories is None else categories
     blocks, names = [], []
-    for col, w in weights.items():
-        if w == 0 or col not in df.columns:
-            continue
-        vals = df[col].map(lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v])
-        cats = sorted({x for vs in vals for x in vs})
+    for col, cats in categories.items():
         idx = {c: j for j, c in enumerate(cats)}
         m = np.zeros((len(df), len(cats)), np.float32)
+        vals = df[col].map(_values) if col in df.columns else pd.Series([[]] * len(df))
         for i, vs in enumerate(vals):
             for x in vs:
-                m[i, idx[x]] = 1.0
-        blocks.append(l2_normalize(m) * w)
+                j = idx.get(str(x))
+                if j is not None:
+                    m[i, j] = 1.0
+        blocks.append(l2_normalize(m) * weights[col])
         names += [f"{col}={c}" for c in cats]
     return (np.hstack(blocks) if blocks else np.zeros((len(df), 0), np.float32)), names
 
 
+class _Words:
+    """Word vectors as plain arrays (the part of ``KeyedVectors`` that encoding needs)."""
+
+    def __init__(self, words: np.ndarray, vectors: np.ndarray):
+        self.words, self.vectors = np.asarray(words, dtype=str), np.asarray(vectors, dtype=np.float32)
+        self.key_to_index = {w: i for i, w in enumerate(self.words)}
+        self.vector_size = self.vectors.shape[1]
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self.key_to_index[word]]
+
+
+class EntityEncoder:
+    """Profiles → unit vectors ``[text_weight · mean word vector | weighted one-hot fields]``.
+
+    Fitted once on the profiles (word vectors and field categories), then encodes any profile,
+    including new ones, the same way: this is what the registered pyfunc serves.
+    """
+
+    def __init__(self, params: EntityVectorParams, words: _Words, categories: dict[str, list[str]]):
+        self.params, self.words, self.categories = params, words, categories
+
+    @classmethod
+    def fit(cls, profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> "EntityEncoder":
+        if profiles.empty:
+            raise ValueError("no entity profiles")
+        kv = word_vectors([tokenize(t, p.tokenizer) for t in profiles["description"].fillna("")], p)
+        words = _Words(np.array(kv.index_to_key, dtype=str), kv.vectors)
+        return cls(p, words, field_categories(profiles, p.field_weights))
+
+    def encode(self, profiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Unit vectors for ``profiles`` (``description`` and the weighted fields) and whether
+        each description had a known word."""
+        toks = [tokenize(str(t), self.params.tokenizer) for t in profiles["description"].fillna("")]
+        text, known = text_part(toks, self.words)
+        fields, _ = field_part(profiles, self.params.field_weights, self.categories)
+        return l2_normalize(np.hstack([text * self.params.text_weight, fields])), known
+
+    @property
+    def dim(self) -> int:
+        return self.words.vector_size + sum(len(c) for c in self.categories.values())
+
+    def save(self, path: str | Path) -> None:
+        """``words.npz`` (no pickle) + ``encoder.json``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        np.savez(path / "words.npz", words=self.words.words, vectors=self.words.vectors)
+        (path / "encoder.json").write_text(json.dumps({"params": asdict(self.params), "categories": self.categories},
+                                                      ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "EntityEncoder":
+        path = Path(path)
+        meta = json.loads((path / "encoder.json").read_text())
+        with np.load(path / "words.npz", allow_pickle=False) as z:
+            words = _Words(z["words"], z["vectors"])
+        return cls(EntityVectorParams(**meta["params"]), words, meta["categories"])
+
+
 def entity_vectors(profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> tuple[np.ndarray, dict]:
-    """Unit vectors ``[text_weight · text | weighted fields]`` for every profile, plus stats."""
-    if profiles.empty:
-        raise ValueError("no entity profiles")
-    toks = [tokenize(t, p.tokenizer) for t in profiles["description"].fillna("")]
-    kv = word_vectors(toks, p)
-    text, known = text_part(toks, kv)
-    fields, names = field_part(profiles, p.field_weights)
-    vec = l2_normalize(np.hstack([text * p.text_weight, fields]))
-    return vec, {"vocab": len(kv.key_to_index), "no_known_word": int((~known).sum()), "field_columns": len(names),
-                 "dim": int(vec.shape[1]), **{k: v for k, v in asdict(p).items() if k != "field_weights"},
-                 "field_weights": p.field_weights}
+    """Unit vectors for every profile (a fitted :class:`EntityEncoder`), plus stats."""
+    enc = EntityEncoder.fit(profiles, p)
+    vec, known = enc.encode(profiles)
+    return vec, {"vocab": len(enc.words.words), "no_known_word": int((~known).sum()),
+                 "field_columns": enc.dim - enc.words.vector_size, "dim": int(vec.shape[1]),
+                 **{k: v for k, v in asdict(p).items() if k != "field_weights"}, "field_weights": p.field_weights}
 
 
 def same_label_precision(vecs: np.ndarray, labels: np.ndarray, k: int = 10) -> float:

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -84,7 +84,7 @@ class Item2VecParams:
     workers: int = 1  # >1 is faster but not reproducible
     seed: int = 0
     walks_per_item: int = 0  # DeepWalk augmentation off by default (see README for whether it helps)
-    user_vector: str = "mean"  # mean | sum
+    user_vector: Literal["mean", "sum"] = "mean"
     recency_half_life_days: float = 0.0  # >0 weights recent items more in the user vector
 
 

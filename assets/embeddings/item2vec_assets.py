@@ -1,13 +1,14 @@
 """item2vec assets: click sequences → skip-gram model → item and user vectors, evaluated."""
 
+from typing import Literal
+
 import dagster as dg
 import pandas as pd
-import pyarrow as pa
 
 from assets.embeddings.assets import data_version, vector_outputs, vectors_check
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
-from assets.embeddings.registry import track_and_register
+from assets.embeddings.registry import register_factor_model
 from resources.mlflow_tracking import MlflowResource
 from resources.validation import GreatExpectationsResource
 
@@ -21,7 +22,7 @@ class SessionConfig(dg.Config):
     min_len: int = 2
 
 
-@dg.asset(group_name="embeddings", kinds={"pandas"})
+@dg.asset(kinds={"pandas"})
 def click_sequences(config: SessionConfig, interactions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Per-user, time-ordered sessions (``user_id``, ``session``, ``items``)."""
     s = sessionize(interactions, config.gap_seconds, config.min_len)
@@ -40,7 +41,7 @@ class Item2VecConfig(dg.Config):
     workers: int = 1
     seed: int = 0
     walks_per_item: int = 0
-    user_vector: str = "mean"
+    user_vector: Literal["mean", "sum"] = "mean"
     recency_half_life_days: float = 1.0
 
     def params(self) -> Item2VecParams:
@@ -49,7 +50,7 @@ class Item2VecConfig(dg.Config):
                               user_vector=self.user_vector, recency_half_life_days=self.recency_half_life_days)
 
 
-@dg.asset(group_name="embeddings", kinds={"gensim", "mlflow"})
+@dg.asset(kinds={"gensim", "mlflow"})
 def item2vec_model(context: dg.AssetExecutionContext, config: Item2VecConfig, click_sequences: pd.DataFrame,
                    interactions: pd.DataFrame, mlflow_tracking: MlflowResource) -> dg.Output[FactorModel]:
     """Skip-gram item vectors (gensim) over ``click_sequences`` and user vectors from them, registered
@@ -58,21 +59,20 @@ def item2vec_model(context: dg.AssetExecutionContext, config: Item2VecConfig, cl
         raise dg.Failure("click_sequences is empty: no session reached min_len (lower it, or raise gap_seconds)")
     sessions = click_sequences
     model = fit_item2vec(sessions, interactions, config.params())
-    run_id = track_and_register(context, mlflow_tracking, model, ITEM2VEC_MODEL_NAME, "item2vec_model", data_version(interactions))
-    version = model.params["model_version"]
-    return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id)),
-                                      "model_version": version, "items": len(model.item_ids), "users": len(model.user_ids),
+    reg = register_factor_model(context, mlflow_tracking, model, ITEM2VEC_MODEL_NAME, data_version(interactions))
+    return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
+                                      "model_version": reg.version, "items": len(model.item_ids), "users": len(model.user_ids),
                                       "sessions": len(sessions), "train_seconds": model.params["train_seconds"]})
 
 
-@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("item2vec_item_vectors"))
+@dg.asset(kinds={"arrow"}, check_specs=vectors_check("item2vec_item_vectors"))
 def item2vec_item_vectors(item2vec_model: FactorModel, gx: GreatExpectationsResource):
     """Item vectors (unit) with the item2vec model version."""
     yield from vector_outputs(item2vec_model.item_ids, item2vec_model.item_factors, item2vec_model, "item",
                               "item2vec_item_vectors_suite", gx)
 
 
-@dg.asset(group_name="embeddings", kinds={"arrow"}, check_specs=vectors_check("item2vec_user_vectors"))
+@dg.asset(kinds={"arrow"}, check_specs=vectors_check("item2vec_user_vectors"))
 def item2vec_user_vectors(item2vec_model: FactorModel, gx: GreatExpectationsResource):
     """User vectors: the recency-weighted mean of their items' vectors (config ``user_vector``)."""
     yield from vector_outputs(item2vec_model.user_ids, item2vec_model.user_factors, item2vec_model, "user",

@@ -10,13 +10,19 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
+from typing import Literal
+
+import numpy as np
 
 PAD, UNK = "[PAD]", "[UNK]"
 _TOKEN = re.compile(r"[\u4e00-\u9fff]|[a-z0-9]+(?:'[a-z]+)?", re.IGNORECASE)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def tokenize(text: str, mode: str = "char") -> list[str]:
+Tokenizer = Literal["char", "jieba"]
+
+
+def tokenize(text: str, mode: Tokenizer = "char") -> list[str]:
     """Tokens of ``text``: ``char`` (CJK characters + Latin words) or ``jieba`` (Chinese words)."""
     text = (text or "").lower()
     if mode == "char":
@@ -67,3 +73,18 @@ class Vocab:
     def load(cls, path: str | Path) -> "Vocab":
         d = json.loads(Path(path).read_text())
         return cls(d["tokens"], d["mode"])
+
+
+def document_vectors(encode, docs) -> np.ndarray:
+    """A document's vector: the mean of its title's and all its similar questions' vectors,
+    re-normalised (``encode``: texts → unit vectors; ``docs``: ``title``, ``questions``)."""
+    from assets.embeddings.vectors import l2_normalize
+
+    texts, owner = [], []
+    for i, (t, qs) in enumerate(zip(docs["title"], docs["questions"])):
+        texts += [t, *qs]
+        owner += [i] * (1 + len(qs))
+    v = encode(texts)
+    sums = np.zeros((len(docs), v.shape[1]), np.float32)
+    np.add.at(sums, np.asarray(owner), v)
+    return l2_normalize(sums / np.bincount(owner, minlength=len(docs))[:, None])

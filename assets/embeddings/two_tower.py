@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from assets.embeddings.text import Vocab
+from assets.embeddings.text import Tokenizer, Vocab
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class TwoTowerParams:
     patience: int = 3  # early stopping on validation MRR
     val_fraction: float = 0.1
     seed: int = 0
-    tokenizer: str = "char"
+    tokenizer: Tokenizer = "char"
     min_freq: int = 1
     symmetric: bool = True  # also score documents → queries (both directions of the batch matrix)
     resample_positives: bool = True  # each epoch, draw each query's positive afresh from its group

@@ -1,23 +1,23 @@
-"""Offline evaluation of ALS against a popularity baseline on a held-out split."""
+"""Offline evaluation of ALS and item2vec against a popularity baseline on a held-out split."""
 
+from typing import Literal
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.embeddings.als import train_als
 from assets.common.topk import interaction_mask
+from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.evaluation.offline import (
     SplitSpec, evaluate_recommendations, recommend_from_factors, recommend_popular, split_interactions,
 )
-from assets.embeddings.als import AlsParams
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 
 
 class EvaluationConfig(dg.Config):
-    split: str = "last_n"  # last_n | random
+    split: Literal["last_n", "random"] = "last_n"
     holdout_n: int = 1
     test_fraction: float = 0.2
     k: int = 10
@@ -35,7 +35,7 @@ def evaluate_als_vs_popularity(train: pd.DataFrame, test: pd.DataFrame, model: F
 
 
 @dg.asset(
-    group_name="evaluation", kinds={"spark", "mlflow"},
+    kinds={"spark", "mlflow"},
     check_specs=[dg.AssetCheckSpec("als_beats_popularity", asset="als_evaluation",
                                    description="ALS NDCG@k on the held-out split exceeds the popularity baseline's")],
 )
@@ -51,7 +51,7 @@ def als_evaluation(
     split = SplitSpec(method=config.split, n=config.holdout_n, test_fraction=config.test_fraction)
     train, test = split_interactions(interactions, split)
     p = als_model.params
-    params = AlsParams(rank=int(p["rank"]), reg=float(p["reg"]), alpha=float(p["alpha"]), iterations=int(p["iterations"]), seed=int(p["seed"]))
+    params = AlsParams.from_dict(p)
     engine = p.get("engine", "spark")
     eval_model = train_als(engine, train, params, spark=spark.get_session() if engine == "spark" else None)
     res = evaluate_als_vs_popularity(train, test, eval_model, config.k)
@@ -93,14 +93,13 @@ def evaluate_models_same_users(train: pd.DataFrame, test: pd.DataFrame, models: 
     return out
 
 
-@dg.asset(group_name="evaluation", kinds={"gensim", "mlflow"},
+@dg.asset(kinds={"gensim", "mlflow"},
           check_specs=[dg.AssetCheckSpec("item2vec_beats_popularity", asset="item2vec_evaluation",
                                          description="item2vec NDCG@k on the held-out split exceeds popularity's")])
 def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, interactions: pd.DataFrame,
                         item2vec_model: FactorModel, mlflow_tracking: MlflowResource):
     """Refit item2vec (same parameters) on a train split; score it, implicit ALS and popularity on
     the same held-out interactions and users."""
-    from assets.embeddings.als_cpu import train_als_cpu
     from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
 
     split = SplitSpec(method=config.split, n=config.holdout_n, test_fraction=config.test_fraction)
@@ -109,7 +108,7 @@ def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationCon
     params = Item2VecParams(**{k: p[k] for k in Item2VecParams.__dataclass_fields__})
     sessions = sessionize(train, config.session_gap_seconds)
     res = evaluate_models_same_users(train, test, {"item2vec": fit_item2vec(sessions, train, params),
-                                                   "als": train_als_cpu(train, AlsParams())}, config.k)
+                                                   "als": train_als("implicit", train, AlsParams())}, config.k)
     k = config.k
     flat = {f"{m}_{name}": round(v, 5) for m, d in res.items() for name, v in d.items()}
     if p.get("mlflow_run_id"):

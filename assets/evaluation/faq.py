@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assets.embeddings.text import tokenize
-from assets.embeddings.vectors import l2_normalize
+from assets.common.topk import batched_topk, take_ids
+from assets.embeddings.text import document_vectors, tokenize
+from assets.ingest.kb import doc_texts
 
 
 def load_banking77(folder: str | Path, seed: int = 0) -> dict:
@@ -81,7 +82,7 @@ def holdout(data: dict, fraction: float = 0.1, seed: int = 1) -> tuple[pd.DataFr
 
 def evaluate_encoder(encode, docs: pd.DataFrame, queries: pd.DataFrame) -> dict[str, float]:
     """recall@1/5 and MRR@10 of ``encode`` (texts → unit vectors) retrieving each query's document."""
-    ranked = vector_rank(kb_doc_vectors(encode, docs), encode(queries["query"].tolist()), docs["doc_id"].to_numpy())
+    ranked = vector_rank(document_vectors(encode, docs), encode(queries["query"].tolist()), docs["doc_id"].to_numpy())
     return retrieval_metrics(ranked, queries["doc_id"].to_numpy())
 
 
@@ -91,11 +92,6 @@ def retrieval_metrics(ranked: np.ndarray, relevant: np.ndarray) -> dict[str, flo
     rank = np.where(hit.any(1), hit.argmax(1) + 1, 0)
     return {"recall@1": float((rank == 1).mean()), "recall@5": float(((rank >= 1) & (rank <= 5)).mean()),
             "mrr@10": float(np.where(rank > 0, 1.0 / np.maximum(rank, 1), 0.0).mean())}
-
-
-def doc_texts(docs: pd.DataFrame) -> list[str]:
-    """What BM25 indexes for an entry: its title and all its similar questions."""
-    return [" ".join([t, *qs]) for t, qs in zip(docs["title"], docs["questions"])]
 
 
 def bm25_rank(docs: pd.DataFrame, queries: list[str], tokenizer: str = "char", k: int = 10) -> np.ndarray:
@@ -108,19 +104,6 @@ def bm25_rank(docs: pd.DataFrame, queries: list[str], tokenizer: str = "char", k
     return docs["doc_id"].to_numpy()[np.asarray(ranked)]
 
 
-def kb_doc_vectors(encode, docs: pd.DataFrame) -> np.ndarray:
-    """A document's vector: the mean of its title's and all its similar questions' vectors, re-normalised."""
-    texts, owner = [], []
-    for i, (t, qs) in enumerate(zip(docs["title"], docs["questions"])):
-        texts += [t, *qs]
-        owner += [i] * (1 + len(qs))
-    v = encode(texts)
-    sums = np.zeros((len(docs), v.shape[1]), np.float32)
-    np.add.at(sums, np.asarray(owner), v)
-    return l2_normalize(sums / np.bincount(owner, minlength=len(docs))[:, None])
-
-
 def vector_rank(doc_vecs: np.ndarray, query_vecs: np.ndarray, doc_ids: np.ndarray, k: int = 10) -> np.ndarray:
-    s = query_vecs @ doc_vecs.T
-    top = np.argsort(-s, axis=1, kind="stable")[:, :k]
-    return doc_ids[top]
+    """Document ids of the ``k`` nearest documents per query (inner product), ``-1`` padded."""
+    return take_ids(doc_ids, batched_topk(query_vecs, doc_vecs, k)[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ class SplitSpec:
     ``test_fraction`` of every user's interactions at random (seeded).
     """
 
-    method: str = "last_n"
+    method: Literal["last_n", "random"] = "last_n"
     n: int = 1
     test_fraction: float = 0.2
     min_train: int = 1

@@ -7,43 +7,54 @@ Each dataset is validated *before* it is written; a failed suite stops the parti
 
 import time
 from datetime import date, datetime
+from typing import Literal
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.features.dictionary import DEFAULT_PATH, DictionaryError, load_dictionary, parse_dictionary
-from assets.features.export import (
-    MODEL_FEATURES_DIR, aggregate_to_opportunities, extend_index, load_model_features, subset_index, to_jsonl, to_libsvm,
-)
+from assets.features.dictionary import DEFAULT_PATH, load_dictionary, parse_dictionary
+from assets.features.export import aggregate_to_opportunities, libsvm_export, model_feature_lists, opportunity_samples
 from assets.features.layers import (
-    DIMS, MID_FEATURES, app_cells, bad_raw_rows, compute_window_table, day_ms, day_range, dwd_cells, mid_cells,
-    mid_daily_values, parse_dwd, parse_mid, parse_scd2, scd2_as_of, scd2_cells, scd2_merge,
+    DIMS, MID_FEATURES, app_cells, bad_raw_rows, compute_window_table, day_ms, day_range, dwd_cells, dwd_frame, mid_cells,
+    mid_daily_values, parse_dwd, parse_mid, parse_scd2, scd2_as_of, scd2_cells, scd2_merge, table_specs,
 )
-from assets.ingest.assets import check_result, gate
-from resources.feature_store.base import entity_of, salted_rowkey
+from assets.ingest.crm import CrmSpec, daily_events, opportunities_on, read_events_file, read_opportunities_file
+from resources.feature_store.base import FeatureStore
 from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
 from resources.spark import SparkResource
-from resources.validation import GreatExpectationsResource, ValidationSummary
+from resources.validation import GreatExpectationsResource, InputError, ValidationSummary, gate
 
 daily = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=0)
 HISTORY_DAYS = 180
-G = "features"
 
 
 def _day(context) -> date:
     return datetime.strptime(context.partition_key, "%Y-%m-%d").date()
 
 
+def _store(feature_store: FeatureStoreResource) -> FeatureStore:
+    """The store with the warehouse tables ensured (TTL and VERSIONS from the resource)."""
+    return feature_store.open(table_specs(feature_store.mid_ttl_days, feature_store.mid_versions).values())
+
+
+def _crm_spec(crm: CrmSourceResource) -> CrmSpec:
+    return CrmSpec(n_users=crm.n_users, n_opportunities=crm.n_opportunities, seed=crm.seed)
+
+
 def _spec(name: str, desc: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(f"{name}_suite", asset=name, blocking=True, description=desc)
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"pandas"},
+@dg.asset(partitions_def=daily, kinds={"pandas"},
           check_specs=[_spec("raw_events", "row checks (feature, line, timestamp, value) + expectations/raw_events.json")])
 def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
     """One day of CRM activity: calls (value = seconds), logins, posts, clicks on lines 01/02."""
-    df = crm.events(_day(context))
+    day, path = _day(context), crm.events_file(_day(context))
+    try:
+        df = read_events_file(path) if path else daily_events(day, _crm_spec(crm))
+    except InputError as e:
+        raise e.failure() from None
     problems = bad_raw_rows(df)
     summary = (ValidationSummary("raw_events", False, len(df), len(problems), problems) if problems
                else gx.validate(df, "raw_events"))
@@ -53,11 +64,15 @@ def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: Gr
                                   "by_feature": dg.MetadataValue.md(counts.to_markdown(index=False))})
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"pandas"},
+@dg.asset(partitions_def=daily, kinds={"pandas"},
           check_specs=[_spec("opportunity_snapshot", "expectations/opportunity_snapshot.json")])
 def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
     """Opportunities as of the day: linked user and phone ids, owner, conversion label."""
-    df = crm.opportunities(_day(context))
+    day, path = _day(context), crm.opportunities_file(_day(context))
+    try:
+        df = read_opportunities_file(path) if path else opportunities_on(day, _crm_spec(crm))
+    except InputError as e:
+        raise e.failure() from None
     summary = gx.validate(df.drop(columns=["user_ids", "phone_ids"], errors="ignore").assign(
         user_ids=df["user_ids"].map(len) if "user_ids" in df else None,
         phone_ids=df["phone_ids"].map(len) if "phone_ids" in df else None), "opportunity_snapshot")
@@ -65,30 +80,29 @@ def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResour
     yield dg.Output(df, metadata={"rows": len(df), "converted_rate": round(float(df["converted"].mean()), 4)})
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"hbase"},
+@dg.asset(partitions_def=daily, kinds={"hbase"},
           check_specs=[_spec("hbase_dwd_events", "expectations/dwd_events.json on the cells before writing")])
 def hbase_dwd_events(context: dg.AssetExecutionContext, raw_events: pd.DataFrame, feature_store: FeatureStoreResource,
                      gx: GreatExpectationsResource):
     """DWD detail: one cell per event, qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``, ts = event time."""
     cells = dwd_cells(raw_events)
-    frame = pd.DataFrame({"rowkey": [c[0].decode() for c in cells], "qualifier": [c[1].decode() for c in cells],
-                          "ts": [c[3] for c in cells]})
+    frame = dwd_frame(cells)
     yield from gate(gx.validate(frame, "dwd_events"), "hbase_dwd_events_suite")
     t0 = time.perf_counter()
-    n = feature_store.open().put_cells("dwd_events", cells)
+    n = _store(feature_store).put_cells("dwd_events", cells)
     secs = time.perf_counter() - t0
     yield dg.MaterializeResult(metadata={"cells": n, "rows": int(frame["rowkey"].nunique()),
                                          "write_cells_per_s": round(n / max(secs, 1e-9))})
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"hbase"}, deps=[hbase_dwd_events],
+@dg.asset(partitions_def=daily, kinds={"hbase"}, deps=[hbase_dwd_events],
           check_specs=[_spec("hbase_mid_daily", "expectations/mid_daily.json on the day's values before writing")])
 def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame, feature_store: FeatureStoreResource,
                     gx: GreatExpectationsResource):
     """MID: per entity, feature and line the day's count and sum (``{feature}_{line}_{yyyyMMdd}``),
     plus target-population tags for every user and phone linked to an opportunity."""
     day = _day(context)
-    store = feature_store.open()
+    store = _store(feature_store)
     dwd = parse_dwd(store.scan("dwd_events", ts_min=day_ms(day), ts_max=day_ms(day) + 86_400_000))
     mid = mid_daily_values(dwd)
     yield from gate(gx.validate(mid, "mid_daily"), "hbase_mid_daily_suite")
@@ -99,11 +113,11 @@ def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.
                                          "dwd_events_read": len(dwd)})
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"hbase"})
+@dg.asset(partitions_def=daily, kinds={"hbase"})
 def opportunity_owner_history(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame,
                               feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """SCD2 (zipper) history of opportunity owners: one row per validity interval; merge days in order."""
-    store = feature_store.open()
+    store = _store(feature_store)
     hist = parse_scd2(store.scan("scd_opportunity_owner"), "opp_id")
     closed, opened = scd2_merge(hist, opportunity_snapshot[["opp_id", "owner"]], _day(context), "opp_id", ["owner"])
     store.put_cells("scd_opportunity_owner", scd2_cells(pd.concat([closed, opened]), "opp_id", ["owner"]))
@@ -115,16 +129,17 @@ class DictionaryConfig(dg.Config):
     path: str = str(DEFAULT_PATH)
 
 
-@dg.asset(group_name=G, kinds={"csv", "hbase"})
+@dg.asset(kinds={"csv", "hbase"})
 def feature_dictionary(context: dg.AssetExecutionContext, config: DictionaryConfig,
                        feature_store: FeatureStoreResource) -> dg.Output[pd.DataFrame]:
     """The feature dictionary (a data file), validated row by row and loaded into its table."""
-    df = load_dictionary(config.path)
     try:
+        df = load_dictionary(config.path)
         entries = parse_dictionary(df, DIMS, MID_FEATURES)
-    except DictionaryError as e:
-        raise dg.Failure(description=str(e)) from e
-    feature_store.open().put_cells("feature_dictionary", [
+    except InputError as e:
+        raise e.failure() from None
+    df = df.assign(id=df["id"].astype("int64"))
+    _store(feature_store).put_cells("feature_dictionary", [
         (r["name"].encode(), f"f:{k}".encode(), str(v).encode(), 0) for r in df.to_dict("records") for k, v in r.items()])
     n_cols = sum(len(e.funcs) * len(e.windows) * 2 for e in entries)
     return dg.Output(df, metadata={"entries": len(df), "derived_columns": n_cols,
@@ -132,11 +147,13 @@ def feature_dictionary(context: dg.AssetExecutionContext, config: DictionaryConf
 
 
 class WindowConfig(dg.Config):
-    engine: str = "numpy"  # numpy (single node) | spark (mapInPandas over entity shards)
+    """``numpy``: the single-node kernel; ``spark``: the same kernel in ``mapInPandas`` over entity shards."""
+
+    engine: Literal["numpy", "spark"] = "numpy"
     spark_shards: int = 8
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"hbase", "pandas"},
+@dg.asset(partitions_def=daily, kinds={"hbase", "pandas"},
           ins={"feature_dictionary": dg.AssetIn()},
           deps=[dg.AssetDep("hbase_mid_daily", partition_mapping=dg.TimeWindowPartitionMapping(
               start_offset=-(HISTORY_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True))],
@@ -145,7 +162,7 @@ def window_features(context: dg.AssetExecutionContext, config: WindowConfig, fea
                     feature_store: FeatureStoreResource, gx: GreatExpectationsResource, spark: SparkResource):
     """APP layer: every dictionary function × window × line for each target entity, from 180 days of MID."""
     day = _day(context)
-    store = feature_store.open()
+    store = _store(feature_store)
     entries = parse_dictionary(feature_dictionary, DIMS, MID_FEATURES)
     lo, hi = day_range(day, HISTORY_DAYS)
     t0 = time.perf_counter()
@@ -175,7 +192,7 @@ class SampleConfig(dg.Config):
     require_activity: bool = True  # drop opportunities whose entities have no activity at all
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"pandas"}, deps=[opportunity_owner_history],
+@dg.asset(partitions_def=daily, kinds={"pandas"}, deps=[opportunity_owner_history],
           check_specs=[_spec("opportunity_features", "expectations/opportunity_features.json")])
 def opportunity_features(context: dg.AssetExecutionContext, config: SampleConfig, window_features: pd.DataFrame,
                          opportunity_snapshot: pd.DataFrame, feature_dictionary: pd.DataFrame,
@@ -184,46 +201,35 @@ def opportunity_features(context: dg.AssetExecutionContext, config: SampleConfig
     the day, from the SCD2 history) and label."""
     entries = parse_dictionary(feature_dictionary, DIMS, MID_FEATURES)
     feats = aggregate_to_opportunities(window_features, opportunity_snapshot, entries)
-    hist = parse_scd2(feature_store.open().scan("scd_opportunity_owner"), "opp_id")
+    hist = parse_scd2(_store(feature_store).scan("scd_opportunity_owner"), "opp_id")
     owners = scd2_as_of(hist, _day(context))[["opp_id", "owner"]] if len(hist) else pd.DataFrame(columns=["opp_id", "owner"])
-    out = feats.merge(owners, on="opp_id", how="left").merge(
-        opportunity_snapshot[["opp_id", config.label_column]].rename(columns={config.label_column: "label"}), on="opp_id")
+    try:
+        out = opportunity_samples(feats, owners, opportunity_snapshot, entries, config.label_column, config.require_activity)
+    except ValueError as e:
+        raise dg.Failure(description=str(e)) from None
     fcols = [c for c in feats.columns if c != "opp_id"]
-    if config.require_activity:
-        out = out[out[[c for c in fcols if "_COUNT_" in c]].fillna(0).sum(axis=1) > 0]
-    out = out[["opp_id", "owner", "label", *fcols]].reset_index(drop=True)
     yield from gate(gx.validate(out, "opportunity_features"), "opportunity_features_suite")
     yield dg.Output(out, metadata={"rows": len(out), "features": len(fcols), "positive_rate": round(float(out["label"].mean()), 4)})
 
 
-@dg.asset(partitions_def=daily, group_name=G, kinds={"libsvm"})
+@dg.asset(partitions_def=daily, kinds={"libsvm"})
 def libsvm_datasets(context: dg.AssetExecutionContext, opportunity_features: pd.DataFrame,
                     feature_store: FeatureStoreResource, exports: ExportResource) -> dg.Output[dict]:
     """LibSVM: the full set over a stable, append-only feature index, and one remapped subset per
     model feature list in ``assets/features/data/model_features``."""
-    store = feature_store.open()
+    store = _store(feature_store)
     index = {r.decode(): int(c[b"i:idx"][0]) for r, c in store.scan("feature_index")}
-    fcols = [c for c in opportunity_features.columns if c not in ("opp_id", "owner", "label")]
-    new_index = extend_index(index, fcols)
-    added = {k: v for k, v in new_index.items() if k not in index}
-    store.put_cells("feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in added.items()])
-    labels = opportunity_features["label"].to_numpy()
-    part = context.partition_key
-    full = to_libsvm(labels, opportunity_features[fcols], new_index)
-    jsonl = to_jsonl(opportunity_features["opp_id"], labels, opportunity_features[fcols])
-    manifest = {"partition": part, "rows": len(labels), "features": len(fcols), "index_size": len(new_index),
-                "index_added": len(added), "full": exports.write_text(f"libsvm/{part}/full.libsvm", full),
-                "full_bytes": len(full.encode()), "jsonl_bytes": len(jsonl.encode()), "models": {}}
-    exports.write_text(f"libsvm/{part}/full.index.tsv", "".join(f"{v}\t{k}\n" for k, v in sorted(new_index.items(), key=lambda kv: kv[1])))
-    for spec in sorted(MODEL_FEATURES_DIR.glob("*.txt")):
-        sel = load_model_features(spec)
-        sub = subset_index(sel, new_index)
-        text = to_libsvm(labels, opportunity_features[sel], sub)
-        manifest["models"][spec.stem] = {"path": exports.write_text(f"libsvm/{part}/{spec.stem}.libsvm", text),
-                                         "features": len(sel), "bytes": len(text.encode())}
-        exports.write_text(f"libsvm/{part}/{spec.stem}.index.tsv", "".join(f"{i}\t{n}\t{new_index[n]}\n" for n, i in sub.items()))
-    ratio = manifest["full_bytes"] / max(1, manifest["jsonl_bytes"])
-    return dg.Output(manifest, metadata={"rows": len(labels), "features": len(fcols), "index_added": len(added),
-                                         "libsvm_bytes": manifest["full_bytes"], "jsonl_bytes": manifest["jsonl_bytes"],
-                                         "size_vs_jsonl": round(ratio, 3), "path": manifest["full"],
+    export = libsvm_export(opportunity_features, index, model_feature_lists(), context.partition_key)
+    # The index grows before the files name it: a crash in between leaves unused numbers, never reused ones.
+    store.put_cells("feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()])
+    paths = {rel: exports.write_text(rel, text) for rel, text in export.files.items()}
+    st = export.stats
+    full = next(p for rel, p in paths.items() if rel.endswith("/full.libsvm"))
+    manifest = {"partition": context.partition_key, **st, "full": full,
+                "models": {m: {**v, "path": next(p for rel, p in paths.items() if rel.endswith(f"/{m}.libsvm"))}
+                           for m, v in st["models"].items()}}
+    ratio = st["full_bytes"] / max(1, st["jsonl_bytes"])
+    return dg.Output(manifest, metadata={"rows": st["rows"], "features": st["features"], "index_added": st["index_added"],
+                                         "libsvm_bytes": st["full_bytes"], "jsonl_bytes": st["jsonl_bytes"],
+                                         "size_vs_jsonl": round(ratio, 3), "path": full,
                                          "models": dg.MetadataValue.json(manifest["models"])})

@@ -14,14 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from assets.features.window_kernel import FUNCS, WINDOWS
+from resources.validation import InputError
 
 DEFAULT_PATH = Path(__file__).with_name("data") / "feature_dictionary.csv"
 COLUMNS = ["dim", "id", "name", "explain", "cal_sort", "times", "data_src", "agg_rule"]
 AGG_RULES = ("sum", "max", "min", "mean")
 
 
-class DictionaryError(ValueError):
-    """A dictionary row is invalid; the message names the row."""
+class DictionaryError(InputError):
+    """A dictionary row that cannot drive a feature (names the row and what is wrong)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,10 @@ def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tupl
     entries, names = [], set()
     for i, r in enumerate(df.to_dict("records"), start=1):
         where = f"dictionary row {i} (id={r['id']}, name={r['name']!r})"
+        if not str(r["id"]).strip().isdigit():
+            raise DictionaryError(f"{where}: id {r['id']!r} is not a non-negative integer")
+        if not str(r["name"]).strip():
+            raise DictionaryError(f"{where}: empty name")
         funcs = tuple(f.strip().upper() for f in str(r["cal_sort"]).split("|") if f.strip())
         unknown = [f for f in funcs if f not in FUNCS]
         if unknown or not funcs:
@@ -69,4 +74,8 @@ def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tupl
 
 
 def load_dictionary(path: str | Path = DEFAULT_PATH) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"id": "int64"}, keep_default_na=False)
+    """The dictionary file as text columns (``id`` as int64 once every row passed
+    :func:`parse_dictionary`); unreadable files raise ``InputError`` naming the file."""
+    from assets.ingest.loaders import read_table
+
+    return read_table(path, "csv")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,8 @@ import pandas as pd
 
 from assets.features.dictionary import Entry
 from assets.features.layers import output_columns
+
+NON_FEATURES = ("opp_id", "owner", "label")
 
 MODEL_FEATURES_DIR = Path(__file__).with_name("data") / "model_features"
 
@@ -77,3 +80,66 @@ def subset_index(selected: list[str], full_index: dict[str, int]) -> dict[str, i
     if unknown:
         raise ValueError(f"model feature list names features not in the full index: {unknown[:5]}")
     return {s: i for i, s in enumerate(selected, start=1)}
+
+
+def opportunity_samples(feats: pd.DataFrame, owners: pd.DataFrame, snapshot: pd.DataFrame, entries: list[Entry],
+                        label_column: str = "converted", require_activity: bool = True) -> pd.DataFrame:
+    """Training samples: ``opp_id, owner, label`` and every derived feature.
+
+    ``owners`` is the owner as of the day (``opp_id, owner``); the label comes from
+    ``snapshot[label_column]``. With ``require_activity``, an opportunity whose entities have no
+    COUNT value above 0 in any window (no activity at all) is dropped.
+    """
+    if label_column not in snapshot.columns:
+        raise ValueError(f"label column {label_column!r} not in the opportunity snapshot ({list(snapshot.columns)})")
+    fcols = [c for c in feats.columns if c != "opp_id"]
+    out = feats.merge(owners[["opp_id", "owner"]], on="opp_id", how="left").merge(
+        snapshot[["opp_id", label_column]].rename(columns={label_column: "label"}), on="opp_id")
+    if require_activity:
+        counts = [name for _e, _l, func, _w, name in output_columns(entries) if func == "COUNT" and name in out.columns]
+        out = out[out[counts].fillna(0).sum(axis=1) > 0]
+    return out[["opp_id", "owner", "label", *fcols]].reset_index(drop=True)
+
+
+@dataclass
+class LibsvmExport:
+    """The files of one day's export (relative path -> text) and its feature index."""
+
+    files: dict[str, str]
+    index: dict[str, int]
+    added: dict[str, int]
+    stats: dict
+
+
+def libsvm_export(samples: pd.DataFrame, index: dict[str, int], model_lists: dict[str, list[str]], day: str) -> LibsvmExport:
+    """LibSVM for ``samples`` (see :func:`opportunity_samples`) over the append-only ``index``.
+
+    Writes ``libsvm/<day>/full.libsvm`` + ``full.index.tsv`` (``idx<TAB>name``) and, per model
+    feature list, ``<model>.libsvm`` remapped to the model's own 1..k index and
+    ``<model>.index.tsv`` (``model idx<TAB>name<TAB>full idx``). Also the same data as JSON lines'
+    size, for the size comparison.
+    """
+    fcols = [c for c in samples.columns if c not in NON_FEATURES]
+    new_index = extend_index(index, fcols)
+    added = {k: v for k, v in new_index.items() if k not in index}
+    labels = samples["label"].to_numpy()
+    base = f"libsvm/{day}"
+    full = to_libsvm(labels, samples[fcols], new_index)
+    files = {f"{base}/full.libsvm": full,
+             f"{base}/full.index.tsv": "".join(f"{v}\t{k}\n" for k, v in sorted(new_index.items(), key=lambda kv: kv[1]))}
+    models = {}
+    for name, sel in sorted(model_lists.items()):
+        sub = subset_index(sel, new_index)
+        text = to_libsvm(labels, samples[sel], sub)
+        files[f"{base}/{name}.libsvm"] = text
+        files[f"{base}/{name}.index.tsv"] = "".join(f"{i}\t{n}\t{new_index[n]}\n" for n, i in sub.items())
+        models[name] = {"features": len(sel), "bytes": len(text.encode())}
+    jsonl_bytes = len(to_jsonl(samples["opp_id"], labels, samples[fcols]).encode())
+    stats = {"rows": len(labels), "features": len(fcols), "index_size": len(new_index), "index_added": len(added),
+             "full_bytes": len(full.encode()), "jsonl_bytes": jsonl_bytes, "models": models}
+    return LibsvmExport(files, new_index, added, stats)
+
+
+def model_feature_lists(folder: Path = MODEL_FEATURES_DIR) -> dict[str, list[str]]:
+    """Every ``<model>.txt`` feature list in ``folder``."""
+    return {p.stem: load_model_features(p) for p in sorted(folder.glob("*.txt"))}

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
-from assets.features.crm import EVENT_FEATURES, LINES, RAW_COLUMNS
+from assets.ingest.crm import EVENT_FEATURES, LINES, RAW_COLUMNS
 from assets.features.dictionary import Entry
 from assets.features.window_kernel import column_name, window_stats
 from resources.feature_store.base import FamilySpec, TableSpec, entity_of, salted_rowkey
@@ -86,6 +86,13 @@ def dwd_cells(events: pd.DataFrame) -> list[tuple[bytes, bytes, bytes, int]]:
         body = json.dumps({"event_id": eid, **json.loads(detail or "{}")}, separators=(",", ":")).encode()
         cells.append((salted_rowkey(ent), q, body, int(t)))
     return cells
+
+
+def dwd_frame(cells: list[tuple[bytes, bytes, bytes, int]]) -> pd.DataFrame:
+    """The DWD cells as the ``dwd_events`` suite sees them: ``rowkey``, ``qualifier``, ``ts``."""
+    return pd.DataFrame({"rowkey": [row.decode() for row, _col, _val, _ts in cells],
+                         "qualifier": [col.decode() for _row, col, _val, _ts in cells],
+                         "ts": np.array([ts for *_, ts in cells], dtype=np.int64)})
 
 
 def parse_dwd(rows) -> pd.DataFrame:

@@ -19,7 +19,7 @@ class IndexConfig(dg.Config):
 def faiss_index_asset(name: str, vectors_asset: str) -> dg.AssetsDefinition:
     """Build an ``@asset`` named ``name`` that indexes the vector table ``vectors_asset``."""
 
-    @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset)}, group_name="indexes", kinds={"faiss"},
+    @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset)}, kinds={"faiss"},
               op_tags=gpu_op_tags(), description=f"Faiss index over `{vectors_asset}` with recall measured against exact search.")
     def _index(context: dg.AssetExecutionContext, config: IndexConfig, vectors: pa.Table, faiss_cfg: FaissResource) -> dg.Output[VectorIndex]:
         ids, vecs, md = table_to_vectors(vectors)

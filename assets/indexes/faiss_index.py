@@ -17,15 +17,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from resources.faiss_resource import gpu_available
+
 log = logging.getLogger(__name__)
 
 EXACT_MAX = 50_000
 SQ8_MIN = 2_000_000
-
-
-def gpu_available() -> bool:
-    """True when this faiss build has GPU support and at least one GPU is visible."""
-    return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
 
 
 def choose_index_type(n: int) -> str:

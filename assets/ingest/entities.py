@@ -7,8 +7,13 @@ perfectly; location correlates weakly with industry, type and tags are partly in
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from assets.ingest.loaders import IdMapping
 
 INDUSTRIES = {
     "金融": ["银行", "贷款", "理财", "保险", "证券", "基金", "信用卡", "投资", "支付", "资产"],
@@ -44,3 +49,28 @@ def generate_profiles(n: int = 2000, seed: int = 5, noise: float = 0.25) -> pd.D
         rows.append({"entity_id": i, "name": f"企业{i:05d}", "description": "，".join(words) + "。", "location": loc,
                      "type": TYPES[rng.integers(len(TYPES))], "tags": tags, "industry": inds[k]})
     return pd.DataFrame(rows)
+
+
+def load_profiles_file(path: str, id_mapping: "IdMapping" = "none") -> pd.DataFrame:
+    """Entity profiles from CSV, Parquet or JSON lines: ``entity_id``, ``description`` (required),
+    ``name``, ``location``, ``type``, ``tags`` (list, or ``a|b`` / JSON text), ``industry`` if present.
+
+    With ``id_mapping="stable_hash"`` string ids map to stable int64 and the original id is kept
+    in ``external_id``. Unreadable or mistyped files raise ``InputError`` naming the row.
+    """
+    from assets.ingest.loaders import has_header, int_ids, read_table, require_columns, text_lists
+
+    df = read_table(path)
+    df.columns = [str(c).strip().lower() for c in df.columns]
+    require_columns(df, ["entity_id", "description"], path)
+    ids, _ = int_ids(df["entity_id"], "entity_id", path, id_mapping, has_header(path))
+    out = pd.DataFrame({"entity_id": ids})
+    if id_mapping == "stable_hash":
+        out["external_id"] = df["entity_id"].astype(str).str.strip().to_numpy()
+    for col in ("name", "description", "location", "type"):
+        out[col] = df[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)).to_numpy() \
+            if col in df.columns else ""
+    out["tags"] = text_lists(df["tags"]).to_numpy() if "tags" in df.columns else [[] for _ in range(len(df))]
+    if "industry" in df.columns:
+        out["industry"] = df["industry"].astype(str).to_numpy()
+    return out

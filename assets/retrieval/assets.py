@@ -27,7 +27,7 @@ def default_seeds(interactions: pd.DataFrame, n_users: int = 20) -> tuple[np.nda
     return np.array([item], np.int64), aud.index.to_numpy(np.int64)[:n_users]
 
 
-@dg.asset(group_name="retrieval", kinds={"pandas"})
+@dg.asset(kinds={"pandas"})
 def lookalike_audiences(
     context: dg.AssetExecutionContext, config: LookalikeConfig, interactions: pd.DataFrame,
     faiss_index_als_users: VectorIndex, faiss_index_als_items: VectorIndex,

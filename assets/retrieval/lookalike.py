@@ -13,6 +13,8 @@ for item seeds, the users who already interacted with a seed item) and returns
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pandas as pd
 
@@ -46,7 +48,7 @@ def u2u(
     size: int = 1000,
     k_per_seed: int = 100,
     exclude: np.ndarray | None = None,
-    how: str = "sum",
+    how: Literal["sum", "max", "mean"] = "sum",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Expand seed users to similar users.
 
@@ -89,7 +91,7 @@ def i2u2u(
     k_per_seed: int = 50,
     max_seed_users: int = 2000,
     exclude: np.ndarray | None = None,
-    how: str = "sum",
+    how: Literal["sum", "max", "mean"] = "sum",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Seed items → their users (capped, most engaged first) → U2U; the item audience is excluded."""
     audience = item_audience(seed_items, interactions)

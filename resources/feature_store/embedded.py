@@ -56,6 +56,11 @@ class EmbeddedStore(FeatureStore):
         Milliseconds "now" used for TTL (tests pass a fixed clock).
     """
 
+    @classmethod
+    def from_config(cls, config) -> "EmbeddedStore":
+        """From an ``EmbeddedConfig`` (``path``)."""
+        return cls(config.path)
+
     def __init__(self, path: str | Path, clock: Callable[[], int] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)

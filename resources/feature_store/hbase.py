@@ -42,6 +42,11 @@ class HBaseStore(FeatureStore):
         self.batch_size = batch_size
         self.retries = retries
 
+    @classmethod
+    def from_config(cls, config) -> "HBaseStore":
+        """From a ``HBaseConfig`` (``host``, ``port``, ``table_prefix``)."""
+        return cls(config.host, config.port, table_prefix=config.table_prefix)
+
     @contextmanager
     def _conn(self):
         with self.pool.connection() as c:

@@ -1,53 +1,74 @@
-"""Dagster resources of the feature warehouse: the store, the CRM source, the export target."""
+"""Dagster resources of the feature warehouse: the store (typed backend configs), the CRM source, the export target."""
 
 from __future__ import annotations
 
+import importlib
 from datetime import date
 from pathlib import Path
+from typing import Iterable, Literal
 
-import pandas as pd
 import pyarrow.fs as pafs
-from dagster import ConfigurableResource
+from dagster import Config, ConfigurableResource
+from pydantic import Field
 
-from resources.feature_store.base import FeatureStore
+from resources.feature_store.base import FeatureStore, TableSpec
 
 _OPEN: dict[tuple, FeatureStore] = {}
+_ENSURED: dict[tuple, set[str]] = {}
+
+
+class EmbeddedConfig(Config):
+    """The file-backed store with HBase semantics (SQLite in WAL mode): no server."""
+
+    type: Literal["embedded"] = "embedded"
+    path: str = Field(description="SQLite file of the store (created on first use)")
+
+
+class HBaseConfig(Config):
+    """HBase through its Thrift 1 gateway (happybase)."""
+
+    type: Literal["hbase"] = "hbase"
+    host: str = Field(description="HBase Thrift server host")
+    port: int = 9090
+    table_prefix: str = "recstack"
+
+
+# A table of backends (as Feast's online stores): config type -> module and class, imported lazily
+# so the embedded default never imports happybase.
+BACKENDS: dict[str, str] = {
+    "embedded": "resources.feature_store.embedded.EmbeddedStore",
+    "hbase": "resources.feature_store.hbase.HBaseStore",
+}
+
+
+def open_backend(config: EmbeddedConfig | HBaseConfig) -> FeatureStore:
+    """A store for ``config``, from the table of backends."""
+    module, _, name = BACKENDS[config.type].rpartition(".")
+    return getattr(importlib.import_module(module), name).from_config(config)
 
 
 class FeatureStoreResource(ConfigurableResource):
-    """``backend="embedded"`` (SQLite file at ``path``) or ``"hbase"`` (Thrift at ``host:port``).
+    """The feature store: ``backend`` is ``EmbeddedConfig`` (local) or ``HBaseConfig`` (production).
 
-    Tables are created on first use with the TTL and VERSIONS given here.
+    ``mid_ttl_days`` / ``mid_versions`` are the MID family settings the warehouse creates its
+    tables with (``open(tables)``).
     """
 
-    backend: str = "embedded"
-    path: str = ""
-    host: str = ""
-    port: int = 9090
-    table_prefix: str = "recstack"
+    backend: EmbeddedConfig | HBaseConfig = Field(discriminator="type")
     mid_ttl_days: int = 540
     mid_versions: int = 1
 
-    def open(self) -> FeatureStore:
-        """The process's store for this configuration (opened once, tables ensured)."""
-        key = (self.backend, self.path, self.host, self.port, self.table_prefix, self.mid_ttl_days, self.mid_versions)
+    def open(self, tables: Iterable[TableSpec] = ()) -> FeatureStore:
+        """The process's store for this configuration (opened once); ``tables`` are ensured once."""
+        key = (self.backend.model_dump_json(), self.mid_ttl_days, self.mid_versions)
         store = _OPEN.get(key)
         if store is None:
-            if self.backend == "embedded":
-                from resources.feature_store.embedded import EmbeddedStore
-
-                store = EmbeddedStore(self.path)
-            elif self.backend == "hbase":
-                from resources.feature_store.hbase import HBaseStore
-
-                store = HBaseStore(self.host, self.port, table_prefix=self.table_prefix)
-            else:
-                raise ValueError(f"unknown feature store backend {self.backend!r} (embedded, hbase)")
-            from assets.features.layers import table_specs
-
-            for spec in table_specs(self.mid_ttl_days, self.mid_versions).values():
+            store = _OPEN[key] = open_backend(self.backend)
+            _ENSURED[key] = set()
+        for spec in tables:
+            if spec.name not in _ENSURED[key]:
                 store.create_table(spec)
-            _OPEN[key] = store
+                _ENSURED[key].add(spec.name)
         return store
 
 
@@ -55,7 +76,8 @@ class CrmSourceResource(ConfigurableResource):
     """Where CRM events and opportunities come from: the seeded simulator, or daily files.
 
     ``events_path`` / ``opportunities_path`` are templates with ``{date}`` (``yyyy-mm-dd``) for CSV,
-    Parquet or JSON-lines files; empty means the simulator.
+    Parquet or JSON-lines files; empty means the simulator (sized by ``n_users``,
+    ``n_opportunities``, ``seed``).
     """
 
     n_users: int = 2000
@@ -64,49 +86,11 @@ class CrmSourceResource(ConfigurableResource):
     events_path: str = ""
     opportunities_path: str = ""
 
-    def _spec(self):
-        from assets.features.crm import CrmSpec
+    def events_file(self, day: date) -> str | None:
+        return self.events_path.format(date=day.isoformat()) if self.events_path else None
 
-        return CrmSpec(n_users=self.n_users, n_opportunities=self.n_opportunities, seed=self.seed)
-
-    def events(self, day: date) -> pd.DataFrame:
-        from assets.features.crm import daily_events, population
-
-        if self.events_path:
-            return read_table_file(self.events_path.format(date=day.isoformat()))
-        return daily_events(day, self._spec(), population(self._spec()))
-
-    def opportunities(self, day: date) -> pd.DataFrame:
-        """``opp_id, user_ids, phone_ids, converted, owner`` as of ``day``."""
-        from assets.features.crm import owner_snapshot, population
-
-        if self.opportunities_path:
-            return read_table_file(self.opportunities_path.format(date=day.isoformat()))
-        pop = population(self._spec())
-        opps = pop["opportunities"].drop(columns=["owner0"])
-        return opps.merge(owner_snapshot(day, self._spec(), pop), on="opp_id")
-
-
-def read_table_file(path: str) -> pd.DataFrame:
-    """CSV, Parquet or JSON lines by extension (event files keep every column as given)."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"input file not found: {p}")
-    if p.suffix == ".parquet":
-        return pd.read_parquet(p)
-    if p.suffix in (".jsonl", ".json"):
-        return pd.read_json(p, lines=True, dtype=False)
-    return pd.read_csv(p, dtype=str, keep_default_na=False).pipe(_csv_types)
-
-
-def _csv_types(df: pd.DataFrame) -> pd.DataFrame:
-    # CSV has no types: leave `value` as text so the row checks can name non-numeric values.
-    for c in ("user_ids", "phone_ids"):
-        if c in df.columns:
-            df[c] = df[c].str.split("|")
-    if "converted" in df.columns:
-        df["converted"] = pd.to_numeric(df["converted"])
-    return df
+    def opportunities_file(self, day: date) -> str | None:
+        return self.opportunities_path.format(date=day.isoformat()) if self.opportunities_path else None
 
 
 class ExportResource(ConfigurableResource):

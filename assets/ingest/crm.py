@@ -103,3 +103,28 @@ def owner_snapshot(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None
         if past.any():
             owners[j] = f"s{new[past][-1]:03d}"
     return pd.DataFrame({"opp_id": opps["opp_id"], "owner": owners})
+
+
+def opportunities_on(day: date, spec: CrmSpec = CrmSpec()) -> pd.DataFrame:
+    """``opp_id, user_ids, phone_ids, converted, owner`` as of ``day`` from the simulator."""
+    pop = population(spec)
+    return pop["opportunities"].drop(columns=["owner0"]).merge(owner_snapshot(day, spec, pop), on="opp_id")
+
+
+def read_events_file(path: str) -> pd.DataFrame:
+    """One day's raw events from CSV, Parquet or JSON lines (columns kept as given; CSV as text,
+    so the row checks can name a non-numeric value). Unreadable files raise ``InputError``."""
+    from assets.ingest.loaders import read_table
+
+    return read_table(path)
+
+
+def read_opportunities_file(path: str) -> pd.DataFrame:
+    """Opportunities from a file; ``user_ids``/``phone_ids`` as lists (JSON lists or ``a|b`` text)."""
+    from assets.ingest.loaders import floats, read_table, require_columns, text_lists
+
+    df = read_table(path)
+    require_columns(df, ["opp_id", "user_ids", "phone_ids", "converted", "owner"], path)
+    df["user_ids"], df["phone_ids"] = text_lists(df["user_ids"]), text_lists(df["phone_ids"])
+    df["converted"] = floats(df["converted"], "converted", path)
+    return df
