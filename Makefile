@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED := False
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test test-fast ui serve bench validate clean constraints
+.PHONY: install run test test-fast lint ui serve bench validate clean constraints
 
 install: $(STAMP)
 
@@ -36,8 +36,11 @@ $(DAGSTER_HOME)/dagster.yaml:
 run: install $(DAGSTER_HOME)/dagster.yaml
 	@time $(BIN)/python -m orchestration.run_local
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

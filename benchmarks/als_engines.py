@@ -42,8 +42,7 @@ def evaluate(train, test, model, k=10, sample=10_000, seed=0):
 
 
 def bench_dataset(name, df, params_kw, seeds, spark):
-    from assets.embeddings.als import AlsParams
-    from assets.embeddings.als import train_als
+    from assets.embeddings.als import AlsParams, train_als
     from assets.evaluation.offline import SplitSpec, split_interactions
 
     train, test = split_interactions(df, SplitSpec("last_n", n=5 if name == "ml-latest-small" else 1))

@@ -39,8 +39,7 @@ def bench_set(name: str, max_epochs: int | None = None, seeds: int = 1) -> dict:
     import statistics
 
     from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
-    from assets.evaluation.faq import (bm25_rank, evaluate_encoder, holdout, load_afqmc, load_banking77,
-                                       retrieval_metrics)
+    from assets.evaluation.faq import bm25_rank, evaluate_encoder, holdout, load_afqmc, load_banking77, retrieval_metrics
 
     data = (load_banking77 if name == "banking77" else load_afqmc)(SHARED / name)
     docs, test, tok = data["docs"], data["test"], data["tokenizer"]

@@ -12,7 +12,11 @@ import dagster as dg
 from orchestration.settings import home
 from resources.faiss_resource import FaissResource
 from resources.feature_store.resource import (
-    CrmSourceResource, EmbeddedConfig, ExportResource, FeatureStoreResource, HBaseConfig,
+    CrmSourceResource,
+    EmbeddedConfig,
+    ExportResource,
+    FeatureStoreResource,
+    HBaseConfig,
 )
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource

@@ -11,15 +11,15 @@ import os
 import sys
 import time
 
-
 INGEST_CHAIN = ["raw_events", "opportunity_snapshot", "hbase_dwd_events", "hbase_mid_daily", "opportunity_owner_history"]
 
 
 def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
     """Load the dictionary, fill ``days`` daily partitions up to ``end_day`` (raw → MID, owner
     history), then run the whole daily chain for ``end_day``. Returns the results."""
-    import dagster as dg
     from datetime import timedelta
+
+    import dagster as dg
 
     results = [defs.resolve_job_def("feature_dictionary_load").execute_in_process(instance=instance, run_config=run_config)]
     job = defs.resolve_job_def("feature_warehouse_daily")
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     for model, m in ev["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  coverage={m[f'coverage@{k}']:.3f}")
     i2v = result.output_for_node("item2vec_evaluation")
-    print(f"item2vec comparison (same split, users item2vec can serve):")
+    print("item2vec comparison (same split, users item2vec can serve):")
     for model, m in i2v["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}")
     if "entity_vectors" in latest and "same_industry_precision_at_10" in latest["entity_vectors"].metadata:

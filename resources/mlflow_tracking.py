@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version as installed_version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dagster import ConfigurableResource
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import shutil
 import tempfile
 import time
 import uuid

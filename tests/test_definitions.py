@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def test_gpu_steps_carry_k8s_tags():
     from orchestration.definitions import build_definitions
 
     defs = build_definitions("local")
-    node = next(a for a in defs.assets if a.key.to_user_string() == "faiss_index_als_users")
+    node = next(a for a in defs.assets if dg.AssetKey("faiss_index_als_users") in a.keys)
     tags = node.op.tags["dagster-k8s/config"]
     assert "nvidia.com/gpu" in str(tags)
 

@@ -1,9 +1,9 @@
 """The whole slice materializes in a temporary Dagster home; bad input stops at the gate."""
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-import dagster as dg
 
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 from resources.storage import VersionedStore

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from assets.ingest.loaders import ImplicitConversion, load_interaction_file
-from resources.validation import InputError
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+from resources.validation import InputError
 from tests.conftest import shared_dataset
 
 

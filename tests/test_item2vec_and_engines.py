@@ -4,10 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.embeddings.als import AlsParams
-from assets.embeddings.als import train_als
+from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.item2vec import (
-    Blocklist, Item2VecParams, SeenItems, random_walks, recommend, sessionize, train_item2vec, user_vectors,
+    Blocklist,
+    Item2VecParams,
+    SeenItems,
+    random_walks,
+    recommend,
+    sessionize,
+    train_item2vec,
+    user_vectors,
 )
 from assets.evaluation.assets import evaluate_als_vs_popularity
 from assets.evaluation.offline import SplitSpec, split_interactions

@@ -7,8 +7,17 @@ import pandas as pd
 import pytest
 
 from assets.evaluation.metrics import (
-    catalog_coverage, frames_to_arrays, hit_matrix, hit_rate_at_k, map_at_k, ndcg_at_k, ndcg_graded,
-    precision_at_k, r_precision_at_k, ranking_metrics, recall_at_k,
+    catalog_coverage,
+    frames_to_arrays,
+    hit_matrix,
+    hit_rate_at_k,
+    map_at_k,
+    ndcg_at_k,
+    ndcg_graded,
+    precision_at_k,
+    r_precision_at_k,
+    ranking_metrics,
+    recall_at_k,
 )
 from tests.conftest import shared_dataset
 

@@ -1,7 +1,6 @@
 """Every pin the install reads is a plain registry ``name==version`` (no local path, no URL)."""
 
 import importlib.util
-import os
 import stat
 from pathlib import Path
 

@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from assets.embeddings.text import Vocab, tokenize
+from assets.embeddings.text import Vocab, document_vectors, tokenize
 from assets.embeddings.two_tower import TwoTower, TwoTowerParams, _batches, info_nce, train_two_tower
-from assets.embeddings.text import document_vectors
 from assets.evaluation.faq import bm25_rank, retrieval_metrics
 
 
@@ -67,7 +66,9 @@ def test_faq_metrics_bm25_and_doc_vectors():
     assert ranked[:, 0].tolist() == [0, 1]
     m = retrieval_metrics(np.array([[0, 1], [0, 1]]), np.array([0, 1]))
     assert m == {"recall@1": 0.5, "recall@5": 1.0, "mrr@10": 0.75}
-    enc = lambda texts: np.array([[1.0, 0.0] if "card" in t else [0.0, 1.0] for t in texts], np.float32)
+    def enc(texts):
+        return np.array([[1.0, 0.0] if "card" in t else [0.0, 1.0] for t in texts], np.float32)
+
     dv = document_vectors(enc, docs)
     np.testing.assert_allclose(dv, [[1, 0], [0, 1]])
 

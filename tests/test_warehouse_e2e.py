@@ -4,12 +4,11 @@ import json
 from datetime import date, timedelta
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 import pytest
 
-from assets.ingest.crm import CrmSpec, daily_events
 from assets.features.layers import day_ms, dwd_cells, table_specs
+from assets.ingest.crm import CrmSpec, daily_events
 from resources.feature_store.embedded import EmbeddedStore
 from resources.feature_store.resource import CrmSourceResource
 

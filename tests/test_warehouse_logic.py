@@ -6,13 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.ingest.crm import CrmSpec, daily_events, population
 from assets.features.dictionary import DictionaryError, load_dictionary, parse_dictionary
 from assets.features.export import extend_index, subset_index, to_jsonl, to_libsvm
 from assets.features.layers import (
-    DIMS, MID_FEATURES, bad_raw_rows, compute_window_table, dwd_cells, mid_daily_values, parse_dwd, scd2_as_of,
+    DIMS,
+    MID_FEATURES,
+    bad_raw_rows,
+    compute_window_table,
+    dwd_cells,
+    mid_daily_values,
+    parse_dwd,
+    scd2_as_of,
     scd2_merge,
 )
+from assets.ingest.crm import CrmSpec, daily_events, population
 
 DAY = date(2026, 5, 1)
 

@@ -38,7 +38,7 @@ class AlsParams:
     seed: int = 0
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AlsParams":
+    def from_dict(cls, d: dict) -> AlsParams:
         """The parameters recorded in a model's ``params`` (extra keys ignored)."""
         return cls(**{k: type(getattr(cls(), k))(d[k]) for k in cls.__dataclass_fields__ if k in d})
 

@@ -7,10 +7,9 @@ from assets.embeddings.als import AlsEngine, AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import register_factor_model
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
-
-from resources.validation import GreatExpectationsResource, gate
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
+from resources.validation import GreatExpectationsResource, gate
 
 ALS_MODEL_NAME = "recstack-als"
 

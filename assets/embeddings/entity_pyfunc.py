@@ -4,10 +4,10 @@
 ``type``, ``tags``) and returns one unit vector per row, in the space of ``entity_vectors``.
 """
 
-import mlflow
 import numpy as np
 import pandas as pd
 
+import mlflow
 from assets.embeddings.entity_vectors import EntityEncoder
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -113,7 +112,7 @@ class EntityEncoder:
         self.params, self.words, self.categories = params, words, categories
 
     @classmethod
-    def fit(cls, profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> "EntityEncoder":
+    def fit(cls, profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> EntityEncoder:
         if profiles.empty:
             raise ValueError("no entity profiles")
         kv = word_vectors([tokenize(t, p.tokenizer) for t in profiles["description"].fillna("")], p)
@@ -141,7 +140,7 @@ class EntityEncoder:
                                                       ensure_ascii=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> "EntityEncoder":
+    def load(cls, path: str | Path) -> EntityEncoder:
         path = Path(path)
         meta = json.loads((path / "encoder.json").read_text())
         with np.load(path / "words.npz", allow_pickle=False) as z:

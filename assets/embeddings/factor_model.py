@@ -48,7 +48,7 @@ class FactorModel:
         (path / "params.json").write_text(json.dumps(self.params, indent=2, sort_keys=True, default=str))
 
     @classmethod
-    def load(cls, path: str | Path) -> "FactorModel":
+    def load(cls, path: str | Path) -> FactorModel:
         path = Path(path)
         with np.load(path / "factors.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("user_ids", "user_factors", "item_ids", "item_factors")}

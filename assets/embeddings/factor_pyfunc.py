@@ -4,9 +4,9 @@
 returns one row per user with ``item_ids`` and ``scores`` lists.
 """
 
-import mlflow
 import pandas as pd
 
+import mlflow
 from assets.embeddings.factor_model import FactorModel
 
 

@@ -53,7 +53,7 @@ class Vocab:
         self.mode = mode
 
     @classmethod
-    def build(cls, texts, mode: str = "char", min_freq: int = 1, max_size: int = 50_000) -> "Vocab":
+    def build(cls, texts, mode: str = "char", min_freq: int = 1, max_size: int = 50_000) -> Vocab:
         c = Counter(t for s in texts for t in tokenize(s, mode))
         toks = [t for t, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_freq][:max_size]
         return cls(toks, mode)
@@ -70,7 +70,7 @@ class Vocab:
         Path(path).write_text(json.dumps({"mode": self.mode, "tokens": self.itos[2:]}, ensure_ascii=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocab":
+    def load(cls, path: str | Path) -> Vocab:
         d = json.loads(Path(path).read_text())
         return cls(d["tokens"], d["mode"])
 

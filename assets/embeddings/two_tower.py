@@ -11,9 +11,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -116,7 +116,7 @@ class TwoTower:
         (path / "params.json").write_text(json.dumps({"params": asdict(self.params), "history": self.history}))
 
     @classmethod
-    def load(cls, path: str | Path) -> "TwoTower":
+    def load(cls, path: str | Path) -> TwoTower:
         path = Path(path)
         meta = json.loads((path / "params.json").read_text())
         p = TwoTowerParams(**meta["params"])
@@ -137,7 +137,7 @@ def _mrr(q: np.ndarray, d: np.ndarray, groups: np.ndarray) -> float:
 
 def train_two_tower(queries: list[str], positives: list[str], groups: list | None = None,
                     params: TwoTowerParams = TwoTowerParams(), corpus: list[str] | None = None,
-                    validate: Callable[["TwoTower"], float] | None = None) -> TwoTower:
+                    validate: Callable[[TwoTower], float] | None = None) -> TwoTower:
     """Train on ``(query, positive)`` pairs with in-batch negatives.
 
     ``groups`` (e.g. the FAQ entry of each pair) keeps two pairs of one group out of the same batch,

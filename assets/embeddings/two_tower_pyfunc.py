@@ -4,10 +4,10 @@
 unit vector per text.
 """
 
-import mlflow
 import numpy as np
 import pandas as pd
 
+import mlflow
 from assets.embeddings.two_tower import TwoTower
 
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _META_KEY = b"recstack.vectors"
 
@@ -62,7 +66,7 @@ def table_to_vectors(table: pa.Table) -> tuple[np.ndarray, np.ndarray, dict]:
     return ids, vecs, md
 
 
-def vector_profile(table: pa.Table) -> "pd.DataFrame":
+def vector_profile(table: pa.Table) -> pd.DataFrame:
     """One row per vector (``id``, ``dim``, ``norm``, ``finite``, ``unit``) for the ``vectors`` suite.
 
     ``unit`` is whether the table promises unit vectors (inner-product metric, normalised).

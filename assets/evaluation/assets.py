@@ -10,7 +10,11 @@ from assets.common.topk import interaction_mask
 from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.evaluation.offline import (
-    SplitSpec, evaluate_recommendations, recommend_from_factors, recommend_popular, split_interactions,
+    SplitSpec,
+    evaluate_recommendations,
+    recommend_from_factors,
+    recommend_popular,
+    split_interactions,
 )
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from assets.common.topk import batched_topk, interaction_mask, topk
+from assets.common.topk import batched_topk, topk
 from assets.evaluation.metrics import ranking_metrics
 
 

@@ -10,14 +10,29 @@ from datetime import date, datetime
 from typing import Literal
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from assets.features.dictionary import DEFAULT_PATH, load_dictionary, parse_dictionary
 from assets.features.export import aggregate_to_opportunities, libsvm_export, model_feature_lists, opportunity_samples
 from assets.features.layers import (
-    DIMS, MID_FEATURES, app_cells, bad_raw_rows, compute_window_table, day_ms, day_range, dwd_cells, dwd_frame, mid_cells,
-    mid_daily_values, parse_dwd, parse_mid, parse_scd2, scd2_as_of, scd2_cells, scd2_merge, table_specs,
+    DIMS,
+    MID_FEATURES,
+    app_cells,
+    bad_raw_rows,
+    compute_window_table,
+    day_ms,
+    day_range,
+    dwd_cells,
+    dwd_frame,
+    mid_cells,
+    mid_daily_values,
+    parse_dwd,
+    parse_mid,
+    parse_scd2,
+    scd2_as_of,
+    scd2_cells,
+    scd2_merge,
+    table_specs,
 )
 from assets.ingest.crm import CrmSpec, daily_events, opportunities_on, read_events_file, read_opportunities_file
 from resources.feature_store.base import FeatureStore

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from assets.ingest.crm import EVENT_FEATURES, LINES, RAW_COLUMNS
 from assets.features.dictionary import Entry
 from assets.features.window_kernel import column_name, window_stats
+from assets.ingest.crm import EVENT_FEATURES, LINES, RAW_COLUMNS
 from resources.feature_store.base import FamilySpec, TableSpec, entity_of, salted_rowkey
 
 MID_AGGS = ("cnt", "sum")
@@ -41,7 +41,7 @@ def table_specs(mid_ttl_days: int = 540, mid_versions: int = 1, dwd_ttl_days: in
 
 
 def day_ms(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 # -- raw events ------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class VectorIndex:
         nprobe: int = 16,
         use_gpu: str = "auto",
         seed: int = 0,
-    ) -> "VectorIndex":
+    ) -> VectorIndex:
         """Build an index over ``vectors`` (float32, one row per id).
 
         ``metric`` is ``"ip"`` (inner product; pass unit vectors for cosine) or ``"l2"``;
@@ -136,7 +136,7 @@ class VectorIndex:
         (path / "params.json").write_text(json.dumps(self.params, indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> "VectorIndex":
+    def load(cls, path: str | Path) -> VectorIndex:
         path = Path(path)
         params = json.loads((path / "params.json").read_text())
         return cls(faiss.read_index(str(path / "index.faiss")), np.load(path / "ids.npy", allow_pickle=False), params)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,7 @@ def daily_events(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None) 
     pop = pop or population(spec)
     u = pop["users"]
     rng = _day_seed(spec, day, 1)
-    base = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    base = datetime(day.year, day.month, day.day, tzinfo=UTC)
     frames = []
     for feat, dim in EVENT_FEATURES.items():
         counts = rng.poisson(_RATES[feat] * u["engagement"].to_numpy())

@@ -51,7 +51,7 @@ def generate_profiles(n: int = 2000, seed: int = 5, noise: float = 0.25) -> pd.D
     return pd.DataFrame(rows)
 
 
-def load_profiles_file(path: str, id_mapping: "IdMapping" = "none") -> pd.DataFrame:
+def load_profiles_file(path: str, id_mapping: IdMapping = "none") -> pd.DataFrame:
     """Entity profiles from CSV, Parquet or JSON lines: ``entity_id``, ``description`` (required),
     ``name``, ``location``, ``type``, ``tags`` (list, or ``a|b`` / JSON text), ``industry`` if present.
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 RowCells = dict[bytes, tuple[bytes, int]]  # column -> (value, ts), newest version
 Put = tuple[bytes, bytes, bytes, int]  # (row, column, value, ts)
@@ -105,5 +105,5 @@ class FeatureStore(ABC):
         must hold ``b"1"`` for the row to be returned (the target-population filter).
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: stores without connections need nothing
         """Release connections."""

@@ -13,8 +13,8 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from resources.feature_store.base import FamilySpec, FeatureStore, Put, RowCells, TableSpec, split_column
 
@@ -57,7 +57,7 @@ class EmbeddedStore(FeatureStore):
     """
 
     @classmethod
-    def from_config(cls, config) -> "EmbeddedStore":
+    def from_config(cls, config) -> EmbeddedStore:
         """From an ``EmbeddedConfig`` (``path``)."""
         return cls(config.path)
 

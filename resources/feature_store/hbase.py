@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import happybase
 from thriftpy2.transport import TTransportException
@@ -43,7 +43,7 @@ class HBaseStore(FeatureStore):
         self.retries = retries
 
     @classmethod
-    def from_config(cls, config) -> "HBaseStore":
+    def from_config(cls, config) -> HBaseStore:
         """From a ``HBaseConfig`` (``host``, ``port``, ``table_prefix``)."""
         return cls(config.host, config.port, table_prefix=config.table_prefix)
 
@@ -90,7 +90,7 @@ class HBaseStore(FeatureStore):
     def put_cells(self, table: str, cells: Iterable[Put]) -> int:
         rows = list(cells)
         fams = {f.name.encode() for f in self.table_spec(table).families}
-        for r, c, v, ts in rows:
+        for r, c, _v, _ts in rows:
             if split_column(c)[0] not in fams:
                 raise ValueError(f"table {table!r} has no column family {split_column(c)[0].decode()!r} (cell {r!r} {c!r})")
         # happybase batches carry one timestamp each: group by ts, send batch_size mutations a call.

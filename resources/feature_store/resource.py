@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 import pyarrow.fs as pafs
 from dagster import Config, ConfigurableResource

@@ -42,13 +42,13 @@ class _Handler:
         try:
             return fn(*a)
         except KeyError as e:
-            raise Hbase.IOError(message=str(e))
+            raise Hbase.IOError(message=str(e)) from None
         except ValueError as e:
-            raise Hbase.IllegalArgument(message=str(e))
+            raise Hbase.IllegalArgument(message=str(e)) from None
         except (Hbase.IOError, Hbase.IllegalArgument, Hbase.AlreadyExists):
             raise
         except Exception as e:  # an undeclared exception would drop the client's socket
-            raise Hbase.IOError(message=f"{type(e).__name__}: {e}")
+            raise Hbase.IOError(message=f"{type(e).__name__}: {e}") from None
 
     # -- admin ----------------------------------------------------------------------------
     def getTableNames(self):
@@ -122,7 +122,7 @@ class _Handler:
 
     # -- reads ----------------------------------------------------------------------------
     @staticmethod
-    def _result(row, cells: dict) -> "Hbase.TRowResult":
+    def _result(row, cells: dict) -> Hbase.TRowResult:
         return Hbase.TRowResult(row=row, columns={c: Hbase.TCell(value=v, timestamp=ts) for c, (v, ts) in cells.items()})
 
     def _row(self, table, row, columns, ts):
@@ -207,7 +207,7 @@ class ThriftGateway:
         self.server = None
         self.thread = None
 
-    def start(self) -> "ThriftGateway":
+    def start(self) -> ThriftGateway:
         if not self.port:
             with socket.socket() as s:
                 s.bind((self.host, 0))
@@ -223,7 +223,7 @@ class ThriftGateway:
                 return self
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"Thrift gateway did not start on {self.host}:{self.port}")
+                    raise RuntimeError(f"Thrift gateway did not start on {self.host}:{self.port}") from None
                 time.sleep(0.02)
 
     def stop(self) -> None:
