@@ -15,7 +15,6 @@ from assets.embeddings.item2vec import (
     train_item2vec,
     user_vectors,
 )
-from assets.evaluation.assets import evaluate_als_vs_popularity
 from assets.evaluation.offline import SplitSpec, split_interactions
 from assets.ingest.loaders import ImplicitConversion
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
@@ -68,15 +67,12 @@ def test_item2vec_learns_planted_communities():
     assert same > other + 0.1
 
 
-def test_implicit_engine_matches_spark_interface_and_beats_popularity():
-    df, _ = generate_interactions(SyntheticSpec(n_interactions=20_000, seed=4))
-    train, test = split_interactions(ImplicitConversion("binary").apply(df), SplitSpec("last_n", n=2))
-    m = train_als("implicit", train, AlsParams(rank=16, iterations=8))
-    assert m.params["engine"] == "implicit" and m.user_factors.shape == (len(m.user_ids), 16)
-    res = evaluate_als_vs_popularity(train, test, m, 10)
-    assert res["als"]["ndcg@10"] > res["popularity"]["ndcg@10"]
-    with pytest.raises(ValueError, match="unknown ALS engine"):
+def test_unknown_engine_is_named():
+    train = pd.DataFrame({"user_id": [1], "item_id": [2], "confidence": [1.0]})
+    with pytest.raises(ValueError, match="unknown ALS engine 'mahout'"):
         train_als("mahout", train, AlsParams())
+    with pytest.raises(ValueError, match="needs a SparkSession"):
+        train_als("spark", train, AlsParams())
 
 
 def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
@@ -106,9 +102,10 @@ def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
         weighted_reg_solve(c[::-1].tocsr(), x, y, reg)
 
 
-def test_spark_matching_and_native_implicit_differ_and_both_learn():
+def test_spark_matching_and_native_implicit_differ():
+    """The two CPU modes solve different objectives (each is checked by tests/contract/test_factor_model.py)."""
     df, _ = generate_interactions(SyntheticSpec(n_interactions=20_000, seed=4))
-    train, test = split_interactions(ImplicitConversion("binary").apply(df), SplitSpec("last_n", n=2))
+    train, _ = split_interactions(ImplicitConversion("binary").apply(df), SplitSpec("last_n", n=2))
     from assets.embeddings.als_cpu import train_als_cpu
 
     a = train_als_cpu(train, AlsParams(rank=16, iterations=6, reg=0.5), match_spark=True)
@@ -116,6 +113,3 @@ def test_spark_matching_and_native_implicit_differ_and_both_learn():
     assert a.params["match_spark"] and not b.params["match_spark"]
     assert a.user_ids.tolist() == b.user_ids.tolist()  # factors come back in id order after the count sort
     assert not np.allclose(a.user_factors, b.user_factors, atol=1e-3)
-    for m in (a, b):
-        res = evaluate_als_vs_popularity(train, test, m, 10)
-        assert res["als"]["ndcg@10"] > res["popularity"]["ndcg@10"]
