@@ -119,6 +119,10 @@ class InputError(ValueError):
         at = f"row {row}: " if row is not None else ""
         super().__init__(f"{where}{at}{problem}" + (f" ({hint})" if hint else ""))
 
+    def at(self, source: str) -> InputError:
+        """This error naming ``source`` (when the code that raised it did not know the file)."""
+        return self if self.source else InputError(self.problem, source, self.row, self.hint)
+
     def failure(self):
         """This error as a ``dagster.Failure`` (description and structured metadata)."""
         import dagster as dg

@@ -152,7 +152,7 @@ def feature_dictionary(context: dg.AssetExecutionContext, config: DictionaryConf
         df = load_dictionary(config.path)
         entries = parse_dictionary(df, DIMS, MID_FEATURES)
     except InputError as e:
-        raise e.failure() from None
+        raise e.at(config.path).failure() from None
     df = df.assign(id=df["id"].astype("int64"))
     _store(feature_store).put_cells("feature_dictionary", [
         (r["name"].encode(), f"f:{k}".encode(), str(v).encode(), 0) for r in df.to_dict("records") for k, v in r.items()])

@@ -45,8 +45,8 @@ def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tupl
     entries, names = [], set()
     for i, r in enumerate(df.to_dict("records"), start=1):
         where = f"dictionary row {i} (id={r['id']}, name={r['name']!r})"
-        if not str(r["id"]).strip().isdigit():
-            raise DictionaryError(f"{where}: id {r['id']!r} is not a non-negative integer")
+        if not str(r["id"]).strip().isdigit() or int(str(r["id"]).strip()) > 2**63 - 1:
+            raise DictionaryError(f"{where}: id {r['id']!r} is not an integer in [0, 2^63)")
         if not str(r["name"]).strip():
             raise DictionaryError(f"{where}: empty name")
         funcs = tuple(f.strip().upper() for f in str(r["cal_sort"]).split("|") if f.strip())

@@ -62,8 +62,10 @@ def bad_raw_rows(df: pd.DataFrame, max_report: int = 5) -> list[str]:
     report(~df["line"].astype(str).isin(LINES), f"unknown business line (known: {list(LINES)})")
     report(~df["event_ts"].astype(str).str.match(_TS_RE) | pd.to_datetime(df["event_ts"], errors="coerce", utc=True).isna(),
            "malformed event_ts (want yyyy-mm-ddThh:mm:ssZ)")
+    report(df["entity_id"].isna() | df["entity_id"].astype(str).str.strip().isin(["", "nan", "None"]), "missing entity_id")
     vals = pd.to_numeric(df["value"], errors="coerce")
     report(vals.isna() | ~np.isfinite(vals.fillna(0)), "non-numeric value")
+    report(vals < 0, "negative value (counts and durations are >= 0)")
     expected_dim = df["feature"].map(EVENT_FEATURES)
     report(expected_dim.notna() & (df["entity_type"] != expected_dim), "entity_type not matching the feature")
     return problems

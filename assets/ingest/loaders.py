@@ -201,9 +201,9 @@ def int_ids(s: pd.Series, column: str, src: str, mapping: IdMapping = "none", he
         if not ok.all():
             i = _first(~ok)
             val = t.iloc[i]
-            why = "is not an integer id" if re.fullmatch(r"[+-]?\d*\.\d+(e[+-]?\d+)?", val, re.I) else "is not an integer id (a string id)"
-            raise InputError(f"{column} {val!r} {why}", src, row=_row(i, header),
-                             hint="set id_mapping='stable_hash' to map string ids to stable int64 ids")
+            numeric = re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)(e[+-]?\d+)?|[+-]?(inf|nan)", val, re.I) is not None
+            raise InputError(f"{column} {val!r} is not an integer id", src, row=_row(i, header),
+                             hint=None if numeric else "a string id: set id_mapping='stable_hash' to map string ids to stable int64 ids")
         big = t.str.lstrip("+-").str.lstrip("0").str.len().to_numpy() > 18
         if big.any():  # only long strings can overflow: check those exactly
             vals = [int(x) for x in t[big]]
