@@ -171,6 +171,6 @@ class MlflowResource(ConfigurableResource):
 
         _, client = self._client()
         try:
-            return client.get_model_version_by_alias(model_name, alias).version
+            return str(client.get_model_version_by_alias(model_name, alias).version)
         except MlflowException:
             return None

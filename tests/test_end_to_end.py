@@ -75,6 +75,20 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
     enc = mlflow.pyfunc.load_model("models:/recstack-two-tower@challenger")
     v = np.asarray(enc.predict(["how do i reset my card", ""]))
     assert v.shape == (2, 32) and np.isfinite(v).all() and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    # Entity vectors are a registered pyfunc too: new profiles map into the indexed space.
+    ent_model = mlflow.pyfunc.load_model("models:/recstack-entity-vectors@challenger")
+    from assets.embeddings.vectors import table_to_vectors
+
+    profiles = result.output_for_node("entity_profiles").head(3)
+    ids, vecs, md = table_to_vectors(result.output_for_node("entity_vectors"))
+    assert md["model_name"] == "recstack-entity-vectors" and md["model_version"] == "1"
+    got = np.asarray(ent_model.predict(profiles[["description", "location", "type", "tags"]]))
+    np.testing.assert_allclose(got, vecs[:3], atol=1e-5)
+    free_text = np.asarray(ent_model.predict(pd.DataFrame({"description": ["银行 贷款 理财"]})))
+    assert free_text.shape == (1, vecs.shape[1]) and np.isfinite(free_text).all()
+    for name in ("recstack-als", "recstack-item2vec", "recstack-two-tower", "recstack-entity-vectors"):
+        reqs = client.get_model_version_by_alias(name, "challenger")
+        assert reqs.run_id  # every family goes through the same log_and_register path
 
 
 def test_bad_interactions_are_stopped_and_previous_version_survives(recstack_home, tmp_path, spark_resource):
