@@ -115,7 +115,7 @@ def _read_jsonl(text: str, src: str) -> pd.DataFrame:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
-            raise InputError(f"invalid or truncated JSON ({e.msg} at column {e.colno})", src, row=n) from None
+            raise InputError(f"invalid or truncated JSON ({e.msg}, column {e.colno})", src, row=n) from None
         if not isinstance(rec, dict):
             raise InputError(f"expected one JSON object per line, found {type(rec).__name__}", src, row=n)
         records.append(rec)

@@ -1,0 +1,56 @@
+"""The warehouse's export logic as plain functions: samples, the LibSVM file set, DWD frames."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.features.dictionary import load_dictionary, parse_dictionary
+from assets.features.export import libsvm_export, opportunity_samples
+from assets.features.layers import DIMS, MID_FEATURES, dwd_cells, dwd_frame, output_columns
+from assets.ingest.crm import CrmSpec, daily_events
+
+ENTRIES = parse_dictionary(load_dictionary(), DIMS, MID_FEATURES)[:2]
+COLS = [c[-1] for c in output_columns(ENTRIES)]
+COUNT = next(name for _e, _l, f, _w, name in output_columns(ENTRIES) if f == "COUNT")
+
+
+def _feats():
+    f = pd.DataFrame({"opp_id": ["o1", "o2", "o3"], **{c: np.nan for c in COLS}})
+    f.loc[0, COUNT] = 2.0  # o1 has activity
+    f.loc[1, COLS[-1]] = 5.0  # o2 has a non-COUNT value only: no activity by the COUNT columns
+    return f
+
+
+def test_samples_use_dictionary_count_columns_not_name_matching():
+    owners = pd.DataFrame({"opp_id": ["o1", "o2"], "owner": ["s1", "s2"]})
+    snap = pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]})
+    out = opportunity_samples(_feats(), owners, snap, ENTRIES, "converted", require_activity=True)
+    assert out["opp_id"].tolist() == ["o1"] and list(out.columns[:3]) == ["opp_id", "owner", "label"]
+    allrows = opportunity_samples(_feats(), owners, snap, ENTRIES, "converted", require_activity=False)
+    assert allrows["opp_id"].tolist() == ["o1", "o2", "o3"] and pd.isna(allrows.loc[2, "owner"])
+    with pytest.raises(ValueError, match="label column 'won'"):
+        opportunity_samples(_feats(), owners, snap, ENTRIES, "won")
+
+
+def test_libsvm_export_files_index_and_subsets():
+    samples = opportunity_samples(_feats(), pd.DataFrame({"opp_id": [], "owner": []}),
+                                  pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]}), ENTRIES,
+                                  require_activity=False)
+    index = {COLS[0]: 7}  # an existing index is kept, new names are appended after its maximum
+    exp = libsvm_export(samples, index, {"m": [COLS[-1], COUNT]}, "2026-03-01")
+    assert exp.index[COLS[0]] == 7 and min(v for k, v in exp.added.items()) == 8 and COLS[0] not in exp.added
+    assert set(exp.files) == {f"libsvm/2026-03-01/{n}" for n in ("full.libsvm", "full.index.tsv", "m.libsvm", "m.index.tsv")}
+    full = exp.files["libsvm/2026-03-01/full.libsvm"].splitlines()
+    assert full[0] == f"1 {exp.index[COUNT]}:2" and full[2] == "1"  # NaN and 0 omitted
+    assert exp.files["libsvm/2026-03-01/m.libsvm"].splitlines()[:2] == ["1 2:2", "0 1:5"]  # the model's own 1..k
+    assert exp.files["libsvm/2026-03-01/m.index.tsv"].splitlines()[0] == f"1\t{COLS[-1]}\t{exp.index[COLS[-1]]}"
+    assert exp.stats["rows"] == 3 and exp.stats["full_bytes"] < exp.stats["jsonl_bytes"]
+    with pytest.raises(ValueError, match="not in the full index"):
+        libsvm_export(samples, {}, {"bad": ["nope"]}, "d")
+
+
+def test_dwd_frame_names_fields():
+    cells = dwd_cells(daily_events(pd.Timestamp("2026-03-01").date(), CrmSpec(n_users=20, n_opportunities=5)))
+    f = dwd_frame(cells)
+    assert len(f) == len(cells) and f.dtypes["ts"] == np.int64
+    assert f.loc[0, "rowkey"] == cells[0][0].decode() and f.loc[0, "qualifier"] == cells[0][1].decode()
