@@ -5,7 +5,8 @@ import pyarrow as pa
 import pytest
 
 from assets.embeddings.vectors import VectorMeta, l2_normalize, table_to_vectors, vectors_to_table
-from assets.indexes.faiss_index import VectorIndex, choose_index_type, exact_neighbors, measure_recall
+from assets.indexes.faiss_index import VectorIndex, exact_neighbors, measure_recall
+from assets.indexes.faiss_tuning import plan_index, recall_at_k, tune_search
 
 
 def clustered(n, d, centers=50, seed=0, noise=0.15):
@@ -58,9 +59,12 @@ def test_ivf_recall_on_clustered_vectors():
 
 
 def test_auto_choice_and_bad_input():
-    assert choose_index_type(1000) == "Flat"
-    assert choose_index_type(1_000_000).startswith("IVF") and choose_index_type(1_000_000).endswith(",Flat")
-    assert choose_index_type(5_000_000).endswith("SQ8")
+    assert plan_index(1000, 64).factory == "Flat"
+    assert plan_index(200_000, 64).factory == "HNSW32"
+    assert plan_index(200_000, 10).factory.startswith("IVF")  # low dimension: lists are cheap to scan
+    assert plan_index(4_474_857, 10).factory == "IVF2048,Flat" and plan_index(4_474_857, 10).train_size == 131_072
+    assert plan_index(5_000_000, 64, memory_budget_bytes=1 << 30).factory.endswith(",SQ8")
+    assert ",PQ" in plan_index(5_000_000, 64, memory_budget_bytes=200 << 20).factory
     with pytest.raises(ValueError):
         VectorIndex.build(np.arange(3), np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="zero vectors"):
@@ -68,3 +72,41 @@ def test_auto_choice_and_bad_input():
     idx = VectorIndex.build(np.arange(3), np.eye(3, dtype=np.float32))
     ids, _ = idx.search(np.eye(3, dtype=np.float32)[:1], 10)
     assert ids.shape == (1, 3)  # k is capped at the index size
+
+
+def test_tuner_reaches_the_target_with_the_smallest_parameter():
+    x = clustered(30_000, 16, centers=200, noise=0.3)
+    idx = VectorIndex.build(np.arange(len(x)), x, index_type="IVF128,Flat", target_recall=0.95, recall_k=10, tune_sample=300)
+    p = idx.params
+    assert p["search_param"] == "nprobe" and p["tuned_recall"] >= 0.95
+    curve = dict(p["tune_curve"])
+    assert all(r < 0.95 for v, r in curve.items() if v < p["search_value"])  # nothing smaller passed
+    assert measure_recall(idx, x, k=10, sample=300, seed=5)["recall@10"] > 0.93  # holds on other queries
+    hnsw = VectorIndex.build(np.arange(len(x)), x, index_type="HNSW16", target_recall=0.98, tune_sample=200)
+    assert hnsw.params["search_param"] == "efSearch" and hnsw.params["tuned_recall"] >= 0.98
+    exact = VectorIndex.build(np.arange(100), x[:100])
+    assert exact.params["search_param"] is None and exact.params["tuned_recall"] == 1.0
+    fixed = VectorIndex.build(np.arange(len(x)), x, index_type="IVF128,Flat", nprobe=3)
+    assert fixed.params["nprobe"] == 3 and faiss_nprobe(fixed) == 3
+
+
+def faiss_nprobe(idx):
+    import faiss
+
+    return faiss.extract_index_ivf(idx.index).nprobe
+
+
+def test_unreachable_target_takes_the_most_thorough_setting():
+    import faiss
+
+    x = clustered(5_000, 8, centers=20)
+    index = faiss.index_factory(8, "IVF16,SQ4", faiss.METRIC_INNER_PRODUCT)  # 4-bit codes cap recall below 1
+    index.train(x)
+    index.add(x)
+    res = tune_search(index, x, k=10, target=0.99999, sample=200)
+    assert res["value"] == 16 and res["recall"] < 0.99999
+
+
+def test_recall_at_k_counts_overlap():
+    truth = np.array([[1, 2, 3], [4, 5, 6]])
+    assert recall_at_k(np.array([[3, 2, 9], [4, 5, 6]]), truth) == pytest.approx(5 / 6)

@@ -1,36 +1,60 @@
 """A Faiss vector index with external int64 ids and a batch ``search -> (ids, scores)`` API.
 
-``index_type="auto"`` picks exact search (``Flat``) for small sets and an inverted-file index
-(``IVF{nlist},Flat``, or ``IVF{nlist},SQ8`` past a few million vectors) for large ones. Search runs
-on a GPU automatically when ``faiss`` was built with GPU support and a device is visible; the
-saved index is always the CPU form, so it loads anywhere.
+``index_type="auto"`` lets :func:`~assets.indexes.faiss_tuning.plan_index` choose from the data
+(exact, HNSW, IVF-Flat, IVF-SQ8 or IVF-PQ within a memory budget), and the search parameter is
+tuned to a target recall@k against exact search. Search runs on a GPU when ``faiss`` was built
+with GPU support and a device is visible (one set of GPU resources per process, batched
+queries); the saved index is always the CPU form, so it loads anywhere.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from assets.indexes.faiss_tuning import (
+    KMEANS_ITERATIONS,
+    TRAIN_PER_LIST,
+    exact_neighbors,
+    measure_recall,
+    plan_index,
+    search_knob,
+    set_search_knob,
+    tune_search,
+)
 from resources.faiss_resource import gpu_available
 
 log = logging.getLogger(__name__)
 
-EXACT_MAX = 50_000
-SQ8_MIN = 2_000_000
+__all__ = ["VectorIndex", "exact_neighbors", "measure_recall", "gpu_resources"]
+GPU_QUERY_BATCH = 65_536
+_GPU_RES = None
 
 
-def choose_index_type(n: int) -> str:
-    """The factory string ``auto`` resolves to for ``n`` vectors."""
-    if n <= EXACT_MAX:
-        return "Flat"
-    nlist = int(min(65536, max(64, 2 ** round(math.log2(4 * math.sqrt(n))))))
-    return f"IVF{nlist},SQ8" if n >= SQ8_MIN else f"IVF{nlist},Flat"
+def gpu_resources():
+    """The process's one ``faiss.StandardGpuResources`` (created on first use, then reused)."""
+    global _GPU_RES
+    if _GPU_RES is None:
+        _GPU_RES = faiss.StandardGpuResources()
+    return _GPU_RES
+
+
+def index_bytes(index) -> int:
+    """Bytes the index holds for its vectors and ids (codes + ids; graph links for HNSW)."""
+    idx = faiss.downcast_index(index)
+    try:
+        ivf = faiss.extract_index_ivf(index)
+        return int(ivf.ntotal) * (int(ivf.code_size) + 8) + int(ivf.nlist) * int(ivf.d) * 4
+    except RuntimeError:
+        pass
+    if hasattr(idx, "hnsw"):
+        return int(idx.ntotal) * (int(idx.d) * 4 + idx.hnsw.nb_neighbors(0) * 4 + 8)
+    return int(index.ntotal) * int(getattr(idx, "code_size", index.d * 4))
 
 
 class VectorIndex:
@@ -59,35 +83,70 @@ class VectorIndex:
         vectors: np.ndarray,
         metric: str = "ip",
         index_type: str = "auto",
-        nprobe: int = 16,
+        nprobe: int | None = None,
         use_gpu: str = "auto",
         seed: int = 0,
+        target_recall: float = 0.99,
+        recall_k: int = 10,
+        tune_sample: int = 1000,
+        memory_budget_mb: int = 8192,
+        threads: int = 0,
     ) -> VectorIndex:
-        """Build an index over ``vectors`` (float32, one row per id).
+        """Build an index over ``vectors`` (float32, one row per id) and tune its search.
 
-        ``metric`` is ``"ip"`` (inner product; pass unit vectors for cosine) or ``"l2"``;
-        ``use_gpu`` is ``"auto"``, ``"always"`` or ``"never"``.
+        Parameters
+        ----------
+        ids : ndarray of int64
+        vectors : ndarray (n, dim)
+            Used in place when already C-contiguous float32 (no copy beyond what the index stores).
+        metric : {"ip", "l2"}
+            ``ip`` on unit vectors is cosine.
+        index_type : str
+            ``auto`` (chosen from n, dim and ``memory_budget_mb``) or any Faiss factory string.
+        nprobe : int, optional
+            Fixes the search parameter (``nprobe`` / ``efSearch``) instead of tuning it.
+        target_recall, recall_k, tune_sample :
+            The tuner's goal: recall@``recall_k`` >= ``target_recall`` on ``tune_sample`` queries.
+        use_gpu : {"auto", "always", "never"}
+        threads : int
+            CPU threads for Faiss (0: its default, all cores).
         """
         x = np.ascontiguousarray(vectors, dtype=np.float32)
         if x.ndim != 2 or len(x) != len(ids):
             raise ValueError(f"vectors {x.shape} do not match {len(ids)} ids")
         if len(x) == 0:
             raise ValueError("cannot build an index over zero vectors")
-        factory = choose_index_type(len(x)) if index_type == "auto" else index_type
+        if threads > 0:
+            faiss.omp_set_num_threads(threads)
+        plan = plan_index(len(x), x.shape[1], memory_budget_mb << 20)
+        factory = plan.factory if index_type == "auto" else index_type
         mt = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
         t0 = time.perf_counter()
         index = faiss.index_factory(x.shape[1], factory, mt)
         if not index.is_trained:
-            n_train = min(len(x), 256 * getattr(faiss.extract_index_ivf(index), "nlist", 1))
-            sample = x[np.random.default_rng(seed).choice(len(x), n_train, replace=False)]
-            index.train(sample)
+            try:
+                ivf = faiss.extract_index_ivf(index)
+                ivf.cp.niter = KMEANS_ITERATIONS
+                n_train = min(len(x), TRAIN_PER_LIST * int(ivf.nlist))
+            except RuntimeError:
+                n_train = min(len(x), 100_000)
+            index.train(x[np.sort(np.random.default_rng(seed).choice(len(x), n_train, replace=False))])
         index.add(x)
-        if factory.startswith("IVF"):
-            faiss.extract_index_ivf(index).nprobe = nprobe
-        params = {"metric": metric, "index_type": factory, "nprobe": nprobe if factory.startswith("IVF") else None,
-                  "dim": int(x.shape[1]), "n": int(len(x)), "build_seconds": round(time.perf_counter() - t0, 3),
-                  "use_gpu": use_gpu}
-        log.info("faiss %s over %d x %d built in %.2fs", factory, len(x), x.shape[1], params["build_seconds"])
+        build_s = time.perf_counter() - t0
+        if nprobe is not None:
+            set_search_knob(index, nprobe)
+            tuning = {"param": search_knob(index)[0], "value": nprobe, "recall": None, "tune_seconds": 0.0}
+        else:
+            tuning = tune_search(index, x, k=recall_k, target=target_recall, sample=tune_sample, metric=metric, seed=seed)
+        params = {"metric": metric, "index_type": factory, "plan_reason": plan.reason if index_type == "auto" else "given",
+                  "search_param": tuning["param"], "search_value": tuning["value"],
+                  "nprobe": tuning["value"] if tuning["param"] == "nprobe" else None,
+                  "tuned_recall": tuning["recall"], "target_recall": target_recall, "recall_k": recall_k,
+                  "tune_curve": tuning.get("curve", []), "dim": int(x.shape[1]), "n": int(len(x)),
+                  "build_seconds": round(build_s, 3), "tune_seconds": tuning["tune_seconds"],
+                  "index_bytes": index_bytes(index), "vector_bytes": int(x.nbytes), "use_gpu": use_gpu}
+        log.info("faiss %s over %d x %d built in %.2fs (%s); %s=%s", factory, len(x), x.shape[1], build_s,
+                 params["plan_reason"], tuning["param"], tuning["value"])
         return cls(index, ids, params)
 
     def _searcher(self):
@@ -96,8 +155,7 @@ class VectorIndex:
             if want == "always" and not gpu_available():
                 raise RuntimeError("use_gpu='always' but no GPU faiss build or device is available")
             if want != "never" and gpu_available():
-                self._gpu_res = faiss.StandardGpuResources()
-                self._search_index = faiss.index_cpu_to_gpu(self._gpu_res, 0, self.index)
+                self._search_index = faiss.index_cpu_to_gpu(gpu_resources(), 0, self.index)
                 self.params["device"] = "gpu"
             else:
                 self._search_index = self.index
@@ -111,7 +169,12 @@ class VectorIndex:
         """
         q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         k = int(min(k, len(self.ids)))
-        scores, pos = self._searcher().search(q, k)
+        searcher = self._searcher()
+        if self.params.get("device") == "gpu" and len(q) > GPU_QUERY_BATCH:
+            parts = [searcher.search(q[a:a + GPU_QUERY_BATCH], k) for a in range(0, len(q), GPU_QUERY_BATCH)]
+            scores, pos = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        else:
+            scores, pos = searcher.search(q, k)
         ids = np.where(pos >= 0, self.ids[np.clip(pos, 0, None)], -1)
         return ids, scores
 
@@ -140,30 +203,3 @@ class VectorIndex:
         path = Path(path)
         params = json.loads((path / "params.json").read_text())
         return cls(faiss.read_index(str(path / "index.faiss")), np.load(path / "ids.npy", allow_pickle=False), params)
-
-
-def exact_neighbors(base: np.ndarray, queries: np.ndarray, k: int, metric: str = "ip") -> np.ndarray:
-    """Row positions of the exact top-k neighbours (brute force), for recall measurement."""
-    mt = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
-    flat = faiss.IndexFlat(base.shape[1], mt)
-    flat.add(np.ascontiguousarray(base, dtype=np.float32))
-    return flat.search(np.ascontiguousarray(queries, dtype=np.float32), k)[1]
-
-
-def measure_recall(index: VectorIndex, vectors: np.ndarray, k: int = 10, sample: int = 1000, seed: int = 0) -> dict:
-    """Recall@k of ``index`` against exact search, with queries sampled from ``vectors``.
-
-    Returns ``{"recall@k": ..., "qps": ..., "n_queries": ...}``; QPS is measured on the same
-    queries (single batch, so it is throughput, not latency).
-    """
-    rng = np.random.default_rng(seed)
-    n = len(vectors)
-    qi = rng.choice(n, size=min(sample, n), replace=False)
-    q = vectors[qi]
-    k = min(k, n)
-    truth = index.ids[exact_neighbors(vectors, q, k, index.params["metric"])]
-    t0 = time.perf_counter()
-    got, _ = index.search(q, k)
-    secs = time.perf_counter() - t0
-    inter = [np.intersect1d(a, b).size for a, b in zip(got, truth)]
-    return {f"recall@{k}": float(np.mean(inter) / k), "qps": float(len(q) / max(secs, 1e-9)), "n_queries": int(len(q))}
