@@ -18,6 +18,7 @@ from resources.feature_store.resource import (
     FeatureStoreResource,
     HBaseConfig,
 )
+from resources.milvus import MilvusResource
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 from resources.storage import VersionedIOManager
@@ -36,6 +37,7 @@ def local_resources() -> dict:
         "feature_store": FeatureStoreResource(backend=EmbeddedConfig(path=str(h / "feature_store" / "store.sqlite"))),
         "crm": CrmSourceResource(),
         "exports": ExportResource(root=str(h / "exports")),
+        "milvus": MilvusResource(uri=str(h / "milvus" / "recstack.db")),  # Milvus Lite
     }
 
 
@@ -50,6 +52,7 @@ def prod_resources() -> dict:
         "crm": CrmSourceResource(events_path=dg.EnvVar("RECSTACK_CRM_EVENTS_PATH"),
                                  opportunities_path=dg.EnvVar("RECSTACK_CRM_OPPORTUNITIES_PATH")),
         "exports": ExportResource(root=dg.EnvVar("RECSTACK_EXPORT_ROOT")),
+        "milvus": MilvusResource(uri=dg.EnvVar("RECSTACK_MILVUS_URI"), token=dg.EnvVar("RECSTACK_MILVUS_TOKEN")),
     }
 
 
