@@ -1,0 +1,117 @@
+"""Hybrid knowledge-base search: BM25 × PageRank, vector recall, their union, a cosine rerank.
+
+- Lexical: BM25 (``bm25s``) over each entry's title and similar questions, multiplied by a
+  PageRank prior: ``score = bm25 * log(1 + 2 * PR)``, PR scaled so its mean is 1 (a missing PR is 1).
+  The FAQ sets have no hyperlinks, so the link graph is a *similar-question graph*: each entry
+  links to its ``m`` nearest entries by document vector, weighted by similarity; entries many
+  others resemble rank higher.
+- Vector: the two-tower encoder's query vector against each entry's vector (the mean of its
+  title's and similar questions' vectors).
+- Hybrid: the union of both candidate lists, reranked by cosine to the entry vector (with an
+  optional weight on the normalised lexical score).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from assets.common.topk import topk
+from assets.embeddings.text import tokenize
+from assets.ingest.kb import doc_texts
+
+Mode = Literal["bm25", "bm25_pr", "vector", "hybrid"]
+MODES: tuple[str, ...] = ("bm25", "bm25_pr", "vector", "hybrid")
+
+
+def pagerank(weights: np.ndarray, damping: float = 0.85, iterations: int = 100, tol: float = 1e-10) -> np.ndarray:
+    """PageRank of a weighted adjacency matrix (row i links to the columns it weights), scaled to mean 1."""
+    n = len(weights)
+    w = np.asarray(weights, np.float64)
+    out = w.sum(axis=1, keepdims=True)
+    p = np.divide(w, out, out=np.zeros_like(w), where=out > 0)
+    dangling = (out[:, 0] == 0)
+    r = np.full(n, 1.0 / n)
+    for _ in range(iterations):
+        new = damping * (r @ p + r[dangling].sum() / n) + (1 - damping) / n
+        if np.abs(new - r).sum() < tol:
+            r = new
+            break
+        r = new
+    return r * n
+
+
+def similar_question_graph(doc_vecs: np.ndarray, m: int = 5) -> np.ndarray:
+    """Each entry links to its ``m`` most similar other entries (positive cosine as the weight)."""
+    s = doc_vecs @ doc_vecs.T
+    np.fill_diagonal(s, -np.inf)
+    nb, sc = topk(s, min(m, len(s) - 1))
+    w = np.zeros_like(s, dtype=np.float64)
+    rows = np.repeat(np.arange(len(s)), nb.shape[1])
+    ok = nb.ravel() >= 0
+    w[rows[ok], nb.ravel()[ok]] = np.maximum(sc.ravel()[ok], 0)
+    return w
+
+
+@dataclass
+class HybridKbIndex:
+    """Everything one KB search needs, built once from the documents and their vectors."""
+
+    doc_ids: np.ndarray
+    doc_vecs: np.ndarray
+    pr: np.ndarray
+    tokenizer: str
+    _bm25: object
+
+    @classmethod
+    def build(cls, docs: pd.DataFrame, doc_vecs: np.ndarray, tokenizer: str = "char", graph_m: int = 5,
+              pagerank_values: dict[int, float] | None = None) -> HybridKbIndex:
+        """``docs``: ``doc_id``, ``title``, ``questions``; ``doc_vecs`` in the same order.
+        ``pagerank_values`` (doc id -> PR on the mean-1 scale) replaces the similar-question graph
+        where a real link graph exists; missing ids get 1."""
+        import bm25s
+
+        r = bm25s.BM25()
+        r.index([tokenize(t, tokenizer) or ["[UNK]"] for t in doc_texts(docs)], show_progress=False)
+        ids = docs["doc_id"].to_numpy(np.int64)
+        if pagerank_values is not None:
+            pr = np.array([pagerank_values.get(int(i), 1.0) for i in ids])
+        else:
+            pr = pagerank(similar_question_graph(doc_vecs, graph_m))
+        return cls(ids, np.asarray(doc_vecs, np.float32), pr, tokenizer, r)
+
+    def bm25_scores(self, queries: list[str]) -> np.ndarray:
+        """BM25 score of every document for every query, ``(n_queries, n_docs)``."""
+        toks = [tokenize(q, self.tokenizer) or ["[UNK]"] for q in queries]
+        return np.stack([self._bm25.get_scores(t) for t in toks]).astype(np.float32) if toks else np.zeros((0, len(self.doc_ids)))
+
+    def search(self, queries: list[str], query_vecs: np.ndarray | None = None, k: int = 10, mode: Mode = "hybrid",
+               n_candidates: int = 50, lexical_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k document ids and scores per query for ``mode`` (``-1`` / ``-inf`` padded)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
+        if mode != "bm25" and mode != "bm25_pr" and query_vecs is None:
+            raise ValueError(f"mode {mode!r} needs query vectors")
+        lex = self.bm25_scores(queries) if mode != "vector" else None
+        if mode == "bm25":
+            pos, sc = topk(lex, k, exclude=lex <= 0)
+        elif mode == "bm25_pr":
+            lex = lex * np.log1p(2 * self.pr)[None, :].astype(np.float32)
+            pos, sc = topk(lex, k, exclude=lex <= 0)
+        else:
+            cos = np.asarray(query_vecs, np.float32) @ self.doc_vecs.T
+            if mode == "vector":
+                pos, sc = topk(cos, k)
+            else:
+                lex = lex * np.log1p(2 * self.pr)[None, :].astype(np.float32)
+                cand = np.zeros_like(cos, dtype=bool)
+                for block in (topk(lex, n_candidates, exclude=lex <= 0)[0], topk(cos, n_candidates)[0]):
+                    r, c = np.nonzero(block >= 0)
+                    cand[r, block[r, c]] = True
+                norm = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
+                pos, sc = topk(cos + lexical_weight * norm, k, exclude=~cand)
+        return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1), sc
+

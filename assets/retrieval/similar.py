@@ -1,0 +1,69 @@
+"""Similar entities: by entity id or by free text, with structured filters.
+
+Queries are vectors in the entity space (an indexed entity's own vector, or text encoded by the
+registered ``recstack-entity-vectors`` model). Structured filters (``location``, ``type``, ``tags``)
+are applied to over-fetched candidates, widening the fetch until ``k`` pass or the index is
+exhausted, so a narrow filter still returns its best matches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from assets.indexes.faiss_index import VectorIndex
+
+
+def _allowed(profiles: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
+    """Entity ids passing every filter (``{"location": "北京", "type": ["国企", "民营"], "tags": "上市"}``)."""
+    if not filters:
+        return None
+    keep = np.ones(len(profiles), bool)
+    for col, want in filters.items():
+        if col not in profiles.columns:
+            raise ValueError(f"unknown filter field {col!r} (known: {[c for c in profiles.columns if c != 'entity_id']})")
+        values = {want} if isinstance(want, str) else set(want)
+        vals = profiles[col]
+        if vals.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+            keep &= vals.map(lambda v, want=values: bool(want & set(v))).to_numpy()
+        else:
+            keep &= vals.astype(str).isin(values).to_numpy()
+    return profiles["entity_id"].to_numpy(np.int64)[keep]
+
+
+def similar(index: VectorIndex, queries: np.ndarray, k: int = 10, exclude: np.ndarray | None = None,
+            profiles: pd.DataFrame | None = None, filters: dict | None = None, oversample: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k similar entities per query vector, ``(ids, scores)`` padded with ``-1`` / ``-inf``.
+
+    ``exclude[i]`` (one id per query, or -1) is left out of row ``i`` (the query entity itself).
+    """
+    q = np.atleast_2d(np.asarray(queries, np.float32))
+    allowed = _allowed(profiles, filters) if profiles is not None else None
+    out_i = np.full((len(q), k), -1, np.int64)
+    out_s = np.full((len(q), k), -np.inf, np.float32)
+    ex = np.full(len(q), -1, np.int64) if exclude is None else np.asarray(exclude, np.int64)
+    fetch = min(len(index.ids), (k + 1) * (oversample if allowed is not None else 1))
+    pending = np.arange(len(q))
+    while pending.size:
+        ids, scores = index.search(q[pending], fetch)
+        done = []
+        for row, (ri, rs) in zip(pending, zip(ids, scores)):
+            ok = (ri >= 0) & (ri != ex[row])
+            if allowed is not None:
+                ok &= np.isin(ri, allowed)
+            got = ri[ok][:k]
+            if len(got) == k or fetch >= len(index.ids):
+                out_i[row, : len(got)], out_s[row, : len(got)] = got, rs[ok][:k]
+                done.append(row)
+        pending = np.setdiff1d(pending, done)
+        fetch = min(len(index.ids), fetch * 4)
+    return out_i, out_s
+
+
+def similar_to_entities(index: VectorIndex, entity_ids: np.ndarray, k: int = 10, **kw) -> tuple[np.ndarray, np.ndarray]:
+    """Entities similar to indexed ones (each query entity itself excluded). Unknown ids raise ``KeyError``."""
+    entity_ids = np.asarray(entity_ids, np.int64)
+    unknown = entity_ids[~np.isin(entity_ids, index.ids)]
+    if unknown.size:
+        raise KeyError(f"unknown entity id(s): {unknown[:10].tolist()}")
+    return similar(index, index.reconstruct(entity_ids), k, exclude=entity_ids, **kw)

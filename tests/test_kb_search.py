@@ -1,0 +1,76 @@
+"""Hybrid KB search: PageRank prior, BM25 × PR, vector recall, union + cosine rerank."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assets.evaluation.kb_assets import evaluate_kb_modes
+from assets.retrieval.kb_search import HybridKbIndex, pagerank, similar_question_graph
+
+DOCS = pd.DataFrame({"doc_id": [10, 11, 12, 13],
+                     "title": ["reset password", "block card", "change address", "cancel subscription"],
+                     "questions": [["forgot my password"], ["my card was stolen"], ["i moved house"], ["stop my plan"]]})
+# A toy encoder: intent axes; "lost" and "stolen" mean card, "moved" means address.
+AXES = {"password": 0, "card": 1, "stolen": 1, "lost": 1, "address": 2, "moved": 2, "subscription": 3, "plan": 3}
+
+
+def encode(texts):
+    v = np.zeros((len(texts), 4), np.float32)
+    for i, t in enumerate(texts):
+        for w in t.split():
+            if w in AXES:
+                v[i, AXES[w]] += 1
+    n = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+
+
+def index():
+    from assets.embeddings.text import document_vectors
+
+    return HybridKbIndex.build(DOCS, document_vectors(encode, DOCS), tokenizer="char")
+
+
+def test_pagerank_is_mean_one_and_favours_hubs():
+    w = np.zeros((4, 4))
+    w[[1, 2, 3], 0] = 1.0  # everyone links to 0
+    w[0, 1] = 1.0
+    pr = pagerank(w)
+    assert pr.mean() == pytest.approx(1.0) and pr.argmax() == 0 and pr[0] > 1.5
+    nx = pytest.importorskip("networkx")
+    g = nx.DiGraph()
+    g.add_weighted_edges_from([(i, j, w[i, j]) for i in range(4) for j in range(4) if w[i, j] > 0])
+    ref = nx.pagerank(g, alpha=0.85)
+    np.testing.assert_allclose(pr / 4, [ref[i] for i in range(4)], atol=1e-6)
+    g = similar_question_graph(np.eye(3, dtype=np.float32) + 0.1, m=1)
+    assert (g > 0).sum(axis=1).tolist() == [1, 1, 1] and np.diag(g).sum() == 0
+
+
+def test_modes_and_union_rerank():
+    idx = index()
+    q = ["i lost it stolen", "forgot password"]
+    bm, _ = idx.search(q, k=2, mode="bm25")
+    assert bm[1, 0] == 10
+    vec, _ = idx.search(q, encode(q), k=2, mode="vector")
+    assert vec[0, 0] == 11  # "stolen" means card only to the encoder
+    hy, sc = idx.search(q, encode(q), k=2, mode="hybrid")
+    assert hy[0, 0] == 11 and hy[1, 0] == 10 and np.all(np.diff(sc, axis=1) <= 0)
+    only_lexical, _ = idx.search(["zzz"], encode(["zzz"]), k=3, mode="bm25")
+    assert (only_lexical == -1).all()  # no term matches: nothing, not noise
+    with pytest.raises(ValueError, match="needs query vectors"):
+        idx.search(q, mode="hybrid")
+    with pytest.raises(ValueError, match="unknown mode"):
+        idx.search(q, encode(q), mode="magic")
+
+
+def test_pagerank_values_replace_the_graph_and_missing_is_one():
+    from assets.embeddings.text import document_vectors
+
+    idx = HybridKbIndex.build(DOCS, document_vectors(encode, DOCS), pagerank_values={10: 5.0})
+    assert idx.pr.tolist() == [5.0, 1.0, 1.0, 1.0]
+
+
+def test_evaluate_modes_reports_every_stage():
+    test = pd.DataFrame({"query": ["my card stolen", "moved address", "stop plan subscription"], "doc_id": [11, 12, 13]})
+    res = evaluate_kb_modes(index(), test, encode(test["query"].tolist()))
+    assert set(res) == {"bm25", "bm25_pr", "vector", "hybrid"}
+    assert res["hybrid"]["mrr@10"] >= max(res["bm25"]["mrr@10"], res["vector"]["mrr@10"]) - 1e-9
