@@ -45,11 +45,14 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
                     "item2vec_model", "item2vec_item_vectors", "item2vec_user_vectors", "faiss_index_item2vec_items",
                     "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities",
                     "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation",
-                    "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map"}
+                    "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation"}
     milvus = result.output_for_node("milvus_collection_entities")
     assert milvus["collection"] == "recstack_entities__v1" and milvus["rows"] == 400 and milvus["recall@10"] >= 0.8
     kb = result.output_for_node("kb_search_evaluation")
-    assert set(kb) == {"two_tower", "bm25"} and kb["bm25"]["mrr@10"] > 0.5
+    assert set(kb) == {"two_tower", "bm25", "modes"} and kb["bm25"]["mrr@10"] > 0.5
+    assert set(kb["modes"]) == {"bm25", "bm25_pr", "vector", "hybrid"}
+    look = result.output_for_node("lookalike_evaluation")
+    assert look["winner"] in ("u2u", "i2u2u", "i2i2u") and set(look["metrics"]) == {"u2u", "i2u2u", "i2i2u", "most_active"}
     ent = result.asset_materializations_for_node("entity_vectors")[0].metadata
     assert ent["same_industry_precision_at_10"].value > 2 * ent["fields_only_precision_at_10"].value
     i2v = result.output_for_node("item2vec_evaluation")["metrics"]
