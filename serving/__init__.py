@@ -1,5 +1,7 @@
-"""The REST recall service (FastAPI; gunicorn with uvicorn workers in production).
+"""The REST recall service: similar entities, lookalike audiences and knowledge-base search.
 
-Not built yet: the foundation issue scopes it out. Today a registered model serves by alias
-through MLflow (``mlflow.pyfunc.load_model("models:/recstack-als@champion")``).
+``serving.app:app`` is the FastAPI application (``make serve`` locally; gunicorn with uvicorn
+workers in production). It serves the models behind the ``champion`` alias in the MLflow
+registry (``challenger`` until a champion exists) with the indexes published for them, and
+reloads atomically when an alias or a published index moves.
 """

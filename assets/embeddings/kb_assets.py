@@ -63,6 +63,6 @@ def kb_doc_vectors(kb_documents: dict, two_tower_model: TwoTower, gx: GreatExpec
     vecs = document_vectors(two_tower_model.encode, docs)
     table = vectors_to_table(docs["doc_id"].to_numpy(np.int64), vecs,
                              VectorMeta(model_name=TWO_TOWER_MODEL_NAME, model_version=str(two_tower_model.history.get("model_version", "")),
-                                        extra={"entity": "kb_document"}))
+                                        extra={"entity": "kb_document", "tokenizer": two_tower_model.params.tokenizer}))
     yield from gate(gx.validate(vector_profile(table), "vectors"), "kb_doc_vectors_suite")
     yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1])})

@@ -1,0 +1,134 @@
+"""The recall API: ``POST /v1/similar``, ``/v1/lookalike``, ``/v1/kb/search``; ``GET /healthz``, ``/readyz``.
+
+Run locally with ``make serve`` (uvicorn on 127.0.0.1:8000; OpenAPI docs at ``/docs``); in
+production with ``gunicorn -k uvicorn_worker.UvicornWorker serving.app:app`` (see ``k8s/``).
+Set ``RECSTACK_API_KEY`` to require an ``X-API-Key`` header.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from contextlib import asynccontextmanager
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from assets.retrieval.lookalike_eval import Campaign, run_campaign
+from assets.retrieval.similar import similar
+from serving.schemas import (
+    Audience,
+    Hits,
+    KbHit,
+    KbSearchRequest,
+    KbSearchResponse,
+    LookalikeRequest,
+    LookalikeResponse,
+    SimilarRequest,
+    SimilarResponse,
+    Versions,
+)
+from serving.state import ServingState, StateHolder, default_holder
+
+
+def _versions(state: ServingState, cap: str) -> Versions:
+    v = state.versions[cap]
+    return Versions(model=v.model_name, model_version=v.model_version, alias=v.alias, index_version=v.index_version)
+
+
+def create_app(holder: StateHolder | None = None, api_key: str | None = None) -> FastAPI:
+    """The app over ``holder`` (default: this deployment's registry and store, polled for moves)."""
+    holder = holder or default_holder()
+    api_key = api_key if api_key is not None else os.environ.get("RECSTACK_API_KEY", "")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        try:
+            holder.reload(force=True)
+        except Exception:  # noqa: BLE001 - start anyway: /readyz says not ready until a reload succeeds
+            import logging
+
+            logging.getLogger(__name__).exception("initial load failed")
+        holder.start()
+        yield
+        holder.stop()
+
+    app = FastAPI(title="RecStack recall API", version="1", lifespan=lifespan,
+                  description="Similar entities, lookalike audiences and knowledge-base search over the champion models.")
+    app.state.holder = holder
+
+    def check_key(x_api_key: str | None = Header(default=None)) -> None:
+        if api_key and not (x_api_key and hmac.compare_digest(x_api_key, api_key)):
+            raise HTTPException(401, "missing or wrong X-API-Key header")
+
+    def state_for(cap: str) -> ServingState:
+        st = holder.state  # one read: the whole request sees one state
+        if cap not in st.versions:
+            raise HTTPException(503, f"{cap} is not being served: its model or index is not published yet")
+        return st
+
+    @app.exception_handler(ValueError)
+    async def value_error(_: Request, e: ValueError):
+        return JSONResponse(status_code=422, content={"detail": str(e)})
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        st = holder.state
+        body = {"ready": st.ready, "serving": {k: _versions(st, k).model_dump() for k in st.versions}}
+        return JSONResponse(status_code=200 if st.ready else 503, content=body)
+
+    @app.post("/v1/similar", response_model=SimilarResponse, dependencies=[Depends(check_key)])
+    def similar_entities(req: SimilarRequest) -> SimilarResponse:
+        st = state_for("entities")
+        filters = req.filters.model_dump(exclude_none=True) if req.filters else None
+        if req.entity_ids is not None:
+            ids = np.asarray(req.entity_ids, np.int64)
+            unknown = ids[~np.isin(ids, st.entity_index.ids)]
+            if unknown.size:
+                raise HTTPException(404, f"unknown entity id(s): {unknown[:20].tolist()}")
+            q, exclude, labels = st.entity_index.reconstruct(ids), ids, req.entity_ids
+        else:
+            q, exclude, labels = st.encode_entities(pd.DataFrame({"description": [req.text]})), None, [req.text]
+        found, scores = similar(st.entity_index, q, req.k, exclude=exclude, profiles=st.entity_profiles, filters=filters)
+        results = [Hits(query=label, ids=r[r >= 0].tolist(), scores=s[r >= 0].astype(float).tolist())
+                   for label, r, s in zip(labels, found, scores)]
+        return SimilarResponse(results=results, versions=_versions(st, "entities"))
+
+    @app.post("/v1/lookalike", response_model=LookalikeResponse, dependencies=[Depends(check_key)])
+    def lookalike(req: LookalikeRequest) -> LookalikeResponse:
+        st = state_for("lookalike")
+        users, items = np.asarray(req.seed_user_ids, np.int64), np.asarray(req.seed_item_ids, np.int64)
+        bad_u, bad_i = users[~np.isin(users, st.user_index.ids)], items[~np.isin(items, st.item_index.ids)]
+        if bad_u.size or bad_i.size:
+            raise HTTPException(404, f"unknown seed id(s): users {bad_u[:20].tolist()}, items {bad_i[:20].tolist()}")
+        strategies = ("u2u", "i2u2u", "i2i2u") if req.strategy == "all" else (req.strategy,)
+        camp = Campaign(seed_user_ids=tuple(req.seed_user_ids), seed_item_ids=tuple(req.seed_item_ids), size=req.size,
+                        exclude_user_ids=tuple(req.exclude_user_ids), strategies=strategies,
+                        allowed_users=tuple(req.allowed_user_ids) if req.allowed_user_ids is not None else None)
+        auds = run_campaign(camp, st.interactions, st.user_index, st.item_index)
+        out = [Audience(strategy=s, user_ids=ids.tolist(), scores=sc.astype(float).tolist()) for s, (ids, sc) in auds.items()]
+        return LookalikeResponse(audiences=out, versions=_versions(st, "lookalike"))
+
+    @app.post("/v1/kb/search", response_model=KbSearchResponse, dependencies=[Depends(check_key)])
+    def kb_search(req: KbSearchRequest) -> KbSearchResponse:
+        st = state_for("kb")
+        qv = st.encode_texts([req.query]) if req.mode != "bm25" and req.mode != "bm25_pr" else None
+        ids, scores = st.kb_index.search([req.query], qv, k=req.k, mode=req.mode)
+        hits = [KbHit(doc_id=int(i), title=st.kb_titles.get(int(i), ""), score=float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return KbSearchResponse(hits=hits, mode=req.mode, versions=_versions(st, "kb"))
+
+    return app
+
+
+def __getattr__(name: str):
+    # `serving.app:app` for uvicorn/gunicorn, built on first access (importing this module stays cheap).
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(name)

@@ -1,0 +1,188 @@
+"""What the service serves: models by alias from the MLflow registry, indexes from the store.
+
+A :class:`ServingState` is immutable once built; the app swaps the whole object when something
+moves, so a request always sees one consistent set of model and index versions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from assets.indexes.faiss_index import VectorIndex
+from assets.retrieval.kb_search import HybridKbIndex
+
+log = logging.getLogger(__name__)
+
+ALIASES = ("champion", "challenger")  # the first that exists is served
+MODELS = {"entities": "recstack-entity-vectors", "lookalike": "recstack-als", "kb": "recstack-two-tower"}
+ASSETS = {"entities": ("faiss_index_entities", "entity_profiles"),
+          "lookalike": ("faiss_index_als_users", "faiss_index_als_items", "interactions"),
+          "kb": ("kb_documents", "kb_doc_vectors")}
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One servable thing, with the versions it was built from."""
+
+    model_name: str
+    model_version: str
+    alias: str
+    index_version: str
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """Everything requests read. Any capability may be missing (its endpoint then answers 503)."""
+
+    entity_index: VectorIndex | None = None
+    entity_profiles: pd.DataFrame | None = None
+    encode_entities: Callable[[pd.DataFrame], np.ndarray] | None = None
+    user_index: VectorIndex | None = None
+    item_index: VectorIndex | None = None
+    interactions: pd.DataFrame | None = None
+    kb_index: HybridKbIndex | None = None
+    kb_titles: dict[int, str] = field(default_factory=dict)
+    encode_texts: Callable[[list[str]], np.ndarray] | None = None
+    versions: dict[str, Capability] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.versions)
+
+
+def fingerprint(store_root: str, tracking_uri: str) -> tuple:
+    """What the served state depends on: alias versions and published index versions."""
+    from mlflow.exceptions import MlflowException
+
+    from mlflow import MlflowClient
+    from resources.storage import VersionedStore
+
+    client = MlflowClient(tracking_uri)
+    parts = []
+    for name in MODELS.values():
+        for alias in ALIASES:
+            try:
+                parts.append((name, alias, str(client.get_model_version_by_alias(name, alias).version)))
+                break
+            except MlflowException:
+                continue
+    store = VersionedStore(store_root)
+    for keys in ASSETS.values():
+        for k in keys:
+            m = store.current([k])
+            parts.append((k, m["version"] if m else None))
+    return tuple(parts)
+
+
+def _alias_version(client, name: str) -> tuple[str, str] | None:
+    from mlflow.exceptions import MlflowException
+
+    for alias in ALIASES:
+        try:
+            return alias, str(client.get_model_version_by_alias(name, alias).version)
+        except MlflowException:
+            continue
+    return None
+
+
+def load_state(store_root: str, tracking_uri: str) -> ServingState:
+    """Build the state from the registry and the store; a capability whose model or indexes are
+    missing is left out (logged), never half-loaded."""
+    import mlflow
+    from mlflow import MlflowClient
+    from resources.storage import VersionedStore
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client, store = MlflowClient(tracking_uri), VersionedStore(store_root)
+    kw: dict = {}
+    versions: dict[str, Capability] = {}
+    for cap, name in MODELS.items():
+        av = _alias_version(client, name)
+        manifests = [store.current([k]) for k in ASSETS[cap]]
+        if av is None or not all(manifests):
+            log.warning("not serving %s: model %s has no champion/challenger, or an index is not published", cap, name)
+            continue
+        alias, version = av
+        try:
+            if cap == "entities":
+                model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+                kw.update(entity_index=store.read(["faiss_index_entities"]), entity_profiles=store.read(["entity_profiles"]),
+                          encode_entities=lambda df, m=model: np.asarray(m.predict(df), np.float32))
+            elif cap == "lookalike":
+                kw.update(user_index=store.read(["faiss_index_als_users"]), item_index=store.read(["faiss_index_als_items"]),
+                          interactions=store.read(["interactions"])[["user_id", "item_id", "confidence"]])
+            else:
+                from assets.embeddings.vectors import table_to_vectors
+
+                model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+                kb = store.read(["kb_documents"])
+                docs = pd.DataFrame(kb["docs"])
+                ids, vecs, md = table_to_vectors(store.read(["kb_doc_vectors"]))
+                docs = docs.set_index("doc_id").loc[ids].reset_index()
+                kw.update(kb_index=HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")),
+                          kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
+                          encode_texts=lambda texts, m=model: np.asarray(m.predict(list(texts)), np.float32))
+        except Exception:  # noqa: BLE001 - one broken capability must not take the others down
+            log.exception("could not load %s", cap)
+            continue
+        versions[cap] = Capability(name, version, alias, "+".join(m["version"] for m in manifests))
+    return ServingState(versions=versions, **kw)
+
+
+class StateHolder:
+    """The served state and its reload: poll (or ``reload()``), build aside, swap atomically."""
+
+    def __init__(self, loader: Callable[[], ServingState], fingerprint_fn: Callable[[], tuple] | None = None,
+                 poll_seconds: float = 30.0):
+        self._loader, self._fingerprint, self.poll_seconds = loader, fingerprint_fn, poll_seconds
+        self.state = ServingState()
+        self._seen: tuple | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.reloads = 0
+
+    def reload(self, force: bool = False) -> bool:
+        """Load a new state if what it depends on moved (or ``force``); True if swapped."""
+        with self._lock:
+            fp = self._fingerprint() if self._fingerprint else None
+            if not force and fp is not None and fp == self._seen:
+                return False
+            new = self._loader()  # built while requests keep reading the old state
+            self.state, self._seen = new, fp  # one reference assignment: atomic for readers
+            self.reloads += 1
+            log.info("serving %s", {k: f"{v.model_name}@{v.alias} v{v.model_version}" for k, v in new.versions.items()})
+            return True
+
+    def start(self) -> None:
+        if self._fingerprint is None or self.poll_seconds <= 0:
+            return
+
+        def loop():
+            while not self._stop.wait(self.poll_seconds):
+                try:
+                    self.reload()
+                except Exception:  # noqa: BLE001 - keep serving the old state; try again next poll
+                    log.exception("reload failed; still serving the previous state")
+
+        threading.Thread(target=loop, name="recstack-reload", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def default_holder() -> StateHolder:
+    """The holder for this deployment: ``RECSTACK_HOME`` storage and MLflow (``MLFLOW_TRACKING_URI``)."""
+    from orchestration.settings import home
+
+    root = os.environ.get("RECSTACK_STORAGE_ROOT", str(home() / "storage"))
+    uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home() / 'mlflow' / 'mlflow.db'}")
+    return StateHolder(lambda: load_state(root, uri), lambda: fingerprint(root, uri),
+                       float(os.environ.get("RECSTACK_SERVE_POLL_SECONDS", "30")))

@@ -1,0 +1,56 @@
+"""A small, real serving state built in-process (no MLflow): shared by the API tests and the load benchmark."""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from assets.embeddings.als import AlsParams, train_als
+from assets.embeddings.entity_vectors import EntityEncoder, EntityVectorParams
+from assets.embeddings.text import document_vectors
+from assets.embeddings.vectors import l2_normalize
+from assets.indexes.faiss_index import VectorIndex
+from assets.ingest.entities import generate_profiles
+from assets.ingest.kb import generate_kb
+from assets.ingest.loaders import ImplicitConversion
+from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+from assets.retrieval.kb_search import HybridKbIndex
+from serving.state import Capability, ServingState
+
+
+def hashed_words(texts: list[str], dim: int = 256) -> np.ndarray:
+    """A bag-of-words text encoder (hashed words, unit length): real enough for API tests."""
+    v = np.zeros((len(texts), dim), np.float32)
+    for i, t in enumerate(texts):
+        for w in re.findall(r"[a-z0-9]+", str(t).lower()):
+            v[i, zlib.crc32(w.encode()) % dim] += 1.0
+    return l2_normalize(v)
+
+
+def build_state(version: str = "1", n_entities: int = 300, n_interactions: int = 4000, n_users: int | None = None,
+                entity_vectors: np.ndarray | None = None) -> ServingState:
+    profiles = generate_profiles(n_entities, seed=1)
+    enc = EntityEncoder.fit(profiles, EntityVectorParams(epochs=20))
+    vecs = enc.encode(profiles)[0] if entity_vectors is None else entity_vectors
+    entity_index = VectorIndex.build(profiles["entity_id"].to_numpy(np.int64), vecs, tune_sample=100)
+    df, _ = generate_interactions(SyntheticSpec(n_interactions=n_interactions, n_users=n_users, seed=3))
+    inter = ImplicitConversion("binary").apply(df)
+    m = train_als("implicit", inter, AlsParams(rank=8, iterations=4))
+    users = VectorIndex.build(m.user_ids, l2_normalize(m.user_factors), tune_sample=100)
+    items = VectorIndex.build(m.item_ids, l2_normalize(m.item_factors), tune_sample=100)
+    kb = generate_kb()
+    docs = kb["docs"]
+    kb_index = HybridKbIndex.build(docs, document_vectors(hashed_words, docs), "char")
+    caps = {c: Capability(f"recstack-{c}", version, "champion", f"idx-{version}") for c in ("entities", "lookalike", "kb")}
+    return ServingState(entity_index=entity_index, entity_profiles=profiles, encode_entities=lambda d: enc.encode(d)[0],
+                        user_index=users, item_index=items, interactions=inter[["user_id", "item_id", "confidence"]],
+                        kb_index=kb_index, kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
+                        encode_texts=hashed_words, versions=caps)
+
+
+def kb_queries() -> pd.DataFrame:
+    """Held-out queries of the synthetic KB (``query``, ``doc_id``)."""
+    return generate_kb()["test"]
