@@ -57,6 +57,10 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 	trap "kill $$! 2>/dev/null" EXIT; \
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
+# The recall API on 127.0.0.1:8000 (docs at /docs) over the local registry and store (run `make run` first).
+serve: install
+	$(BIN)/uvicorn serving.app:app --host 127.0.0.1 --port 8000
+
 bench: install
 	$(BIN)/python -m benchmarks.run_all
 

@@ -92,6 +92,26 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
     np.testing.assert_allclose(got, vecs[:3], atol=1e-5)
     free_text = np.asarray(ent_model.predict(pd.DataFrame({"description": ["银行 贷款 理财"]})))
     assert free_text.shape == (1, vecs.shape[1]) and np.isfinite(free_text).all()
+    # The recall service loads what the run published, by alias, and answers.
+    from fastapi.testclient import TestClient
+
+    from serving.app import create_app
+    from serving.state import StateHolder, load_state
+
+    uri = f"sqlite:///{recstack_home / 'mlflow' / 'mlflow.db'}"
+    holder = StateHolder(lambda: load_state(str(recstack_home / "storage"), uri))
+    with TestClient(create_app(holder, api_key="")) as c:
+        ready = c.get("/readyz").json()
+        assert ready["ready"] and set(ready["serving"]) == {"entities", "lookalike", "kb"}
+        assert ready["serving"]["entities"]["model_version"] == "1" and ready["serving"]["entities"]["alias"] == "challenger"
+        r = c.post("/v1/similar", json={"entity_ids": [int(ids[0])], "k": 5})
+        assert r.status_code == 200 and len(r.json()["results"][0]["ids"]) == 5
+        r = c.post("/v1/similar", json={"text": "银行 贷款 理财", "k": 3})
+        assert r.status_code == 200 and len(r.json()["results"][0]["ids"]) == 3
+        r = c.post("/v1/kb/search", json={"query": "how do i reset my card", "k": 3})
+        assert r.status_code == 200 and r.json()["versions"]["model"] == "recstack-two-tower"
+        r = c.post("/v1/lookalike", json={"seed_user_ids": users.tolist(), "size": 10})
+        assert r.status_code == 200 and len(r.json()["audiences"][0]["user_ids"]) == 10
     for name in ("recstack-als", "recstack-item2vec", "recstack-two-tower", "recstack-entity-vectors"):
         reqs = client.get_model_version_by_alias(name, "challenger")
         assert reqs.run_id  # every family goes through the same log_and_register path
