@@ -94,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Similar entities: same-industry precision@10 {md['same_industry_precision_at_10'].value:.3f} "
               f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})")
     kb = result.output_for_node("kb_search_evaluation")
-    print(f"Knowledge-base search, held-out queries MRR@10: two-tower {kb['two_tower']['mrr@10']:.3f}, BM25 {kb['bm25']['mrr@10']:.3f}")
+    print(f"Knowledge-base search, held-out queries MRR@10: two-tower {kb['two_tower']['mrr@10']:.3f}, BM25 {kb['bm25']['mrr@10']:.3f}"
+          + "; " + ", ".join(f"{m} {v['mrr@10']:.3f}" for m, v in kb.get("modes", {}).items()))
+    look = result.output_for_node("lookalike_evaluation")
+    lm = look["metrics"]
+    print(f"Lookalike backtest (audience {look['size']}, {look['targets']} items): " + ", ".join(
+        f"{s} recall {v['recall']:.3f}" for s, v in lm.items()) + f"; winner {look['winner']}")
+    mil = result.output_for_node("milvus_collection_entities")
+    print(f"Milvus: alias {mil['alias']} -> {mil['collection']} ({mil['rows']} rows, recall@10 {mil['recall@10']:.3f})")
     if "libsvm_datasets" in latest:
         md = latest["libsvm_datasets"].metadata
         print(f"\nLibSVM for {latest['libsvm_datasets'].partition}: {md['rows'].value} opportunities x "
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nState: {h}  (make clean removes it)")
     print("Dagster UI: make ui  → http://127.0.0.1:3000  (runs, assets, checks, metadata)")
     print(f"MLflow UI:  make ui  → http://127.0.0.1:5000  (tracking store {h / 'mlflow' / 'mlflow.db'})")
+    print("Recall API: make serve → http://127.0.0.1:8000/docs  (similar entities, lookalike, KB search)")
     print(f"DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '(not set: ephemeral)')}")
     return 0
 
