@@ -36,7 +36,8 @@ from serving.state import ServingState, StateHolder, default_holder
 
 def _versions(state: ServingState, cap: str) -> Versions:
     v = state.versions[cap]
-    return Versions(model=v.model_name, model_version=v.model_version, alias=v.alias, index_version=v.index_version)
+    return Versions(model=v.model_name, model_version=v.model_version, alias=v.alias, index_version=v.index_version,
+                    index_model_version=v.index_model_version)
 
 
 def create_app(holder: StateHolder | None = None, api_key: str | None = None) -> FastAPI:
@@ -81,7 +82,8 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
     @app.get("/readyz")
     def readyz():
         st = holder.state
-        body = {"ready": st.ready, "serving": {k: _versions(st, k).model_dump() for k in st.versions}}
+        body = {"ready": st.ready, "serving": {k: {**_versions(st, k).model_dump(), "index_matches_model": v.consistent}
+                                               for k, v in st.versions.items()}}
         return JSONResponse(status_code=200 if st.ready else 503, content=body)
 
     @app.post("/v1/similar", response_model=SimilarResponse, dependencies=[Depends(check_key)])

@@ -19,6 +19,7 @@ class Versions(BaseModel):
     model_version: str
     alias: str
     index_version: str
+    index_model_version: str = ""
 
 
 class EntityFilters(BaseModel):

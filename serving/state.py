@@ -36,6 +36,13 @@ class Capability:
     model_version: str
     alias: str
     index_version: str
+    index_model_version: str = ""  # the model version the served index was built from
+
+    @property
+    def consistent(self) -> bool:
+        """Whether the index was built from the served model version (an alias that moved is
+        consistent again once the sensor-triggered rebuild has published)."""
+        return not self.index_model_version or self.index_model_version == self.model_version
 
 
 @dataclass(frozen=True)
@@ -115,10 +122,14 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
         try:
             if cap == "entities":
                 model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-                kw.update(entity_index=store.read(["faiss_index_entities"]), entity_profiles=store.read(["entity_profiles"]),
+                index = store.read(["faiss_index_entities"])
+                built_from = str(index.params.get("vectors_model_version", ""))
+                kw.update(entity_index=index, entity_profiles=store.read(["entity_profiles"]),
                           encode_entities=lambda df, m=model: np.asarray(m.predict(df), np.float32))
             elif cap == "lookalike":
-                kw.update(user_index=store.read(["faiss_index_als_users"]), item_index=store.read(["faiss_index_als_items"]),
+                users = store.read(["faiss_index_als_users"])
+                built_from = str(users.params.get("vectors_model_version", ""))
+                kw.update(user_index=users, item_index=store.read(["faiss_index_als_items"]),
                           interactions=store.read(["interactions"])[["user_id", "item_id", "confidence"]])
             else:
                 from assets.embeddings.vectors import table_to_vectors
@@ -127,6 +138,7 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
                 kb = store.read(["kb_documents"])
                 docs = pd.DataFrame(kb["docs"])
                 ids, vecs, md = table_to_vectors(store.read(["kb_doc_vectors"]))
+                built_from = str(md.get("model_version", ""))
                 docs = docs.set_index("doc_id").loc[ids].reset_index()
                 kw.update(kb_index=HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")),
                           kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
@@ -134,7 +146,9 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
         except Exception:  # noqa: BLE001 - one broken capability must not take the others down
             log.exception("could not load %s", cap)
             continue
-        versions[cap] = Capability(name, version, alias, "+".join(m["version"] for m in manifests))
+        versions[cap] = Capability(name, version, alias, "+".join(m["version"] for m in manifests), built_from)
+        if not versions[cap].consistent:
+            log.warning("%s: serving %s v%s with an index built from v%s (a rebuild is due)", cap, name, version, built_from)
     return ServingState(versions=versions, **kw)
 
 

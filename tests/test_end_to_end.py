@@ -104,6 +104,7 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
         ready = c.get("/readyz").json()
         assert ready["ready"] and set(ready["serving"]) == {"entities", "lookalike", "kb"}
         assert ready["serving"]["entities"]["model_version"] == "1" and ready["serving"]["entities"]["alias"] == "challenger"
+        assert all(v["index_matches_model"] for v in ready["serving"].values()), ready
         r = c.post("/v1/similar", json={"entity_ids": [int(ids[0])], "k": 5})
         assert r.status_code == 200 and len(r.json()["results"][0]["ids"]) == 5
         r = c.post("/v1/similar", json={"text": "银行 贷款 理财", "k": 3})

@@ -74,3 +74,27 @@ def test_evaluate_modes_reports_every_stage():
     res = evaluate_kb_modes(index(), test, encode(test["query"].tolist()))
     assert set(res) == {"bm25", "bm25_pr", "vector", "hybrid"}
     assert res["hybrid"]["mrr@10"] >= max(res["bm25"]["mrr@10"], res["vector"]["mrr@10"]) - 1e-9
+
+
+def test_rerank_inside_milvus_matches_the_in_process_rerank(tmp_path):
+    """The hybrid's cosine rerank restricted to candidate ids, run inside Milvus (Lite)."""
+    from assets.embeddings.text import document_vectors
+    from assets.indexes.milvus_index import CollectionSpec, publish
+    from assets.retrieval.kb_search import rerank_in_milvus
+    from resources.milvus import milvus_client, release
+
+    idx = index()
+    uri = str(tmp_path / "kb.db")
+    client = milvus_client(uri)
+    try:
+        spec = CollectionSpec(alias="kb_docs", dim=4, index_type="FLAT")
+        publish(client, spec, DOCS["doc_id"].to_numpy(), document_vectors(encode, DOCS), recall_sample=4, min_recall=0.5)
+        q = ["i lost it stolen", "forgot password", "moved"]
+        qv = encode(q)
+        cands = idx.candidates(q, qv, n_candidates=2)
+        got, _ = rerank_in_milvus(client, "kb_docs", spec, qv, cands, k=2)
+        want, _ = idx.search(q, qv, k=2, mode="hybrid", n_candidates=2)
+        assert (got[:, 0] == want[:, 0]).all()
+        assert all(set(g[g >= 0].tolist()) <= set(c.tolist()) for g, c in zip(got, cands))
+    finally:
+        release(uri)

@@ -88,6 +88,13 @@ class HybridKbIndex:
         toks = [tokenize(q, self.tokenizer) or ["[UNK]"] for q in queries]
         return np.stack([self._bm25.get_scores(t) for t in toks]).astype(np.float32) if toks else np.zeros((0, len(self.doc_ids)))
 
+    def candidates(self, queries: list[str], query_vecs: np.ndarray, n_candidates: int = 50) -> list[np.ndarray]:
+        """The hybrid's candidate document ids per query: the union of the BM25 × PR and vector top lists."""
+        lex = self.bm25_scores(queries) * np.log1p(2 * self.pr)[None, :].astype(np.float32)
+        cos = np.asarray(query_vecs, np.float32) @ self.doc_vecs.T
+        a, b = topk(lex, n_candidates, exclude=lex <= 0)[0], topk(cos, n_candidates)[0]
+        return [self.doc_ids[np.union1d(x[x >= 0], y[y >= 0])] for x, y in zip(a, b)]
+
     def search(self, queries: list[str], query_vecs: np.ndarray | None = None, k: int = 10, mode: Mode = "hybrid",
                n_candidates: int = 50, lexical_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """Top-k document ids and scores per query for ``mode`` (``-1`` / ``-inf`` padded)."""
@@ -115,3 +122,17 @@ class HybridKbIndex:
                 pos, sc = topk(cos + lexical_weight * norm, k, exclude=~cand)
         return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1), sc
 
+
+
+def rerank_in_milvus(client, collection: str, spec, query_vecs: np.ndarray, candidates: list[np.ndarray],
+                     k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The hybrid's rerank done where the document vectors are served: a Milvus search per query
+    restricted to its candidate ids (``id in [...]``), by cosine to each entry's vector."""
+    from assets.indexes.milvus_index import search
+
+    ids = np.full((len(query_vecs), k), -1, np.int64)
+    scores = np.full((len(query_vecs), k), -np.inf, np.float32)
+    for r, (q, cand) in enumerate(zip(query_vecs, candidates)):
+        if len(cand):
+            ids[r:r + 1], scores[r:r + 1] = search(client, collection, q[None, :], k, spec, filter=f"id in {[int(c) for c in cand]}")
+    return ids, scores
