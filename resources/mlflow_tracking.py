@@ -174,3 +174,31 @@ class MlflowResource(ConfigurableResource):
             return str(client.get_model_version_by_alias(model_name, alias).version)
         except MlflowException:
             return None
+
+    def version_tags(self, model_name: str, version: str | int, tags: dict[str, str]) -> None:
+        _, client = self._client()
+        for k, v in tags.items():
+            client.set_model_version_tag(model_name, str(version), k, str(v))
+
+    def move_champion(self, model_name: str, version: str | int, reason: str, by: str = "policy") -> str | None:
+        """Point ``champion`` at ``version`` (the old champion becomes ``previous_champion``) and tag
+        the version with why. Returns the previous champion's version."""
+        import datetime as _dt
+
+        previous = self.alias_version(model_name, "champion")
+        self.set_alias(model_name, "champion", version)
+        if previous and previous != str(version):
+            self.set_alias(model_name, "previous_champion", previous)
+        self.version_tags(model_name, version, {"recstack.promotion": "champion", "recstack.promotion.reason": reason,
+                                                "recstack.promotion.by": by,
+                                                "recstack.promotion.at": _dt.datetime.now(_dt.UTC).isoformat()})
+        return previous
+
+    def rollback_champion(self, model_name: str, reason: str = "rollback", by: str = "manual") -> tuple[str, str]:
+        """Swap ``champion`` and ``previous_champion``; returns ``(from_version, to_version)``."""
+        current, previous = self.alias_version(model_name, "champion"), self.alias_version(model_name, "previous_champion")
+        if previous is None or current is None:
+            raise RuntimeError(f"{model_name}: no previous champion to roll back to")
+        self.move_champion(model_name, previous, reason, by)
+        self.set_alias(model_name, "previous_champion", current)
+        return current, previous

@@ -45,7 +45,10 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
                     "item2vec_model", "item2vec_item_vectors", "item2vec_user_vectors", "faiss_index_item2vec_items",
                     "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities",
                     "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation",
-                    "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation"}
+                    "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation",
+                    "als_promotion"}
+    promo = result.output_for_node("als_promotion")
+    assert promo["promoted"] and "first version" in promo["reason"]
     milvus = result.output_for_node("milvus_collection_entities")
     assert milvus["collection"] == "recstack_entities__v1" and milvus["rows"] == 400 and milvus["recall@10"] >= 0.8
     kb = result.output_for_node("kb_search_evaluation")
