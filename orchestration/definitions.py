@@ -15,6 +15,7 @@ from assets.indexes import assets as indexes
 from assets.ingest import assets as ingest
 from assets.retrieval import assets as retrieval
 from orchestration.deployments import executor_for, resources_for
+from orchestration.sensors import champion_alias_sensor, rebuild_als_serving
 from orchestration.settings import deployment
 
 # The asset group of every stage, set once here: one group per package.
@@ -49,8 +50,9 @@ def build_definitions(name: str | None = None, overrides: dict | None = None) ->
     name = name or deployment()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[recommendation_job, warehouse_job, dictionary_job],
+        jobs=[recommendation_job, warehouse_job, dictionary_job, rebuild_als_serving],
         schedules=[nightly_recommendation, warehouse_schedule],
+        sensors=[champion_alias_sensor],
         resources={**resources_for(name), **(overrides or {})},
         executor=executor_for(name),
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.embeddings.assets import AlsConfig, als_model, als_user_vectors
+from assets.embeddings.assets import AlsConfig, VectorsConfig, als_model, als_user_vectors
 from assets.evaluation.assets import EvaluationConfig, als_evaluation
 from assets.indexes.assets import IndexConfig, faiss_index_als_items, faiss_index_als_users
 from assets.ingest.assets import InteractionsConfig, interactions
@@ -46,7 +46,7 @@ def test_embeddings_bodies_register_and_gate(stages):
     assert m.params["engine"] == "implicit" and m.params["model_version"] == "1"
     assert md["model_version"].value == "1" and "mlflow_run" in md
     assert stages["mlflow"].alias_version("recstack-als", "challenger") == "1"
-    ev = list(als_user_vectors(als_model=m, gx=GX))
+    ev = list(als_user_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))
     check, out = ev
     assert isinstance(check, dg.AssetCheckResult) and check.passed
     assert out.value.num_rows == len(m.user_ids)
@@ -56,8 +56,8 @@ def test_index_and_retrieval_bodies(stages):
     m = stages["als_model"]
     from assets.embeddings.assets import als_item_vectors
 
-    users = list(als_user_vectors(als_model=m, gx=GX))[-1].value
-    items = list(als_item_vectors(als_model=m, gx=GX))[-1].value
+    users = list(als_user_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))[-1].value
+    items = list(als_item_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))[-1].value
     cfg, faiss_cfg = IndexConfig(recall_sample=200), FaissResource(use_gpu="never")
     ui = faiss_index_als_users(dg.build_asset_context(), config=cfg, vectors=users, faiss_cfg=faiss_cfg)
     ii = faiss_index_als_items(dg.build_asset_context(), config=cfg, vectors=items, faiss_cfg=faiss_cfg)

@@ -69,13 +69,30 @@ def vectors_check(asset: str) -> list[dg.AssetCheckSpec]:
                               description="expectations/vectors.json: unique ids, one dimension, finite, unit norm")]
 
 
+class VectorsConfig(dg.Config):
+    """``from_alias``: build from the registered version behind this alias (``champion``, when the
+    champion sensor rebuilds after an alias move) instead of the latest ``als_model``."""
+
+    from_alias: str = ""
+
+
+def _source(model: FactorModel, config: VectorsConfig, mlflow_tracking: MlflowResource) -> FactorModel:
+    if not config.from_alias:
+        return model
+    from assets.embeddings.registry import load_registered_factor_model
+
+    return load_registered_factor_model(mlflow_tracking, ALS_MODEL_NAME, config.from_alias)
+
+
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_user_vectors"))
-def als_user_vectors(als_model: FactorModel, gx: GreatExpectationsResource):
+def als_user_vectors(config: VectorsConfig, als_model: FactorModel, gx: GreatExpectationsResource, mlflow_tracking: MlflowResource):
     """User factors as unit vectors (id, vector) carrying the ALS model version."""
-    yield from vector_outputs(als_model.user_ids, als_model.user_factors, als_model, "user", "als_user_vectors_suite", gx)
+    m = _source(als_model, config, mlflow_tracking)
+    yield from vector_outputs(m.user_ids, m.user_factors, m, "user", "als_user_vectors_suite", gx)
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_item_vectors"))
-def als_item_vectors(als_model: FactorModel, gx: GreatExpectationsResource):
+def als_item_vectors(config: VectorsConfig, als_model: FactorModel, gx: GreatExpectationsResource, mlflow_tracking: MlflowResource):
     """Item factors as unit vectors (id, vector) carrying the ALS model version."""
-    yield from vector_outputs(als_model.item_ids, als_model.item_factors, als_model, "item", "als_item_vectors_suite", gx)
+    m = _source(als_model, config, mlflow_tracking)
+    yield from vector_outputs(m.item_ids, m.item_factors, m, "item", "als_item_vectors_suite", gx)

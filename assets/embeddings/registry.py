@@ -28,3 +28,18 @@ def register_factor_model(context, mlflow_tracking: MlflowResource, model: Facto
     model.params.update(mlflow_run_id=reg.run_id, model_name=model_name, model_version=reg.version, data_version=data_version)
     context.log.info("registered %s version %s as %s", model_name, reg.version, reg.alias)
     return reg
+
+
+def load_registered_factor_model(mlflow_tracking: MlflowResource, model_name: str, alias: str) -> FactorModel:
+    """The factor model behind ``model_name@alias`` in the registry (arrays from ``.npz``, no pickle),
+    with its name and version in ``params``."""
+    import mlflow
+
+    version = mlflow_tracking.alias_version(model_name, alias)
+    if version is None:
+        raise LookupError(f"{model_name} has no {alias!r} alias")
+    mlflow_tracking._client()
+    path = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}")
+    model = FactorModel.load(Path(path) / "artifacts" / "factors")
+    model.params.update(model_name=model_name, model_version=version, alias=alias)
+    return model

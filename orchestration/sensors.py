@@ -1,0 +1,51 @@
+"""The champion sensor: when an ML engineer (or the policy) moves ``champion``, the indexes built
+from that model are rebuilt from the new champion, and the recall service picks them up.
+
+The sensor polls the registry (one alias lookup per watched model and tick), keeps the last seen
+versions in its cursor, and requests one run per move (the ``run_key`` counts moves, so a
+rollback to a version seen before rebuilds again, and one move is never rebuilt twice).
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from resources.mlflow_tracking import MlflowResource
+
+# Model -> (job rebuilding what is built from it, the run config that makes it build from the champion).
+REBUILDS: dict[str, tuple[str, dict]] = {
+    "recstack-als": ("rebuild_als_serving", {"ops": {"als_user_vectors": {"config": {"from_alias": "champion"}},
+                                                     "als_item_vectors": {"config": {"from_alias": "champion"}}}}),
+}
+
+rebuild_als_serving = dg.define_asset_job(
+    "rebuild_als_serving",
+    selection=dg.AssetSelection.assets("als_user_vectors", "als_item_vectors", "faiss_index_als_users", "faiss_index_als_items",
+                                       "milvus_collection_als_items", "lookalike_audiences"),
+    description="Rebuild the ALS vectors, indexes, Milvus collection and audiences from the current champion",
+)
+
+
+def champion_moves(seen: dict[str, str], current: dict[str, str | None]) -> list[tuple[str, str]]:
+    """``(model, version)`` for every watched model whose champion differs from what was seen."""
+    return [(m, v) for m, v in current.items() if v is not None and seen.get(m) != v]
+
+
+@dg.sensor(job=rebuild_als_serving, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Rebuilds indexes when a model's `champion` alias moves (policy, MLflow UI, API or CLI)")
+def champion_alias_sensor(context: dg.SensorEvaluationContext, mlflow_tracking: MlflowResource):
+    state = json.loads(context.cursor) if context.cursor else {"seen": {}, "moves": 0}
+    current = {m: mlflow_tracking.alias_version(m, "champion") for m in REBUILDS}
+    moves = champion_moves(state["seen"], current)
+    for model, version in moves:
+        state["moves"] += 1
+        job, run_config = REBUILDS[model]
+        context.log.info("%s champion is now v%s: requesting %s", model, version, job)
+        yield dg.RunRequest(run_key=f"{model}-champion-v{version}-move{state['moves']}", job_name=job, run_config=run_config,
+                            tags={"recstack/model": model, "recstack/champion_version": version})
+    if not moves:
+        yield dg.SkipReason(f"no champion moved ({', '.join(f'{m} v{v}' for m, v in current.items())})")
+    state["seen"] = {m: v for m, v in current.items() if v is not None}
+    context.update_cursor(json.dumps(state))
