@@ -39,8 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warehouse-days", type=int, default=30, help="daily partitions to fill, ending yesterday")
     args = ap.parse_args(argv)
 
+    from datetime import date, timedelta
+
     import dagster as dg
 
+    from orchestration.partitions import record_local_start
+
+    # Before the definitions load: the daily partitions start at the first day this fills.
+    record_local_start(date.today() - timedelta(days=args.warehouse_days))
     from orchestration.definitions import defs
     from orchestration.settings import home
 
@@ -50,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
         run_config["ops"] = {"interactions": {"config": {"n_interactions": args.interactions}}}
     t0 = time.perf_counter()
     job = defs.resolve_job_def("recommendation_slice")
-    from datetime import date, timedelta
 
     wh_config = {"loggers": run_config["loggers"]}
     with dg.DagsterInstance.get() as instance:

@@ -9,6 +9,7 @@ from assets.evaluation.assets import evaluate_als_vs_popularity
 from assets.evaluation.offline import SplitSpec, split_interactions
 from assets.evaluation.promotion import decide, load_policy
 from resources.mlflow_tracking import MlflowResource
+from resources.retries import EXTERNAL_RETRY
 from resources.spark import SparkResource
 
 
@@ -22,7 +23,7 @@ def champion_params(mlflow_tracking: MlflowResource, model_name: str) -> tuple[s
     return version, dict(run.data.params)
 
 
-@dg.asset(kinds={"mlflow"}, deps=["als_user_vectors", "als_item_vectors"])
+@dg.asset(kinds={"mlflow"}, deps=["als_user_vectors", "als_item_vectors"], retry_policy=EXTERNAL_RETRY)
 def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, als_model: FactorModel, als_evaluation: dict,
                   spark: SparkResource, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
     """Score the ``champion`` (refit with its registered parameters) on the split ``als_evaluation``

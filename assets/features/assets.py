@@ -35,12 +35,16 @@ from assets.features.layers import (
     table_specs,
 )
 from assets.ingest.crm import CrmSpec, daily_events, opportunities_on, read_events_file, read_opportunities_file
+from orchestration.partitions import warehouse_start
 from resources.feature_store.base import FeatureStore
 from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
+from resources.retries import EXTERNAL_RETRY
 from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource, InputError, ValidationSummary, gate
 
-daily = dg.DailyPartitionsDefinition(start_date="2026-01-01", end_offset=0)
+daily = dg.DailyPartitionsDefinition(start_date=warehouse_start(), end_offset=0)
+# A day needs its 180 days of history: backfills run one partition per run, in order.
+ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 HISTORY_DAYS = 180
 
 
@@ -61,7 +65,7 @@ def _spec(name: str, desc: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(f"{name}_suite", asset=name, blocking=True, description=desc)
 
 
-@dg.asset(partitions_def=daily, kinds={"pandas"},
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"pandas"},
           check_specs=[_spec("raw_events", "row checks (feature, line, timestamp, value) + expectations/raw_events.json")])
 def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
     """One day of CRM activity: calls (value = seconds), logins, posts, clicks on lines 01/02."""
@@ -79,7 +83,7 @@ def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: Gr
                                   "by_feature": dg.MetadataValue.md(counts.to_markdown(index=False))})
 
 
-@dg.asset(partitions_def=daily, kinds={"pandas"},
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"pandas"},
           check_specs=[_spec("opportunity_snapshot", "expectations/opportunity_snapshot.json")])
 def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
     """Opportunities as of the day: linked user and phone ids, owner, conversion label."""
@@ -95,7 +99,7 @@ def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResour
     yield dg.Output(df, metadata={"rows": len(df), "converted_rate": round(float(df["converted"].mean()), 4)})
 
 
-@dg.asset(partitions_def=daily, kinds={"hbase"},
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"},
           check_specs=[_spec("hbase_dwd_events", "expectations/dwd_events.json on the cells before writing")])
 def hbase_dwd_events(context: dg.AssetExecutionContext, raw_events: pd.DataFrame, feature_store: FeatureStoreResource,
                      gx: GreatExpectationsResource):
@@ -110,7 +114,7 @@ def hbase_dwd_events(context: dg.AssetExecutionContext, raw_events: pd.DataFrame
                                          "write_cells_per_s": round(n / max(secs, 1e-9))})
 
 
-@dg.asset(partitions_def=daily, kinds={"hbase"}, deps=[hbase_dwd_events],
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"}, deps=[hbase_dwd_events],
           check_specs=[_spec("hbase_mid_daily", "expectations/mid_daily.json on the day's values before writing")])
 def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame, feature_store: FeatureStoreResource,
                     gx: GreatExpectationsResource):
@@ -128,7 +132,7 @@ def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.
                                          "dwd_events_read": len(dwd)})
 
 
-@dg.asset(partitions_def=daily, kinds={"hbase"})
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"})
 def opportunity_owner_history(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame,
                               feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """SCD2 (zipper) history of opportunity owners: one row per validity interval; merge days in order."""
@@ -168,7 +172,7 @@ class WindowConfig(dg.Config):
     spark_shards: int = 8
 
 
-@dg.asset(partitions_def=daily, kinds={"hbase", "pandas"},
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"hbase", "pandas"},
           ins={"feature_dictionary": dg.AssetIn()},
           deps=[dg.AssetDep("hbase_mid_daily", partition_mapping=dg.TimeWindowPartitionMapping(
               start_offset=-(HISTORY_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True))],
@@ -207,7 +211,7 @@ class SampleConfig(dg.Config):
     require_activity: bool = True  # drop opportunities whose entities have no activity at all
 
 
-@dg.asset(partitions_def=daily, kinds={"pandas"}, deps=[opportunity_owner_history],
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"pandas"}, deps=[opportunity_owner_history],
           check_specs=[_spec("opportunity_features", "expectations/opportunity_features.json")])
 def opportunity_features(context: dg.AssetExecutionContext, config: SampleConfig, window_features: pd.DataFrame,
                          opportunity_snapshot: pd.DataFrame, feature_dictionary: pd.DataFrame,
@@ -227,7 +231,7 @@ def opportunity_features(context: dg.AssetExecutionContext, config: SampleConfig
     yield dg.Output(out, metadata={"rows": len(out), "features": len(fcols), "positive_rate": round(float(out["label"].mean()), 4)})
 
 
-@dg.asset(partitions_def=daily, kinds={"libsvm"})
+@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"libsvm"})
 def libsvm_datasets(context: dg.AssetExecutionContext, opportunity_features: pd.DataFrame,
                     feature_store: FeatureStoreResource, exports: ExportResource) -> dg.Output[dict]:
     """LibSVM: the full set over a stable, append-only feature index, and one remapped subset per

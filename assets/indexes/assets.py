@@ -12,6 +12,7 @@ from assets.indexes.milvus_index import CollectionSpec, MilvusIndexType
 from resources.faiss_resource import FaissResource
 from resources.kubernetes import gpu_op_tags
 from resources.milvus import MilvusResource
+from resources.retries import EXTERNAL_RETRY
 
 
 class IndexConfig(dg.Config):
@@ -103,14 +104,14 @@ def milvus_collection_asset(name: str, vectors_asset: str, alias: str, scalars_a
     ``scalars_asset``, an entity frame, when given)."""
     desc = f"Milvus collection behind alias `{alias}` over `{vectors_asset}`: versioned, verified, then switched."
     if scalars_asset is None:
-        @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset)}, kinds={"milvus"}, description=desc)
+        @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset)}, kinds={"milvus"}, description=desc, retry_policy=EXTERNAL_RETRY)
         def _plain(context: dg.AssetExecutionContext, config: MilvusCollectionConfig, milvus: MilvusResource, vectors: pa.Table):
             return publish_vectors(context, config, milvus, alias, vectors)
 
         return _plain
 
     @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset), "scalars": dg.AssetIn(scalars_asset)}, kinds={"milvus"},
-              description=desc)
+              description=desc, retry_policy=EXTERNAL_RETRY)
     def _with_scalars(context: dg.AssetExecutionContext, config: MilvusCollectionConfig, milvus: MilvusResource,
                       vectors: pa.Table, scalars: pd.DataFrame):
         return publish_vectors(context, config, milvus, alias, vectors, scalars)
