@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from assets.common.plots import bars_markdown
 from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.vectors import l2_normalize
@@ -52,4 +53,6 @@ def lookalike_evaluation(context: dg.AssetExecutionContext, config: LookalikeEva
         "winner": res["winner"], "margin_over_runner_up": round(res["margin_over_runner_up"], 4),
         "lift_over_most_active": round(res["lift_over_baseline"], 3), "targets": res["targets"], "audience_size": res["size"],
         **{f"{s}_recall@{res['size']}": round(v["recall"], 4) for s, v in m.items()},
-        "table": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f"))})
+        "table": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
+        "recall_plot": dg.MetadataValue.md(bars_markdown({s: v["recall"] for s, v in m.items()}, f"recall@{res['size']}",
+                                                         "audience recall: strategies vs most active users"))})

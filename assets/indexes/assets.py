@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from assets.common.plots import curve_markdown
 from assets.embeddings.vectors import table_to_vectors
 from assets.indexes import milvus_index
 from assets.indexes.faiss_index import VectorIndex, measure_recall
@@ -48,6 +49,9 @@ def faiss_index_asset(name: str, vectors_asset: str) -> dg.AssetsDefinition:
             "target_recall": index.params["target_recall"], "tune_seconds": index.params["tune_seconds"],
             "index_mib": round(index.params["index_bytes"] / 2**20, 2),
             "recall_curve": dg.MetadataValue.json([[int(v), round(r, 4)] for v, r in index.params["tune_curve"]]),
+            **({"recall_plot": dg.MetadataValue.md(curve_markdown(
+                index.params["tune_curve"], index.params["search_param"], f"recall@{config.recall_k}", index.params["target_recall"],
+                f"{name}: recall vs {index.params['search_param']}"))} if index.params["tune_curve"] else {}),
         })
 
     return _index
