@@ -46,7 +46,9 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
                     "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities",
                     "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation",
                     "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation",
-                    "als_promotion"}
+                    "als_promotion", "similar_entities"}
+    sim = result.output_for_node("similar_entities")
+    assert len(sim) == 400 * 10 and not (sim["entity_id"] == sim["similar_id"]).any()
     promo = result.output_for_node("als_promotion")
     assert promo["promoted"] and "first version" in promo["reason"]
     milvus = result.output_for_node("milvus_collection_entities")

@@ -1,5 +1,4 @@
-"""Lookalike audience asset: U2U, I2U2U and I2I2U expansion from seeds."""
-
+"""Retrieval assets: lookalike audiences (U2U, I2U2U, I2I2U) and the similar-entities table."""
 
 import dagster as dg
 import numpy as np
@@ -7,6 +6,7 @@ import pandas as pd
 
 from assets.indexes.faiss_index import VectorIndex
 from assets.retrieval.lookalike import i2i2u, i2u2u, item_audience, u2u
+from assets.retrieval.similar import similar_to_entities
 
 
 class LookalikeConfig(dg.Config):
@@ -54,3 +54,27 @@ def lookalike_audiences(
         "seed_items": dg.MetadataValue.json(items.tolist()), "seed_users": len(users),
         "converted_excluded": int(len(np.union1d(item_audience(items, interactions), exclude))),
     })
+
+
+class SimilarEntitiesConfig(dg.Config):
+    k: int = 10
+    same_type_only: bool = False  # a structured filter: neighbours of the entity's own type only
+
+
+@dg.asset(kinds={"faiss", "pandas"})
+def similar_entities(config: SimilarEntitiesConfig, entity_profiles: pd.DataFrame, faiss_index_entities: VectorIndex) -> dg.Output[pd.DataFrame]:
+    """For every entity, its ``k`` most similar entities (``entity_id``, ``rank``, ``similar_id``, ``score``):
+    the batch form of ``POST /v1/similar``, for CRM screens that show "companies like this one"."""
+    ids = entity_profiles["entity_id"].to_numpy(np.int64)
+    frames = []
+    groups = entity_profiles.groupby("type") if config.same_type_only else [(None, entity_profiles)]
+    for t, g in groups:
+        gid = g["entity_id"].to_numpy(np.int64)
+        found, scores = similar_to_entities(faiss_index_entities, gid, config.k, profiles=entity_profiles,
+                                            filters={"type": t} if t is not None else None)
+        ok = found >= 0
+        frames.append(pd.DataFrame({"entity_id": np.repeat(gid, ok.sum(axis=1)), "rank": np.nonzero(ok)[1] + 1,
+                                    "similar_id": found[ok], "score": scores[ok]}))
+    out = pd.concat(frames, ignore_index=True).sort_values(["entity_id", "rank"], kind="stable").reset_index(drop=True)
+    return dg.Output(out, metadata={"rows": len(out), "entities": int(len(ids)), "k": config.k,
+                                    "mean_score": round(float(out["score"].mean()), 4) if len(out) else 0.0})
