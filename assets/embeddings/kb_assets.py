@@ -11,6 +11,7 @@ from assets.embeddings.text import Tokenizer, document_vectors
 from assets.embeddings.two_tower import TwoTower, TwoTowerParams, train_two_tower
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
 from assets.ingest.kb import doc_texts
+from resources.kubernetes import gpu_op_tags
 from resources.mlflow_tracking import MlflowResource, dagster_tags
 from resources.validation import GreatExpectationsResource, gate
 
@@ -35,7 +36,7 @@ class TwoTowerConfig(dg.Config):
     resample_positives: bool = True
 
 
-@dg.asset(kinds={"torch", "mlflow"})
+@dg.asset(kinds={"torch", "mlflow"}, op_tags=gpu_op_tags())
 def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, kb_documents: dict,
                     mlflow_tracking: MlflowResource) -> dg.Output[TwoTower]:
     """Shared-tower transformer encoder trained with InfoNCE on in-batch negatives; logged as a pyfunc
