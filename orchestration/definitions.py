@@ -9,7 +9,7 @@ from assets.embeddings import entity_assets, item2vec_assets, kb_assets
 from assets.evaluation import assets as evaluation
 from assets.evaluation import kb_assets as kb_evaluation
 from assets.evaluation import lookalike_assets as lookalike_evaluation
-from assets.evaluation import promotion_assets
+from assets.evaluation import promotion_assets, tuning_assets
 from assets.features import assets as features
 from assets.indexes import assets as indexes
 from assets.ingest import assets as ingest
@@ -25,7 +25,7 @@ GROUPS = {
     "embeddings": [embeddings, item2vec_assets, entity_assets, kb_assets],
     "indexes": [indexes],
     "retrieval": [retrieval],
-    "evaluation": [evaluation, kb_evaluation, lookalike_evaluation, promotion_assets],
+    "evaluation": [evaluation, kb_evaluation, lookalike_evaluation, promotion_assets, tuning_assets],
 }
 ALL_ASSETS = [a for group, modules in GROUPS.items() for a in dg.load_assets_from_modules(modules, group_name=group)]
 

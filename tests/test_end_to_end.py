@@ -23,6 +23,7 @@ TINY = {
         "entity_vectors": {"config": {"epochs": 60}},
         "faiss_index_entities": {"config": {"recall_sample": 100}},
         "lookalike_audiences": {"config": {"audience_size": 50}},
+        "als_tuning": {"config": {"n_trials": 3, "timeout_seconds": 30}},
     }
 }
 
@@ -46,7 +47,9 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
                     "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities",
                     "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation",
                     "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation",
-                    "als_promotion", "similar_entities"}
+                    "als_promotion", "similar_entities", "als_tuning"}
+    tuning = result.output_for_node("als_tuning")
+    assert len(tuning["trials"]) == 3 and tuning["best_value"] >= max(v for _, v, _ in tuning["trials"]) - 1e-12
     sim = result.output_for_node("similar_entities")
     assert len(sim) == 400 * 10 and not (sim["entity_id"] == sim["similar_id"]).any()
     promo = result.output_for_node("als_promotion")
