@@ -29,7 +29,7 @@ def stages(tmp_path_factory):
     out = {}
     ev = list(interactions(dg.build_asset_context(), config=InteractionsConfig(n_interactions=4000, seed=3), gx=GX))
     out["interactions"] = next(e.value for e in ev if isinstance(e, dg.Output) and e.output_name == "interactions")
-    res = als_model(dg.build_asset_context(), config=AlsConfig(engine="implicit", rank=8, iterations=4),
+    res = als_model(dg.build_asset_context(), config=AlsConfig(engine="implicit", rank=8, iterations=4), als_tuning={},
                     interactions=out["interactions"], spark=SparkResource(), mlflow_tracking=mlf)
     out["als_model"], out["als_model_md"] = res.value, res.metadata
     out["mlflow"] = mlf

@@ -9,11 +9,13 @@ import pytest
 pytestmark = pytest.mark.slow
 
 TINY = {"ops": {"interactions": {"config": {"n_interactions": 4000, "n_communities": 4}},
-                "als_model": {"config": {"rank": 8, "iterations": 5, "engine": "implicit"}},
+                "als_model": {"config": {"rank": 8, "iterations": 5, "engine": "implicit", "use_tuned": False}},
+                "als_tuning": {"config": {"n_trials": 1, "timeout_seconds": 10}},
                 "faiss_index_als_users": {"config": {"recall_sample": 100}},
                 "faiss_index_als_items": {"config": {"recall_sample": 100}},
                 "lookalike_audiences": {"config": {"audience_size": 20}}}}
-ALS = dg.AssetSelection.assets("interactions", "interaction_id_map", "als_model", "als_user_vectors", "als_item_vectors", "faiss_index_als_users",
+ALS = dg.AssetSelection.assets("interactions", "interaction_id_map", "als_tuning", "als_model", "als_user_vectors", "als_item_vectors",
+                               "faiss_index_als_users",
                                "faiss_index_als_items", "als_evaluation", "als_promotion")
 
 

@@ -37,7 +37,7 @@ def test_every_family_has_a_policy():
 
 
 def _train(mlf, gx, inter, **als):
-    m = als_model(dg.build_asset_context(), config=AlsConfig(engine="implicit", **als), interactions=inter,
+    m = als_model(dg.build_asset_context(), config=AlsConfig(engine="implicit", use_tuned=False, **als), als_tuning={}, interactions=inter,
                   spark=SparkResource(), mlflow_tracking=mlf).value
     ev = list(als_evaluation(dg.build_asset_context(), config=EvaluationConfig(), interactions=inter, als_model=m,
                              spark=SparkResource(), mlflow_tracking=mlf))[-1].value

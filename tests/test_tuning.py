@@ -34,3 +34,13 @@ def test_tuning_is_seeded_budgeted_and_blind_to_test():
     assert not pd.MultiIndex.from_frame(fit[["user_id", "item_id", "ts"]]).isin(keys).any()
     assert not pd.MultiIndex.from_frame(val[["user_id", "item_id", "ts"]]).isin(keys).any()
     assert a["trials"][0][2] == {"rank": 32, "reg": 0.05, "alpha": 10.0, "iterations": 12}  # defaults tried first
+
+
+def test_als_config_takes_the_tuned_parameters_unless_told_not_to():
+    from assets.embeddings.assets import AlsConfig
+
+    tuned = {"rank": 73, "reg": 0.03, "alpha": 1.1, "iterations": 17, "seed": 0}
+    p = AlsConfig(seed=5).params(tuned)
+    assert (p.rank, p.iterations, p.seed) == (73, 17, 5)
+    assert AlsConfig(use_tuned=False, rank=9).params(tuned).rank == 9
+    assert AlsConfig(rank=9).params(None).rank == 9  # no tuning output: the config's values

@@ -18,13 +18,17 @@ class AlsConfig(dg.Config):
     """Implicit ALS hyper-parameters (see :class:`assets.embeddings.als.AlsParams`)."""
 
     engine: AlsEngine = "spark"  # spark: local[*] or a cluster; implicit: fast single node; implicit-gpu: CUDA
+    use_tuned: bool = True  # train with als_tuning's best parameters; False: the values below
     rank: int = 32
     reg: float = 0.05
     alpha: float = 10.0
     iterations: int = 12
     seed: int = 0
 
-    def params(self) -> AlsParams:
+    def params(self, tuned: dict | None = None) -> AlsParams:
+        """The parameters to train with: ``tuned`` (``als_tuning``'s best) when ``use_tuned``, else these fields."""
+        if self.use_tuned and tuned:
+            return AlsParams.from_dict({**tuned, "seed": self.seed})
         return AlsParams(rank=self.rank, reg=self.reg, alpha=self.alpha, iterations=self.iterations, seed=self.seed)
 
 
@@ -35,12 +39,13 @@ def data_version(df: pd.DataFrame) -> str:
 
 @dg.asset(kinds={"spark", "mlflow"})
 def als_model(
-    context: dg.AssetExecutionContext, config: AlsConfig, interactions: pd.DataFrame,
+    context: dg.AssetExecutionContext, config: AlsConfig, interactions: pd.DataFrame, als_tuning: dict,
     spark: SparkResource, mlflow_tracking: MlflowResource,
 ) -> dg.Output[FactorModel]:
-    """Implicit ALS (Spark MLlib, or the single-node ``implicit`` engine by config), logged to MLflow
-    and registered as ``challenger``."""
-    params = config.params()
+    """Implicit ALS (Spark MLlib, or the single-node ``implicit`` engine by config) with the tuned
+    parameters, logged to MLflow and registered as ``challenger``."""
+    params = config.params(als_tuning.get("best_params"))
+    source = "als_tuning" if config.use_tuned and als_tuning.get("best_params") else "config"
     model = train_als(config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None)
     dv = data_version(interactions)
     reg = register_factor_model(context, mlflow_tracking, model, ALS_MODEL_NAME, dv)
@@ -49,7 +54,8 @@ def als_model(
         metadata={
             "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
             "model_version": reg.version, "users": len(model.user_ids), "items": len(model.item_ids),
-            "rank": params.rank, "engine": config.engine, "train_seconds": model.params["train_seconds"], "data_version": dv,
+            "rank": params.rank, "reg": params.reg, "alpha": params.alpha, "iterations": params.iterations, "params_from": source,
+            "engine": config.engine, "train_seconds": model.params["train_seconds"], "data_version": dv,
         },
     )
 
