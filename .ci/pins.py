@@ -84,7 +84,7 @@ def check(repo: Path = REPO) -> list[str]:
     """Every problem in the files the install reads, as ``file:line: text (why)``."""
     problems = []
     files = {"constraints.txt": constraint_lines, "pyproject.toml": pyproject_pins,
-             "Makefile": pip_install_args, "k8s/Dockerfile": pip_install_args}
+             "Makefile": pip_install_args, "k8s/Dockerfile": pip_install_args, "k8s/Dockerfile.cuda": pip_install_args}
     for name, parse in files.items():
         p = repo / name
         if not p.exists():

@@ -90,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nHeld-out evaluation ({ev['split']['method']}, k={k}):")
     for model, m in ev["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  coverage={m[f'coverage@{k}']:.3f}")
-    promo = result.output_for_node("als_promotion")
-    print(f"Promotion (mlflow/policies/recstack-als.yaml): v{promo['challenger_version']} "
-          f"{'-> champion' if promo['promoted'] else 'stays challenger'}: {promo['reason']}")
+    for node in ("als_promotion", "two_tower_promotion", "entity_vectors_promotion"):
+        promo = result.output_for_node(node)
+        print(f"Promotion {promo['model']} v{promo.get('challenger_version', '?')} "
+              f"{'-> champion' if promo['promoted'] else 'stays challenger'}: {promo['reason']}")
     i2v = result.output_for_node("item2vec_evaluation")
     print("item2vec comparison (same split, users item2vec can serve):")
     for model, m in i2v["metrics"].items():

@@ -111,7 +111,7 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
     with TestClient(create_app(holder, api_key="")) as c:
         ready = c.get("/readyz").json()
         assert ready["ready"] and set(ready["serving"]) == {"entities", "lookalike", "kb"}
-        assert ready["serving"]["entities"]["model_version"] == "1" and ready["serving"]["entities"]["alias"] == "challenger"
+        assert ready["serving"]["entities"]["model_version"] == "1" and ready["serving"]["entities"]["alias"] == "champion"
         assert all(v["index_matches_model"] for v in ready["serving"].values()), ready
         r = c.post("/v1/similar", json={"entity_ids": [int(ids[0])], "k": 5})
         assert r.status_code == 200 and len(r.json()["results"][0]["ids"]) == 5

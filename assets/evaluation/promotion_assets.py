@@ -1,11 +1,21 @@
-"""The promotion step: challenger against champion on the same held-out data, by the policy."""
+"""The promotion steps: challenger against champion on the same held-out data, by each family's policy.
+
+``promote_by_policy`` is the one step every family shares; each asset only says how to score a
+registered version on its held-out data.
+"""
+
+from collections.abc import Callable
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
+from assets.embeddings.two_tower import TwoTower
+from assets.embeddings.vectors import table_to_vectors
 from assets.evaluation.assets import evaluate_als_vs_popularity
+from assets.evaluation.faq import retrieval_metrics, vector_rank
 from assets.evaluation.offline import SplitSpec, split_interactions
 from assets.evaluation.promotion import decide, load_policy
 from resources.mlflow_tracking import MlflowResource
@@ -23,41 +33,105 @@ def champion_params(mlflow_tracking: MlflowResource, model_name: str) -> tuple[s
     return version, dict(run.data.params)
 
 
+def promote_by_policy(context, mlflow_tracking: MlflowResource, model_name: str, challenger_version: str, challenger: dict,
+                      baseline: dict, score_champion: Callable[[str, dict], dict]) -> dg.Output[dict]:
+    """Score the champion (``score_champion(version, run_params)``) unless the challenger already is it,
+    decide by the model's policy, move ``champion`` or tag why not; the decision is the output."""
+    policy = load_policy(model_name)
+    champ = champion_params(mlflow_tracking, model_name)
+    champion_metrics, champion_v = None, None
+    if champ is not None and champ[0] == challenger_version:
+        promote, reason = False, f"version {challenger_version} is already the champion"
+    else:
+        if champ is not None:
+            champion_v = champ[0]
+            champion_metrics = score_champion(*champ)
+        d = decide(policy, challenger, champion_metrics, baseline)
+        promote, reason = d.promote, d.reason
+    if promote:
+        previous = mlflow_tracking.move_champion(model_name, challenger_version, reason, by="policy")
+        context.log.info("%s v%s is champion (was %s): %s", model_name, challenger_version, previous, reason)
+    else:
+        mlflow_tracking.version_tags(model_name, challenger_version,
+                                     {"recstack.promotion": "not promoted", "recstack.promotion.reason": reason})
+        context.log.info("%s v%s stays challenger: %s", model_name, challenger_version, reason)
+    m = policy.metric
+    out = {"model": model_name, "challenger_version": challenger_version, "champion_version_before": champion_v, "promoted": promote,
+           "reason": reason, "metric": m, "challenger": challenger.get(m), "champion": (champion_metrics or {}).get(m),
+           "baseline": baseline.get(m)}
+    return dg.Output(out, metadata={"promoted": promote, "reason": reason, "challenger_version": challenger_version,
+                                    "champion_version": mlflow_tracking.alias_version(model_name, "champion") or "none",
+                                    f"challenger_{m}": round(float(out["challenger"]), 5),
+                                    **({f"champion_{m}": round(float(out["champion"]), 5)} if out["champion"] is not None else {})})
+
+
 @dg.asset(kinds={"mlflow"}, deps=["als_user_vectors", "als_item_vectors"], retry_policy=EXTERNAL_RETRY)
 def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, als_model: FactorModel, als_evaluation: dict,
                   spark: SparkResource, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
-    """Score the ``champion`` (refit with its registered parameters) on the split ``als_evaluation``
-    scored the challenger on; move ``champion`` only when ``mlflow/policies/recstack-als.yaml``
-    says so. The decision and its reason become asset metadata and MLflow version tags. (Runs
-    after the vectors' blocking checks: a challenger whose suites failed never gets here.)"""
-    policy = load_policy("recstack-als")
-    name, challenger_v = policy.model, str(als_model.params["model_version"])
+    """The ALS ``champion`` (refit with its registered parameters) scored on the split ``als_evaluation``
+    scored the challenger on; ``champion`` moves only when ``mlflow/policies/recstack-als.yaml`` says so.
+    (Runs after the vectors' blocking checks: a challenger whose suites failed never gets here.)"""
     k = als_evaluation["k"]
-    challenger = dict(als_evaluation["metrics"]["als"])
-    baseline = als_evaluation["metrics"]["popularity"]
-    champ = champion_params(mlflow_tracking, name)
-    champion_metrics, champion_v = None, None
-    if champ is not None and champ[0] != challenger_v:
-        champion_v, p = champ
+
+    def score_champion(version: str, params: dict) -> dict:
         train, test = split_interactions(interactions, SplitSpec(**als_evaluation["split"]))
-        engine = p.get("engine", "spark")
-        m = train_als(engine, train, AlsParams.from_dict(p), spark=spark.get_session() if engine == "spark" else None)
-        champion_metrics = evaluate_als_vs_popularity(train, test, m, k)["als"]
-    if champ is not None and champ[0] == challenger_v:
-        d_promote, reason = False, f"version {challenger_v} is already the champion"
-    else:
-        d = decide(policy, challenger, champion_metrics, baseline)
-        d_promote, reason = d.promote, d.reason
-    if d_promote:
-        previous = mlflow_tracking.move_champion(name, challenger_v, reason, by="policy")
-        context.log.info("%s v%s is champion (was %s): %s", name, challenger_v, previous, reason)
-    else:
-        mlflow_tracking.version_tags(name, challenger_v, {"recstack.promotion": "not promoted", "recstack.promotion.reason": reason})
-        context.log.info("%s v%s stays challenger: %s", name, challenger_v, reason)
-    out = {"model": name, "challenger_version": challenger_v, "champion_version_before": champion_v, "promoted": d_promote,
-           "reason": reason, "metric": policy.metric, "challenger": challenger.get(policy.metric),
-           "champion": (champion_metrics or {}).get(policy.metric), "baseline": baseline.get(policy.metric)}
-    return dg.Output(out, metadata={"promoted": d_promote, "reason": reason, "challenger_version": challenger_v,
-                                    "champion_version": mlflow_tracking.alias_version(name, "champion") or "none",
-                                    f"challenger_{policy.metric}": round(float(out["challenger"]), 5),
-                                    **({f"champion_{policy.metric}": round(float(out["champion"]), 5)} if out["champion"] is not None else {})})
+        engine = params.get("engine", "spark")
+        m = train_als(engine, train, AlsParams.from_dict(params), spark=spark.get_session() if engine == "spark" else None)
+        return evaluate_als_vs_popularity(train, test, m, k)["als"]
+
+    return promote_by_policy(context, mlflow_tracking, "recstack-als", str(als_model.params["model_version"]),
+                             dict(als_evaluation["metrics"]["als"]), als_evaluation["metrics"]["popularity"], score_champion)
+
+
+def _load_pyfunc(mlflow_tracking: MlflowResource, name: str, version: str):
+    import mlflow
+
+    mlflow_tracking._client()
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+
+
+@dg.asset(kinds={"mlflow"}, deps=["kb_doc_vectors"], retry_policy=EXTERNAL_RETRY)
+def two_tower_promotion(context: dg.AssetExecutionContext, kb_documents: dict, two_tower_model: TwoTower,
+                        kb_search_evaluation: dict, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+    """The two-tower ``champion`` encodes the same documents and held-out queries the challenger was
+    scored on; ``champion`` moves by ``mlflow/policies/recstack-two-tower.yaml`` (BM25 is the baseline)."""
+    from assets.embeddings.text import document_vectors
+
+    docs, test = pd.DataFrame(kb_documents["docs"]), pd.DataFrame(kb_documents["test"])
+
+    def score_champion(version: str, params: dict) -> dict:
+        model = _load_pyfunc(mlflow_tracking, "recstack-two-tower", version)
+        encode = lambda texts: np.asarray(model.predict(list(texts)), np.float32)  # noqa: E731
+        ranked = vector_rank(document_vectors(encode, docs), encode(test["query"].tolist()), docs["doc_id"].to_numpy())
+        return retrieval_metrics(ranked, test["doc_id"].to_numpy())
+
+    return promote_by_policy(context, mlflow_tracking, "recstack-two-tower", str(two_tower_model.history["model_version"]),
+                             kb_search_evaluation["two_tower"], kb_search_evaluation["bm25"], score_champion)
+
+
+@dg.asset(kinds={"mlflow"}, retry_policy=EXTERNAL_RETRY)
+def entity_vectors_promotion(context: dg.AssetExecutionContext, entity_profiles: pd.DataFrame, entity_vectors,
+                             mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+    """Same-industry precision@10 of the challenger's vectors against the champion encoder's on the same
+    profiles; the structured fields alone are the baseline (``mlflow/policies/recstack-entity-vectors.yaml``).
+    Without an ``industry`` column there is nothing to decide on and the challenger stays."""
+    from assets.embeddings.entity_vectors import EntityEncoder, EntityVectorParams, same_label_precision
+
+    ids, vecs, md = table_to_vectors(entity_vectors)
+    version = str(md.get("model_version", ""))
+    if "industry" not in entity_profiles.columns:
+        return dg.Output({"model": "recstack-entity-vectors", "promoted": False, "reason": "no labelled profiles to evaluate on"},
+                         metadata={"promoted": False, "reason": "no labelled profiles to evaluate on"})
+    profiles = entity_profiles.set_index("entity_id").loc[ids].reset_index()
+    labels = profiles["industry"].to_numpy()
+    metric = "same_industry_precision_at_10"
+    fields = EntityEncoder.fit(profiles, EntityVectorParams(text_weight=0.0)).encode(profiles)[0]
+
+    def score_champion(v: str, params: dict) -> dict:
+        model = _load_pyfunc(mlflow_tracking, "recstack-entity-vectors", v)
+        cols = [c for c in ("description", "location", "type", "tags") if c in profiles.columns]
+        return {metric: same_label_precision(np.asarray(model.predict(profiles[cols]), np.float32), labels)}
+
+    return promote_by_policy(context, mlflow_tracking, "recstack-entity-vectors", version,
+                             {metric: same_label_precision(vecs, labels)}, {metric: same_label_precision(fields, labels)},
+                             score_champion)

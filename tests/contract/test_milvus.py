@@ -43,7 +43,7 @@ def milvus_server(tmp_path_factory):
     deadline = time.monotonic() + 180
     while not _port_open(PORT):
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+            _stop(proc, data)
             pytest.skip(f"milvus-server did not start (exit {proc.poll()}); see {data / 'server.log'}")
         time.sleep(1)
     uri = f"http://127.0.0.1:{PORT}"
@@ -54,20 +54,44 @@ def milvus_server(tmp_path_factory):
             break
         except Exception:  # noqa: BLE001
             if time.monotonic() > deadline:
-                proc.kill()
+                _stop(proc, data)
                 pytest.skip("milvus-server listens but never became ready")
             time.sleep(2)
     yield uri
     release(uri)
+    _stop(proc, data)
+    log.close()
+
+
+def _stop(proc, data: Path) -> None:
+    """Stop the server and every process it started: the launcher's child (``bin/milvus run``) runs
+    in a session of its own, so killing the launcher's group alone can leave it listening."""
     import os
     import signal
 
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    log.close()
+    def ours() -> list[int]:
+        pids = []
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    if str(data).encode() in (d / "cmdline").read_bytes():
+                        pids.append(int(d.name))
+                except OSError:
+                    pass
+        return pids
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in [proc.pid, *ours()]:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 30
+        while ours() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if not ours():
+            break
+    proc.wait(10)
 
 
 @pytest.fixture(params=["lite", "server"])
