@@ -15,7 +15,7 @@ export GX_ANALYTICS_ENABLED := False
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test test-fast lint ui serve bench validate clean constraints
+.PHONY: install run test test-fast lint ui serve bench validate clean constraints system-deps
 
 install: $(STAMP)
 
@@ -36,11 +36,16 @@ $(DAGSTER_HOME)/dagster.yaml:
 run: install $(DAGSTER_HOME)/dagster.yaml
 	@time $(BIN)/python -m orchestration.run_local
 
-test: install lint
+test: install lint system-deps
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check .
+
+# PostgreSQL and Chromium from Debian, for the production rehearsal and the UI tests (skips itself
+# where apt cannot run; those tests then skip with the reason).
+system-deps:
+	@bash .ci/system-deps.sh
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"

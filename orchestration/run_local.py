@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nHeld-out evaluation ({ev['split']['method']}, k={k}):")
     for model, m in ev["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  coverage={m[f'coverage@{k}']:.3f}")
-    for node in ("als_promotion", "two_tower_promotion", "entity_vectors_promotion"):
+    for node in ("als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion"):
         promo = result.output_for_node(node)
         print(f"Promotion {promo['model']} v{promo.get('challenger_version', '?')} "
               f"{'-> champion' if promo['promoted'] else 'stays challenger'}: {promo['reason']}")

@@ -28,6 +28,21 @@ rebuild_als_serving = dg.define_asset_job(
 )
 
 
+# Model -> the asset whose latest materialization records (``model_version``) which version is served.
+SERVED_FROM: dict[str, str] = {"recstack-als": "als_item_vectors"}
+
+
+def served_versions(instance: dg.DagsterInstance) -> dict[str, str]:
+    """``model -> version`` the served vectors were built from, per their latest materialization."""
+    out = {}
+    for model, key in SERVED_FROM.items():
+        event = instance.get_latest_materialization_event(dg.AssetKey(key))
+        md = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        if "model_version" in md:
+            out[model] = str(md["model_version"].value)
+    return out
+
+
 def champion_moves(seen: dict[str, str], current: dict[str, str | None]) -> list[tuple[str, str]]:
     """``(model, version)`` for every watched model whose champion differs from what was seen."""
     return [(m, v) for m, v in current.items() if v is not None and seen.get(m) != v]
@@ -36,7 +51,9 @@ def champion_moves(seen: dict[str, str], current: dict[str, str | None]) -> list
 @dg.sensor(job=rebuild_als_serving, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Rebuilds indexes when a model's `champion` alias moves (policy, MLflow UI, API or CLI)")
 def champion_alias_sensor(context: dg.SensorEvaluationContext, mlflow_tracking: MlflowResource):
-    state = json.loads(context.cursor) if context.cursor else {"seen": {}, "moves": 0}
+    # First tick: what is served now counts as seen, so starting the sensor (or `make ui` after
+    # `make run`) rebuilds nothing unless the served vectors are not from the champion.
+    state = json.loads(context.cursor) if context.cursor else {"seen": served_versions(context.instance), "moves": 0}
     current = {m: mlflow_tracking.alias_version(m, "champion") for m in REBUILDS}
     moves = champion_moves(state["seen"], current)
     for model, version in moves:

@@ -45,3 +45,11 @@ def recstack_home(tmp_path, monkeypatch):
     monkeypatch.setenv("RECSTACK_HOME", str(home))
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))
     return home
+
+
+@pytest.fixture(scope="session")
+def materialized_slice(tmp_path_factory, spark_resource):
+    """The recommendation slice, materialized once per session in a home of its own."""
+    from tests.slice import materialize_slice
+
+    return materialize_slice(tmp_path_factory.mktemp("slice") / "home", spark_resource)

@@ -44,7 +44,8 @@ def test_manual_move_and_rollback_trigger_rebuilds(recstack_home, monkeypatch):
         mlf = res["mlflow_tracking"]
         assert mlf.alias_version("recstack-als", "champion") == "1"
         reqs, cursor = _tick(champion_alias_sensor, instance, None, res)
-        assert [r.tags["recstack/champion_version"] for r in reqs] == ["1"]  # first sight of the champion
+        # First tick: the served vectors come from v2 (the latest run), the champion is v1: rebuild.
+        assert [r.tags["recstack/champion_version"] for r in reqs] == ["1"]
         assert _tick(champion_alias_sensor, instance, cursor, res)[0] == []  # nothing moved: no run
 
         assert registry.main(["promote", "--model", "recstack-als", "--version", "2", "--reason", "manual"]) == 0
@@ -60,3 +61,14 @@ def test_manual_move_and_rollback_trigger_rebuilds(recstack_home, monkeypatch):
         reqs, cursor = _tick(champion_alias_sensor, instance, cursor, res)
         assert [r.tags["recstack/champion_version"] for r in reqs] == ["1"] and json.loads(cursor)["moves"] == 3
         assert len({r.run_key for r in reqs}) == 1
+
+
+def test_first_tick_rebuilds_nothing_when_the_champion_is_already_served(materialized_slice):
+    from orchestration.sensors import champion_alias_sensor, served_versions
+    from resources.mlflow_tracking import MlflowResource
+
+    res = {"mlflow_tracking": MlflowResource(tracking_uri=materialized_slice.tracking_uri)}
+    with dg.DagsterInstance.from_config(str(materialized_slice.home / "dagster")) as instance:
+        assert served_versions(instance) == {"recstack-als": "1"}
+        reqs, cursor = _tick(champion_alias_sensor, instance, None, res)
+    assert reqs == [] and json.loads(cursor)["seen"] == {"recstack-als": "1"}

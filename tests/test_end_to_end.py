@@ -7,26 +7,9 @@ import pytest
 
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 from resources.storage import VersionedStore
+from tests.slice import TINY
 
 pytestmark = pytest.mark.slow
-
-TINY = {
-    "ops": {
-        "interactions": {"config": {"n_interactions": 4000, "n_communities": 4}},
-        "als_model": {"config": {"rank": 8, "iterations": 5}},
-        "faiss_index_als_users": {"config": {"recall_sample": 100}},
-        "faiss_index_als_items": {"config": {"recall_sample": 100}},
-        "faiss_index_item2vec_items": {"config": {"recall_sample": 100}},
-        "item2vec_model": {"config": {"dim": 16, "epochs": 5}},
-        "entity_profiles": {"config": {"n_entities": 400}},
-        "two_tower_model": {"config": {"max_epochs": 2, "dim": 32, "out_dim": 32}},
-        "entity_vectors": {"config": {"epochs": 60}},
-        "faiss_index_entities": {"config": {"recall_sample": 100}},
-        "lookalike_audiences": {"config": {"audience_size": 50}},
-        "als_tuning": {"config": {"n_trials": 3, "timeout_seconds": 30}},
-    }
-}
-
 
 def _defs():
     from orchestration.definitions import build_definitions
@@ -34,12 +17,10 @@ def _defs():
     return build_definitions("local")  # reads RECSTACK_HOME now, after the fixture set it
 
 
-def test_slice_materializes_end_to_end(recstack_home, spark_resource):
-    defs = _defs()
-    job = defs.resolve_job_def("recommendation_slice")
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(instance=instance, run_config=TINY, resources={"spark": spark_resource})
-        assert result.success
+def test_slice_materializes_end_to_end(materialized_slice):
+    recstack_home, result = materialized_slice.home, materialized_slice.result
+    assert result.success
+    with dg.DagsterInstance.from_config(str(recstack_home / "dagster")) as instance:
         keys = {k.to_user_string() for k in instance.get_asset_keys()}
     assert keys >= {"interactions", "als_model", "als_user_vectors", "als_item_vectors", "faiss_index_als_users",
                     "faiss_index_als_items", "lookalike_audiences", "als_evaluation", "click_sequences",
@@ -47,7 +28,8 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
                     "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities",
                     "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation",
                     "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation",
-                    "als_promotion", "similar_entities", "als_tuning"}
+                    "als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion",
+                    "similar_entities", "als_tuning"}
     tuning = result.output_for_node("als_tuning")
     assert len(tuning["trials"]) == 3 and tuning["best_value"] >= max(v for _, v, _ in tuning["trials"]) - 1e-12
     sim = result.output_for_node("similar_entities")
@@ -76,7 +58,9 @@ def test_slice_materializes_end_to_end(recstack_home, spark_resource):
     # MLflow: the version is registered and carries the challenger alias and evaluation metrics.
     import mlflow
 
-    client = mlflow.MlflowClient(f"sqlite:///{recstack_home / 'mlflow' / 'mlflow.db'}")
+    mlflow.set_tracking_uri(materialized_slice.tracking_uri)
+    mlflow.set_registry_uri(materialized_slice.tracking_uri)
+    client = mlflow.MlflowClient(materialized_slice.tracking_uri)
     mv = client.get_model_version_by_alias("recstack-als", "challenger")
     run = client.get_run(mv.run_id)
     assert run.data.tags["dagster_run_id"] == result.run_id

@@ -52,41 +52,13 @@ def tracking(request, tmp_path):
     if request.param == "sqlite":
         yield MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path / "art"))
         return
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
+    from tests import servers
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = str(Path(sys.executable).with_name("mlflow"))
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([exe, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                             "--artifacts-destination", str(tmp_path / "server-art")],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.skip(f"mlflow server did not start; see {tmp_path / 'server.log'}")
-        time.sleep(1)
-    yield MlflowResource(tracking_uri=url)
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(30)
-    log.close()
+    try:
+        with servers.mlflow_server(tmp_path / "server") as url:
+            yield MlflowResource(tracking_uri=url)
+    except servers.ServerUnavailable as e:
+        pytest.skip(str(e))
 
 
 def test_promotion_asset_promotes_better_keeps_worse_and_rollback(tracking, monkeypatch):

@@ -37,3 +37,30 @@ def test_champions_are_scored_from_the_registry(recstack_home):
         # Same data, same seed: the champion loaded from the registry scores what the challenger scores.
         ent2 = second.output_for_node("entity_vectors_promotion")
         assert ent2["champion"] == pytest.approx(ent2["challenger"], abs=1e-9) and not ent2["promoted"]
+
+
+I2V = dg.AssetSelection.assets("interactions", "interaction_id_map", "click_sequences", "item2vec_model", "item2vec_evaluation",
+                               "item2vec_promotion")
+
+
+def test_item2vec_champion_is_refit_and_a_worse_challenger_stays(recstack_home):
+    from orchestration.definitions import build_definitions
+
+    defs = build_definitions("local")
+    job = dg.define_asset_job("i2v", selection=I2V).resolve(asset_graph=defs.resolve_asset_graph())
+    mlf = defs.resources["mlflow_tracking"]
+    base = {"interactions": {"config": {"n_interactions": 4000, "n_communities": 4}}}
+    with dg.DagsterInstance.get() as instance:
+        runs = []
+        for model_cfg in ({"dim": 16, "epochs": 5}, {"dim": 16, "epochs": 5}, {"dim": 2, "epochs": 1, "window": 1}):
+            r = job.execute_in_process(instance=instance, resources=defs.resources,
+                                       run_config={"ops": {**base, "item2vec_model": {"config": model_cfg}}})
+            assert r.success
+            runs.append(r.output_for_node("item2vec_promotion"))
+    first, same, worse = runs
+    assert first["promoted"] and "first version" in first["reason"]
+    # Same parameters and data: the refit champion scores what the challenger scores, so no promotion.
+    assert same["champion"] == pytest.approx(same["challenger"], abs=1e-9) and not same["promoted"]
+    assert worse["challenger"] < worse["champion"] and not worse["promoted"], worse
+    assert mlf.alias_version("recstack-item2vec", "champion") == "1"
+    assert mlf.alias_version("recstack-item2vec", "challenger") == "3"

@@ -33,6 +33,10 @@ def curve_markdown(points: list[tuple[float, float]], xlabel: str, ylabel: str, 
     fig, ax = _figure()
     xs, ys = zip(*points) if points else ((), ())
     ax.plot(xs, ys, marker="o")
+    if all(float(x).is_integer() for x in xs):  # trial numbers, nprobe: no 0.5 ticks
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if target is not None:
         ax.axhline(target, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel(xlabel)

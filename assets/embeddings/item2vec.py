@@ -87,6 +87,11 @@ class Item2VecParams:
     user_vector: Literal["mean", "sum"] = "mean"
     recency_half_life_days: float = 0.0  # >0 weights recent items more in the user vector
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Item2VecParams:
+        """The parameters recorded in a model's ``params`` or MLflow run (strings; extra keys ignored)."""
+        return cls(**{k: type(getattr(cls(), k))(d[k]) for k in cls.__dataclass_fields__ if k in d})
+
 
 def train_item2vec(sessions: pd.DataFrame, params: Item2VecParams = Item2VecParams()):
     """Skip-gram Word2Vec over sessions (and optional random walks).

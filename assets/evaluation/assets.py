@@ -121,5 +121,6 @@ def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationCon
     yield dg.AssetCheckResult(check_name="item2vec_beats_popularity", passed=a > b, severity=dg.AssetCheckSeverity.WARN,
                               metadata={"item2vec_ndcg": a, "popularity_ndcg": b})
     table = pd.DataFrame(res).T.reset_index(names="model")
-    yield dg.Output({"split": split.__dict__, "k": k, "metrics": res, "model_version": p.get("model_version")},
+    yield dg.Output({"split": split.__dict__, "k": k, "metrics": res, "model_version": p.get("model_version"),
+                     "session_gap_seconds": config.session_gap_seconds},
                     metadata={**flat, "table": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f"))})

@@ -14,7 +14,7 @@ from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.two_tower import TwoTower
 from assets.embeddings.vectors import table_to_vectors
-from assets.evaluation.assets import evaluate_als_vs_popularity
+from assets.evaluation.assets import evaluate_als_vs_popularity, evaluate_models_same_users
 from assets.evaluation.faq import retrieval_metrics, vector_rank
 from assets.evaluation.offline import SplitSpec, split_interactions
 from assets.evaluation.promotion import decide, load_policy
@@ -81,6 +81,26 @@ def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame,
 
     return promote_by_policy(context, mlflow_tracking, "recstack-als", str(als_model.params["model_version"]),
                              dict(als_evaluation["metrics"]["als"]), als_evaluation["metrics"]["popularity"], score_champion)
+
+
+@dg.asset(kinds={"mlflow"}, deps=["item2vec_item_vectors", "item2vec_user_vectors"], retry_policy=EXTERNAL_RETRY)
+def item2vec_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, item2vec_evaluation: dict,
+                       mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+    """The item2vec ``champion`` (refit with its registered parameters) scored with the same split, sessions
+    and servable users ``item2vec_evaluation`` scored the challenger with; ``champion`` moves only when
+    ``mlflow/policies/recstack-item2vec.yaml`` says so (popularity is the baseline)."""
+    from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
+
+    ev, k = item2vec_evaluation, item2vec_evaluation["k"]
+
+    def score_champion(version: str, params: dict) -> dict:
+        train, test = split_interactions(interactions, SplitSpec(**ev["split"]))
+        champion = fit_item2vec(sessionize(train, ev["session_gap_seconds"]), train, Item2VecParams.from_dict(params))
+        # Same companion model as the challenger's evaluation, so both are scored on the same users.
+        return evaluate_models_same_users(train, test, {"item2vec": champion, "als": train_als("implicit", train, AlsParams())}, k)["item2vec"]
+
+    return promote_by_policy(context, mlflow_tracking, "recstack-item2vec", str(ev["model_version"]),
+                             dict(ev["metrics"]["item2vec"]), ev["metrics"]["popularity"], score_champion)
 
 
 def _load_pyfunc(mlflow_tracking: MlflowResource, name: str, version: str):

@@ -1,16 +1,10 @@
 """One Milvus contract, run against Milvus Lite and a real Milvus standalone server.
 
-The server is the ``milvus`` package's ``milvus-server`` (started here on its default ports,
+The server is the ``milvus`` package's ``milvus-server`` (started here on a free port,
 embedded etcd, local storage); the test skips with the reason only where it cannot start.
 """
 
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,79 +13,18 @@ import pytest
 from assets.indexes.milvus_index import CollectionSpec, count, publish, search, serving_collection, upsert, versions
 from assets.indexes.milvus_index import delete as milvus_delete
 from resources.milvus import milvus_client, release
+from tests import servers
 
 pytestmark = pytest.mark.milvus
-PORT = 19530
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.fixture(scope="module")
 def milvus_server(tmp_path_factory):
-    exe = shutil.which("milvus-server") or str(Path(sys.executable).with_name("milvus-server"))
-    if not Path(exe).exists():
-        pytest.skip("the `milvus` package (milvus-server) is not installed")
-    if _port_open(PORT):
-        pytest.skip(f"port {PORT} is already taken: not starting a second Milvus server")
-    data = tmp_path_factory.mktemp("milvus-server")
-    log = open(data / "server.log", "w")
-    proc = subprocess.Popen([exe, "--data", str(data / "data")], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while not _port_open(PORT):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            _stop(proc, data)
-            pytest.skip(f"milvus-server did not start (exit {proc.poll()}); see {data / 'server.log'}")
-        time.sleep(1)
-    uri = f"http://127.0.0.1:{PORT}"
-    deadline = time.monotonic() + 120
-    while True:  # the proxy listens before the coordinators are ready
-        try:
-            milvus_client(uri).list_collections()
-            break
-        except Exception:  # noqa: BLE001
-            if time.monotonic() > deadline:
-                _stop(proc, data)
-                pytest.skip("milvus-server listens but never became ready")
-            time.sleep(2)
-    yield uri
-    release(uri)
-    _stop(proc, data)
-    log.close()
-
-
-def _stop(proc, data: Path) -> None:
-    """Stop the server and every process it started: the launcher's child (``bin/milvus run``) runs
-    in a session of its own, so killing the launcher's group alone can leave it listening."""
-    import os
-    import signal
-
-    def ours() -> list[int]:
-        pids = []
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit():
-                try:
-                    if str(data).encode() in (d / "cmdline").read_bytes():
-                        pids.append(int(d.name))
-                except OSError:
-                    pass
-        return pids
-
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in [proc.pid, *ours()]:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 30
-        while ours() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if not ours():
-            break
-    proc.wait(10)
+    try:
+        with servers.milvus_server(tmp_path_factory.mktemp("milvus-server")) as uri:
+            yield uri
+    except servers.ServerUnavailable as e:
+        pytest.skip(str(e))
 
 
 @pytest.fixture(params=["lite", "server"])
