@@ -146,6 +146,25 @@ def mlflow_server(folder: Path, backend_uri: str | None = None) -> Iterator[str]
             stop_process_tree(proc)
 
 
+@contextmanager
+def dagster_dev(folder: Path, env: dict[str, str]) -> Iterator[str]:
+    """``dagster dev`` (webserver and daemon, as ``make ui`` starts them) for this repository's
+    workspace on a free loopback port, with ``env`` added to the environment."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = folder / "dagster-dev.log"
+    repo = Path(__file__).resolve().parents[1]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([_venv_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                                cwd=repo, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait(lambda: http_ok(f"{url}/server_info"), proc, 120, "dagster dev", log_path)
+            yield url
+        finally:
+            stop_process_tree(proc)
+
+
 def postgres_bin() -> Path | None:
     """The folder of Debian's PostgreSQL server binaries, if the package is installed."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -55,25 +53,13 @@ def page(browser):
 
 @pytest.fixture(scope="module")
 def dagster_ui(materialized_slice, tmp_path_factory):
-    """``dagster dev`` (webserver and daemon, as ``make ui`` starts them) on a free loopback port over
-    the slice's instance: the daemon dequeues runs launched from the UI and ticks the sensor."""
-    folder = tmp_path_factory.mktemp("dagster-ui")
-    port = servers.free_port()
-    exe = shutil.which("dagster") or str(Path(os.sys.executable).with_name("dagster"))
-    repo = Path(__file__).resolve().parents[1]
-    log_path = folder / "dagster-dev.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([exe, "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=repo,
-                                env={**os.environ, **materialized_slice.env}, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            servers._wait(lambda: servers.http_ok(f"{url}/server_info"), proc, 120, "dagster-webserver", log_path)
-        except servers.ServerUnavailable as e:
-            servers.stop_process_tree(proc)
-            pytest.skip(str(e))
-        yield url
-        servers.stop_process_tree(proc)
+    """``dagster dev`` over the slice's instance: the daemon dequeues runs launched from the UI and
+    ticks the sensor."""
+    try:
+        with servers.dagster_dev(tmp_path_factory.mktemp("dagster-ui"), materialized_slice.env) as url:
+            yield url
+    except servers.ServerUnavailable as e:
+        pytest.skip(str(e))
 
 
 def _open(page, url: str) -> None:
