@@ -26,6 +26,8 @@ TINY = {
         "faiss_index_entities": {"config": {"recall_sample": 100}},
         "lookalike_audiences": {"config": {"audience_size": 50}},
         "als_tuning": {"config": {"n_trials": 3, "timeout_seconds": 30}},
+        "item2vec_tuning": {"config": {"n_trials": 3, "timeout_seconds": 30, "dim": 16, "epochs": 5}},
+        "two_tower_tuning": {"config": {"n_trials": 2, "timeout_seconds": 30, "dim": 32, "out_dim": 32}},
     }
 }
 

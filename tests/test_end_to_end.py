@@ -29,9 +29,22 @@ def test_slice_materializes_end_to_end(materialized_slice):
                     "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation",
                     "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation",
                     "als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion",
-                    "similar_entities", "als_tuning"}
+                    "similar_entities", "als_tuning", "item2vec_tuning", "two_tower_tuning"}
     tuning = result.output_for_node("als_tuning")
     assert len(tuning["trials"]) == 3 and tuning["best_value"] >= max(v for _, v, _ in tuning["trials"]) - 1e-12
+    # item2vec and the two-tower train with their tuning assets' best searched parameters.
+    i2v_tuning, tt_tuning = result.output_for_node("item2vec_tuning"), result.output_for_node("two_tower_tuning")
+    assert len(i2v_tuning["trials"]) == 3 and len(tt_tuning["trials"]) == 2
+    i2v_md = result.asset_materializations_for_node("item2vec_model")[0].metadata
+    assert i2v_md["params_from"].value == "item2vec_tuning"
+    assert {k: i2v_md[k].value for k in ("window", "negative", "min_count")} == \
+        {k: i2v_tuning["best_params"][k] for k in ("window", "negative", "min_count")}
+    tt = result.output_for_node("two_tower_model").params
+    assert (tt.tau, tt.lr, tt.max_epochs) == tuple(tt_tuning["best_params"][k] for k in ("tau", "lr", "max_epochs"))
+    assert tt.dim == 32  # not searched: the model's own config
+    for node in ("item2vec_tuning", "two_tower_tuning"):
+        md = result.asset_materializations_for_node(node)[0].metadata
+        assert md["history_plot"].value.startswith("![") and "mlflow_run" in md
     sim = result.output_for_node("similar_entities")
     assert len(sim) == 400 * 10 and not (sim["entity_id"] == sim["similar_id"]).any()
     promo = result.output_for_node("als_promotion")
@@ -65,6 +78,12 @@ def test_slice_materializes_end_to_end(materialized_slice):
     run = client.get_run(mv.run_id)
     assert run.data.tags["dagster_run_id"] == result.run_id
     assert "eval_als_ndcg_at_10" in run.data.metrics
+    # Every tuning trial is a nested run under its tuning asset's parent run.
+    exp = client.get_experiment_by_name("recstack")
+    for name, n in (("als_tuning", 3), ("item2vec_tuning", 3), ("two_tower_tuning", 2)):
+        parent = client.search_runs([exp.experiment_id], f"attributes.run_name = '{name}'")[0]
+        children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        assert len(children) == n and all("seconds" in c.data.metrics for c in children), name
     # The registered pyfunc serves recommendations by alias.
     model = mlflow.pyfunc.load_model("models:/recstack-als@challenger")
     users = result.output_for_node("als_model").user_ids[:3]

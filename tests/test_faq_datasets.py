@@ -12,10 +12,14 @@ from tests.conftest import shared_dataset
 
 def test_holdout_leaks_no_validation_query():
     docs = pd.DataFrame({"doc_id": [0, 1], "title": ["card", "pin"], "questions": [["a", "b", "c"], ["d", "e", "f"]]})
-    train = pd.DataFrame({"query": list("abcdef"), "positive": ["card"] * 3 + ["pin"] * 3, "doc_id": [0, 0, 0, 1, 1, 1]})
+    # Each query is paired with its title and with another question of its entry.
+    train = pd.DataFrame({"query": list("abcdef") * 2, "positive": ["card"] * 3 + ["pin"] * 3 + list("bcaefd"),
+                          "doc_id": [0, 0, 0, 1, 1, 1] * 2})
     tr, vdocs, vq = holdout({"train": train, "train_docs": docs}, fraction=0.34, seed=0)
     held = set(vq["query"])
-    assert len(held) == 2 and not held & set(tr["query"])
+    assert len(held) == 2 and not held & set(tr["query"]) and not held & set(tr["positive"])
+    kept = ~train["query"].isin(held) & ~train["positive"].isin(held)
+    assert len(tr) == kept.sum() < 12 - 4  # more than the held-out queries' own 4 pairs are gone
     assert not held & {q for qs in vdocs["questions"] for q in qs}
     assert docs["questions"].map(len).sum() == 6  # the caller's table is untouched
 

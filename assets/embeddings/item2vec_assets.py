@@ -1,5 +1,6 @@
 """item2vec assets: click sequences → skip-gram model → item and user vectors, evaluated."""
 
+from dataclasses import replace
 from typing import Literal
 
 import dagster as dg
@@ -33,6 +34,9 @@ def click_sequences(config: SessionConfig, interactions: pd.DataFrame) -> dg.Out
 
 
 class Item2VecConfig(dg.Config):
+    """Skip-gram and user-vector parameters (see :class:`Item2VecParams`)."""
+
+    use_tuned: bool = True  # window, negative, min_count, half-life from item2vec_tuning; False: the values below
     dim: int = 64
     window: int = 3
     negative: int = 10
@@ -44,25 +48,39 @@ class Item2VecConfig(dg.Config):
     user_vector: Literal["mean", "sum"] = "mean"
     recency_half_life_days: float = 1.0
 
-    def params(self) -> Item2VecParams:
-        return Item2VecParams(dim=self.dim, window=self.window, negative=self.negative, min_count=self.min_count,
-                              epochs=self.epochs, workers=self.workers, seed=self.seed, walks_per_item=self.walks_per_item,
-                              user_vector=self.user_vector, recency_half_life_days=self.recency_half_life_days)
+    def params(self, tuned: dict | None = None) -> Item2VecParams:
+        """These fields, with the searched ones from ``tuned`` (``item2vec_tuning``'s output) when ``use_tuned``."""
+        p = Item2VecParams(dim=self.dim, window=self.window, negative=self.negative, min_count=self.min_count,
+                           epochs=self.epochs, workers=self.workers, seed=self.seed, walks_per_item=self.walks_per_item,
+                           user_vector=self.user_vector, recency_half_life_days=self.recency_half_life_days)
+        return replace(p, **tuned_fields(tuned)) if self.use_tuned else p
+
+
+def tuned_fields(tuned: dict | None) -> dict:
+    """The searched parameters of a tuning asset's output (``{}`` when there is none)."""
+    if not tuned or not tuned.get("best_params"):
+        return {}
+    return {k: tuned["best_params"][k] for k in tuned.get("searched", tuned["best_params"])}
 
 
 @dg.asset(kinds={"gensim", "mlflow"})
 def item2vec_model(context: dg.AssetExecutionContext, config: Item2VecConfig, click_sequences: pd.DataFrame,
-                   interactions: pd.DataFrame, mlflow_tracking: MlflowResource) -> dg.Output[FactorModel]:
-    """Skip-gram item vectors (gensim) over ``click_sequences`` and user vectors from them, registered
-    as ``challenger``."""
+                   interactions: pd.DataFrame, item2vec_tuning: dict, mlflow_tracking: MlflowResource) -> dg.Output[FactorModel]:
+    """Skip-gram item vectors (gensim) over ``click_sequences`` and user vectors from them, with
+    ``item2vec_tuning``'s best window, negative, min_count and half-life; registered as ``challenger``."""
     if click_sequences.empty:
         raise dg.Failure("click_sequences is empty: no session reached min_len (lower it, or raise gap_seconds)")
     sessions = click_sequences
-    model = fit_item2vec(sessions, interactions, config.params())
+    params = config.params(item2vec_tuning)
+    model = fit_item2vec(sessions, interactions, params)
     reg = register_factor_model(context, mlflow_tracking, model, ITEM2VEC_MODEL_NAME, data_version(interactions))
     return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
                                       "model_version": reg.version, "items": len(model.item_ids), "users": len(model.user_ids),
-                                      "sessions": len(sessions), "train_seconds": model.params["train_seconds"]})
+                                      "sessions": len(sessions), "train_seconds": model.params["train_seconds"],
+                                      "window": params.window, "negative": params.negative, "min_count": params.min_count,
+                                      "recency_half_life_days": round(params.recency_half_life_days, 4),
+                                      "params_from": "item2vec_tuning" if config.use_tuned and tuned_fields(item2vec_tuning)
+                                      else "config"})
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("item2vec_item_vectors"))

@@ -1,5 +1,6 @@
 """Knowledge-base embeddings: the two-tower text encoder (MLflow pyfunc) and the documents' vectors."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from assets.embeddings.assets import vectors_check
+from assets.embeddings.item2vec_assets import tuned_fields
 from assets.embeddings.text import Tokenizer, document_vectors
 from assets.embeddings.two_tower import TwoTower, TwoTowerParams, train_two_tower
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
@@ -20,6 +22,9 @@ TWO_TOWER_PYFUNC = str(Path(__file__).with_name("two_tower_pyfunc.py"))
 
 
 class TwoTowerConfig(dg.Config):
+    """Encoder and training parameters (see :class:`TwoTowerParams`)."""
+
+    use_tuned: bool = True  # tau, lr, max_epochs from two_tower_tuning; False: the values below
     dim: int = 64
     out_dim: int = 64
     heads: int = 4
@@ -35,14 +40,20 @@ class TwoTowerConfig(dg.Config):
     symmetric: bool = True
     resample_positives: bool = True
 
+    def params(self, tuned: dict | None = None) -> TwoTowerParams:
+        """These fields, with the searched ones from ``tuned`` (``two_tower_tuning``'s output) when ``use_tuned``."""
+        p = TwoTowerParams(**self.model_dump(exclude={"use_tuned"}))  # every other field is a TwoTowerParams field
+        return replace(p, **tuned_fields(tuned)) if self.use_tuned else p
+
 
 @dg.asset(kinds={"torch", "mlflow"}, op_tags=gpu_op_tags())
-def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, kb_documents: dict,
+def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, kb_documents: dict, two_tower_tuning: dict,
                     mlflow_tracking: MlflowResource) -> dg.Output[TwoTower]:
-    """Shared-tower transformer encoder trained with InfoNCE on in-batch negatives; logged as a pyfunc
-    (``predict(list[str]) -> vectors``) and registered as ``challenger``."""
+    """Shared-tower transformer encoder trained with InfoNCE on in-batch negatives, with
+    ``two_tower_tuning``'s best tau, lr and epoch budget; logged as a pyfunc (``predict(list[str])
+    -> vectors``) and registered as ``challenger``."""
     train, docs = pd.DataFrame(kb_documents["train"]), pd.DataFrame(kb_documents["docs"])
-    p = TwoTowerParams(**config.model_dump())  # every config field is a TwoTowerParams field
+    p = config.params(two_tower_tuning)
     model = train_two_tower(train["query"].tolist(), train["positive"].tolist(), train["doc_id"].tolist(), p, corpus=doc_texts(docs))
     h = model.history
     reg = mlflow_tracking.log_and_register(
@@ -54,7 +65,10 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, k
     model.history.update(mlflow_run_id=reg.run_id, model_version=reg.version)
     return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
                                       "model_version": reg.version, "epochs": h["epochs"], "best_val_mrr@10": round(h["best_val_mrr"], 4),
-                                      "train_seconds": h["train_seconds"], "device": h["device"], "vocab": len(model.vocab)})
+                                      "train_seconds": h["train_seconds"], "device": h["device"], "vocab": len(model.vocab),
+                                      "tau": p.tau, "lr": p.lr, "max_epochs": p.max_epochs,
+                                      "params_from": "two_tower_tuning" if config.use_tuned and tuned_fields(two_tower_tuning)
+                                      else "config"})
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("kb_doc_vectors"))

@@ -67,7 +67,8 @@ def load_afqmc(folder: str | Path) -> dict:
 def holdout(data: dict, fraction: float = 0.1, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Hold a ``fraction`` of distinct training queries out for validation.
 
-    Returns ``(train_pairs, val_docs, val_queries)``: the pairs of the other queries, the
+    Returns ``(train_pairs, val_docs, val_queries)``: the pairs of the other queries (without
+    those whose positive is a held-out query), the
     ``train_docs`` with the held-out queries removed from their similar questions (no leak), and
     the held-out queries with their ``doc_id`` — a retrieval task shaped like the test.
     """
@@ -77,7 +78,9 @@ def holdout(data: dict, fraction: float = 0.1, seed: int = 1) -> tuple[pd.DataFr
     is_val = train["query"].isin(held)
     docs = data["train_docs"].copy()
     docs["questions"] = [[q for q in qs if q not in held] for qs in docs["questions"]]
-    return train[~is_val].reset_index(drop=True), docs, train[is_val].drop_duplicates("query")[["query", "doc_id"]]
+    # A held-out query may also be another query's positive: drop those pairs too.
+    keep = ~is_val & ~train["positive"].isin(held)
+    return train[keep].reset_index(drop=True), docs, train[is_val].drop_duplicates("query")[["query", "doc_id"]]
 
 
 def evaluate_encoder(encode, docs: pd.DataFrame, queries: pd.DataFrame) -> dict[str, float]:

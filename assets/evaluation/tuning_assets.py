@@ -1,5 +1,8 @@
-"""``als_tuning``: search ALS parameters on the training data, every trial a nested MLflow run."""
+"""Tuning assets: ALS, item2vec and the two-tower searched on training data only, every trial a
+nested MLflow run under one parent run. Each output's ``best_params`` train the next challenger."""
 
+from collections.abc import Callable
+from dataclasses import fields, replace
 from typing import Literal
 
 import dagster as dg
@@ -7,20 +10,64 @@ import pandas as pd
 
 import mlflow
 from assets.common.plots import curve_markdown
+from assets.embeddings.item2vec_assets import Item2VecConfig
+from assets.embeddings.kb_assets import TwoTowerConfig
 from assets.evaluation.offline import SplitSpec, split_interactions
-from assets.evaluation.tuning import ndcg_score, tune_als
+from assets.evaluation.tuning import (
+    Item2VecSpace,
+    TwoTowerSpace,
+    best_so_far,
+    ndcg_score,
+    tune_als,
+    tune_item2vec,
+    tune_two_tower,
+)
+from resources.kubernetes import gpu_op_tags
 from resources.mlflow_tracking import MlflowResource, dagster_tags
 
 
-class AlsTuningConfig(dg.Config):
-    """Budget (whichever ends first) and the split the *test* part is cut by (as ``als_evaluation``)."""
+class TuningBudget(dg.Config):
+    """Budget (whichever ends first); the defaults are always trial 0."""
 
     n_trials: int = 8
     timeout_seconds: float = 60.0
     seed: int = 0
+
+
+class AlsTuningConfig(TuningBudget):
+    """The test part is cut by the same split as ``als_evaluation``, then set aside."""
+
     k: int = 10
     split: Literal["last_n", "random"] = "last_n"
     holdout_n: int = 1
+
+
+def tuned_output(context, mlflow_tracking: MlflowResource, name: str, metric: str, search: Callable, searched: list[str],
+                 title: str) -> dg.Output[dict]:
+    """Run ``search(on_trial)`` inside a parent MLflow run, one nested run per trial; return the
+    result (plus the ``searched`` parameter names) with its metadata and a best-so-far plot."""
+    mlflow_tracking._client()
+    with mlflow_tracking.start_run(name, tags=dagster_tags(context)) as parent:
+        def on_trial(number, params, value, seconds):
+            # The parent's experiment, named: a nested run otherwise lands in the "Default" one.
+            with mlflow.start_run(run_name=f"trial-{number}", nested=True, experiment_id=parent.info.experiment_id,
+                                  tags={"trial": str(number)}):
+                mlflow.log_params(params)
+                mlflow.log_metrics({metric.replace("@", "_at_"): value, "seconds": seconds})
+
+        res = search(on_trial)
+        mlflow.log_params({f"best_{k}": v for k, v in res["best_params"].items() if k in searched})
+        mlflow.log_metrics({f"best_{metric}".replace("@", "_at_"): res["best_value"],
+                            f"default_{metric}".replace("@", "_at_"): res["default_value"]})
+    best = {k: v for k, v in res["best_params"].items() if k in searched}
+    context.log.info("%s best %s: %s %.4f (defaults %.4f)", name, best, metric, res["best_value"], res["default_value"])
+    return dg.Output({**res, "searched": searched}, metadata={
+        "best_params": dg.MetadataValue.json(best), "trials": len(res["trials"]),
+        f"best_{metric}": round(res["best_value"], 5), f"default_{metric}": round(res["default_value"], 5),
+        "lift_vs_default": round(res["best_value"] / res["default_value"], 3) if res["default_value"] else 0.0,
+        "seconds": res["seconds"], "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(parent.info.run_id)),
+        "history_plot": dg.MetadataValue.md(curve_markdown(best_so_far(res["trials"]), "trial", f"best {metric}", None,
+                                                           f"{title}: best so far"))})
 
 
 @dg.asset(kinds={"optuna", "mlflow"})
@@ -30,24 +77,62 @@ def als_tuning(context: dg.AssetExecutionContext, config: AlsTuningConfig, inter
     NDCG@k on a validation split carved from the training part; the test part is set aside first and
     never seen. One parent MLflow run, one nested run per trial; the best parameters are the output."""
     train, _ = split_interactions(interactions, SplitSpec(config.split, n=config.holdout_n))
-    mlflow_tracking._client()
-    with mlflow_tracking.start_run("als_tuning", tags=dagster_tags(context)) as parent:
-        def on_trial(number, params, value, seconds):
-            with mlflow.start_run(run_name=f"trial-{number}", nested=True, tags={"trial": str(number)}):
-                mlflow.log_params(params)
-                mlflow.log_metrics({f"val_ndcg_at_{config.k}": value, "seconds": seconds})
+    return tuned_output(context, mlflow_tracking, "als_tuning", f"val_ndcg@{config.k}",
+                        lambda on_trial: tune_als(train, ndcg_score(config.k), config.n_trials, config.timeout_seconds,
+                                                  config.seed, on_trial=on_trial),
+                        ["rank", "reg", "alpha", "iterations"], "ALS tuning")
 
-        res = tune_als(train, ndcg_score(config.k), config.n_trials, config.timeout_seconds, config.seed, on_trial=on_trial)
-        mlflow.log_params({f"best_{k}": v for k, v in res["best_params"].items()})
-        mlflow.log_metrics({f"best_val_ndcg_at_{config.k}": res["best_value"], f"default_val_ndcg_at_{config.k}": res["default_value"]})
-    best_so_far, history = float("-inf"), []
-    for number, value, _ in res["trials"]:
-        best_so_far = max(best_so_far, value)
-        history.append((number, best_so_far))
-    context.log.info("best %s: val NDCG@%d %.4f (defaults %.4f)", res["best_params"], config.k, res["best_value"], res["default_value"])
-    return dg.Output(res, metadata={
-        "best_params": dg.MetadataValue.json(res["best_params"]), "trials": len(res["trials"]),
-        f"best_val_ndcg@{config.k}": round(res["best_value"], 5), f"default_val_ndcg@{config.k}": round(res["default_value"], 5),
-        "seconds": res["seconds"], "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(parent.info.run_id)),
-        "history_plot": dg.MetadataValue.md(curve_markdown(history, "trial", f"best val NDCG@{config.k}", None,
-                                                           "ALS tuning: best so far"))})
+
+class Item2VecTuningConfig(TuningBudget):
+    """``gap_seconds`` as ``click_sequences``; ``dim`` and ``epochs`` (not searched) as ``item2vec_model``."""
+
+    n_trials: int = 6
+    timeout_seconds: float = 40.0
+    k: int = 10
+    holdout_n: int = 1
+    gap_seconds: int = 259_200
+    dim: int = 64
+    epochs: int = 20
+
+
+@dg.asset(kinds={"optuna", "mlflow"})
+def item2vec_tuning(context: dg.AssetExecutionContext, config: Item2VecTuningConfig, interactions: pd.DataFrame,
+                    mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+    """Optuna TPE over window, negative, min_count and the recency half-life of item2vec, scored by
+    NDCG@k over every validation user (users it cannot serve count as 0) on a last-1 split carved
+    from the training part; ``item2vec_evaluation``'s test part is set aside first."""
+    train, _ = split_interactions(interactions, SplitSpec("last_n", n=config.holdout_n))
+    base = replace(Item2VecConfig().params(), dim=config.dim, epochs=config.epochs, seed=config.seed)
+    searched = [f.name for f in fields(Item2VecSpace)]
+    return tuned_output(context, mlflow_tracking, "item2vec_tuning", f"val_ndcg@{config.k}",
+                        lambda on_trial: tune_item2vec(train, base, config.gap_seconds, config.n_trials, config.timeout_seconds,
+                                                       config.seed, config.k, on_trial=on_trial),
+                        searched, "item2vec tuning")
+
+
+class TwoTowerTuningConfig(TuningBudget):
+    """The architecture (not searched) as ``two_tower_model``'s defaults; ``val_fraction`` of the
+    distinct training queries are held out for validation."""
+
+    n_trials: int = 6
+    timeout_seconds: float = 40.0
+    val_fraction: float = 0.1
+    dim: int = 64
+    out_dim: int = 64
+    batch_size: int = 32
+
+
+@dg.asset(kinds={"optuna", "torch", "mlflow"}, op_tags=gpu_op_tags())
+def two_tower_tuning(context: dg.AssetExecutionContext, config: TwoTowerTuningConfig, kb_documents: dict,
+                     mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+    """Optuna TPE over the InfoNCE temperature, learning rate and epoch budget, scored by retrieval
+    MRR@10 of held-out *training* queries (removed from the pairs and the entries' questions);
+    ``kb_documents``' test queries are never seen."""
+    kb = {"train": pd.DataFrame(kb_documents["train"]), "train_docs": pd.DataFrame(kb_documents["docs"])}
+    base = replace(TwoTowerConfig().params(), dim=config.dim, out_dim=config.out_dim, batch_size=config.batch_size,
+                   seed=config.seed)
+    searched = [f.name for f in fields(TwoTowerSpace)]
+    return tuned_output(context, mlflow_tracking, "two_tower_tuning", "val_mrr@10",
+                        lambda on_trial: tune_two_tower(kb, base, config.n_trials, config.timeout_seconds, config.seed,
+                                                        config.val_fraction, on_trial=on_trial),
+                        searched, "two-tower tuning")
