@@ -14,6 +14,9 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export GX_ANALYTICS_ENABLED := False
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
+# gRPC's fork handlers (pymilvus, Dagster) break the fork that launches Spark's JVM once a channel
+# is busy: "Java gateway process exited before sending its port number". Read at grpc's import.
+export GRPC_ENABLE_FORK_SUPPORT := false
 
 .PHONY: install run test test-fast lint ui serve bench validate clean constraints system-deps
 

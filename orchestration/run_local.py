@@ -11,6 +11,9 @@ import os
 import sys
 import time
 
+# Before dagster imports grpc: its fork handlers break Spark's JVM launch (see the Makefile).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 INGEST_CHAIN = ["raw_events", "opportunity_snapshot", "hbase_dwd_events", "hbase_mid_daily", "opportunity_owner_history"]
 
 
@@ -90,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nHeld-out evaluation ({ev['split']['method']}, k={k}):")
     for model, m in ev["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  coverage={m[f'coverage@{k}']:.3f}")
+    for node in ("als_tuning", "item2vec_tuning", "two_tower_tuning"):
+        t = result.output_for_node(node)
+        best = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in t["best_params"].items() if k in t.get("searched", [])}
+        print(f"Tuning {node.removesuffix('_tuning')}: validation {t['default_value']:.4f} at defaults -> {t['best_value']:.4f} "
+              f"({len(t['trials'])} trials, {t['seconds']:.0f}s) with {best}")
     for node in ("als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion"):
         promo = result.output_for_node(node)
         print(f"Promotion {promo['model']} v{promo.get('challenger_version', '?')} "

@@ -37,6 +37,14 @@ class SparkResource(ConfigurableResource):
         )
         for k, v in self.conf.items():
             b = b.config(k, v)
-        spark = b.getOrCreate()
+        try:
+            spark = b.getOrCreate()
+        except Exception as e:
+            if "JAVA_GATEWAY_EXITED" in str(e) and "grpc" in sys.modules and os.environ.get("GRPC_ENABLE_FORK_SUPPORT") != "false":
+                raise RuntimeError(
+                    "Spark's JVM did not start: gRPC's fork handlers (a pymilvus channel is busy in this "
+                    "process) broke the fork that launches it. Set GRPC_ENABLE_FORK_SUPPORT=false in the environment "
+                    "before Python starts (the Makefile and the images do).") from e
+            raise
         spark.sparkContext.setLogLevel("WARN")
         return spark

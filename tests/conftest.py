@@ -10,6 +10,7 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # see the Makefile: Spark's JVM launch after gRPC
 
 SHARED_DATA = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -39,7 +39,7 @@ def test_helm_values_wire_the_run_launcher_and_run_retries():
     assert v["dagsterDaemon"]["runRetries"] == {"enabled": True, "maxRetries": 2}
 
 
-@pytest.mark.parametrize("asset", ["two_tower_model", "faiss_index_als_users"])
+@pytest.mark.parametrize("asset", ["two_tower_model", "two_tower_tuning", "faiss_index_als_users"])
 def test_gpu_step_job_spec_renders_offline(asset):
     from dagster_k8s.job import DagsterK8sJobConfig, construct_dagster_k8s_job, get_user_defined_k8s_config
     from kubernetes.client import ApiClient
