@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-from benchmarks.common import write_result
+from benchmarks.common import run_sets
 
 SHARED = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SETS = {"ml-latest-small": "ratings.csv", "movietweetings-100k": "ratings.dat"}
@@ -47,15 +47,7 @@ def main(argv=None):
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args(argv)
-    res = {}
-    for name in SETS:
-        if (SHARED / name).exists():
-            res[name] = bench_set(name, args.trials, args.timeout)
-        else:
-            print(f"  {name} skipped: {SHARED / name} not found")
-    path = write_result("als_tuning", {"results": res})
-    print(f"written {path}")
-    return res
+    return run_sets("als_tuning", SETS, SHARED, lambda name: bench_set(name, args.trials, args.timeout))
 
 
 if __name__ == "__main__":

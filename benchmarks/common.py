@@ -44,3 +44,17 @@ def write_result(name: str, result: dict) -> Path:
     path.write_text(json.dumps({"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), **result},
                                indent=2, default=float))
     return path
+
+
+def run_sets(name: str, sets, shared: Path, bench_set, extra: dict | None = None) -> dict:
+    """``bench_set(set_name)`` for each set present under ``shared`` (others are skipped, and said
+    so); writes ``results/<name>.json`` with ``extra`` beside the results."""
+    res = {}
+    for s in sets:
+        if (shared / s).exists():
+            res[s] = bench_set(s)
+        else:
+            print(f"  {s} skipped: {shared / s} not found")
+    path = write_result(name, {"results": res, **(extra or {})})
+    print(f"written {path}")
+    return res

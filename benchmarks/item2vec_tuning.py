@@ -17,7 +17,7 @@ import logging
 from dataclasses import asdict
 
 from benchmarks.als_tuning import SETS, SHARED
-from benchmarks.common import write_result
+from benchmarks.common import run_sets
 
 GAP_SECONDS = 3600
 
@@ -68,15 +68,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)  # per-epoch lines, thousands of them
-    res = {}
-    for name in SETS:
-        if (SHARED / name).exists():
-            res[name] = bench_set(name, args.trials, args.timeout)
-        else:
-            print(f"  {name} skipped: {SHARED / name} not found")
-    path = write_result("item2vec_tuning", {"results": res, "session_gap_seconds": GAP_SECONDS})
-    print(f"written {path}")
-    return res
+    return run_sets("item2vec_tuning", SETS, SHARED, lambda name: bench_set(name, args.trials, args.timeout),
+                    {"session_gap_seconds": GAP_SECONDS})
 
 
 if __name__ == "__main__":

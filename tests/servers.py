@@ -133,17 +133,9 @@ def mlflow_server(folder: Path, backend_uri: str | None = None) -> Iterator[str]
     port = free_port()
     log_path = folder / "mlflow-server.log"
     backend_uri = backend_uri or f"sqlite:///{folder / 'mlflow.db'}"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([_venv_exe("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                                 "--backend-store-uri", backend_uri, "--artifacts-destination", str(folder / "artifacts")],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
-        url = f"http://127.0.0.1:{port}"
-        try:
-            _wait(lambda: http_ok(f"{url}/health"), proc, 120, "mlflow server", log_path)
-            yield url
-        finally:
-            stop_process_tree(proc)
+    yield from _http_server([_venv_exe("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                             "--backend-store-uri", backend_uri, "--artifacts-destination", str(folder / "artifacts")],
+                            port, "/health", "mlflow server", log_path, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
 
 
 @contextmanager
@@ -153,13 +145,18 @@ def dagster_dev(folder: Path, env: dict[str, str]) -> Iterator[str]:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = folder / "dagster-dev.log"
-    repo = Path(__file__).resolve().parents[1]
+    yield from _http_server([_venv_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+                            port, "/server_info", "dagster dev", log_path, env={**os.environ, **env},
+                            cwd=Path(__file__).resolve().parents[1])
+
+
+def _http_server(cmd: list[str], port: int, health: str, what: str, log_path: Path, **popen) -> Iterator[str]:
+    """Start ``cmd`` in its own session, yield its loopback URL once ``health`` answers, stop its tree."""
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([_venv_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                                cwd=repo, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait(lambda: http_ok(f"{url}/server_info"), proc, 120, "dagster dev", log_path)
+            _wait(lambda: http_ok(f"{url}{health}"), proc, 120, what, log_path)
             yield url
         finally:
             stop_process_tree(proc)
