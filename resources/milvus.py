@@ -14,6 +14,10 @@ from pathlib import Path
 from dagster import ConfigurableResource
 
 _CLIENTS: dict[tuple[str, str, str], object] = {}
+# pymilvus pings every 10 s, even with no call in flight; Milvus Lite's in-process gRPC server
+# keeps gRPC's default of one ping per 5 min without data and answers more with
+# "GOAWAY … too_many_pings" on stderr. The server is in this process: ping no more than it allows.
+LITE_GRPC_OPTIONS = {"grpc.keepalive_time_ms": 300_000, "grpc.keepalive_permit_without_calls": False}
 _LOCK = threading.Lock()
 
 
@@ -32,6 +36,8 @@ def milvus_client(uri: str, token: str = "", db_name: str = ""):
             if is_lite(uri):
                 Path(uri).parent.mkdir(parents=True, exist_ok=True)
             kw = {"token": token} if token else {}
+            if is_lite(uri):
+                kw["grpc_options"] = LITE_GRPC_OPTIONS
             if db_name:
                 kw["db_name"] = db_name
             _CLIENTS[key] = MilvusClient(uri, **kw)

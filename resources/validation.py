@@ -129,7 +129,7 @@ class InputError(ValueError):
 
         md = {"problem": self.problem, **({"file": self.source} if self.source else {}),
               **({"row": self.row} if self.row is not None else {}), **({"hint": self.hint} if self.hint else {})}
-        return dg.Failure(description=str(self), metadata=md)
+        return dg.Failure(description=str(self), metadata=md, allow_retries=False)
 
 
 def check_result(summary: ValidationSummary, check_name: str, asset: str | None = None):
@@ -157,4 +157,4 @@ def gate(summary: ValidationSummary, check_name: str, asset: str | None = None):
 
     yield check_result(summary, check_name, asset)
     if not summary.success:
-        raise dg.Failure(description=summary.message(), metadata={"failures": len(summary.failures)})
+        raise dg.Failure(description=summary.message(), metadata={"failures": len(summary.failures)}, allow_retries=False)

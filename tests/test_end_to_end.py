@@ -1,5 +1,7 @@
 """The whole slice materializes in a temporary Dagster home; bad input stops at the gate."""
 
+import re
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -15,6 +17,15 @@ def _defs():
     from orchestration.definitions import build_definitions
 
     return build_definitions("local")  # reads RECSTACK_HOME now, after the fixture set it
+
+
+def test_a_successful_run_prints_no_error_and_no_traceback(materialized_slice):
+    """A platform engineer reads ERROR as broken: the slice's whole output has neither."""
+    log = materialized_slice.log
+    assert materialized_slice.result.success
+    assert "als_model" in log and "registered recstack-als version" in log  # the capture saw the run
+    bad = [line for line in log.splitlines() if re.search(r"\bERROR\b|Traceback|GOAWAY", line)]
+    assert not bad, "\n".join(bad[:20])
 
 
 def test_slice_materializes_end_to_end(materialized_slice):

@@ -19,7 +19,7 @@ from assets.evaluation.faq import retrieval_metrics, vector_rank
 from assets.evaluation.offline import SplitSpec, split_interactions
 from assets.evaluation.promotion import decide, load_policy
 from resources.mlflow_tracking import MlflowResource
-from resources.retries import EXTERNAL_RETRY
+from resources.retries import EXTERNAL_RETRY, transient_only
 from resources.spark import SparkResource
 
 
@@ -66,6 +66,7 @@ def promote_by_policy(context, mlflow_tracking: MlflowResource, model_name: str,
 
 
 @dg.asset(kinds={"mlflow"}, deps=["als_user_vectors", "als_item_vectors"], retry_policy=EXTERNAL_RETRY)
+@transient_only
 def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, als_model: FactorModel, als_evaluation: dict,
                   spark: SparkResource, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
     """The ALS ``champion`` (refit with its registered parameters) scored on the split ``als_evaluation``
@@ -84,6 +85,7 @@ def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame,
 
 
 @dg.asset(kinds={"mlflow"}, deps=["item2vec_item_vectors", "item2vec_user_vectors"], retry_policy=EXTERNAL_RETRY)
+@transient_only
 def item2vec_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, item2vec_evaluation: dict,
                        mlflow_tracking: MlflowResource) -> dg.Output[dict]:
     """The item2vec ``champion`` (refit with its registered parameters) scored with the same split, sessions
@@ -111,6 +113,7 @@ def _load_pyfunc(mlflow_tracking: MlflowResource, name: str, version: str):
 
 
 @dg.asset(kinds={"mlflow"}, deps=["kb_doc_vectors"], retry_policy=EXTERNAL_RETRY)
+@transient_only
 def two_tower_promotion(context: dg.AssetExecutionContext, kb_documents: dict, two_tower_model: TwoTower,
                         kb_search_evaluation: dict, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
     """The two-tower ``champion`` encodes the same documents and held-out queries the challenger was
@@ -130,6 +133,7 @@ def two_tower_promotion(context: dg.AssetExecutionContext, kb_documents: dict, t
 
 
 @dg.asset(kinds={"mlflow"}, retry_policy=EXTERNAL_RETRY)
+@transient_only
 def entity_vectors_promotion(context: dg.AssetExecutionContext, entity_profiles: pd.DataFrame, entity_vectors,
                              mlflow_tracking: MlflowResource) -> dg.Output[dict]:
     """Same-industry precision@10 of the challenger's vectors against the champion encoder's on the same

@@ -19,10 +19,10 @@ from assets.features.layers import (
     MID_FEATURES,
     app_cells,
     bad_raw_rows,
+    build_dwd,
     compute_window_table,
     day_ms,
     day_range,
-    dwd_cells,
     dwd_frame,
     mid_cells,
     mid_daily_values,
@@ -38,7 +38,7 @@ from assets.ingest.crm import CrmSpec, daily_events, opportunities_on, read_even
 from orchestration.partitions import warehouse_start
 from resources.feature_store.base import FeatureStore
 from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
-from resources.retries import EXTERNAL_RETRY
+from resources.retries import EXTERNAL_RETRY, transient_only
 from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource, InputError, ValidationSummary, gate
 
@@ -101,21 +101,30 @@ def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResour
 
 @dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"},
           check_specs=[_spec("hbase_dwd_events", "expectations/dwd_events.json on the cells before writing")])
+@transient_only
 def hbase_dwd_events(context: dg.AssetExecutionContext, raw_events: pd.DataFrame, feature_store: FeatureStoreResource,
                      gx: GreatExpectationsResource):
-    """DWD detail: one cell per event, qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``, ts = event time."""
-    cells = dwd_cells(raw_events)
-    frame = dwd_frame(cells)
+    """DWD detail: one cell per distinct event, qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``
+    (``#k`` appended for the k-th other event on the same qualifier), ts = event time. A second
+    delivery of an ``event_id`` is the same event and writes nothing new."""
+    batch = build_dwd(raw_events)
+    frame = dwd_frame(batch.cells)
     yield from gate(gx.validate(frame, "dwd_events"), "hbase_dwd_events_suite")
+    if batch.redeliveries or batch.collisions:
+        context.log.info(f"{batch.events_in} events: {batch.redeliveries} redelivered event id(s) kept once, "
+                         f"{batch.collisions} distinct event(s) on a shared qualifier kept with a #k suffix")
     t0 = time.perf_counter()
-    n = _store(feature_store).put_cells("dwd_events", cells)
+    n = _store(feature_store).put_cells("dwd_events", batch.cells)
     secs = time.perf_counter() - t0
-    yield dg.MaterializeResult(metadata={"cells": n, "rows": int(frame["rowkey"].nunique()),
+    yield dg.MaterializeResult(metadata={"cells": n, "rows": int(frame["rowkey"].nunique()), "events_in": batch.events_in,
+                                         "redeliveries_dropped": batch.redeliveries,
+                                         "qualifier_collisions_kept": batch.collisions,
                                          "write_cells_per_s": round(n / max(secs, 1e-9))})
 
 
 @dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"}, deps=[hbase_dwd_events],
           check_specs=[_spec("hbase_mid_daily", "expectations/mid_daily.json on the day's values before writing")])
+@transient_only
 def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame, feature_store: FeatureStoreResource,
                     gx: GreatExpectationsResource):
     """MID: per entity, feature and line the day's count and sum (``{feature}_{line}_{yyyyMMdd}``),
@@ -133,6 +142,7 @@ def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.
 
 
 @dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"})
+@transient_only
 def opportunity_owner_history(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame,
                               feature_store: FeatureStoreResource) -> dg.MaterializeResult:
     """SCD2 (zipper) history of opportunity owners: one row per validity interval; merge days in order."""

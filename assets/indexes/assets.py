@@ -13,7 +13,7 @@ from assets.indexes.milvus_index import CollectionSpec, MilvusIndexType
 from resources.faiss_resource import FaissResource
 from resources.kubernetes import gpu_op_tags
 from resources.milvus import MilvusResource
-from resources.retries import EXTERNAL_RETRY
+from resources.retries import EXTERNAL_RETRY, transient_only
 
 
 class IndexConfig(dg.Config):
@@ -109,6 +109,7 @@ def milvus_collection_asset(name: str, vectors_asset: str, alias: str, scalars_a
     desc = f"Milvus collection behind alias `{alias}` over `{vectors_asset}`: versioned, verified, then switched."
     if scalars_asset is None:
         @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset)}, kinds={"milvus"}, description=desc, retry_policy=EXTERNAL_RETRY)
+        @transient_only
         def _plain(context: dg.AssetExecutionContext, config: MilvusCollectionConfig, milvus: MilvusResource, vectors: pa.Table):
             return publish_vectors(context, config, milvus, alias, vectors)
 
@@ -116,6 +117,7 @@ def milvus_collection_asset(name: str, vectors_asset: str, alias: str, scalars_a
 
     @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset), "scalars": dg.AssetIn(scalars_asset)}, kinds={"milvus"},
               description=desc, retry_policy=EXTERNAL_RETRY)
+    @transient_only
     def _with_scalars(context: dg.AssetExecutionContext, config: MilvusCollectionConfig, milvus: MilvusResource,
                       vectors: pa.Table, scalars: pd.DataFrame):
         return publish_vectors(context, config, milvus, alias, vectors, scalars)

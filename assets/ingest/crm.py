@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -78,12 +78,12 @@ def daily_events(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None) 
         value = (np.round(rng.exponential(110, k)) + 5) if feat == "call" else (rng.integers(1, 6, k) if feat == "click" else np.ones(k))
         ent = (u["phone_id"] if dim == "phone" else u["user_id"]).to_numpy()[idx]
         frames.append(pd.DataFrame({"entity_type": dim, "entity_id": ent, "feature": feat, "line": line,
-                                    "event_ts": [base + timedelta(seconds=int(s)) for s in secs],
+                                    "event_ts": pd.Timestamp(base) + pd.to_timedelta(secs, unit="s"),
                                     "value": value.astype(np.float64)}))
     ev = pd.concat(frames, ignore_index=True).sort_values(["event_ts", "entity_id"], kind="stable").reset_index(drop=True)
-    ev["event_ts"] = pd.to_datetime(ev["event_ts"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    ev.insert(0, "event_id", [f"{day:%Y%m%d}-{i:07d}" for i in range(len(ev))])
-    ev["detail"] = [json.dumps({"src": "synthetic"})] * len(ev)
+    ev["event_ts"] = ev["event_ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ev.insert(0, "event_id", pd.Series(np.arange(len(ev))).map(f"{day:%Y%m%d}-{{:07d}}".format))
+    ev["detail"] = json.dumps({"src": "synthetic"})
     return ev[RAW_COLUMNS]
 
 
