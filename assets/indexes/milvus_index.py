@@ -79,10 +79,11 @@ def versions(client, alias: str) -> list[int]:
 
 def serving_collection(client, alias: str) -> str | None:
     """The collection ``alias`` points at, or None."""
-    try:
-        return client.describe_alias(alias).get("collection_name")
-    except Exception:  # noqa: BLE001 - pymilvus raises MilvusException subclasses that differ by backend
+    # Ask first: describe_alias on a missing alias makes pymilvus log an ERROR with a traceback
+    # (the first publish of every alias would print one).
+    if alias not in client.list_aliases().get("aliases", []):
         return None
+    return client.describe_alias(alias).get("collection_name")
 
 
 def create_collection(client, name: str, spec: CollectionSpec) -> None:
@@ -155,16 +156,57 @@ def _exact(vectors: np.ndarray, queries: np.ndarray, k: int, metric: str) -> np.
     return exact_neighbors(vectors, queries, k, "ip" if metric in ("IP", "COSINE") else "l2")
 
 
+VERIFIED = "recstack.verified"  # collection property: set once a build passed verification
+
+
+def is_verified(client, name: str) -> bool:
+    """True when ``name`` passed :func:`publish`'s verification (a property on the collection)."""
+    return VERIFIED in (client.describe_collection(name).get("properties") or {})
+
+
+def verified_versions(client, alias: str) -> list[int]:
+    """Versions of ``alias`` that passed verification, ascending (half-built ones are left out)."""
+    return [v for v in versions(client, alias) if is_verified(client, collection_name(alias, v))]
+
+
+def drop_unverified(client, alias: str) -> list[int]:
+    """Drop the builds a killed or failed publish left behind (never the one the alias serves)."""
+    serving = serving_collection(client, alias)
+    dropped = []
+    for v in versions(client, alias):
+        name = collection_name(alias, v)
+        if name != serving and not is_verified(client, name):
+            client.drop_collection(name)
+            dropped.append(v)
+    if dropped:
+        log.info("%s: dropped unverified build(s) %s left by an interrupted publish", alias, dropped)
+    return dropped
+
+
+def _switch(client, alias: str, name: str) -> str | None:
+    previous = serving_collection(client, alias)
+    if previous is None:
+        client.create_alias(name, alias)
+    else:
+        client.alter_alias(name, alias)
+    return previous
+
+
 def publish(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None,
             recall_k: int = 10, recall_sample: int = 200, min_recall: float = 0.8, keep: int = 2, seed: int = 0) -> dict:
-    """Build ``spec.alias``'s next version, verify it, switch the alias to it, drop old versions.
+    """Build ``spec.alias``'s next version, verify it, switch the alias to it, keep ``keep`` verified versions.
 
-    Raises ``RuntimeError`` (and drops the new collection) when verification fails; the alias then
-    still points at the previous good version.
+    Crash safety: a build is marked verified (a collection property) only after its row count
+    and recall checks pass, and only a verified build is ever served or kept for rollback. A
+    publish killed mid-write leaves an unverified collection; the next publish drops it first,
+    and retention counts verified versions only, so the last good version is never dropped in
+    favour of a half-built one. Raises ``RuntimeError`` (and drops the new collection) when
+    verification fails; the alias then still points at the previous good version.
     """
     ids = np.asarray(ids, dtype=np.int64)
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    version = max(versions(client, spec.alias), default=0) + 1
+    cleaned = drop_unverified(client, spec.alias)
+    version = max(versions(client, spec.alias) + cleaned, default=0) + 1
     name = collection_name(spec.alias, version)
     t0 = time.perf_counter()
     create_collection(client, name, spec)
@@ -186,23 +228,32 @@ def publish(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, 
         recall = float(np.mean([np.intersect1d(a, b).size / k for a, b in zip(got, truth)]))
         if recall < min_recall:
             raise RuntimeError(f"{name}: recall@{k} {recall:.3f} against exact search is below {min_recall}")
+        client.alter_collection_properties(name, properties={VERIFIED: str(int(time.time())), "recstack.rows": str(n)})
     except Exception:
         client.drop_collection(name)
         raise
-    previous = serving_collection(client, spec.alias)
-    if previous is None:
-        client.create_alias(name, spec.alias)
-    else:
-        client.alter_alias(name, spec.alias)
+    previous = _switch(client, spec.alias, name)
     dropped = []
-    for v in versions(client, spec.alias):
-        if v <= version - keep:
-            client.drop_collection(collection_name(spec.alias, v))
-            dropped.append(v)
+    for v in verified_versions(client, spec.alias)[:-keep] if keep > 0 else []:
+        client.drop_collection(collection_name(spec.alias, v))
+        dropped.append(v)
     secs = time.perf_counter() - t0
     log.info("published %s -> %s (%d rows, recall@%d %.3f) in %.1fs; dropped %s", spec.alias, name, n, k, recall, secs, dropped)
     return {"alias": spec.alias, "collection": name, "version": version, "previous": previous, "rows": n,
-            f"recall@{k}": recall, "dropped_versions": dropped, "index_type": spec.index_type, "publish_seconds": round(secs, 2)}
+            f"recall@{k}": recall, "dropped_versions": sorted(cleaned + dropped), "index_type": spec.index_type,
+            "publish_seconds": round(secs, 2)}
+
+
+def rollback(client, alias: str) -> str:
+    """Point ``alias`` at the newest verified version older than the one it serves; returns its name."""
+    serving = serving_collection(client, alias)
+    current = int(serving.rsplit("__v", 1)[1]) if serving else None
+    older = [v for v in verified_versions(client, alias) if current is None or v < current]
+    if not older:
+        raise RuntimeError(f"alias {alias!r}: no verified version older than {serving!r} to roll back to")
+    name = collection_name(alias, older[-1])
+    _switch(client, alias, name)
+    return name
 
 
 def upsert(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None) -> int:
