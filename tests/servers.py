@@ -1,8 +1,15 @@
 """Real servers for the tests, started on 127.0.0.1 and stopped with everything they spawned.
 
-Each helper is a context manager that yields the server's address, or raises
-:class:`ServerUnavailable` with the reason (a test turns that into a skip). Logs go to the
-folder the caller gives, so a failing test points at them.
+Each helper is a context manager that yields the server's address. Two outcomes are not a
+server:
+
+* :class:`NotInstalled`, decided *before* anything starts: the binary or package is not on this
+  machine. Tests turn it into a skip with the reason (:func:`skip_not_installed`), except in CI,
+  where ``make test`` installs every one of them and a missing one is a failure.
+* :class:`ServerUnavailable`: it is installed and did not come up (exited, or missed its
+  deadline). That is a regression and fails the test; it is never turned into a skip.
+
+Logs go to the folder the caller gives, so a failing test points at them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,20 @@ from pathlib import Path
 
 
 class ServerUnavailable(RuntimeError):
-    """A server could not be started here; the message says why."""
+    """An installed server did not start; the message says why and where its log is."""
+
+
+class NotInstalled(Exception):
+    """The server's binary or package is not on this machine (checked before starting it)."""
+
+
+def skip_not_installed(e: NotInstalled) -> None:
+    """Skip with the reason, or fail in CI (``CI`` set), where ``make test`` installs every server."""
+    import pytest
+
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{e} (CI installs it: this is a set-up failure)")
+    pytest.skip(str(e))
 
 
 def free_port() -> int:
@@ -106,7 +126,7 @@ def milvus_server(folder: Path) -> Iterator[str]:
 
     exe = _venv_exe("milvus-server")
     if not Path(exe).exists():
-        raise ServerUnavailable("the `milvus` package (milvus-server) is not installed")
+        raise NotInstalled("the `milvus` package (milvus-server) is not installed")
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "milvus.log"
     data = folder / "milvus-data"
@@ -177,7 +197,7 @@ def postgres_server(folder: Path, databases: tuple[str, ...] = ()) -> Iterator[s
     """
     bindir = postgres_bin()
     if bindir is None:
-        raise ServerUnavailable("PostgreSQL server binaries not found (Debian package `postgresql`; `make test` installs it)")
+        raise NotInstalled("PostgreSQL server binaries not found (Debian package `postgresql`; `make test` installs it)")
     folder.mkdir(parents=True, exist_ok=True)
     as_user: list[str] = []
     if os.geteuid() == 0:

@@ -37,8 +37,8 @@ def services(tmp_path_factory):
                 servers.postgres_server(root / "pg", databases=("dagster", "mlflow")) as pg, \
                 servers.mlflow_server(root / "mlflow", backend_uri=f"{pg}/mlflow") as mlflow_url:
             yield {"root": root, "pg": pg, "mlflow": mlflow_url, "milvus": milvus_uri}
-    except servers.ServerUnavailable as e:
-        pytest.skip(f"production rehearsal needs its services: {e}")
+    except servers.NotInstalled as e:
+        servers.skip_not_installed(servers.NotInstalled(f"production rehearsal needs its services: {e}"))
 
 
 def _instance_yaml(pg: str) -> str:

@@ -57,8 +57,8 @@ def tracking(request, tmp_path):
     try:
         with servers.mlflow_server(tmp_path / "server") as url:
             yield MlflowResource(tracking_uri=url)
-    except servers.ServerUnavailable as e:
-        pytest.skip(str(e))
+    except servers.NotInstalled as e:
+        servers.skip_not_installed(e)
 
 
 def test_promotion_asset_promotes_better_keeps_worse_and_rollback(tracking, monkeypatch):

@@ -31,11 +31,9 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package `chromium`; `make test` installs it where apt can run)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright (Python client) is not installed")
+        servers.skip_not_installed(servers.NotInstalled(
+            f"no Chromium at {CHROMIUM} (Debian package `chromium`; `make test` installs it where apt can run)"))
+    from playwright.sync_api import sync_playwright  # a dev dependency: installed by make, never skipped
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -58,8 +56,8 @@ def dagster_ui(materialized_slice, tmp_path_factory):
     try:
         with servers.dagster_dev(tmp_path_factory.mktemp("dagster-ui"), materialized_slice.env) as url:
             yield url
-    except servers.ServerUnavailable as e:
-        pytest.skip(str(e))
+    except servers.NotInstalled as e:
+        servers.skip_not_installed(e)
 
 
 def _open(page, url: str) -> None:
@@ -142,8 +140,8 @@ def mlflow_ui(materialized_slice, tmp_path_factory):
     try:
         with servers.mlflow_server(tmp_path_factory.mktemp("mlflow-ui"), backend_uri=materialized_slice.tracking_uri) as url:
             yield url
-    except servers.ServerUnavailable as e:
-        pytest.skip(str(e))
+    except servers.NotInstalled as e:
+        servers.skip_not_installed(e)
 
 
 def test_mlflow_ui_lists_models_with_champion_and_challenger(page, mlflow_ui, materialized_slice):
