@@ -15,18 +15,22 @@ import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assets.retrieval.lookalike_eval import Campaign, run_campaign
 from assets.retrieval.similar import similar
 from serving.schemas import (
     Audience,
+    ErrorDetail,
     Hits,
     KbHit,
     KbSearchRequest,
     KbSearchResponse,
     LookalikeRequest,
     LookalikeResponse,
+    SimilarByIds,
     SimilarRequest,
     SimilarResponse,
     Versions,
@@ -38,6 +42,12 @@ def _versions(state: ServingState, cap: str) -> Versions:
     v = state.versions[cap]
     return Versions(model=v.model_name, model_version=v.model_version, alias=v.alias, index_version=v.index_version,
                     index_model_version=v.index_model_version)
+
+
+def _errors(*extra: int) -> dict:
+    """The documented error answers of an endpoint: 401 (API key), 503 (not published yet), extras."""
+    what = {401: "missing or wrong X-API-Key header", 404: "unknown id(s)", 503: "the capability is not being served yet"}
+    return {code: {"model": ErrorDetail, "description": what[code]} for code in (401, *extra, 503)}
 
 
 def create_app(holder: StateHolder | None = None, api_key: str | None = None) -> FastAPI:
@@ -71,29 +81,35 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             raise HTTPException(503, f"{cap} is not being served: its model or index is not published yet")
         return st
 
-    @app.exception_handler(ValueError)
-    async def value_error(_: Request, e: ValueError):
-        return JSONResponse(status_code=422, content={"detail": str(e)})
+    # Request validation is pydantic's (422 with the field). Only a body that cannot be parsed at
+    # all (not UTF-8) reaches FastAPI's 400: it is invalid input like any other, so 422 too. No
+    # other error is mapped: a bug in a handler is a 500, which the fuzz test would catch.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, e: StarletteHTTPException):
+        if e.status_code == 400 and e.detail == "There was an error parsing the body":
+            return JSONResponse(status_code=422, content={"detail": [
+                {"loc": ["body"], "msg": "the body is not UTF-8 JSON", "type": "json_invalid"}]})
+        return await http_exception_handler(request, e)
 
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", responses={503: {"description": "not ready: a capability has no loaded model or index yet"}})
     def readyz():
         st = holder.state
         body = {"ready": st.ready, "serving": {k: {**_versions(st, k).model_dump(), "index_matches_model": v.consistent}
                                                for k, v in st.versions.items()}}
         return JSONResponse(status_code=200 if st.ready else 503, content=body)
 
-    @app.post("/v1/similar", response_model=SimilarResponse, dependencies=[Depends(check_key)])
+    @app.post("/v1/similar", response_model=SimilarResponse, dependencies=[Depends(check_key)], responses=_errors(404))
     async def similar_entities(req: SimilarRequest) -> SimilarResponse:
         # Async: an id lookup is ~0.1 ms of index work, cheaper on the event loop than a thread hop
         # (under 32 concurrent clients the thread pool's GIL contention dominated p99). Text goes to
         # a worker thread, since encoding it is real work.
         st = state_for("entities")
         filters = req.filters.model_dump(exclude_none=True) if req.filters else None
-        if req.entity_ids is not None:
+        if isinstance(req, SimilarByIds):
             ids = np.asarray(req.entity_ids, np.int64)
             unknown = ids[~np.isin(ids, st.entity_index.ids)]
             if unknown.size:
@@ -107,7 +123,7 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
                    for label, r, s in zip(labels, found, scores)]
         return SimilarResponse(results=results, versions=_versions(st, "entities"))
 
-    @app.post("/v1/lookalike", response_model=LookalikeResponse, dependencies=[Depends(check_key)])
+    @app.post("/v1/lookalike", response_model=LookalikeResponse, dependencies=[Depends(check_key)], responses=_errors(404))
     def lookalike(req: LookalikeRequest) -> LookalikeResponse:
         st = state_for("lookalike")
         users, items = np.asarray(req.seed_user_ids, np.int64), np.asarray(req.seed_item_ids, np.int64)
@@ -122,7 +138,7 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
         out = [Audience(strategy=s, user_ids=ids.tolist(), scores=sc.astype(float).tolist()) for s, (ids, sc) in auds.items()]
         return LookalikeResponse(audiences=out, versions=_versions(st, "lookalike"))
 
-    @app.post("/v1/kb/search", response_model=KbSearchResponse, dependencies=[Depends(check_key)])
+    @app.post("/v1/kb/search", response_model=KbSearchResponse, dependencies=[Depends(check_key)], responses=_errors())
     def kb_search(req: KbSearchRequest) -> KbSearchResponse:
         st = state_for("kb")
         qv = st.encode_texts([req.query]) if req.mode != "bm25" and req.mode != "bm25_pr" else None

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from annotated_types import Ge, Le
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 MAX_K = 100
 MAX_IDS = 100
 MAX_SEEDS = 1000
 MAX_AUDIENCE = 10_000
 # Ids are int64 >= 0 everywhere (-1 is padding); bounding them here turns a huge number into a 422, not an overflow.
-Id = Annotated[int, Field(ge=0, le=2**63 - 1)]
+MAX_ID = 2**63 - 1
+
+
+def _json_integer(v):
+    """JSON Schema's integer: a number with no fractional part (``7`` or ``7.0``), never ``true`` or ``"7"``."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError("must be an integer")
+    return v
+
+
+# Pydantic's lax mode would take true as 1 and "7" as 7, which the schema calls invalid.
+Int = Annotated[int, BeforeValidator(_json_integer)]
+Id = Annotated[int, Ge(0), Le(MAX_ID), BeforeValidator(_json_integer)]
 
 
 class Versions(BaseModel):
@@ -29,22 +42,30 @@ class EntityFilters(BaseModel):
     tags: str | list[str] | None = None
 
 
-class SimilarRequest(BaseModel):
-    """Exactly one of ``entity_ids`` (similar to indexed entities) or ``text`` (free text)."""
+# A query text must hold something besides blanks (JSON Schema's pattern is a search, as pydantic's).
+NonBlank = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+class SimilarByIds(BaseModel):
+    """Entities similar to indexed entities (each excluded from its own result)."""
 
     model_config = ConfigDict(extra="forbid")
-    entity_ids: list[Id] | None = Field(None, min_length=1, max_length=MAX_IDS)
-    text: str | None = Field(None, min_length=1, max_length=2000)
-    k: int = Field(10, ge=1, le=MAX_K)
+    entity_ids: list[Id] = Field(..., min_length=1, max_length=MAX_IDS)
+    k: Int = Field(10, ge=1, le=MAX_K)
     filters: EntityFilters | None = None
 
-    @model_validator(mode="after")
-    def one_query(self):
-        if (self.entity_ids is None) == (self.text is None):
-            raise ValueError("give exactly one of entity_ids or text")
-        if self.text is not None and not self.text.strip():
-            raise ValueError("text is blank")
-        return self
+
+class SimilarByText(BaseModel):
+    """Entities similar to a free-text description."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: Annotated[NonBlank, Field(max_length=2000)]
+    k: Int = Field(10, ge=1, le=MAX_K)
+    filters: EntityFilters | None = None
+
+
+# Exactly one of entity_ids or text: two closed objects, so the schema itself says so.
+SimilarRequest = SimilarByIds | SimilarByText
 
 
 class Hits(BaseModel):
@@ -58,14 +79,28 @@ class SimilarResponse(BaseModel):
     versions: Versions
 
 
-class LookalikeRequest(BaseModel):
-    """Seed users (U2U) and/or target items (I2U2U, I2I2U); ``strategy`` picks one, ``all`` runs each."""
+_USER_SEEDS = {"required": ["seed_user_ids"], "properties": {"seed_user_ids": {"minItems": 1}}}
+_ITEM_SEEDS = {"required": ["seed_item_ids"], "properties": {"seed_item_ids": {"minItems": 1}}}
 
-    model_config = ConfigDict(extra="forbid")
+
+class LookalikeRequest(BaseModel):
+    """Seed users (U2U) and/or target items (I2U2U, I2I2U); ``strategy`` picks one, ``all`` runs each.
+
+    At least one seed; ``u2u`` needs seed users and ``i2u2u``/``i2i2u`` need seed items. The
+    schema states both (``anyOf``, ``if``/``then``), so a client generated from it is right.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "anyOf": [_USER_SEEDS, _ITEM_SEEDS],
+        "allOf": [
+            {"if": {"required": ["strategy"], "properties": {"strategy": {"const": "u2u"}}}, "then": _USER_SEEDS},
+            {"if": {"required": ["strategy"], "properties": {"strategy": {"enum": ["i2u2u", "i2i2u"]}}}, "then": _ITEM_SEEDS},
+        ],
+    })
     seed_user_ids: list[Id] = Field(default_factory=list, max_length=MAX_SEEDS)
     seed_item_ids: list[Id] = Field(default_factory=list, max_length=MAX_SEEDS)
     strategy: Literal["u2u", "i2u2u", "i2i2u", "all"] = "all"
-    size: int = Field(100, ge=1, le=MAX_AUDIENCE)
+    size: Int = Field(100, ge=1, le=MAX_AUDIENCE)
     exclude_user_ids: list[Id] = Field(default_factory=list, max_length=MAX_AUDIENCE)
     allowed_user_ids: list[Id] | None = Field(None, max_length=MAX_AUDIENCE)
 
@@ -93,15 +128,15 @@ class LookalikeResponse(BaseModel):
 
 class KbSearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(..., min_length=1, max_length=1000)
-    k: int = Field(10, ge=1, le=50)
+    query: Annotated[NonBlank, Field(max_length=1000)]
+    k: Int = Field(10, ge=1, le=50)
     mode: Literal["hybrid", "bm25", "bm25_pr", "vector"] = "hybrid"
 
-    @model_validator(mode="after")
-    def not_blank(self):
-        if not self.query.strip():
-            raise ValueError("query is blank")
-        return self
+
+class ErrorDetail(BaseModel):
+    """Every 4xx/5xx the service itself returns: one sentence."""
+
+    detail: str
 
 
 class KbHit(BaseModel):

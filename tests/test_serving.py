@@ -1,6 +1,7 @@
 """The recall API with the real app over a small real state: answers, versions, validation, reloads."""
 
 import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -69,9 +70,11 @@ def test_lookalike_and_kb(client, state):
 @pytest.mark.parametrize("path,body,status,text", [
     ("/v1/similar", {"entity_ids": [987654321]}, 404, "unknown entity id"),
     ("/v1/similar", {"entity_ids": []}, 422, "at least 1"),
-    ("/v1/similar", {}, 422, "exactly one of entity_ids or text"),
-    ("/v1/similar", {"entity_ids": [1], "text": "x"}, 422, "exactly one"),
-    ("/v1/similar", {"text": "   "}, 422, "blank"),
+    ("/v1/similar", {}, 422, "Field required"),
+    ("/v1/similar", {"entity_ids": [1], "text": "x"}, 422, "Extra inputs are not permitted"),
+    ("/v1/similar", {"text": "   "}, 422, "String should match pattern"),
+    ("/v1/similar", {"entity_ids": [True]}, 422, "must be an integer"),
+    ("/v1/similar", {"entity_ids": ["7"]}, 422, "must be an integer"),
     ("/v1/similar", {"entity_ids": [1], "k": 0}, 422, "greater than or equal to 1"),
     ("/v1/similar", {"entity_ids": [1], "k": 101}, 422, "less than or equal to 100"),
     ("/v1/similar", {"entity_ids": [2**70]}, 422, "less than or equal to"),
@@ -111,30 +114,60 @@ def test_not_ready_until_something_is_published():
 
 
 def test_reload_swaps_atomically_with_no_failed_request(state):
-    """Requests keep flowing while the holder swaps to a new model/index version."""
-    new = build_state(version="2")
-    moved = {"v": 1}
-    holder = StateHolder(lambda: state if moved["v"] == 1 else new, lambda: (moved["v"],), poll_seconds=0)
-    errors, seen = [], set()
+    """Four clients hammer /v1/similar through two swaps (v1 -> v2 -> v3). Each new state is built
+    by the loader *while* requests run; every answer is a whole 200 of one version, and no client
+    ever sees an older version after a newer one."""
+    entity = int(state.entity_profiles["entity_id"].iloc[3])
+    ok: list[tuple[int, str]] = []  # (thread, model_version) per successful answer, in order
+    errors: list = []
+    during_build: list[int] = []
+    target = {"v": 1}
+
+    def loader():
+        if target["v"] == 1:
+            return state
+        before = len(ok)
+        built = build_state(version=str(target["v"]))  # real work, while the old state serves
+        during_build.append(len(ok) - before)
+        return built
+
+    holder = StateHolder(loader, lambda: (target["v"],), poll_seconds=0)
     with TestClient(create_app(holder, api_key="")) as c:
         stop = threading.Event()
 
-        def hammer():
+        def hammer(n: int):
             while not stop.is_set():
-                r = c.post("/v1/similar", json={"entity_ids": [int(state.entity_profiles["entity_id"].iloc[3])], "k": 5})
-                if r.status_code != 200 or not r.json()["results"][0]["ids"]:
-                    errors.append(r.status_code)
+                r = c.post("/v1/similar", json={"entity_ids": [entity], "k": 5})
+                body = r.json()
+                if r.status_code != 200 or len(body["results"][0]["ids"]) != 5:
+                    errors.append((r.status_code, r.text[:200]))
                 else:
-                    seen.add(r.json()["versions"]["model_version"])
+                    ok.append((n, body["versions"]["model_version"]))
 
-        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        def wait_for(version: str, count: int):
+            deadline = time.monotonic() + 60
+            while sum(v == version for _, v in ok) < count:
+                assert time.monotonic() < deadline, f"fewer than {count} answers from version {version}"
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
-        assert holder.reload() is False  # nothing moved
-        moved["v"] = 2  # the alias moves
-        assert holder.reload() is True
-        stop.set()
-        for t in threads:
-            t.join()
-    assert errors == [] and seen <= {"1", "2"}
-    assert holder.state.versions["entities"].model_version == "2"
+        try:
+            wait_for("1", 100)
+            assert holder.reload() is False  # nothing moved
+            for v in (2, 3):
+                target["v"] = v  # the alias moves
+                assert holder.reload() is True
+                wait_for(str(v), 100)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+    assert errors == []
+    assert len(ok) >= 300 and {v for _, v in ok} == {"1", "2", "3"}
+    assert all(n > 0 for n in during_build) and len(during_build) == 2  # requests were served during each build
+    for n in range(4):  # per client, versions only move forward
+        seen = [int(v) for t, v in ok if t == n]
+        assert seen == sorted(seen)
+    assert holder.state.versions["entities"].model_version == "3"
