@@ -106,8 +106,9 @@ def _expected(entry: str, path: Path) -> str | None:
     raise KeyError(f"no expected outcome for {entry}/{path.name}: add one to EXPECTED")
 
 
-def _materialize(entry: str, path: Path, tmp_path: Path) -> list:
-    """Run the entry's asset body directly; returns what it yielded (raises what it raised)."""
+def _materialize(entry: str, path: Path, tmp_path: Path, events: list) -> list:
+    """Run the entry's asset body directly, appending what it yields to ``events`` as it goes (so
+    a test still sees what came out before a raise); returns ``events``."""
     if entry == "interactions":
         gen = interactions(dg.build_asset_context(), config=InteractionsConfig(source="file", path=str(path)), gx=GX)
     elif entry == "entity_profiles":
@@ -118,12 +119,22 @@ def _materialize(entry: str, path: Path, tmp_path: Path) -> list:
         ctx = dg.build_asset_context(partition_key="2026-03-01")
         gen = raw_events(ctx, crm=CrmSourceResource(events_path=str(path)), gx=GX)
     else:
-        fs = FeatureStoreResource(backend=EmbeddedConfig(path=str(tmp_path / "fs.sqlite")))
-        return [feature_dictionary(dg.build_asset_context(), config=DictionaryConfig(path=str(path)), feature_store=fs)]
-    events = []
+        events.append(feature_dictionary(dg.build_asset_context(), config=DictionaryConfig(path=str(path)),
+                                         feature_store=_dictionary_store(tmp_path)))
+        return events
     for ev in gen:
         events.append(ev)
     return events
+
+
+def _dictionary_store(tmp_path: Path) -> FeatureStoreResource:
+    return FeatureStoreResource(backend=EmbeddedConfig(path=str(tmp_path / "fs.sqlite")))
+
+
+def _dictionary_rows(tmp_path: Path) -> list:
+    from assets.features.layers import table_specs
+
+    return list(_dictionary_store(tmp_path).open(table_specs().values()).scan("feature_dictionary"))
 
 
 def cases():
@@ -139,14 +150,18 @@ def test_bad_input_is_stopped_with_a_clear_message(entry, path, tmp_path):
     expected = _expected(entry, path) if path.exists() and path.is_file() else \
         EXPECTED[entry]["directory" if path.is_dir() else "missing_path"]
     if expected is None:
-        events = _materialize(entry, path, tmp_path)
+        events = _materialize(entry, path, tmp_path, [])
         assert any(isinstance(e, dg.Output) for e in events)
         return
-    yielded = []
+    yielded: list = []
     with pytest.raises(dg.Failure) as err:  # any other exception type fails the test: a raw traceback
-        yielded = _materialize(entry, path, tmp_path)
+        _materialize(entry, path, tmp_path, yielded)
     assert expected in err.value.description, err.value.description
-    assert not any(isinstance(e, dg.Output) for e in yielded)
+    assert not err.value.allow_retries  # bad input fails the same way every time: never retried
+    # Nothing reached the IO manager (no Output) and nothing reached the store.
+    assert not any(isinstance(e, (dg.Output, dg.MaterializeResult)) for e in yielded), yielded
+    if entry == "feature_dictionary":
+        assert _dictionary_rows(tmp_path) == []
     if "expect_" not in expected and entry != "crm_events":  # loader failures name the file
         assert str(path) in err.value.description or path.name in err.value.description
 

@@ -38,9 +38,16 @@ def test_free_text_and_filters(setup):
     f = {"location": "上海", "type": ["国企", "民营"]}
     ids, _ = similar(index, q, k=5, profiles=profiles, filters=f)
     p = profiles.set_index("entity_id")
-    assert all(p.loc[i, "location"] == "上海" and p.loc[i, "type"] in ("国企", "民营") for i in ids[0] if i >= 0)
+    match = p[(p["location"] == "上海") & p["type"].isin(["国企", "民营"])].index
+    assert len(match) >= 5 and (ids[0] >= 0).all()  # enough matches: five hits, none padding
+    assert set(ids[0].tolist()) <= set(match.tolist())
+    # The five best of the matches by exact cosine, not just any five.
+    vec = dict(zip(index.ids.tolist(), index.reconstruct(index.ids)))
+    best = sorted(match, key=lambda i: -float(vec[i] @ q[0]))[:5]
+    assert ids[0].tolist() == best
     tagged, _ = similar(index, q, k=400, profiles=profiles, filters={"tags": "独角兽"})
     got = tagged[0][tagged[0] >= 0]
-    assert len(got) == profiles["tags"].map(lambda t: "独角兽" in t).sum()  # every match, then padding
+    expected = set(profiles.loc[profiles["tags"].map(lambda t: "独角兽" in t), "entity_id"].tolist())
+    assert expected and set(got.tolist()) == expected and len(got) == len(expected)  # every match, then padding
     with pytest.raises(ValueError, match="unknown filter field"):
         similar(index, q, profiles=profiles, filters={"colour": "red"})

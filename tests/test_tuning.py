@@ -73,14 +73,16 @@ def test_item2vec_tuning_is_seeded_blind_to_test_and_beats_bad_defaults():
     from assets.evaluation.tuning import Item2VecSpace, tune_item2vec
 
     train, test = _data()
-    # Bad defaults: a window of 1, and min_count 40, above nearly every item's count in the fit part.
-    bad = Item2VecParams(dim=16, epochs=5, window=1, negative=2, min_count=40, recency_half_life_days=0.01, seed=0)
+    # Poor but trainable defaults: a window of 1, 2 negatives and a recency half-life of 15 minutes.
+    # Trial 0 trains and scores above 0, so "beats the defaults" compares against a real model.
+    bad = Item2VecParams(dim=16, epochs=5, window=1, negative=2, min_count=8, recency_half_life_days=0.01, seed=0)
     space = Item2VecSpace(min_count=(1, 40))
     calls = []
     a = tune_item2vec(train, bad, gap_seconds=10**9, n_trials=6, seed=2, space=space, on_trial=lambda *x: calls.append(x))
     b = tune_item2vec(train, bad, gap_seconds=10**9, n_trials=6, seed=2, space=space)
     assert [t[2] for t in a["trials"]] == [t[2] for t in b["trials"]] and a["best_value"] == b["best_value"]
-    assert a["trials"][0][2] == {"window": 1, "negative": 2, "min_count": 40, "recency_half_life_days": 0.01}
+    assert a["trials"][0][2] == {"window": 1, "negative": 2, "min_count": 8, "recency_half_life_days": 0.01}
+    assert a["default_value"] > 0 and a["trials"][0][1] == a["default_value"]
     assert len(calls) == 6 and a["best_value"] > a["default_value"]
     best = Item2VecParams(**a["best_params"])
     assert (best.dim, best.epochs) == (16, 5)  # not searched: kept from the base
@@ -90,6 +92,26 @@ def test_item2vec_tuning_is_seeded_blind_to_test_and_beats_bad_defaults():
     assert (p.dim, p.window, p.min_count) == (8, best.window, best.min_count)
     assert Item2VecConfig(use_tuned=False, window=7).params(tuned).window == 7
     assert Item2VecConfig(window=7).params({}).window == 7
+
+
+def test_a_trial_that_fails_to_train_fails_the_search(monkeypatch):
+    """Only "nothing to train" (min_count above every count) scores 0; a training error propagates."""
+    import assets.embeddings.item2vec as i2v
+    from assets.embeddings.item2vec import Item2VecParams
+    from assets.evaluation.tuning import Item2VecSpace, tune_item2vec
+
+    train, _ = _data()
+    base = Item2VecParams(dim=8, epochs=1, min_count=1, seed=0)
+    degenerate = tune_item2vec(train, Item2VecParams(dim=8, epochs=1, min_count=10_000, seed=0), gap_seconds=10**9,
+                               n_trials=1, space=Item2VecSpace(min_count=(1, 10_000)))
+    assert degenerate["default_value"] == 0.0
+
+    def broken(*a, **k):
+        raise RuntimeError("planted training bug")
+
+    monkeypatch.setattr(i2v, "fit_item2vec", broken)
+    with pytest.raises(RuntimeError, match="planted training bug"):
+        tune_item2vec(train, base, gap_seconds=10**9, n_trials=2, space=Item2VecSpace())
 
 
 def test_two_tower_tuning_holds_training_queries_out_and_is_seeded(monkeypatch):

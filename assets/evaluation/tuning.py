@@ -191,12 +191,18 @@ def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = 259_200, n_
                               recency_half_life_days=trial.suggest_float("recency_half_life_days", *space.recency_half_life_days,
                                                                          log=True)))
 
+    counts = pd.Series([i for s in sessions["items"] for i in s]).value_counts() if len(sessions) else pd.Series(dtype=int)
+    most = int(counts.max()) if len(counts) else 0
+
     def evaluate(p):
-        try:
-            model = fit_item2vec(sessions, fit, Item2VecParams(**p))
-        except (ValueError, RuntimeError) as e:  # min_count above every item's count: nothing to train
-            log.warning("item2vec trial failed (%s): scored 0", e)
+        # A min_count above every item's count leaves no vocabulary: a legitimate, worthless
+        # setting, scored 0 without training. Any error of a training that can run propagates
+        # (a bug must fail the search, not look like a bad trial).
+        if p["min_count"] > most:
+            log.info("item2vec trial with min_count %d > the most frequent item's %d: nothing to train, scored 0",
+                     p["min_count"], most)
             return 0.0
+        model = fit_item2vec(sessions, fit, Item2VecParams(**p))
         return ndcg_all_users(model, fit, val, k)
 
     return optuna_search(suggest, evaluate, in_space(base, space), n_trials, timeout_s, seed, on_trial, "item2vec")
