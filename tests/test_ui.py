@@ -8,6 +8,7 @@ so nothing is downloaded. Screenshots go to ``test-output/ui/`` in the repositor
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -110,6 +111,18 @@ def test_asset_page_shows_rows_metrics_mlflow_link_and_plot(page, dagster_ui):
     page.screenshot(path=str(SHOTS / "dagster-als-model.png"), full_page=True)
 
 
+def _sensor_ticks(home, name: str, wait_s: float = 90) -> list:
+    """The sensor's ticks in the instance, newest first, once the daemon has evaluated it at least once."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            states = [s for s in instance.all_instigator_state() if s.instigator_name == name]
+            ticks = [t for s in states for t in instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=5)]
+        if ticks or time.monotonic() > deadline:
+            return sorted(ticks, key=lambda t: t.timestamp, reverse=True)
+        time.sleep(2)
+
+
 def test_materialization_launched_from_the_ui_succeeds(page, dagster_ui, materialized_slice):
     home = materialized_slice.home / "dagster"
     with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -128,7 +141,10 @@ def test_materialization_launched_from_the_ui_succeeds(page, dagster_ui, materia
         time.sleep(2)
     assert run is not None, "no run launched from the UI finished within 4 minutes"
     assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
-    assert not [r for r in new if r.job_name == "rebuild_als_serving"]  # the sensor saw v1 already served
+    # The sensor saw v1 already served: no rebuild, *and* it did evaluate (a tick with its cursor).
+    ticks = _sensor_ticks(home, "champion_alias_sensor")
+    assert ticks and ticks[0].cursor and json.loads(ticks[0].cursor)["seen"] == {"recstack-als": "1"}, ticks[:1]
+    assert not [r for r in new if r.job_name == "rebuild_als_serving"]
     # The run's page says so too.
     _open(page, f"{dagster_ui}/runs/{run.run_id}")
     page.get_by_text("Success").first.wait_for(state="visible")

@@ -43,6 +43,12 @@ def test_exact_index_matches_brute_force_and_maps_ids(tmp_path):
     assert (got[:, 0] == ids[:5]).all()  # a vector's nearest neighbour under IP on unit vectors is itself
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
     np.testing.assert_array_equal(got, ids[exact_neighbors(x, x[:5], 3)])
+    # And against numpy, not Faiss: the exact neighbours and scores by a plain matrix product.
+    sims = x[:5] @ x.T
+    np.testing.assert_array_equal(got, ids[np.argsort(-sims, axis=1, kind="stable")[:, :3]])
+    np.testing.assert_allclose(scores, np.sort(sims, axis=1)[:, ::-1][:, :3], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(exact_neighbors(x, x[:5], 3, "l2"),
+                                  np.argsort(((x[:5, None, :] - x[None]) ** 2).sum(-1), axis=1, kind="stable")[:, :3])
     idx.save(tmp_path / "i")
     back = VectorIndex.load(tmp_path / "i")
     np.testing.assert_array_equal(back.search(x[:5], 3)[0], got)
