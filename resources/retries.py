@@ -54,10 +54,15 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _final(exc: BaseException) -> Failure:
+def _classify(exc: Exception) -> Exception:
+    """What to raise for ``exc``: itself when transient (the policy retries it), else a final Failure."""
+    if is_transient(exc):
+        return exc
     if isinstance(exc, Failure):
-        return Failure(description=exc.description, metadata=exc.metadata, allow_retries=False)
-    return Failure(description=f"{type(exc).__name__}: {exc} (deterministic: not retried)", allow_retries=False)
+        final = Failure(description=exc.description, metadata=exc.metadata, allow_retries=False)
+    else:
+        final = Failure(description=f"{type(exc).__name__}: {exc} (deterministic: not retried)", allow_retries=False)
+    return final
 
 
 def transient_only(fn):
@@ -68,25 +73,22 @@ def transient_only(fn):
     """
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
-        def gen_wrapper(*args, **kwargs):
+        def wrapper(*args, **kwargs):
             try:
                 yield from fn(*args, **kwargs)
             except Exception as e:
-                if is_transient(e):
+                if (final := _classify(e)) is e:
                     raise
-                raise _final(e) from e
-
-        gen_wrapper.transient_only = True
-        return gen_wrapper
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as e:
-            if is_transient(e):
-                raise
-            raise _final(e) from e
+                raise final from e
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                if (final := _classify(e)) is e:
+                    raise
+                raise final from e
 
     wrapper.transient_only = True
     return wrapper
