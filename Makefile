@@ -18,7 +18,7 @@ export PYTHONUNBUFFERED := 1
 # is busy: "Java gateway process exited before sending its port number". Read at grpc's import.
 export GRPC_ENABLE_FORK_SUPPORT := false
 
-.PHONY: install run test test-fast lint ui serve bench validate clean constraints system-deps
+.PHONY: install run test test-fast lint ui serve bench validate clean constraints system-deps mutation
 
 install: $(STAMP)
 
@@ -72,6 +72,11 @@ serve: install
 bench: install
 	$(BIN)/python -m benchmarks.run_all
 
+# Mutation testing of the core pure modules ([tool.mutmut] in pyproject.toml); not part of `make test`.
+# Results: benchmarks/results/mutation.json (per module: mutants, killed, survived, survivors' names).
+mutation: install
+	$(BIN)/python -m benchmarks.mutation
+
 # pip freeze writes `name @ file:///…` for a wheel installed from a local folder: .ci/pins.py
 # rewrites such lines to name==version (and says which) and the check refuses anything else.
 constraints: install
@@ -80,4 +85,4 @@ constraints: install
 	$(BIN)/python .ci/pins.py check
 
 clean:
-	rm -rf $(RECSTACK_HOME) .pytest_cache spark-warehouse metastore_db derby.log
+	rm -rf $(RECSTACK_HOME) .pytest_cache spark-warehouse metastore_db derby.log mutants

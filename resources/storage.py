@@ -119,6 +119,7 @@ class VersionedStore:
             return
         with tempfile.TemporaryDirectory() as tmp:
             obj.save(tmp)
+            self.fs.create_dir(dest, recursive=True)  # hierarchical remote filesystems (HDFS) need it; S3 ignores it
             pafs.copy_files(tmp, dest, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
 
     def _load_object(self, cls, src: str):

@@ -51,3 +51,60 @@ def test_i2i2u_goes_through_similar_items():
     # item 100 → most similar other item 101 → its user 2; user 1 converted on 100 is excluded.
     assert ids.tolist() == [2]
     assert scores[0] > 0.99
+
+
+def cos(a, b):
+    return float(np.cos(np.deg2rad(a - b)))
+
+
+def test_u2u_scores_are_the_aggregated_similarities():
+    """Exact scores: seeds 1 (0°) and 5 (90°), every user fetched; sum, max and mean of cosines."""
+    import pytest
+
+    for how, agg in (("sum", sum), ("max", max), ("mean", lambda v: sum(v) / len(v))):
+        ids, scores = u2u(np.array([1, 5]), user_index, size=10, k_per_seed=7, how=how)
+        expect = {u: agg([cos(USERS[u], USERS[s]) for s in (1, 5)]) for u in USERS if u not in (1, 5)}
+        order = sorted(expect, key=lambda u: (-round(expect[u], 5), u))
+        assert ids.tolist() == order and ids.dtype == np.int64 and scores.dtype == np.float32, how
+        assert scores.tolist() == pytest.approx([expect[u] for u in order], abs=1e-5), how
+    # k_per_seed limits the neighbours of each seed (plus the seed itself), and size cuts the result.
+    ids, _ = u2u(np.array([1]), user_index, size=10, k_per_seed=2)
+    assert ids.tolist() == [2, 3]
+    assert u2u(np.array([1, 5]), user_index, size=2, k_per_seed=7)[0].size == 2
+    with pytest.raises(ValueError, match=r"unknown aggregation 'median' \(sum, max, mean\)"):
+        u2u(np.array([1]), user_index, how="median")
+
+
+def test_ties_are_broken_by_the_lower_id():
+    tie_index = VectorIndex.build(np.array([1, 9, 4, 7]), np.stack([unit(0), unit(10), unit(-10), unit(90)]))
+    ids, scores = u2u(np.array([1]), tie_index, size=3, k_per_seed=3)
+    assert ids.tolist() == [4, 9, 7] and scores[0] == scores[1]
+
+
+def test_i2u2u_caps_seed_users_by_engagement_and_excludes_the_audience():
+    # Item 100's audience: users 1 (confidence 5) and 7 (1). Capped at one seed user: the most engaged, 1.
+    inter2 = pd.DataFrame({"user_id": [1, 7, 1], "item_id": [100, 100, 101], "confidence": [3.0, 1.0, 2.0]})
+    ids, scores = i2u2u(np.array([100, 101]), inter2, user_index, size=3, k_per_seed=7, max_seed_users=1)
+    assert 1 not in ids and 7 not in ids  # the audience is already converted
+    assert ids.tolist() == [2, 3, 4]  # neighbours of user 1 (0°), not of user 7 (180°)
+    ids, _ = i2u2u(np.array([100]), inter2, user_index, size=3, k_per_seed=7, max_seed_users=2)
+    assert 1 not in ids and 7 not in ids and set(ids.tolist()) <= {2, 3, 4, 5, 6, 8}
+    ids, _ = i2u2u(np.array([100]), inter2, user_index, size=3, k_per_seed=7, max_seed_users=1, exclude=np.array([2]))
+    assert ids.tolist() == [3, 4, 5]
+
+
+def test_i2i2u_weights_users_by_their_items_best_similarity_to_a_seed():
+    import pytest
+
+    # Seed 100 (0°): its neighbours 101 (5°) and 200 (60°). Users of 101: 2 and 3; of 200: 5 (twice) and 3.
+    items = VectorIndex.build(np.array([100, 101, 200]), np.stack([unit(0), unit(5), unit(60)]))
+    inter3 = pd.DataFrame({"user_id": [2, 3, 5, 5, 3, 1], "item_id": [101, 101, 200, 200, 200, 100],
+                           "confidence": 1.0})
+    item_index = items
+    ids, scores = i2i2u(np.array([100]), inter3, item_index, size=10, k_items=2)
+    w101, w200 = cos(5, 0), cos(60, 0)
+    assert ids.tolist() == [3, 2, 5]  # user 3 has both items; user 1 used the seed: converted
+    assert scores.tolist() == pytest.approx([w101 + w200, w101, w200], abs=1e-5)
+    assert i2i2u(np.array([100]), inter3, item_index, size=10, k_items=1)[0].tolist() == [2, 3]  # 101 only
+    assert i2i2u(np.array([100]), inter3, item_index, size=10, k_items=2, exclude=np.array([3]))[0].tolist() == [2, 5]
+    assert i2i2u(np.array([999]), inter3, item_index)[0].size == 0

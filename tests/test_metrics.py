@@ -110,3 +110,64 @@ def test_hit_rate_coverage_and_padding():
     assert catalog_coverage(rec, 10) == pytest.approx(0.3)
     m = ranking_metrics(rec, np.array([0, 1, 2]), np.array([6, 8]), 3, n_items=10)
     assert set(m) == {"precision@3", "recall@3", "ndcg@3", "map@3", "hit_rate@3", "coverage@3"}
+
+
+def test_hand_computed_values_on_a_small_case():
+    """Two users, k=3, each value worked out by hand (independent of the reference fixtures)."""
+    rec = np.array([[4, 9, 2], [8, 1, -1]])  # user 0 relevant {2, 4, 7}; user 1 relevant {1}
+    indptr, indices = np.array([0, 3, 4]), np.array([2, 4, 7, 1])
+    h = hit_matrix(rec, indptr, indices)
+    n = np.diff(indptr)
+    assert h.tolist() == [[True, False, True], [False, True, False]]
+    assert precision_at_k(h, 3) == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert precision_at_k(h, 1) == pytest.approx(0.5)
+    assert recall_at_k(h, n, 3) == pytest.approx((2 / 3 + 1) / 2)
+    assert hit_rate_at_k(h, 1) == 0.5 and hit_rate_at_k(h, 2) == 1.0
+    # AP@3: user 0 (1/1 + 2/3) / min(3, 3); user 1 (1/2) / min(3, 1).
+    assert map_at_k(h, n, 3) == pytest.approx(((1 + 2 / 3) / 3 + 0.5) / 2)
+    assert map_at_k(h, n, 2) == pytest.approx((1 / 2 + 0.5) / 2)  # user 0: 1/min(2, 3); user 1: (1/2)/1
+    assert map_at_k(h, np.array([4, 2]), 3, full=True) == pytest.approx(((1 + 2 / 3) / 4 + 0.5 / 2) / 2)
+    d = 1 / np.log2([2, 3, 4])
+    assert ndcg_at_k(h, n, 3) == pytest.approx(((d[0] + d[2]) / d.sum() + d[1] / d[0]) / 2)
+    assert ndcg_at_k(h, n, 1) == pytest.approx(0.5)
+    # R-precision: user 0 hits within its first 3 ranks (2) / 3; user 1 within rank 1 (none) / 1.
+    assert r_precision_at_k(h, n, 3) == pytest.approx((2 / 3 + 0) / 2)
+    assert r_precision_at_k(h, np.array([1, 2]), 3) == pytest.approx((1 / 1 + 1 / 2) / 2)
+    m = ranking_metrics(rec, indptr, indices, 3, n_items=20)
+    assert m == pytest.approx({"precision@3": 0.5, "recall@3": 5 / 6, "ndcg@3": ndcg_at_k(h, n, 3),
+                               "map@3": map_at_k(h, n, 3), "hit_rate@3": 1.0, "coverage@3": 5 / 20})
+    assert "coverage@3" not in ranking_metrics(rec, indptr, indices, 3)
+
+
+def test_empty_inputs_and_users_without_relevant_items():
+    empty = np.zeros((0, 3), bool)
+    none = np.array([], np.int64)
+    for f in (lambda: precision_at_k(empty, 3), lambda: recall_at_k(empty, none, 3), lambda: hit_rate_at_k(empty, 3),
+              lambda: map_at_k(empty, none, 3), lambda: ndcg_at_k(empty, none, 3), lambda: r_precision_at_k(empty, none, 3)):
+        assert f() == 0.0
+    assert hit_matrix(np.zeros((0, 4), np.int64), np.array([0]), none).shape == (0, 4)
+    h = hit_matrix(np.array([[3, -1]]), np.array([0, 0]), none)  # a user with nothing relevant
+    assert h.tolist() == [[False, False]]
+    assert recall_at_k(h, np.array([0]), 2) == 0.0 and ndcg_at_k(h, np.array([0]), 2) == 0.0
+    assert map_at_k(h, np.array([0]), 2) == 0.0 and r_precision_at_k(h, np.array([0]), 2) == 0.0
+    assert catalog_coverage(np.array([[-1, -1]]), 5) == 0.0 and catalog_coverage(np.array([[1, 2]]), 0) == 0.0
+    # -1 padding never matches an item id of -1 - span (the offset trick keeps users apart).
+    assert hit_matrix(np.array([[0], [0]]), np.array([0, 1, 1]), np.array([0])).tolist() == [[True], [False]]
+
+
+def test_graded_dcg_discounts_and_the_ideal_over_all_gains():
+    g = np.array([3.0, 0.0, 1.0])
+    assert ndcg_graded(g, g, 3, "log2") == pytest.approx((3 + 1 / 2) / (3 + 1 / np.log2(3)))
+    assert ndcg_graded(g, g, 3, "ln") == pytest.approx((3 / np.log(2) + 1 / np.log(4)) / (3 / np.log(2) + 1 / np.log(3)))
+    assert ndcg_graded(g[:2], np.array([3.0, 2.0, 1.0]), 2) == pytest.approx(3 / (3 + 2 / np.log2(3)))
+    assert ndcg_graded(np.zeros(3), np.zeros(3), 3) == 0.0
+
+
+def test_frames_to_arrays_names_cut_and_order():
+    truth = pd.DataFrame({"u": [2, 2, 1, 3], "i": [20, 21, 10, 30]})
+    pred = pd.DataFrame({"u": [1, 1, 1, 2, 2, 4], "i": [11, 10, 12, 21, 22, 40], "s": [0.5, 0.9, 0.1, 0.3, 0.3, 1.0]})
+    rec, indptr, indices = frames_to_arrays(truth, pred, 2, user="u", item="i", score="s")
+    assert rec.tolist() == [[10, 11], [21, 22]]  # users 1 and 2 only (3 has no prediction, 4 no truth); ties stable
+    assert indptr.tolist() == [0, 1, 3] and indices.tolist() == [10, 20, 21] and indices.dtype == np.int64
+    rec3, _, _ = frames_to_arrays(truth, pred, 4, user="u", item="i", score="s")
+    assert rec3.tolist() == [[10, 11, 12, -1], [21, 22, -1, -1]]

@@ -66,3 +66,46 @@ def test_batched_equals_unbatched_and_ids_map():
     assert not any(mask[r, p] for r, row in enumerate(a[0]) for p in row if p >= 0)
     ids = take_ids(np.arange(100, 140), a[0])
     assert ids.min() >= 100 and take_ids(np.array([5, 6]), np.array([[1, -1]])).tolist() == [[6, -1]]
+
+
+def test_types_messages_and_dense_exclusion():
+    """Exact dtypes (callers index with the ids and store the scores as float32), the error text,
+    and a dense bool mask excluding the same as a sparse one."""
+    with pytest.raises(ValueError, match="k must be >= 0, got -1"):
+        topk(np.zeros((1, 2)), -1)
+    with pytest.raises(ValueError, match=r"exclude has shape \(1, 2\), scores \(2, 2\)"):
+        topk(np.zeros((2, 2)), 1, np.zeros((1, 2), bool))
+    s = np.array([[0.25, 1e-9, 3.0], [1.0, 2.0, 0.5]])  # float64 in: scores come back float32
+    for ids, sc in (topk(s, 2), topk(s, 0), topk(s[:0], 2), topk(s, 5)):
+        assert ids.dtype == np.int64 and sc.dtype == np.float32
+    ids, sc = topk(s, 3, np.array([[False, True, False], [True, False, False]]))
+    assert ids.tolist() == [[2, 0, -1], [1, 2, -1]] and np.isneginf(sc[:, 2]).all()
+    assert sc[0, :2].tolist() == [3.0, 0.25]
+
+
+def test_take_ids_maps_types_and_empty_catalogues():
+    pos = np.array([[1, -1, 0]])
+    got = take_ids(np.array([10.0, 20.0]), pos)
+    assert got.tolist() == [[20, -1, 10]] and got.dtype == np.int64
+    assert take_ids(np.array([], np.int64), pos).tolist() == [[-1, -1, -1]]
+
+
+def test_interaction_mask_ignores_unknown_ids_and_keeps_the_full_shape():
+    pairs = pd.DataFrame({"user_id": [1, 1, 9, 2, 1], "item_id": [10, 11, 10, 77, 10]})
+    m = interaction_mask(pairs, np.array([1, 2, 3]), np.array([10, 11, 12]))
+    assert m.shape == (3, 3) and m.dtype == np.float32  # user 3 and item 12 have no pair: still there
+    assert m.toarray().tolist() == [[1, 1, 0], [0, 0, 0], [0, 0, 0]]  # 9 and 77 unknown; (1,10) twice is one
+    other = pairs.rename(columns={"user_id": "a", "item_id": "b"})
+    assert (interaction_mask(other, np.array([1, 2, 3]), np.array([10, 11, 12]), "a", "b") != m).nnz == 0
+
+
+def test_batched_topk_without_exclusion_and_across_batches():
+    rng = np.random.default_rng(0)
+    q, c = rng.normal(size=(7, 4)).astype(np.float32), rng.normal(size=(9, 4)).astype(np.float32)
+    ids, sc = batched_topk(q, c, 3, batch=2)
+    ref_ids, ref_sc = topk(q @ c.T, 3)
+    assert ids.dtype == np.int64 and sc.dtype == np.float32
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(sc, ref_sc, rtol=1e-6)
+    ex = sp.coo_matrix(np.eye(7, 9))  # any sparse format
+    np.testing.assert_array_equal(batched_topk(q, c, 3, ex, batch=3)[0], topk(q @ c.T, 3, ex)[0])

@@ -95,6 +95,7 @@ def interaction_mask(pairs: pd.DataFrame, row_ids: np.ndarray | pd.Index, col_id
     ok = (r >= 0) & (c >= 0)
     m = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (r[ok], c[ok])), shape=(len(row_ids), len(col_ids)))
     m.sum_duplicates()
+    m.data[:] = 1  # a pair seen twice is still one pair (as truth, a duplicate must not count twice)
     return m
 
 
