@@ -109,3 +109,20 @@ def test_batched_topk_without_exclusion_and_across_batches():
     np.testing.assert_allclose(sc, ref_sc, rtol=1e-6)
     ex = sp.coo_matrix(np.eye(7, 9))  # any sparse format
     np.testing.assert_array_equal(batched_topk(q, c, 3, ex, batch=3)[0], topk(q @ c.T, 3, ex)[0])
+
+
+def test_one_row_ties_above_the_cut_nan_and_integer_masks():
+    """Cases the mutation run found untested (each killed a surviving mutant)."""
+    ids, sc = topk(np.array([0.2, 0.9, 0.5]), 2)  # a 1-D score vector is one row
+    assert ids.tolist() == [[1, 2]] and sc.shape == (1, 2)
+    ids, _ = topk(np.array([[2.0, 1.0, 1.0, 1.0]]), 2)  # one above the tie, then the lowest tied column
+    assert ids.tolist() == [[0, 1]]
+    ids, _ = topk(np.array([[np.nan, 0.5, 0.2]]), 1)  # NaN is never the best
+    assert ids.tolist() == [[1]]
+    ids, _ = topk(np.array([[0.1, 0.9, 0.5]]), 2, np.array([[0, 1, 0]]))  # a 0/1 integer mask, not row indices
+    assert ids.tolist() == [[2, 0]]
+    rng = np.random.default_rng(1)
+    q, c = rng.normal(size=(5, 3)), rng.normal(size=(6, 3))
+    dense = np.zeros((5, 6), bool)
+    dense[:, 0] = True
+    np.testing.assert_array_equal(batched_topk(q, c, 2, dense, batch=2)[0], topk(q @ c.T, 2, dense)[0])

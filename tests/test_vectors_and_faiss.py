@@ -116,3 +116,62 @@ def test_unreachable_target_takes_the_most_thorough_setting():
 def test_recall_at_k_counts_overlap():
     truth = np.array([[1, 2, 3], [4, 5, 6]])
     assert recall_at_k(np.array([[3, 2, 9], [4, 5, 6]]), truth) == pytest.approx(5 / 6)
+
+
+def test_plan_index_boundaries_and_estimates():
+    """Every branch at its boundary, with the byte estimate each reports."""
+    from assets.indexes.faiss_tuning import EXACT_MAX, HNSW_MAX, HNSW_MIN_DIM, _nlist
+
+    p = plan_index(EXACT_MAX, 16)
+    assert (p.factory, p.train_size, p.bytes_estimate) == ("Flat", 0, EXACT_MAX * 16 * 4) and "exact" in p.reason
+    assert plan_index(EXACT_MAX + 1, HNSW_MIN_DIM).factory == "HNSW32"
+    h = plan_index(HNSW_MAX, HNSW_MIN_DIM)
+    assert h.factory == "HNSW32" and h.bytes_estimate == HNSW_MAX * HNSW_MIN_DIM * 4 + HNSW_MAX * 32 * 2 * 4
+    assert plan_index(HNSW_MAX + 1, HNSW_MIN_DIM).factory.startswith("IVF")
+    assert plan_index(HNSW_MAX, HNSW_MIN_DIM - 1).factory.startswith("IVF")
+    n, d = 1_000_000, 16
+    raw = n * d * 4
+    ivf = plan_index(n, d, memory_budget_bytes=raw + n * 8)  # exactly fits
+    assert ivf.factory == "IVF1024,Flat" and ivf.train_size == 64 * 1024 and ivf.bytes_estimate == raw + n * 8
+    sq8 = plan_index(n, d, memory_budget_bytes=raw + n * 8 - 1)
+    assert sq8.factory == "IVF1024,SQ8" and sq8.bytes_estimate == n * d + n * 8
+    pq = plan_index(n, d, memory_budget_bytes=n * d + n * 8 - 1)
+    assert pq.factory == "IVF1024,PQ8" and pq.bytes_estimate == n * (8 + 8)  # 16 bytes a vector did not fit
+    assert plan_index(n, 12, memory_budget_bytes=1).factory == "IVF1024,PQ1"  # nothing fits: the smallest code
+    assert (_nlist(100), _nlist(10**6), _nlist(10**12)) == (64, 1024, 65536)
+    assert plan_index(1000, 10).train_size == 0
+
+
+def test_recall_at_k_counts_overlap_and_ignores_padding():
+    truth = np.array([[1, 2, 3], [4, 5, -1]])
+    assert recall_at_k(np.array([[3, 9, 1], [5, 4, 7]]), truth) == pytest.approx(4 / 6)
+    assert recall_at_k(np.array([[1, 2, 3], [-1, -1, -1]]), truth) == pytest.approx(3 / 6)  # -1 never counts
+    assert recall_at_k(np.zeros((0, 3), int), np.zeros((0, 3), int)) == 1.0
+
+
+def test_search_knobs_and_tuning_with_given_queries():
+    import faiss
+
+    from assets.indexes.faiss_tuning import search_knob, set_search_knob
+
+    x = clustered(4_000, 8, centers=40)
+    flat = faiss.IndexFlatIP(8)
+    assert search_knob(flat) == (None, None)
+    set_search_knob(flat, 5)  # no knob: nothing to set, no error
+    hnsw = faiss.IndexHNSWFlat(8, 8, faiss.METRIC_INNER_PRODUCT)
+    hnsw.add(x)
+    set_search_knob(hnsw, 33)
+    assert search_knob(hnsw) == ("efSearch", 33)
+    queries = clustered(100, 8, centers=40, seed=7)  # not from the index
+    res = tune_search(hnsw, x, k=5, target=0.9, queries=queries)
+    assert res["param"] == "efSearch" and res["n_queries"] == 100 and res["previous"] == 33
+    assert res["value"] >= 5 and res["recall"] >= 0.9 and search_knob(hnsw) == ("efSearch", res["value"])
+    assert all(r < 0.9 for v, r in res["curve"] if v < res["value"]) and res["target"] == 0.9
+    exact = tune_search(flat, x, k=5, sample=30)
+    assert (exact["param"], exact["value"], exact["recall"], exact["curve"], exact["n_queries"]) == (None, None, 1.0, [], 30)
+    ivf = faiss.index_factory(8, "IVF16,Flat", faiss.METRIC_INNER_PRODUCT)
+    ivf.train(x)
+    ivf.add(x)
+    r = tune_search(ivf, x, k=10, target=1.0, sample=50)
+    assert r["value"] <= 16 and r["recall"] == 1.0 and dict(r["curve"])[r["value"]] == 1.0
+    assert faiss.extract_index_ivf(ivf).nprobe == r["value"]
