@@ -108,3 +108,24 @@ def test_i2i2u_weights_users_by_their_items_best_similarity_to_a_seed():
     assert i2i2u(np.array([100]), inter3, item_index, size=10, k_items=1)[0].tolist() == [2, 3]  # 101 only
     assert i2i2u(np.array([100]), inter3, item_index, size=10, k_items=2, exclude=np.array([3]))[0].tolist() == [2, 5]
     assert i2i2u(np.array([999]), inter3, item_index)[0].size == 0
+
+
+def test_empty_results_user_zero_and_what_i2u2u_passes_on():
+    """Survivors of the mutation run: empty answers' types, user id 0, and I2U2U's k and aggregation."""
+    import pytest
+
+    for ids, scores in (i2i2u(np.array([999]), inter, item_index), u2u(np.array([999]), user_index)):
+        assert ids.dtype == np.int64 and scores.dtype == np.float32 and ids.size == scores.size == 0
+    zero_index = VectorIndex.build(np.array([0, 1, 2, 3]), np.stack([unit(3), unit(0), unit(90), unit(6)]))
+    zi = pd.DataFrame({"user_id": [1], "item_id": [100], "confidence": [1.0]})
+    assert 0 in i2u2u(np.array([100]), zi, zero_index, size=3, k_per_seed=3)[0].tolist()  # 0 is a user, not padding
+    # k_per_seed reaches u2u: one neighbour per seed user.
+    assert i2u2u(np.array([100]), zi, zero_index, size=3, k_per_seed=1)[0].tolist() == [0]
+    # how reaches u2u: seeds 1 (0°) and 2 (90°); user 3 (6°) sums to cos 6° + cos 84°, maxes to cos 6°.
+    two = pd.DataFrame({"user_id": [1, 2], "item_id": [100, 100], "confidence": [1.0, 1.0]})
+    s_sum = dict(zip(*i2u2u(np.array([100]), two, zero_index, size=3, k_per_seed=3, how="sum")))
+    s_max = dict(zip(*i2u2u(np.array([100]), two, zero_index, size=3, k_per_seed=3, how="max")))
+    assert s_sum[3] == pytest.approx(cos(6, 0) + cos(6, 90), abs=1e-5) and s_max[3] == pytest.approx(cos(6, 0), abs=1e-5)
+    # Tied engagement under the cap: the lower user id is kept (a stable order).
+    tie = pd.DataFrame({"user_id": [2, 1], "item_id": [100, 100], "confidence": [1.0, 1.0]})
+    assert i2u2u(np.array([100]), tie, zero_index, size=1, k_per_seed=3, max_seed_users=1)[0].tolist() == [0]

@@ -171,3 +171,22 @@ def test_frames_to_arrays_names_cut_and_order():
     assert indptr.tolist() == [0, 1, 3] and indices.tolist() == [10, 20, 21] and indices.dtype == np.int64
     rec3, _, _ = frames_to_arrays(truth, pred, 4, user="u", item="i", score="s")
     assert rec3.tolist() == [[10, 11, 12, -1], [21, 22, -1, -1]]
+
+
+def test_cuts_at_k_item_zero_and_the_dcg_itself():
+    """Survivors of the mutation run: lists longer than k, item id 0, small gains, the raw DCG."""
+    from assets.evaluation.metrics import dcg_graded
+
+    rec = np.array([[7, 0, 3, 5]])  # relevant {0, 5}: hits at ranks 2 and 4
+    m = ranking_metrics(rec, np.array([0, 2]), np.array([0, 5]), 2, n_items=8)
+    assert m["recall@2"] == 0.5 and m["hit_rate@2"] == 1.0 and m["precision@2"] == 0.5
+    assert ranking_metrics(rec, np.array([0, 1]), np.array([5]), 2)["hit_rate@2"] == 0.0  # the hit is at rank 4
+    assert m["coverage@2"] == pytest.approx(2 / 8)  # items 7 and 0: id 0 is an item like any other
+    assert catalog_coverage(np.array([[0, -1]]), 4) == 0.25
+    g = np.array([3, 2, 1])
+    assert dcg_graded(g, 2, "log2") == pytest.approx(3 / 1 + 2 / np.log2(3))
+    assert dcg_graded(g, 2, "ln") == pytest.approx(3 / np.log(2) + 2 / np.log(3))
+    assert dcg_graded(g, 5) == pytest.approx(3 + 2 / np.log2(3) + 1 / 2)
+    assert ndcg_graded(np.array([0.0, 0.5, 0.4]), np.array([0.5, 0.4]), 2) == pytest.approx(
+        (0.5 / np.log2(3)) / (0.5 + 0.4 / np.log2(3)))  # an ideal DCG below 1 is still a DCG
+    assert ndcg_graded(np.array([0.0, 0.0, 3.0]), np.array([3.0]), 2) == 0.0  # the gain past k does not count
