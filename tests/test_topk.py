@@ -126,3 +126,9 @@ def test_one_row_ties_above_the_cut_nan_and_integer_masks():
     dense = np.zeros((5, 6), bool)
     dense[:, 0] = True
     np.testing.assert_array_equal(batched_topk(q, c, 2, dense, batch=2)[0], topk(q @ c.T, 2, dense)[0])
+
+
+def test_several_rows_tied_at_the_cut_in_one_call():
+    """Each ambiguous row resolves its own ties (a flattened cumulative count would mix rows)."""
+    ids, _ = topk(np.array([[2.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 3.0], [5.0, 4.0, 3.0, 2.0]]), 2)
+    assert ids.tolist() == [[0, 1], [3, 0], [0, 1]]
