@@ -105,3 +105,10 @@ def test_the_suite_still_stops_duplicate_cells():
     batch = build_dwd(_events([{"event_id": "e1", "event_ts": "2021-05-08T10:13:58Z", "value": 1.0}]))
     summary = GreatExpectationsResource().validate(dwd_frame(batch.cells * 2), "dwd_events")
     assert not summary.success and "expect_compound_columns_to_be_unique" in summary.message()
+
+
+def test_missing_details_build_plain_bodies():
+    """An empty detail cell (NaN from a CSV) is no detail, not a crash."""
+    ev = _events([{"event_id": "e1", "event_ts": "2021-05-08T10:13:58Z", "value": 1.0, "detail": float("nan")},
+                  {"event_id": "e2", "event_ts": "2021-05-08T10:13:59Z", "value": 1.0, "detail": float("nan")}])
+    assert [c[2] for c in build_dwd(ev).cells] == [b'{"event_id":"e1"}', b'{"event_id":"e2"}']

@@ -94,7 +94,7 @@ class DwdBatch:
 def build_dwd(events: pd.DataFrame) -> DwdBatch:
     """One cell per distinct event: qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``, ts = event time (ms).
 
-    The rule (docs/warehouse.md, "Identical cells"):
+    The rule (README, "Identical cells"):
 
     * the same ``event_id`` delivered twice is one event; the later row of the batch wins;
     * two *distinct* events that build the same qualifier (same entity, feature, line, second
@@ -123,9 +123,10 @@ def build_dwd(events: pd.DataFrame) -> DwdBatch:
     qual = np.where(rank > 0, keyed["base"] + "#" + rank.astype(str), keyed["base"])
     rowkey = {e: salted_rowkey(e) for e in keyed["entity"].unique()}
     # The body is {"event_id": …, **detail} in compact JSON; each distinct detail is parsed once.
-    rest = {d: _detail_tail(d) for d in ev["detail"].unique()}
+    details = ev["detail"].where(ev["detail"].notna(), "")  # an empty CSV cell reads as NaN, which is no dict key
+    rest = {d: _detail_tail(d) for d in details.unique()}
     cells = [(rowkey[ent], q.encode(), ('{"event_id":' + json.dumps(eid) + rest[d]).encode(), int(t))
-             for ent, q, eid, d, t in zip(keyed["entity"], qual, keyed["event_id"], ev["detail"], ms)]
+             for ent, q, eid, d, t in zip(keyed["entity"], qual, keyed["event_id"], details, ms)]
     return DwdBatch(cells, n_in, n_in - len(ev), int((rank > 0).sum()))
 
 
