@@ -17,6 +17,10 @@ class SparkResource(ConfigurableResource):
     driver_memory: str = "4g"
     shuffle_partitions: int = 8
     conf: dict[str, str] = Field(default_factory=dict)
+    # Where iterative jobs cut their lineage (ALS checkpoints every 10 iterations; without a
+    # directory it cannot, and ~20 iterations overflow the executors' stack). Empty: a local
+    # temporary folder, right for local[*]; a cluster needs a shared path (hdfs://, s3a://).
+    checkpoint_dir: str = ""
 
     def get_session(self):
         """Return the active SparkSession for this configuration (started on first use)."""
@@ -47,4 +51,8 @@ class SparkResource(ConfigurableResource):
                     "before Python starts (the Makefile and the images do).") from e
             raise
         spark.sparkContext.setLogLevel("WARN")
+        if spark.sparkContext.getCheckpointDir() is None:
+            import tempfile
+
+            spark.sparkContext.setCheckpointDir(self.checkpoint_dir or tempfile.mkdtemp(prefix="recstack-spark-checkpoints-"))
         return spark

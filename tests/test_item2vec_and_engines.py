@@ -113,3 +113,15 @@ def test_spark_matching_and_native_implicit_differ():
     assert a.params["match_spark"] and not b.params["match_spark"]
     assert a.user_ids.tolist() == b.user_ids.tolist()  # factors come back in id order after the count sort
     assert not np.allclose(a.user_factors, b.user_factors, atol=1e-3)
+
+
+def test_spark_als_runs_the_tuned_range_of_iterations_without_overflowing(spark):
+    """The tuning searches up to 20 iterations. Without a checkpoint directory Spark's ALS cannot
+    cut its lineage, and about 20 iterations overflowed the executors' stack in ``make run``."""
+    from assets.ingest.loaders import ImplicitConversion
+    from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+
+    assert spark.sparkContext.getCheckpointDir()
+    df, _ = generate_interactions(SyntheticSpec(n_interactions=4000, n_communities=4, seed=0))
+    m = train_als("spark", ImplicitConversion("binary").apply(df), AlsParams(rank=9, iterations=25), spark=spark)
+    assert m.user_factors.shape == (df["user_id"].nunique(), 9) and np.isfinite(m.user_factors).all()
