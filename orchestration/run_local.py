@@ -96,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     for node in ("als_tuning", "item2vec_tuning", "two_tower_tuning"):
         t = result.output_for_node(node)
         best = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in t["best_params"].items() if k in t.get("searched", [])}
+        c = t["confirmation"]
         print(f"Tuning {node.removesuffix('_tuning')}: validation {t['default_value']:.4f} at defaults -> {t['best_value']:.4f} "
-              f"({len(t['trials'])} trials, {t['seconds']:.0f}s) with {best}")
+              f"({len(t['trials'])} trials, {t['seconds']:.0f}s) with {best}; confirmation {c['tuned']:.4f} vs "
+              f"{c['default']:.4f} at defaults: {'tuned parameters adopted' if t['adopted'] else 'defaults kept'}")
     for node in ("als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion"):
         promo = result.output_for_node(node)
         print(f"Promotion {promo['model']} v{promo.get('challenger_version', '?')} "

@@ -43,15 +43,31 @@ def test_slice_materializes_end_to_end(materialized_slice):
                     "similar_entities", "als_tuning", "item2vec_tuning", "two_tower_tuning"}
     tuning = result.output_for_node("als_tuning")
     assert len(tuning["trials"]) == 3 and tuning["best_value"] >= max(v for _, v, _ in tuning["trials"]) - 1e-12
-    # item2vec and the two-tower train with their tuning assets' best searched parameters.
+    # Each model trains with its tuning's searched parameters if confirmation adopted them, and
+    # with its own config's values if not; params_from says which.
+    from assets.embeddings.assets import AlsConfig
+    from assets.embeddings.item2vec_assets import Item2VecConfig
+    from assets.embeddings.kb_assets import TwoTowerConfig
+
+    ops = TINY["ops"]
+
     i2v_tuning, tt_tuning = result.output_for_node("item2vec_tuning"), result.output_for_node("two_tower_tuning")
     assert len(i2v_tuning["trials"]) == 3 and len(tt_tuning["trials"]) == 2
-    i2v_md = result.asset_materializations_for_node("item2vec_model")[0].metadata
-    assert i2v_md["params_from"].value == "item2vec_tuning"
-    assert {k: i2v_md[k].value for k in ("window", "negative", "min_count")} == \
-        {k: i2v_tuning["best_params"][k] for k in ("window", "negative", "min_count")}
+    for node, model, keys, config in (
+            ("als_tuning", "als_model", ("rank", "reg", "alpha", "iterations"), AlsConfig(**ops["als_model"]["config"])),
+            ("item2vec_tuning", "item2vec_model", ("window", "negative", "min_count"),
+             Item2VecConfig(**ops["item2vec_model"]["config"])),
+            ("two_tower_tuning", "two_tower_model", ("tau", "lr", "max_epochs"),
+             TwoTowerConfig(**ops["two_tower_model"]["config"]))):
+        t = result.output_for_node(node)
+        md = result.asset_materializations_for_node(model)[0].metadata
+        c = t["confirmation"]
+        assert t["adopted"] == (c["tuned"] >= c["default"] * (1 + c["margin"]) and c["tuned"] > c["default"]), node
+        expected = {k: t["best_params"][k] for k in keys} if t["adopted"] else {k: getattr(config, k) for k in keys}
+        assert {k: md[k].value for k in keys} == pytest.approx(expected), node
+        assert md["params_from"].value == (node if t["adopted"] else f"config ({node} kept the defaults)")
+        assert result.asset_materializations_for_node(node)[0].metadata["adopted"].value == t["adopted"]
     tt = result.output_for_node("two_tower_model").params
-    assert (tt.tau, tt.lr, tt.max_epochs) == tuple(tt_tuning["best_params"][k] for k in ("tau", "lr", "max_epochs"))
     assert tt.dim == 32  # not searched: the model's own config
     for node in ("item2vec_tuning", "two_tower_tuning"):
         md = result.asset_materializations_for_node(node)[0].metadata

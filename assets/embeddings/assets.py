@@ -1,5 +1,7 @@
 """Embedding assets: the ALS model and its user and item vectors (and helpers every family uses)."""
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
@@ -7,6 +9,7 @@ from assets.embeddings.als import AlsEngine, AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import register_factor_model
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
+from assets.evaluation.tuning import adopted_fields, params_source
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource, gate
@@ -26,10 +29,10 @@ class AlsConfig(dg.Config):
     seed: int = 0
 
     def params(self, tuned: dict | None = None) -> AlsParams:
-        """The parameters to train with: ``tuned`` (``als_tuning``'s best) when ``use_tuned``, else these fields."""
-        if self.use_tuned and tuned:
-            return AlsParams.from_dict({**tuned, "seed": self.seed})
-        return AlsParams(rank=self.rank, reg=self.reg, alpha=self.alpha, iterations=self.iterations, seed=self.seed)
+        """The parameters to train with: these fields, with ``als_tuning``'s searched ones when
+        ``use_tuned`` and confirmation adopted them (``tuned`` is the tuning asset's output)."""
+        p = AlsParams(rank=self.rank, reg=self.reg, alpha=self.alpha, iterations=self.iterations, seed=self.seed)
+        return replace(p, **adopted_fields(tuned)) if self.use_tuned else p
 
 
 def data_version(df: pd.DataFrame) -> str:
@@ -44,8 +47,8 @@ def als_model(
 ) -> dg.Output[FactorModel]:
     """Implicit ALS (Spark MLlib, or the single-node ``implicit`` engine by config) with the tuned
     parameters, logged to MLflow and registered as ``challenger``."""
-    params = config.params(als_tuning.get("best_params"))
-    source = "als_tuning" if config.use_tuned and als_tuning.get("best_params") else "config"
+    params = config.params(als_tuning)
+    source = params_source("als_tuning", config.use_tuned, als_tuning)
     model = train_als(config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None)
     dv = data_version(interactions)
     reg = register_factor_model(context, mlflow_tracking, model, ALS_MODEL_NAME, dv)

@@ -10,6 +10,7 @@ from assets.embeddings.assets import data_version, vector_outputs, vectors_check
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
 from assets.embeddings.registry import register_factor_model
+from assets.evaluation.tuning import adopted_fields, params_source
 from resources.mlflow_tracking import MlflowResource
 from resources.validation import GreatExpectationsResource
 
@@ -53,14 +54,7 @@ class Item2VecConfig(dg.Config):
         p = Item2VecParams(dim=self.dim, window=self.window, negative=self.negative, min_count=self.min_count,
                            epochs=self.epochs, workers=self.workers, seed=self.seed, walks_per_item=self.walks_per_item,
                            user_vector=self.user_vector, recency_half_life_days=self.recency_half_life_days)
-        return replace(p, **tuned_fields(tuned)) if self.use_tuned else p
-
-
-def tuned_fields(tuned: dict | None) -> dict:
-    """The searched parameters of a tuning asset's output (``{}`` when there is none)."""
-    if not tuned or not tuned.get("best_params"):
-        return {}
-    return {k: tuned["best_params"][k] for k in tuned.get("searched", tuned["best_params"])}
+        return replace(p, **adopted_fields(tuned)) if self.use_tuned else p
 
 
 @dg.asset(kinds={"gensim", "mlflow"})
@@ -79,8 +73,7 @@ def item2vec_model(context: dg.AssetExecutionContext, config: Item2VecConfig, cl
                                       "sessions": len(sessions), "train_seconds": model.params["train_seconds"],
                                       "window": params.window, "negative": params.negative, "min_count": params.min_count,
                                       "recency_half_life_days": round(params.recency_half_life_days, 4),
-                                      "params_from": "item2vec_tuning" if config.use_tuned and tuned_fields(item2vec_tuning)
-                                      else "config"})
+                                      "params_from": params_source("item2vec_tuning", config.use_tuned, item2vec_tuning)})
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("item2vec_item_vectors"))

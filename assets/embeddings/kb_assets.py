@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from assets.embeddings.assets import vectors_check
-from assets.embeddings.item2vec_assets import tuned_fields
 from assets.embeddings.text import Tokenizer, document_vectors
 from assets.embeddings.two_tower import TwoTower, TwoTowerParams, train_two_tower
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
+from assets.evaluation.tuning import adopted_fields, params_source
 from assets.ingest.kb import doc_texts
 from resources.kubernetes import gpu_op_tags
 from resources.mlflow_tracking import MlflowResource, dagster_tags
@@ -43,7 +43,7 @@ class TwoTowerConfig(dg.Config):
     def params(self, tuned: dict | None = None) -> TwoTowerParams:
         """These fields, with the searched ones from ``tuned`` (``two_tower_tuning``'s output) when ``use_tuned``."""
         p = TwoTowerParams(**self.model_dump(exclude={"use_tuned"}))  # every other field is a TwoTowerParams field
-        return replace(p, **tuned_fields(tuned)) if self.use_tuned else p
+        return replace(p, **adopted_fields(tuned)) if self.use_tuned else p
 
 
 @dg.asset(kinds={"torch", "mlflow"}, op_tags=gpu_op_tags())
@@ -67,8 +67,7 @@ def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, k
                                       "model_version": reg.version, "epochs": h["epochs"], "best_val_mrr@10": round(h["best_val_mrr"], 4),
                                       "train_seconds": h["train_seconds"], "device": h["device"], "vocab": len(model.vocab),
                                       "tau": p.tau, "lr": p.lr, "max_epochs": p.max_epochs,
-                                      "params_from": "two_tower_tuning" if config.use_tuned and tuned_fields(two_tower_tuning)
-                                      else "config"})
+                                      "params_from": params_source("two_tower_tuning", config.use_tuned, two_tower_tuning)})
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("kb_doc_vectors"))

@@ -20,10 +20,19 @@ from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 
 
-class EvaluationConfig(dg.Config):
+class SplitConfig(dg.Config):
+    """The held-out split of a family's evaluation; its tuning carves validation by the same rule."""
+
     split: Literal["last_n", "random"] = "last_n"
     holdout_n: int = 1
     test_fraction: float = 0.2
+    split_seed: int = 7
+
+    def split_spec(self) -> SplitSpec:
+        return SplitSpec(method=self.split, n=self.holdout_n, test_fraction=self.test_fraction, seed=self.split_seed)
+
+
+class EvaluationConfig(SplitConfig):
     k: int = 10
     session_gap_seconds: int = 259_200  # item2vec refits: keep equal to click_sequences' gap_seconds
 
@@ -52,7 +61,7 @@ def als_evaluation(
     The metrics are logged into the model version's MLflow run, so the registry shows how every
     version evaluated.
     """
-    split = SplitSpec(method=config.split, n=config.holdout_n, test_fraction=config.test_fraction)
+    split = config.split_spec()
     train, test = split_interactions(interactions, split)
     p = als_model.params
     params = AlsParams.from_dict(p)
@@ -106,7 +115,7 @@ def item2vec_evaluation(context: dg.AssetExecutionContext, config: EvaluationCon
     the same held-out interactions and users."""
     from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
 
-    split = SplitSpec(method=config.split, n=config.holdout_n, test_fraction=config.test_fraction)
+    split = config.split_spec()
     train, test = split_interactions(interactions, split)
     p = item2vec_model.params
     params = Item2VecParams(**{k: p[k] for k in Item2VecParams.__dataclass_fields__})

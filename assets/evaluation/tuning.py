@@ -1,15 +1,26 @@
 """Hyperparameter search (Optuna TPE, seeded) for ALS, item2vec and the two-tower encoder.
 
-Every search scores its trials on a validation split carved from the *training* data, so the
-test split that evaluation reports on is never seen. The defaults are always the first trial, so
-``default_value`` is scored exactly as the trials are and the best is never worse than it.
+The protocol (:class:`TuningProtocol`) is the same for every family:
+
+1. A **confirmation** split is carved from the *training* data first, by the same rule as the
+   family's test split (the evaluation's :class:`SplitSpec`). The search never sees it.
+2. The rest is cut into ``folds`` **validation** folds by that rule again (random: repeated random
+   draws of the same fraction; last-n: rolling, each fold one step further back in time), and a
+   trial's score is its mean over the folds, so it rests on several times more held-out hits.
+3. TPE runs from the defaults (trial 0) until the trial or time budget ends, or the best has not
+   moved for ``patience`` trials.
+4. The winner and the defaults are both scored on the confirmation split. The winner is
+   **adopted** only when it beats the defaults there by ``confirm_margin``; otherwise the defaults
+   are kept, and the output says so (``adopted``, ``confirmation``).
+
+The test split that evaluation reports on is set aside before any of this and never seen.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -24,8 +35,37 @@ log = logging.getLogger(__name__)
 OnTrial = Callable[[int, dict, float, float], None]
 
 
+@dataclass(frozen=True)
+class TuningProtocol:
+    """How a search is validated, stopped and confirmed.
+
+    Attributes
+    ----------
+    folds : int
+        Validation folds carved from the search part; a trial scores their mean.
+    confirm_margin : float
+        Relative gain over the defaults, on the confirmation split, needed to adopt the winner
+        (0.02: at least 2 % better).
+    patience : int or None
+        Stop when this many trials in a row have not improved the best; None runs the budget.
+    """
+
+    folds: int = 3
+    confirm_margin: float = 0.02
+    patience: int | None = 12
+
+    def __post_init__(self):
+        if self.folds < 1:
+            raise ValueError(f"folds must be >= 1, got {self.folds}")
+        if self.confirm_margin < 0:
+            raise ValueError(f"confirm_margin must be >= 0, got {self.confirm_margin}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
+
+
 def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults: dict, n_trials: int,
-                  timeout_s: float | None = None, seed: int = 0, on_trial: OnTrial | None = None, label: str = "") -> dict:
+                  timeout_s: float | None = None, seed: int = 0, on_trial: OnTrial | None = None, label: str = "",
+                  patience: int | None = None) -> dict:
     """Maximise ``evaluate(params)`` over ``suggest(trial) -> params`` with seeded TPE.
 
     Parameters
@@ -40,12 +80,15 @@ def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults
         Budget: whichever ends first (a running trial is never cut short).
     on_trial : callable, optional
         ``on_trial(number, params, value, seconds)`` after each trial (e.g. an MLflow child run).
+    patience : int, optional
+        Stop early once this many trials in a row have not beaten the best.
 
     Returns
     -------
     dict
-        ``best_params`` (full parameters), ``best_value``, ``default_value`` (trial 0), ``trials``
-        (``[number, value, searched params]``) and ``seconds``.
+        ``best_params`` (full parameters), ``best_trial``, ``best_value``, ``default_params`` (full)
+        and ``default_value`` (trial 0), ``trials`` (``[number, value, searched params]``),
+        ``stopped_early`` and ``seconds``.
     """
     import optuna
 
@@ -63,14 +106,77 @@ def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults
             on_trial(trial.number, params, value, secs)
         return value
 
+    stopped = []
+
+    def stop_when_stale(study, trial):
+        if patience and trial.number - study.best_trial.number >= patience:
+            stopped.append(trial.number)
+            study.stop()
+
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial(defaults)
-    study.optimize(objective, n_trials=n_trials, timeout=timeout_s)
+    study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[stop_when_stale])
     done = [t for t in study.trials if t.value is not None]
-    log.info("%s tuning: best %.4f vs default %.4f after %d trials", label, study.best_value, done[0].value, len(done))
-    return {"best_params": study.best_trial.user_attrs["params"], "best_value": float(study.best_value),
+    log.info("%s tuning: best %.4f vs default %.4f after %d trials%s", label, study.best_value, done[0].value, len(done),
+             f" (stopped: no gain for {patience} trials)" if stopped else "")
+    return {"best_params": study.best_trial.user_attrs["params"], "best_trial": study.best_trial.number,
+            "best_value": float(study.best_value), "default_params": done[0].user_attrs["params"],
             "default_value": float(done[0].value), "trials": [[t.number, float(t.value), t.params] for t in done],
-            "seconds": round(time.perf_counter() - t0, 1)}
+            "stopped_early": bool(stopped), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def confirmed_search(suggest: Callable, score: Callable, folds: Sequence, confirm, baseline: dict, start: dict,
+                     n_trials: int, timeout_s: float | None = None, seed: int = 0,
+                     protocol: TuningProtocol = TuningProtocol(), on_trial: OnTrial | None = None, label: str = "") -> dict:
+    """:func:`optuna_search` over the mean of ``score(params, fold)`` on ``folds``, then confirmation.
+
+    Parameters
+    ----------
+    score : callable
+        ``score(params, fold) -> float``: trains on a fold's training part, scores its held-out part.
+    folds : sequence
+        The validation folds; ``confirm`` is one more such fold that the search never sees.
+    baseline : dict
+        The full default parameters: what is kept unless the winner confirms.
+    start : dict
+        The searched parameters of trial 0 (``baseline``'s, clipped into the ranges).
+
+    Returns
+    -------
+    dict
+        :func:`optuna_search`'s dict plus ``baseline_params``, ``adopted`` and ``confirmation``
+        (``default``, ``tuned``, ``margin``, ``lift``). The winner is adopted when its confirmation
+        score is at least ``(1 + protocol.confirm_margin)`` times the baseline's, and higher.
+    """
+    res = optuna_search(suggest, lambda p: float(np.mean([score(p, f) for f in folds])), start, n_trials, timeout_s,
+                        seed, on_trial, label, protocol.patience)
+    c_default = float(score(baseline, confirm))
+    same = res["best_params"] == baseline
+    c_tuned = c_default if same else float(score(res["best_params"], confirm))
+    adopted = not same and c_tuned > c_default and c_tuned >= c_default * (1 + protocol.confirm_margin)
+    lift = c_tuned / c_default if c_default else (float("inf") if c_tuned > 0 else 1.0)
+    res.update(baseline_params=baseline, adopted=bool(adopted), confirmation={"default": c_default, "tuned": c_tuned,
+                                                    "margin": protocol.confirm_margin, "lift": lift})
+    log.info("%s confirmation: tuned %.4f vs defaults %.4f (need x%.3f): %s", label, c_tuned, c_default,
+             1 + protocol.confirm_margin, "tuned adopted" if adopted else "defaults kept")
+    return res
+
+
+def adopted_fields(tuned: dict | None) -> dict:
+    """The searched parameters of a tuning output to train with: ``{}`` when there is no output or
+    its winner was not adopted (confirmation kept the defaults)."""
+    if not tuned or not tuned.get("best_params") or not tuned.get("adopted", False):
+        return {}
+    return {k: tuned["best_params"][k] for k in tuned.get("searched", tuned["best_params"])}
+
+
+def params_source(tuning_asset: str, use_tuned: bool, tuned: dict | None) -> str:
+    """A model's ``params_from`` metadata: the tuning asset, or why its config values were used."""
+    if not use_tuned:
+        return "config (use_tuned off)"
+    if adopted_fields(tuned):
+        return tuning_asset
+    return f"config ({tuning_asset} kept the defaults)" if tuned else "config"
 
 
 def best_so_far(trials: list) -> list[tuple[int, float]]:
@@ -83,52 +189,112 @@ def best_so_far(trials: list) -> list[tuple[int, float]]:
 
 
 def in_space(base, space) -> dict:
-    """``base``'s values of the parameters ``space`` searches, clipped into their ranges (trial 0)."""
+    """``base``'s values of the parameters ``space`` searches (its ``(low, high)`` fields), clipped
+    into their ranges: trial 0. (A log range cannot take a default of 0, such as "recency off";
+    confirmation compares against ``base`` itself.)"""
     return {f.name: type(getattr(base, f.name))(min(max(getattr(base, f.name), lo), hi))
-            for f in fields(space) for lo, hi in [getattr(space, f.name)]}
+            for f in fields(space) if isinstance(getattr(space, f.name), tuple) for lo, hi in [getattr(space, f.name)]}
 
 
-def validation_split(train: pd.DataFrame, n: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out each user's last ``n`` *training* interactions as validation (same rule as the test)."""
-    return split_interactions(train, SplitSpec("last_n", n=n))
+# --- splits -------------------------------------------------------------------------------------
+
+def rolled_back(df: pd.DataFrame, steps: int) -> pd.DataFrame:
+    """``df`` without each user's last ``steps`` interactions by time (users keep at least one)."""
+    if steps <= 0:
+        return df
+    d = df.sort_values(["user_id", "ts"], kind="stable")
+    from_end = d.groupby("user_id").cumcount(ascending=False).to_numpy()
+    size = d.groupby("user_id")["item_id"].transform("size").to_numpy()
+    return d[(from_end >= steps) | (from_end == size - 1)].reset_index(drop=True)
+
+
+def confirmation_and_folds(train: pd.DataFrame, split: SplitSpec, n_folds: int):
+    """``(search_part, confirmation, folds)`` of *training* data, all by the evaluation's rule ``split``.
+
+    The confirmation hold-out is carved from ``train`` first; the ``n_folds`` validation folds
+    ``(fit, held_out)`` are carved from what is left. For ``random``, each carve draws with its own
+    seed (same fraction); for ``last_n``, fold ``j`` holds out the ``n`` interactions before the
+    last ``j * n`` and drops those later ones, so no fit part sees the future of its hold-out.
+    """
+    if split.method == "random":
+        search, confirm = split_interactions(train, replace(split, seed=split.seed + 1))
+        folds = [split_interactions(search, replace(split, seed=split.seed + 2 + j)) for j in range(n_folds)]
+    else:
+        search, confirm = split_interactions(train, split)
+        folds = [split_interactions(rolled_back(search, j * split.n), split) for j in range(n_folds)]
+    return search, confirm, folds
 
 
 # --- ALS ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """ALS ranges searched (log scale for ``reg`` and ``alpha``)."""
+    """ALS ranges searched, ``reg`` and ``alpha`` on log scales.
+
+    They sit around what Spark and ``implicit`` recommend (``regParam`` 0.1, scaled per row as
+    ALS-WR here; ``alpha`` 1, and 40 in Hu et al.). The top of ``rank`` is also bounded by the
+    data (:func:`rank_bound`).
+    """
 
     rank: tuple[int, int] = (8, 128)
-    reg: tuple[float, float] = (1e-3, 1.0)
-    alpha: tuple[float, float] = (0.5, 100.0)
-    iterations: tuple[int, int] = (5, 20)
+    reg: tuple[float, float] = (0.01, 2.0)
+    alpha: tuple[float, float] = (0.1, 40.0)
+    iterations: tuple[int, int] = (8, 20)
+    rank_share: float = 0.25
+
+
+def rank_bound(train: pd.DataFrame, space: SearchSpace = SearchSpace()) -> int:
+    """The largest rank searched: ``rank_share`` of the smaller of the user and item counts,
+    clipped into ``space.rank`` (a factor per four users fits the users, not their tastes)."""
+    cap = space.rank_share * min(train["user_id"].nunique(), train["item_id"].nunique())
+    return int(min(max(cap, space.rank[0]), space.rank[1]))
 
 
 def tune_als(train: pd.DataFrame, score, n_trials: int = 20, timeout_s: float | None = None, seed: int = 0,
-             space: SearchSpace = SearchSpace(), engine: str = "implicit", on_trial: OnTrial | None = None) -> dict:
-    """Search ALS parameters maximising ``score(model, fit, validation)`` on a split of ``train``.
+             space: SearchSpace = SearchSpace(), engine: str = "implicit", on_trial: OnTrial | None = None,
+             split: SplitSpec = SplitSpec(), protocol: TuningProtocol = TuningProtocol(),
+             defaults: AlsParams | None = None) -> dict:
+    """Search ALS parameters maximising ``score(model, fit, held_out)``, by :func:`confirmed_search`.
 
-    ``train`` holds the training interactions only (``user_id``, ``item_id``, ``ts``,
-    ``confidence``); ``score`` is e.g. :func:`ndcg_score`. Returns :func:`optuna_search`'s dict
-    (``best_params`` are :class:`AlsParams` fields).
+    Parameters
+    ----------
+    train : DataFrame
+        The training interactions only (``user_id``, ``item_id``, ``ts``, ``confidence``).
+    score : callable
+        ``score(model, fit, held_out) -> float``, e.g. :func:`ndcg_score`.
+    split : SplitSpec
+        The evaluation's split rule; confirmation and folds are carved from ``train`` by it.
+    defaults : AlsParams, optional
+        Trial 0 and what is kept when confirmation rejects the winner (``AlsParams(seed=seed)``).
+
+    Returns
+    -------
+    dict
+        :func:`confirmed_search`'s dict (``best_params`` are :class:`AlsParams` fields) and
+        ``rank_bound``.
     """
-    fit, val = validation_split(train)
-    d = AlsParams(seed=seed)
+    search, held, folds = confirmation_and_folds(train, split, protocol.folds)
+    confirm = (search, held)
+    d = defaults or AlsParams(seed=seed)
+    top = rank_bound(folds[0][0], space)
 
     def suggest(trial):
-        return asdict(AlsParams(rank=trial.suggest_int("rank", *space.rank, log=True),
+        return asdict(AlsParams(rank=trial.suggest_int("rank", space.rank[0], top, log=True),
                                 reg=trial.suggest_float("reg", *space.reg, log=True),
                                 alpha=trial.suggest_float("alpha", *space.alpha, log=True),
-                                iterations=trial.suggest_int("iterations", *space.iterations), seed=seed))
+                                iterations=trial.suggest_int("iterations", *space.iterations), seed=d.seed))
 
-    return optuna_search(suggest, lambda p: score(train_als(engine, fit, AlsParams(**p)), fit, val),
-                         {"rank": d.rank, "reg": d.reg, "alpha": d.alpha, "iterations": d.iterations},
-                         n_trials, timeout_s, seed, on_trial, "ALS")
+    def fold_score(p, fold):
+        fit, held = fold
+        return score(train_als(engine, fit, AlsParams(**p)), fit, held)
+
+    res = confirmed_search(suggest, fold_score, folds, confirm, asdict(d), in_space(d, replace(space, rank=(space.rank[0], top))),
+                           n_trials, timeout_s, seed, protocol, on_trial, "ALS")
+    return {**res, "rank_bound": top}
 
 
 def ndcg_score(k: int = 10):
-    """``score`` for :func:`tune_als`: NDCG@k of the model on the validation part (seen items excluded)."""
+    """``score`` for :func:`tune_als`: NDCG@k of the model on the held-out part (seen items excluded)."""
     from assets.evaluation.assets import evaluate_als_vs_popularity
 
     def score(model, fit: pd.DataFrame, val: pd.DataFrame) -> float:
@@ -170,19 +336,21 @@ class Item2VecSpace:
 
 def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = 259_200, n_trials: int = 20,
                   timeout_s: float | None = None, seed: int = 0, k: int = 10, space: Item2VecSpace = Item2VecSpace(),
-                  on_trial: OnTrial | None = None) -> dict:
+                  on_trial: OnTrial | None = None, split: SplitSpec = SplitSpec(),
+                  protocol: TuningProtocol = TuningProtocol()) -> dict:
     """Search window, negative, min_count and the recency half-life of item2vec.
 
-    Each trial sessionizes the fit part of a per-user last-1 validation split of ``train`` (at
-    ``gap_seconds``), trains skip-gram with ``base``'s other parameters and scores
-    :func:`ndcg_all_users` on the validation part. Returns :func:`optuna_search`'s dict
-    (``best_params`` are :class:`Item2VecParams` fields).
+    Confirmation and folds are carved from ``train`` by the evaluation's ``split``. Each trial
+    sessionizes a fold's fit part (at ``gap_seconds``), trains skip-gram with ``base``'s other
+    parameters and scores :func:`ndcg_all_users` on its held-out part. Returns
+    :func:`confirmed_search`'s dict (``best_params`` are :class:`Item2VecParams` fields).
     """
     from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
 
     base = base or Item2VecParams(seed=seed)
-    fit, val = validation_split(train)
-    sessions = sessionize(fit, gap_seconds)
+    search, held, folds = confirmation_and_folds(train, split, protocol.folds)
+    confirm = (search, held)
+    prepared = {id(f): (sessionize(f[0], gap_seconds), *f) for f in [confirm, *folds]}
 
     def suggest(trial):
         return asdict(replace(base, window=trial.suggest_int("window", *space.window),
@@ -191,21 +359,21 @@ def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = 259_200, n_
                               recency_half_life_days=trial.suggest_float("recency_half_life_days", *space.recency_half_life_days,
                                                                          log=True)))
 
-    counts = pd.Series([i for s in sessions["items"] for i in s]).value_counts() if len(sessions) else pd.Series(dtype=int)
-    most = int(counts.max()) if len(counts) else 0
-
-    def evaluate(p):
+    def fold_score(p, fold):
+        sessions, fit, held = prepared[id(fold)]
         # A min_count above every item's count leaves no vocabulary: a legitimate, worthless
         # setting, scored 0 without training. Any error of a training that can run propagates
         # (a bug must fail the search, not look like a bad trial).
+        counts = pd.Series([i for s in sessions["items"] for i in s]).value_counts()
+        most = int(counts.max()) if len(counts) else 0
         if p["min_count"] > most:
             log.info("item2vec trial with min_count %d > the most frequent item's %d: nothing to train, scored 0",
                      p["min_count"], most)
             return 0.0
-        model = fit_item2vec(sessions, fit, Item2VecParams(**p))
-        return ndcg_all_users(model, fit, val, k)
+        return ndcg_all_users(fit_item2vec(sessions, fit, Item2VecParams(**p)), fit, held, k)
 
-    return optuna_search(suggest, evaluate, in_space(base, space), n_trials, timeout_s, seed, on_trial, "item2vec")
+    return confirmed_search(suggest, fold_score, folds, confirm, asdict(base), in_space(base, space), n_trials, timeout_s,
+                            seed, protocol, on_trial, "item2vec")
 
 
 # --- two-tower ----------------------------------------------------------------------------------
@@ -219,33 +387,47 @@ class TwoTowerSpace:
     max_epochs: tuple[int, int] = (2, 30)
 
 
+def query_holdouts(kb: dict, fraction: float, n_folds: int, seed: int = 0):
+    """``(confirmation, folds)`` of a KB's training queries, each ``(pairs, docs, held_queries)``.
+
+    The confirmation queries are held out first (:func:`assets.evaluation.faq.holdout`); every
+    fold holds a further ``fraction`` out of the rest, so no fold trains on a confirmation query.
+    """
+    from assets.evaluation.faq import holdout
+
+    confirm = holdout(kb, fraction, seed=seed + 1)
+    rest = {"train": confirm[0], "train_docs": confirm[1]}
+    return confirm, [holdout(rest, fraction, seed=seed + 2 + j) for j in range(n_folds)]
+
+
 def tune_two_tower(kb: dict, base, n_trials: int = 10, timeout_s: float | None = None, seed: int = 0,
-                   val_fraction: float = 0.1, space: TwoTowerSpace = TwoTowerSpace(), on_trial: OnTrial | None = None) -> dict:
+                   val_fraction: float = 0.1, space: TwoTowerSpace = TwoTowerSpace(), on_trial: OnTrial | None = None,
+                   protocol: TuningProtocol = TuningProtocol(folds=1)) -> dict:
     """Search the InfoNCE temperature, learning rate and epoch budget of the two-tower encoder.
 
     ``kb`` has ``train`` pairs (``query``, ``positive``, ``doc_id``) and ``train_docs`` (the FAQ
-    entries they point to). A ``val_fraction`` of the distinct training queries is held out with
-    :func:`assets.evaluation.faq.holdout` (and removed from the entries' questions, so nothing
-    leaks); each trial trains on the rest with early stopping on those queries' retrieval MRR@10,
-    which is also its score. Returns :func:`optuna_search`'s dict (``best_params`` are
-    :class:`TwoTowerParams` fields).
+    entries they point to). Held-out training queries, shaped like the test (:func:`query_holdouts`,
+    ``val_fraction`` each), give the confirmation split and the folds. Each trial trains on a fold's
+    pairs with early stopping on its held-out queries' retrieval MRR@10, which is also its score.
+    Returns :func:`confirmed_search`'s dict (``best_params`` are :class:`TwoTowerParams` fields).
     """
     from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
-    from assets.evaluation.faq import evaluate_encoder, holdout
+    from assets.evaluation.faq import evaluate_encoder
     from assets.ingest.kb import doc_texts
 
-    pairs, val_docs, val_queries = holdout(kb, val_fraction, seed=seed + 1)
-    corpus = doc_texts(val_docs)
+    confirm, folds = query_holdouts(kb, val_fraction, protocol.folds, seed)
 
     def suggest(trial):
         return asdict(replace(base, tau=trial.suggest_float("tau", *space.tau, log=True),
                               lr=trial.suggest_float("lr", *space.lr, log=True),
                               max_epochs=trial.suggest_int("max_epochs", *space.max_epochs)))
 
-    def evaluate(p):
+    def fold_score(p, fold):
+        pairs, docs, queries = fold
         model = train_two_tower(pairs["query"].tolist(), pairs["positive"].tolist(), pairs["doc_id"].tolist(),
-                                TwoTowerParams(**p), corpus=corpus,
-                                validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"])
+                                TwoTowerParams(**p), corpus=doc_texts(docs),
+                                validate=lambda m: evaluate_encoder(m.encode, docs, queries)["mrr@10"])
         return model.history["best_val_mrr"]
 
-    return optuna_search(suggest, evaluate, in_space(base, space), n_trials, timeout_s, seed, on_trial, "two-tower")
+    return confirmed_search(suggest, fold_score, folds, confirm, asdict(base), in_space(base, space), n_trials, timeout_s,
+                            seed, protocol, on_trial, "two-tower")

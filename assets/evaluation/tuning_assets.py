@@ -3,7 +3,6 @@ nested MLflow run under one parent run. Each output's ``best_params`` train the 
 
 from collections.abc import Callable
 from dataclasses import fields, replace
-from typing import Literal
 
 import dagster as dg
 import pandas as pd
@@ -12,9 +11,11 @@ import mlflow
 from assets.common.plots import curve_markdown
 from assets.embeddings.item2vec_assets import Item2VecConfig
 from assets.embeddings.kb_assets import TwoTowerConfig
-from assets.evaluation.offline import SplitSpec, split_interactions
+from assets.evaluation.assets import SplitConfig
+from assets.evaluation.offline import split_interactions
 from assets.evaluation.tuning import (
     Item2VecSpace,
+    TuningProtocol,
     TwoTowerSpace,
     best_so_far,
     ndcg_score,
@@ -27,19 +28,25 @@ from resources.mlflow_tracking import MlflowResource, dagster_tags
 
 
 class TuningBudget(dg.Config):
-    """Budget (whichever ends first); the defaults are always trial 0."""
+    """Budget (whichever ends first; the defaults are always trial 0) and the protocol
+    (:class:`~assets.evaluation.tuning.TuningProtocol`: folds, confirmation margin, patience)."""
 
     n_trials: int = 8
     timeout_seconds: float = 60.0
     seed: int = 0
+    folds: int = 3
+    confirm_margin: float = 0.02
+    patience: int = 12
+
+    def protocol(self) -> TuningProtocol:
+        return TuningProtocol(folds=self.folds, confirm_margin=self.confirm_margin, patience=self.patience)
 
 
-class AlsTuningConfig(TuningBudget):
-    """The test part is cut by the same split as ``als_evaluation``, then set aside."""
+class AlsTuningConfig(TuningBudget, SplitConfig):
+    """The split fields are ``als_evaluation``'s: its test part is cut and set aside first, then
+    confirmation and validation folds are carved from the rest by the same rule."""
 
     k: int = 10
-    split: Literal["last_n", "random"] = "last_n"
-    holdout_n: int = 1
 
 
 def tuned_output(context, mlflow_tracking: MlflowResource, name: str, metric: str, search: Callable, searched: list[str],
@@ -59,12 +66,21 @@ def tuned_output(context, mlflow_tracking: MlflowResource, name: str, metric: st
         mlflow.log_params({f"best_{k}": v for k, v in res["best_params"].items() if k in searched})
         mlflow.log_metrics({f"best_{metric}".replace("@", "_at_"): res["best_value"],
                             f"default_{metric}".replace("@", "_at_"): res["default_value"]})
+        conf = res["confirmation"]
+        mlflow.log_metrics({"confirm_default": conf["default"], "confirm_tuned": conf["tuned"],
+                            "adopted": float(res["adopted"])})
     best = {k: v for k, v in res["best_params"].items() if k in searched}
-    context.log.info("%s best %s: %s %.4f (defaults %.4f)", name, best, metric, res["best_value"], res["default_value"])
+    verdict = "tuned parameters adopted" if res["adopted"] else "defaults kept"
+    context.log.info("%s best %s: %s %.4f (defaults %.4f); confirmation %.4f vs defaults %.4f (margin %.0f%%): %s",
+                     name, best, metric, res["best_value"], res["default_value"], conf["tuned"], conf["default"],
+                     100 * conf["margin"], verdict)
     return dg.Output({**res, "searched": searched}, metadata={
-        "best_params": dg.MetadataValue.json(best), "trials": len(res["trials"]),
+        "best_params": dg.MetadataValue.json(best), "trials": len(res["trials"]), "adopted": res["adopted"],
+        "verdict": verdict, "stopped_early": res["stopped_early"],
         f"best_{metric}": round(res["best_value"], 5), f"default_{metric}": round(res["default_value"], 5),
         "lift_vs_default": round(res["best_value"] / res["default_value"], 3) if res["default_value"] else 0.0,
+        "confirmation_default": round(conf["default"], 5), "confirmation_tuned": round(conf["tuned"], 5),
+        "confirmation_margin": conf["margin"],
         "seconds": res["seconds"], "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(parent.info.run_id)),
         "history_plot": dg.MetadataValue.md(curve_markdown(best_so_far(res["trials"]), "trial", f"best {metric}", None,
                                                            f"{title}: best so far"))})
@@ -76,20 +92,21 @@ def als_tuning(context: dg.AssetExecutionContext, config: AlsTuningConfig, inter
     """Optuna TPE (seeded) over rank, reg, alpha and iterations with the single-node engine, scored by
     NDCG@k on a validation split carved from the training part; the test part is set aside first and
     never seen. One parent MLflow run, one nested run per trial; the best parameters are the output."""
-    train, _ = split_interactions(interactions, SplitSpec(config.split, n=config.holdout_n))
+    split = config.split_spec()
+    train, _ = split_interactions(interactions, split)
     return tuned_output(context, mlflow_tracking, "als_tuning", f"val_ndcg@{config.k}",
                         lambda on_trial: tune_als(train, ndcg_score(config.k), config.n_trials, config.timeout_seconds,
-                                                  config.seed, on_trial=on_trial),
+                                                  config.seed, on_trial=on_trial, split=split, protocol=config.protocol()),
                         ["rank", "reg", "alpha", "iterations"], "ALS tuning")
 
 
-class Item2VecTuningConfig(TuningBudget):
-    """``gap_seconds`` as ``click_sequences``; ``dim`` and ``epochs`` (not searched) as ``item2vec_model``."""
+class Item2VecTuningConfig(TuningBudget, SplitConfig):
+    """The split fields are ``item2vec_evaluation``'s; ``gap_seconds`` as ``click_sequences``;
+    ``dim`` and ``epochs`` (not searched) as ``item2vec_model``."""
 
     n_trials: int = 6
     timeout_seconds: float = 40.0
     k: int = 10
-    holdout_n: int = 1
     gap_seconds: int = 259_200
     dim: int = 64
     epochs: int = 20
@@ -101,21 +118,25 @@ def item2vec_tuning(context: dg.AssetExecutionContext, config: Item2VecTuningCon
     """Optuna TPE over window, negative, min_count and the recency half-life of item2vec, scored by
     NDCG@k over every validation user (users it cannot serve count as 0) on a last-1 split carved
     from the training part; ``item2vec_evaluation``'s test part is set aside first."""
-    train, _ = split_interactions(interactions, SplitSpec("last_n", n=config.holdout_n))
+    split = config.split_spec()
+    train, _ = split_interactions(interactions, split)
     base = replace(Item2VecConfig().params(), dim=config.dim, epochs=config.epochs, seed=config.seed)
     searched = [f.name for f in fields(Item2VecSpace)]
     return tuned_output(context, mlflow_tracking, "item2vec_tuning", f"val_ndcg@{config.k}",
                         lambda on_trial: tune_item2vec(train, base, config.gap_seconds, config.n_trials, config.timeout_seconds,
-                                                       config.seed, config.k, on_trial=on_trial),
+                                                       config.seed, config.k, on_trial=on_trial, split=split,
+                                                       protocol=config.protocol()),
                         searched, "item2vec tuning")
 
 
 class TwoTowerTuningConfig(TuningBudget):
     """The architecture (not searched) as ``two_tower_model``'s defaults; ``val_fraction`` of the
-    distinct training queries are held out for validation."""
+    distinct training queries are held out for confirmation, and as much again for each fold
+    (one fold by default: each costs a training per trial)."""
 
     n_trials: int = 6
     timeout_seconds: float = 40.0
+    folds: int = 1
     val_fraction: float = 0.1
     dim: int = 64
     out_dim: int = 64
@@ -134,5 +155,6 @@ def two_tower_tuning(context: dg.AssetExecutionContext, config: TwoTowerTuningCo
     searched = [f.name for f in fields(TwoTowerSpace)]
     return tuned_output(context, mlflow_tracking, "two_tower_tuning", "val_mrr@10",
                         lambda on_trial: tune_two_tower(kb, base, config.n_trials, config.timeout_seconds, config.seed,
-                                                        config.val_fraction, on_trial=on_trial),
+                                                        config.val_fraction, on_trial=on_trial,
+                                                        protocol=config.protocol()),
                         searched, "two-tower tuning")
