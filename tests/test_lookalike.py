@@ -129,3 +129,46 @@ def test_empty_results_user_zero_and_what_i2u2u_passes_on():
     # Tied engagement under the cap: the lower user id is kept (a stable order).
     tie = pd.DataFrame({"user_id": [2, 1], "item_id": [100, 100], "confidence": [1.0, 1.0]})
     assert i2u2u(np.array([100]), tie, zero_index, size=1, k_per_seed=3, max_seed_users=1)[0].tolist() == [0]
+
+
+def test_the_documented_defaults_size_and_neighbours_per_seed():
+    """Defaults are part of the contract: 1000 users, 100 neighbours per seed (U2U), 50 (I2U2U), 20
+    similar items (I2I2U). Each is checked against the explicit value and a neighbouring one."""
+    rng = np.random.default_rng(0)
+    n = 1500
+    vecs = rng.normal(size=(n, 8)).astype(np.float32)
+    big = VectorIndex.build(np.arange(n), vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    one = np.array([0])
+    assert u2u(one, big)[0].size == 100 and np.array_equal(u2u(one, big)[0], u2u(one, big, k_per_seed=100)[0])
+    many = np.arange(30)
+    assert u2u(many, big)[0].size == 1000 and u2u(many, big, size=1001)[0].size == 1001
+    inter_one = pd.DataFrame({"user_id": [0], "item_id": [7], "confidence": [1.0]})
+    assert i2u2u(np.array([7]), inter_one, big)[0].size == 50
+    # I2I2U: 40 items around the seed, each with one user of its own.
+    ang = np.linspace(0, 80, 41)
+    items = VectorIndex.build(np.arange(100, 141), np.stack([unit(a) for a in ang]))
+    users_of = pd.DataFrame({"user_id": np.arange(41), "item_id": np.arange(100, 141), "confidence": 1.0})
+    ids = i2i2u(np.array([100]), users_of, items)[0]
+    assert np.array_equal(ids, i2i2u(np.array([100]), users_of, items, k_items=20)[0])
+    assert not np.array_equal(ids, i2i2u(np.array([100]), users_of, items, k_items=21)[0])
+    assert i2i2u(np.array([100]), users_of, items, k_items=40, size=5)[0].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_user_zero_is_kept_when_nothing_is_excluded():
+    zero_index = VectorIndex.build(np.array([0, 1, 2]), np.stack([unit(3), unit(0), unit(90)]))
+    assert u2u(np.array([1]), zero_index, size=2)[0].tolist() == [0, 2]
+    items = VectorIndex.build(np.array([100, 101]), np.stack([unit(0), unit(4)]))
+    zi = pd.DataFrame({"user_id": [0, 5], "item_id": [101, 100], "confidence": 1.0})
+    assert i2i2u(np.array([100]), zi, items, k_items=2)[0].tolist() == [0]
+
+
+def test_i2u2u_keeps_the_lowest_ids_among_many_tied_seed_users():
+    """40 users tied on engagement, capped at 20: the seeds are the 20 lowest ids (a stable sort)."""
+    rng = np.random.default_rng(1)
+    vecs = rng.normal(size=(200, 8)).astype(np.float32)
+    index = VectorIndex.build(np.arange(200), vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    order = rng.permutation(40)
+    tied = pd.DataFrame({"user_id": order, "item_id": 9, "confidence": 1.0})
+    got = i2u2u(np.array([9]), tied, index, size=30, k_per_seed=10, max_seed_users=20)
+    want = u2u(np.arange(20), index, size=30, k_per_seed=10, exclude=np.arange(40))
+    np.testing.assert_array_equal(got[0], want[0])

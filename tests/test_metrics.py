@@ -145,7 +145,10 @@ def test_empty_inputs_and_users_without_relevant_items():
     for f in (lambda: precision_at_k(empty, 3), lambda: recall_at_k(empty, none, 3), lambda: hit_rate_at_k(empty, 3),
               lambda: map_at_k(empty, none, 3), lambda: ndcg_at_k(empty, none, 3), lambda: r_precision_at_k(empty, none, 3)):
         assert f() == 0.0
-    assert hit_matrix(np.zeros((0, 4), np.int64), np.array([0]), none).shape == (0, 4)
+    no_users = hit_matrix(np.zeros((0, 4), np.int64), np.array([0]), none)
+    assert no_users.shape == (0, 4) and no_users.dtype == bool
+    no_slots = hit_matrix(np.zeros((2, 0), np.int64), np.array([0, 1, 1]), np.array([4]))  # k = 0
+    assert no_slots.shape == (2, 0) and no_slots.dtype == bool
     h = hit_matrix(np.array([[3, -1]]), np.array([0, 0]), none)  # a user with nothing relevant
     assert h.tolist() == [[False, False]]
     assert recall_at_k(h, np.array([0]), 2) == 0.0 and ndcg_at_k(h, np.array([0]), 2) == 0.0
@@ -153,6 +156,11 @@ def test_empty_inputs_and_users_without_relevant_items():
     assert catalog_coverage(np.array([[-1, -1]]), 5) == 0.0 and catalog_coverage(np.array([[1, 2]]), 0) == 0.0
     # -1 padding never matches an item id of -1 - span (the offset trick keeps users apart).
     assert hit_matrix(np.array([[0], [0]]), np.array([0, 1, 1]), np.array([0])).tolist() == [[True], [False]]
+    # Many more users than item ids: every user's keys stay in a range of their own. User 0 holds
+    # item 1; users 1-9 recommend items 0-2 and hold nothing, so nothing but user 0's item 1 is a hit.
+    rec = np.array([[1, 0, 2]] + [[0, 1, 2]] * 9)
+    indptr = np.array([0] + [1] * 10)
+    assert hit_matrix(rec, indptr, np.array([1])).tolist() == [[True, False, False]] + [[False] * 3] * 9
 
 
 def test_graded_dcg_discounts_and_the_ideal_over_all_gains():

@@ -5,6 +5,7 @@ import statistics
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -71,3 +72,22 @@ def test_hand_checked_window():
     assert np.isnan(out[("MEAN", 3)][1])  # empty series
     with pytest.raises(ValueError, match="unknown window function"):
         window_stats(np.zeros(1, int), np.zeros(1, int), np.ones(1), 1, funcs=["P99"])
+
+
+def test_each_function_alone_equals_it_computed_with_all_the_others():
+    """The kernel skips the sums when no SUM, MEAN or STD is asked for: every function asked for
+    alone (or with one other) must give what the full set gives."""
+    from assets.features.window_kernel import FUNCS
+
+    rng = np.random.default_rng(4)
+    n, n_groups = 400, 30
+    g = rng.integers(0, n_groups, n)
+    o = rng.integers(0, 40, n)
+    keep = ~pd.DataFrame({"g": g, "o": o}).duplicated().to_numpy()  # one value per (group, day)
+    g, o, v = g[keep], o[keep], rng.normal(size=keep.sum()).round(2) * 10
+    full = window_stats(g, o, v, n_groups, windows=(7, 30))
+    for funcs in [[f] for f in FUNCS] + [["MAX", "MIN"], ["COUNT", "MEDIAN"]]:
+        part = window_stats(g, o, v, n_groups, windows=(7, 30), funcs=funcs)
+        assert set(part) == {(f, w) for f in funcs for w in (7, 30)}
+        for key, arr in part.items():
+            np.testing.assert_array_equal(arr, full[key], err_msg=str(key))

@@ -83,7 +83,8 @@ def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
     ideal_n = np.minimum(n_relevant, k).astype(np.int64)
     cum = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64)))])
     idcg = cum[ideal_n]
-    return float(np.mean(np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)))
+    # A user without relevant items has dcg = idcg = 0 and scores 0 (divided by 1, not by 0).
+    return float(np.mean(dcg / np.where(idcg > 0, idcg, 1.0)))
 
 
 def r_precision_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
