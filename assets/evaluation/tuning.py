@@ -7,8 +7,8 @@ The protocol (:class:`TuningProtocol`) is the same for every family:
 2. The rest is cut into ``folds`` **validation** folds by that rule again (random: repeated random
    draws of the same fraction; last-n: rolling, each fold one step further back in time), and a
    trial's score is its mean over the folds, so it rests on several times more held-out hits.
-3. TPE runs from the defaults (trial 0) until the trial or time budget ends, or the best has not
-   moved for ``patience`` trials.
+3. TPE (multivariate, seeded) runs from the defaults (trial 0) until the trial or time budget
+   ends, or the best has not moved for ``patience`` trials.
 4. The winner and the defaults are both scored on the confirmation split. The winner is
    **adopted** only when it beats the defaults there by ``confirm_margin``; otherwise the defaults
    are kept, and the output says so (``adopted``, ``confirmation``).
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -52,7 +53,7 @@ class TuningProtocol:
 
     folds: int = 3
     confirm_margin: float = 0.02
-    patience: int | None = 12
+    patience: int | None = 20
 
     def __post_init__(self):
         if self.folds < 1:
@@ -113,7 +114,10 @@ def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults
             stopped.append(trial.number)
             study.stop()
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    with warnings.catch_warnings():  # multivariate TPE is marked experimental; it models rank x reg jointly
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     study.enqueue_trial(defaults)
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[stop_when_stale])
     done = [t for t in study.trials if t.value is not None]

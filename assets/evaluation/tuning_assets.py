@@ -36,7 +36,7 @@ class TuningBudget(dg.Config):
     seed: int = 0
     folds: int = 3
     confirm_margin: float = 0.02
-    patience: int = 12
+    patience: int = 20
 
     def protocol(self) -> TuningProtocol:
         return TuningProtocol(folds=self.folds, confirm_margin=self.confirm_margin, patience=self.patience)
