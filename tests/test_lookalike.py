@@ -163,12 +163,25 @@ def test_user_zero_is_kept_when_nothing_is_excluded():
 
 
 def test_i2u2u_keeps_the_lowest_ids_among_many_tied_seed_users():
-    """40 users tied on engagement, capped at 20: the seeds are the 20 lowest ids (a stable sort)."""
+    """40 users: 20 engaged twice as much as the others, all tied among themselves, capped at 10.
+    The seeds are the 10 lowest ids of the engaged (a stable sort; quicksort picks others)."""
     rng = np.random.default_rng(1)
     vecs = rng.normal(size=(200, 8)).astype(np.float32)
     index = VectorIndex.build(np.arange(200), vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
-    order = rng.permutation(40)
-    tied = pd.DataFrame({"user_id": order, "item_id": 9, "confidence": 1.0})
-    got = i2u2u(np.array([9]), tied, index, size=30, k_per_seed=10, max_seed_users=20)
-    want = u2u(np.arange(20), index, size=30, k_per_seed=10, exclude=np.arange(40))
+    conf = np.r_[np.full(20, 2.0), np.ones(20)][rng.permutation(40)]
+    tied = pd.DataFrame({"user_id": np.arange(40), "item_id": 9, "confidence": conf})
+    got = i2u2u(np.array([9]), tied, index, size=30, k_per_seed=10, max_seed_users=10)
+    want = u2u(np.flatnonzero(conf == 2.0)[:10], index, size=30, k_per_seed=10, exclude=np.arange(40))
     np.testing.assert_array_equal(got[0], want[0])
+
+
+def test_i2u2u_and_i2i2u_return_1000_users_by_default():
+    rng = np.random.default_rng(2)
+    vecs = rng.normal(size=(1500, 8)).astype(np.float32)
+    big = VectorIndex.build(np.arange(1500), vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    one = pd.DataFrame({"user_id": [0], "item_id": [7], "confidence": [1.0]})
+    assert i2u2u(np.array([7]), one, big, k_per_seed=1400)[0].size == 1000
+    items = VectorIndex.build(np.arange(100, 121), np.stack([unit(a) for a in np.linspace(0, 40, 21)]))
+    users = pd.DataFrame({"user_id": np.arange(1260), "item_id": np.repeat(np.arange(100, 121), 60), "confidence": 1.0})
+    ids = i2i2u(np.array([100]), users, items)[0]
+    assert ids.size == 1000 and not set(ids.tolist()) & set(range(60))  # the seed's own 60 users are excluded
