@@ -58,6 +58,11 @@ def test_tuning_is_seeded_budgeted_and_blind_to_test():
     # The defaults are trial 0 (clipped into the space); confirmation compares against them unclipped.
     assert a["trials"][0][2] == {"rank": 32, "reg": 0.05, "alpha": 10.0, "iterations": 8}
     assert a["baseline_params"] == {"rank": 32, "reg": 0.05, "alpha": 10.0, "iterations": 12, "seed": 1}
+    # Then the engines' documented defaults (Spark's, and at implicit's rank), clipped the same way:
+    # the rank bound of this data is a quarter of its items.
+    top = a["rank_bound"]
+    assert [t[2] for t in a["trials"][1:3]] == [{"rank": min(10, top), "reg": 0.1, "alpha": 1.0, "iterations": 8},
+                                                 {"rank": min(32, top), "reg": 0.1, "alpha": 1.0, "iterations": 8}]
     assert a["default_value"] == a["trials"][0][1]
     best = [ndcg_score(10)(train_als("implicit", f, AlsParams(**a["best_params"])), f, v) for f, v in folds]
     assert a["best_value"] == pytest.approx(np.mean(best))  # a trial's score is its mean over the folds
@@ -294,7 +299,7 @@ def test_als_tuning_keeps_the_defaults_when_a_planted_validation_winner_loses_on
             return honest(model, fit, val)
         return float(model.params["reg"])
 
-    res = tune_als(train, planted, n_trials=6, seed=0, space=SearchSpace(rank=(4, 32), iterations=(3, 8)),
+    res = tune_als(train, planted, n_trials=10, seed=0, space=SearchSpace(rank=(4, 32), iterations=(3, 8)),
                    protocol=TuningProtocol(folds=2, patience=None))
     assert res["best_params"]["reg"] > 0.5 and res["best_value"] == res["best_params"]["reg"]
     assert res["confirmation"]["tuned"] < res["confirmation"]["default"]  # the premise: it loses on confirmation

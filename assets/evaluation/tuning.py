@@ -66,7 +66,7 @@ class TuningProtocol:
 
 def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults: dict, n_trials: int,
                   timeout_s: float | None = None, seed: int = 0, on_trial: OnTrial | None = None, label: str = "",
-                  patience: int | None = None) -> dict:
+                  patience: int | None = None, anchors: Sequence[dict] = ()) -> dict:
     """Maximise ``evaluate(params)`` over ``suggest(trial) -> params`` with seeded TPE.
 
     Parameters
@@ -77,6 +77,8 @@ def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults
         ``evaluate(params) -> float``, higher is better, scored on validation data only.
     defaults : dict
         The searched parameters' default values; enqueued as trial 0.
+    anchors : sequence of dict
+        Further settings tried next, before TPE samples (e.g. the engines' documented defaults).
     n_trials, timeout_s : int, float
         Budget: whichever ends first (a running trial is never cut short).
     on_trial : callable, optional
@@ -118,7 +120,8 @@ def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    study.enqueue_trial(defaults)
+    for start in (defaults, *anchors):
+        study.enqueue_trial(start)
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[stop_when_stale])
     done = [t for t in study.trials if t.value is not None]
     log.info("%s tuning: best %.4f vs default %.4f after %d trials%s", label, study.best_value, done[0].value, len(done),
@@ -131,7 +134,8 @@ def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults
 
 def confirmed_search(suggest: Callable, score: Callable, folds: Sequence, confirm, baseline: dict, start: dict,
                      n_trials: int, timeout_s: float | None = None, seed: int = 0,
-                     protocol: TuningProtocol = TuningProtocol(), on_trial: OnTrial | None = None, label: str = "") -> dict:
+                     protocol: TuningProtocol = TuningProtocol(), on_trial: OnTrial | None = None, label: str = "",
+                     anchors: Sequence[dict] = ()) -> dict:
     """:func:`optuna_search` over the mean of ``score(params, fold)`` on ``folds``, then confirmation.
 
     Parameters
@@ -144,6 +148,8 @@ def confirmed_search(suggest: Callable, score: Callable, folds: Sequence, confir
         The full default parameters: what is kept unless the winner confirms.
     start : dict
         The searched parameters of trial 0 (``baseline``'s, clipped into the ranges).
+    anchors : sequence of dict
+        Searched parameters tried right after trial 0 (see :func:`optuna_search`).
 
     Returns
     -------
@@ -153,7 +159,7 @@ def confirmed_search(suggest: Callable, score: Callable, folds: Sequence, confir
         score is at least ``(1 + protocol.confirm_margin)`` times the baseline's, and higher.
     """
     res = optuna_search(suggest, lambda p: float(np.mean([score(p, f) for f in folds])), start, n_trials, timeout_s,
-                        seed, on_trial, label, protocol.patience)
+                        seed, on_trial, label, protocol.patience, anchors)
     c_default = float(score(baseline, confirm))
     same = res["best_params"] == baseline
     c_tuned = c_default if same else float(score(res["best_params"], confirm))
@@ -247,6 +253,12 @@ class SearchSpace:
     rank_share: float = 0.25
 
 
+# Tried right after the defaults: Spark MLlib's documented defaults (rank 10, regParam 0.1, alpha 1,
+# 10 iterations) and the same at the rank ``implicit`` defaults to (100 factors, 15 iterations).
+ALS_ANCHORS = ({"rank": 10, "reg": 0.1, "alpha": 1.0, "iterations": 10},
+               {"rank": 100, "reg": 0.1, "alpha": 1.0, "iterations": 15})
+
+
 def rank_bound(train: pd.DataFrame, space: SearchSpace = SearchSpace()) -> int:
     """The largest rank searched: ``rank_share`` of the smaller of the user and item counts,
     clipped into ``space.rank`` (a factor per four users fits the users, not their tastes)."""
@@ -292,8 +304,10 @@ def tune_als(train: pd.DataFrame, score, n_trials: int = 20, timeout_s: float | 
         fit, held = fold
         return score(train_als(engine, fit, AlsParams(**p)), fit, held)
 
-    res = confirmed_search(suggest, fold_score, folds, confirm, asdict(d), in_space(d, replace(space, rank=(space.rank[0], top))),
-                           n_trials, timeout_s, seed, protocol, on_trial, "ALS")
+    bounded = replace(space, rank=(space.rank[0], top))
+    anchors = [in_space(replace(d, **a), bounded) for a in ALS_ANCHORS]
+    res = confirmed_search(suggest, fold_score, folds, confirm, asdict(d), in_space(d, bounded), n_trials, timeout_s, seed,
+                           protocol, on_trial, "ALS", anchors)
     return {**res, "rank_bound": top}
 
 
