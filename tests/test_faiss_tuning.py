@@ -136,6 +136,21 @@ def test_the_tuner_uses_its_documented_defaults_and_a_seeded_sample():
     assert e["curve"] != a["curve"]
 
 
+def test_the_tuner_measures_recall_in_the_index_metric():
+    x = _data(2000, 8)  # not unit length: L2 and inner-product neighbours differ
+    index = faiss.index_factory(8, "IVF32,Flat", faiss.METRIC_L2)
+    index.train(x)
+    index.add(x)
+    q = x[:300]
+    truth = exact_neighbors(x, q, 10, "l2")
+    want = []
+    for v in (1, 2):
+        faiss.extract_index_ivf(index).nprobe = v
+        want.append(recall_at_k(index.search(q, 10)[1], truth))
+    r = tune_search(index, x, k=10, target=1.01, metric="l2", queries=q)
+    assert [got for _, got in r["curve"][:2]] == want
+
+
 def test_an_unreachable_target_takes_the_most_thorough_setting():
     x = _data(1200, 32)
     hnsw = faiss.index_factory(32, "HNSW8", faiss.METRIC_INNER_PRODUCT)
@@ -152,9 +167,11 @@ def test_an_exact_index_needs_no_tuning(monkeypatch):
     x = _data(300)
     flat = faiss.IndexFlatIP(16)
     flat.add(x)
-    monkeypatch.setattr(ft.time, "perf_counter", FakeClock(5.0, 5.5))
+    monkeypatch.setattr(ft.time, "perf_counter", FakeClock(5.0, 5.12345))
     assert tune_search(flat, x, target=0.95, sample=40) == {"param": None, "value": None, "recall": 1.0, "curve": [],
-                                                           "target": 0.95, "n_queries": 40, "tune_seconds": 0.5}
+                                                           "target": 0.95, "n_queries": 40, "tune_seconds": 0.123}
+    monkeypatch.undo()
+    assert tune_search(flat, x)["target"] == 0.99  # the default target
 
 
 def test_measure_recall_reports_recall_qps_and_queries_with_its_defaults(monkeypatch):
@@ -168,10 +185,12 @@ def test_measure_recall_reports_recall_qps_and_queries_with_its_defaults(monkeyp
     assert measure_recall(idx, x) == {"recall@10": want, "qps": 2000.0, "n_queries": 1000}
     monkeypatch.undo()
     assert measure_recall(idx, x, seed=1)["recall@10"] != want
-    five = measure_recall(idx, x, k=5, sample=200)
-    assert set(five) == {"recall@5", "qps", "n_queries"} and five["n_queries"] == 200
-    q5 = x[np.sort(np.random.default_rng(0).choice(1500, 200, replace=False))]
-    assert five["recall@5"] == recall_at_k(idx.search(q5, 5)[0], idx.ids[exact_neighbors(x, q5, 5, "ip")])
+    twenty = measure_recall(idx, x, k=20, sample=200)
+    assert set(twenty) == {"recall@20", "qps", "n_queries"} and twenty["n_queries"] == 200
+    q20 = x[np.sort(np.random.default_rng(0).choice(1500, 200, replace=False))]
+    truth20 = idx.ids[exact_neighbors(x, q20, 20, "ip")]
+    assert twenty["recall@20"] == recall_at_k(idx.search(q20, 20)[0], truth20)
+    assert twenty["recall@20"] != recall_at_k(idx.search(q20, 10)[0], truth20)  # the premise: k reaches the search
     l2 = VectorIndex.build(np.arange(1500), x, metric="l2", index_type="IVF32,Flat", nprobe=32)
     assert measure_recall(l2, x, sample=100)["recall@10"] == 1.0  # exact (every list) against L2 truth
     assert re.fullmatch(r"recall@\d+", next(iter(measure_recall(l2, x, sample=10))))
