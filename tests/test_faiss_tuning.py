@@ -103,19 +103,20 @@ def _recalls(index, x, queries, k):
     return out
 
 
-@pytest.mark.parametrize("smallest", [1, 3, 4])
+@pytest.mark.parametrize("smallest", [1, 3, 4, 5, 6, 7])
 def test_the_tuner_finds_the_smallest_passing_nprobe_by_doubling_then_bisection(smallest, monkeypatch, caplog):
     x = _data()
     index = _ivf(x)
     queries = x[np.sort(np.random.default_rng(0).choice(len(x), 1000, replace=False))]  # the default sample
     rec = _recalls(index, x, queries, 10)
-    assert all(rec[v] < rec[v + 1] for v in range(1, 5))  # the premise: recall grows strictly here
+    assert all(rec[v] < rec[v + 1] for v in range(1, 8))  # the premise: recall grows strictly here
     target = rec[smallest]
     monkeypatch.setattr(ft.time, "perf_counter", FakeClock(100.0, 101.25, 102.3456))
     with caplog.at_level(logging.INFO, logger=ft.__name__):
         r = tune_search(index, x, target=target)  # k=10, sample=1000, seed=0, metric="ip" by default
     assert r["value"] == smallest and r["recall"] == rec[smallest] and r["param"] == "nprobe"
-    tried = {1: [1], 3: [1, 2, 3, 4], 4: [1, 2, 3, 4]}[smallest]
+    tried = {1: [1], 3: [1, 2, 3, 4], 4: [1, 2, 3, 4], 5: [1, 2, 4, 5, 6, 8], 6: [1, 2, 4, 5, 6, 8],
+             7: [1, 2, 4, 6, 7, 8]}[smallest]
     assert [v for v, _ in r["curve"]] == tried and all(rec[v] == got for v, got in r["curve"])
     assert search_knob(index) == ("nprobe", smallest)  # the index is left at the chosen value
     assert r["target"] == target and r["n_queries"] == 1000 and r["tune_seconds"] == 2.346 and r["previous"] == 8
