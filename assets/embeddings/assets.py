@@ -5,11 +5,11 @@ from dataclasses import replace
 import dagster as dg
 import pandas as pd
 
+from assets.common.tuned import adopted_fields, params_source
 from assets.embeddings.als import AlsEngine, AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import register_factor_model
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
-from assets.evaluation.tuning import adopted_fields, params_source
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource, gate

@@ -6,11 +6,11 @@ from typing import Literal
 import dagster as dg
 import pandas as pd
 
+from assets.common.tuned import adopted_fields, params_source
 from assets.embeddings.assets import data_version, vector_outputs, vectors_check
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
 from assets.embeddings.registry import register_factor_model
-from assets.evaluation.tuning import adopted_fields, params_source
 from resources.mlflow_tracking import MlflowResource
 from resources.validation import GreatExpectationsResource
 

@@ -7,11 +7,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from assets.common.tuned import adopted_fields, params_source
 from assets.embeddings.assets import vectors_check
 from assets.embeddings.text import Tokenizer, document_vectors
 from assets.embeddings.two_tower import TwoTower, TwoTowerParams, train_two_tower
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
-from assets.evaluation.tuning import adopted_fields, params_source
 from assets.ingest.kb import doc_texts
 from resources.kubernetes import gpu_op_tags
 from resources.mlflow_tracking import MlflowResource, dagster_tags

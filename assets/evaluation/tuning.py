@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
+from assets.common.tuned import adopted_fields, params_source  # noqa: F401 (this module's public API too)
 from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.evaluation.offline import SplitSpec, split_interactions
@@ -170,23 +171,6 @@ def confirmed_search(suggest: Callable, score: Callable, folds: Sequence, confir
     log.info("%s confirmation: tuned %.4f vs defaults %.4f (need x%.3f): %s", label, c_tuned, c_default,
              1 + protocol.confirm_margin, "tuned adopted" if adopted else "defaults kept")
     return res
-
-
-def adopted_fields(tuned: dict | None) -> dict:
-    """The searched parameters of a tuning output to train with: ``{}`` when there is no output or
-    its winner was not adopted (confirmation kept the defaults)."""
-    if not tuned or not tuned.get("best_params") or not tuned.get("adopted", False):
-        return {}
-    return {k: tuned["best_params"][k] for k in tuned.get("searched", tuned["best_params"])}
-
-
-def params_source(tuning_asset: str, use_tuned: bool, tuned: dict | None) -> str:
-    """A model's ``params_from`` metadata: the tuning asset, or why its config values were used."""
-    if not use_tuned:
-        return "config (use_tuned off)"
-    if adopted_fields(tuned):
-        return tuning_asset
-    return f"config ({tuning_asset} kept the defaults)" if tuned else "config"
 
 
 def best_so_far(trials: list) -> list[tuple[int, float]]:
