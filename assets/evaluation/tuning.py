@@ -350,9 +350,15 @@ def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = 259_200, n_
     from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
 
     base = base or Item2VecParams(seed=seed)
-    search, held, folds = confirmation_and_folds(train, split, protocol.folds)
-    confirm = (search, held)
-    prepared = {id(f): (sessionize(f[0], gap_seconds), *f) for f in [confirm, *folds]}
+    search, held, raw_folds = confirmation_and_folds(train, split, protocol.folds)
+
+    def prepare(fit, held_out):
+        # Sessionized once per fold; the most frequent item's count bounds a useful min_count.
+        sessions = sessionize(fit, gap_seconds)
+        counts = pd.Series([i for s in sessions["items"] for i in s]).value_counts()
+        return sessions, fit, held_out, int(counts.max()) if len(counts) else 0
+
+    confirm, folds = prepare(search, held), [prepare(f, v) for f, v in raw_folds]
 
     def suggest(trial):
         return asdict(replace(base, window=trial.suggest_int("window", *space.window),
@@ -362,17 +368,15 @@ def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = 259_200, n_
                                                                          log=True)))
 
     def fold_score(p, fold):
-        sessions, fit, held = prepared[id(fold)]
+        sessions, fit, held_out, most = fold
         # A min_count above every item's count leaves no vocabulary: a legitimate, worthless
         # setting, scored 0 without training. Any error of a training that can run propagates
         # (a bug must fail the search, not look like a bad trial).
-        counts = pd.Series([i for s in sessions["items"] for i in s]).value_counts()
-        most = int(counts.max()) if len(counts) else 0
         if p["min_count"] > most:
             log.info("item2vec trial with min_count %d > the most frequent item's %d: nothing to train, scored 0",
                      p["min_count"], most)
             return 0.0
-        return ndcg_all_users(fit_item2vec(sessions, fit, Item2VecParams(**p)), fit, held, k)
+        return ndcg_all_users(fit_item2vec(sessions, fit, Item2VecParams(**p)), fit, held_out, k)
 
     return confirmed_search(suggest, fold_score, folds, confirm, asdict(base), in_space(base, space), n_trials, timeout_s,
                             seed, protocol, on_trial, "item2vec")
