@@ -10,15 +10,12 @@ STAMP := $(VENV)/.installed
 
 export RECSTACK_HOME ?= $(CURDIR)/.recstack
 export DAGSTER_HOME ?= $(RECSTACK_HOME)/dagster
-export MLFLOW_DISABLE_TELEMETRY := true
-export GX_ANALYTICS_ENABLED := False
-export SPARK_LOCAL_IP ?= 127.0.0.1
 export PYTHONUNBUFFERED := 1
-# gRPC's fork handlers (pymilvus, Dagster) break the fork that launches Spark's JVM once a channel
-# is busy: "Java gateway process exited before sending its port number". Read at grpc's import.
-export GRPC_ENABLE_FORK_SUPPORT := false
+# The process defaults (gRPC fork support off, telemetry off, Spark on loopback), stated once in
+# recstack/settings.py; exported here too for the CLIs that start before any RecStack code runs.
+$(foreach kv,$(shell python3 recstack/settings.py),$(eval export $(subst =, ?= ,$(kv))))
 
-.PHONY: install run test test-fast lint ui serve bench validate clean constraints system-deps mutation
+.PHONY: install run test test-fast lint docs docs-check ui serve bench validate clean constraints system-deps mutation
 
 install: $(STAMP)
 
@@ -39,11 +36,20 @@ $(DAGSTER_HOME)/dagster.yaml:
 run: install $(DAGSTER_HOME)/dagster.yaml
 	@time $(BIN)/python -m orchestration.run_local
 
-test: install lint system-deps
+test: install lint docs-check system-deps
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check .
+
+# docs/benchmarks.md is generated from benchmarks/results/*.json; the site builds strictly (links checked).
+docs: install
+	$(BIN)/python -m benchmarks.report
+	$(BIN)/mkdocs build --strict -q
+
+docs-check: install
+	$(BIN)/python -m benchmarks.report --check
+	$(BIN)/mkdocs build --strict -q
 
 # PostgreSQL and Chromium from Debian, for the production rehearsal and the UI tests (skips itself
 # where apt cannot run; those tests then skip with the reason).
@@ -71,6 +77,7 @@ serve: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run_all
+	$(BIN)/python -m benchmarks.report
 
 # Mutation testing of the core pure modules ([tool.mutmut] in pyproject.toml); not part of `make test`.
 # Results: benchmarks/results/mutation.json (per module: mutants, killed, survived, survivors' names).

@@ -14,16 +14,15 @@ Run: ``python -m benchmarks.als_engines [--synthetic N] [--seeds 3]``.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from benchmarks.common import write_result
+from recstack import settings
 
-SHARED = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = settings.shared_data()
 
 
 def evaluate(train, test, model, k=10, sample=10_000, seed=0):
@@ -77,7 +76,7 @@ def main(argv=None):
     ap.add_argument("--synthetic", type=int, default=5_000_000)
     ap.add_argument("--seeds", type=int, default=3)
     args = ap.parse_args(argv)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    settings.configure_process()
     from assets.embeddings.als import AlsParams
     from assets.embeddings.als_spark import train_als_spark
     from assets.ingest.loaders import ImplicitConversion, load_interaction_file

@@ -13,14 +13,13 @@ whole 75 % and are scored once on the 25 %.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from benchmarks.common import run_sets
+from recstack import settings
 
-SHARED = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = settings.shared_data()
 SETS = {"ml-latest-small": "ratings.csv", "movietweetings-100k": "ratings.dat"}
 K = 10
 
@@ -28,12 +27,12 @@ K = 10
 def bench_set(name: str, trials: int, timeout: float) -> dict:
     import pandas as pd
 
+    from assets.common.tuned import adopted_fields
     from assets.embeddings.als import AlsParams, train_als
-    from assets.evaluation.assets import evaluate_als_vs_popularity
     from assets.evaluation.baselines import recommend_bpr, recommend_item_similarity
-    from assets.evaluation.offline import SplitSpec, evaluate_recommendations, split_interactions
-    from assets.evaluation.tuning import adopted_fields, ndcg_score, tune_als
+    from assets.evaluation.offline import SplitSpec, evaluate_als_vs_popularity, evaluate_recommendations, split_interactions
     from assets.ingest.loaders import ImplicitConversion, load_interaction_file
+    from assets.tuning.search import ndcg_score, tune_als
 
     df = ImplicitConversion("binary").apply(load_interaction_file(SHARED / name / SETS[name])[0])
     split = SplitSpec("random", test_fraction=0.25, seed=7)

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import time
-from pathlib import Path
 
 from benchmarks.common import RESULTS, write_result
+from recstack import settings
 
-SHARED = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHARED = settings.shared_data()
 
 # Chosen on the validation split only (see README: two-tower section).
 PARAMS = {

@@ -42,8 +42,9 @@ def bench_set(name: str, trials: int, folds: int, timeout: float) -> dict:
     from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
     from assets.embeddings.item2vec_assets import Item2VecConfig
     from assets.evaluation.offline import SplitSpec, split_interactions
-    from assets.evaluation.tuning import TuningProtocol, ndcg_all_users, tune_item2vec
     from assets.ingest.loaders import ImplicitConversion, load_interaction_file
+    from assets.tuning.protocol import TuningProtocol
+    from assets.tuning.search import ndcg_all_users, tune_item2vec
 
     df = ImplicitConversion("binary").apply(load_interaction_file(SHARED / name / SETS[name])[0])
     split = SplitSpec("last_n", n=1)

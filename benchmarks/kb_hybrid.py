@@ -23,8 +23,7 @@ from benchmarks.faq_retrieval import PARAMS, SHARED
 def bench_set(name: str, max_epochs: int | None = None) -> dict:
     from assets.embeddings.text import document_vectors
     from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
-    from assets.evaluation.faq import evaluate_encoder, holdout, load_afqmc, load_banking77
-    from assets.evaluation.kb_assets import evaluate_kb_modes
+    from assets.evaluation.faq import evaluate_encoder, evaluate_kb_modes, holdout, load_afqmc, load_banking77
     from assets.retrieval.kb_search import HybridKbIndex
 
     data = (load_banking77 if name == "banking77" else load_afqmc)(SHARED / name)

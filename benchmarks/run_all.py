@@ -1,11 +1,11 @@
 """Run every benchmark; each writes ``benchmarks/results/<name>.json``."""
 
-from benchmarks import als_engines, faiss_seed_scale, kb_hybrid, serve_load, topk, window_engine
+from benchmarks import als_engines, faiss_seed_scale, kb_hybrid, serve_load, topk_kernels, window_engine
 
 if __name__ == "__main__":
     window_engine.main([])
     als_engines.main([])
-    topk.main([])
+    topk_kernels.main([])
     faiss_seed_scale.main([])
     serve_load.main([])
     kb_hybrid.main([])

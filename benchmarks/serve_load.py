@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import write_result
+from recstack import settings
 
 PORT = 8765
 
@@ -34,14 +34,15 @@ def _vectors(n: int, d: int = 64, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def load_state():
-    """A serving state whose entity index holds ``RECSTACK_BENCH_VECTORS`` vectors."""
+def load_state(n: int | None = None):
+    """A serving state whose entity index holds ``n`` vectors (default ``RECSTACK_BENCH_VECTORS``,
+    which the benchmark sets for the server it starts)."""
     import pandas as pd
 
     from assets.indexes.faiss_index import VectorIndex
     from serving.state import Capability, ServingState
 
-    n = int(os.environ.get("RECSTACK_BENCH_VECTORS", "100000"))
+    n = n or int(settings.env("RECSTACK_BENCH_VECTORS", "100000"))
     ids = np.arange(n, dtype=np.int64)
     index = VectorIndex.build(ids, _vectors(n), tune_sample=500)
     profiles = pd.DataFrame({"entity_id": ids})
@@ -90,7 +91,7 @@ def in_process(n: int, seconds: float) -> dict:
     """The baseline: the same query through the index directly, one thread."""
     from assets.retrieval.similar import similar
 
-    st = load_state()
+    st = load_state(n)
     rng = np.random.default_rng(1)
     lat = []
     deadline = time.perf_counter() + seconds
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(f"port {PORT} is in use")
     import shutil
 
-    env = {**os.environ, "RECSTACK_BENCH_VECTORS": str(args.vectors)}
+    env = settings.child_env(RECSTACK_BENCH_VECTORS=str(args.vectors))
     server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-k", "uvicorn_worker.UvicornWorker", "-w", "2",
                                "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", "benchmarks.serve_load:app()"], env=env)
     try:
@@ -177,7 +178,6 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         server.terminate()
         server.wait(30)
-    os.environ["RECSTACK_BENCH_VECTORS"] = str(args.vectors)
     base = in_process(args.vectors, min(args.seconds, 10))
     res = {"workload": {"vectors": args.vectors, "dim": 64, "k": 10, "clients": args.clients, "seconds": args.seconds,
                         "endpoint": "POST /v1/similar (by entity id)", "server": "gunicorn, 2 uvicorn workers"},

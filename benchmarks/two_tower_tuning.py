@@ -38,11 +38,11 @@ def subsample(data: dict, fraction: float, seed: int = 0) -> dict:
 
 
 def bench(trials: int, timeout: float, fraction: float) -> dict:
-    from assets.embeddings.kb_assets import TwoTowerConfig
     from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
+    from assets.embeddings.two_tower_assets import TwoTowerConfig
     from assets.evaluation.faq import bm25_rank, evaluate_encoder, load_banking77, retrieval_metrics
-    from assets.evaluation.tuning import query_holdouts, tune_two_tower
     from assets.ingest.kb import doc_texts
+    from assets.tuning.search import query_holdouts, tune_two_tower
 
     data = subsample(load_banking77(SHARED / "banking77"), fraction)
     docs, test = data["docs"], data["test"]

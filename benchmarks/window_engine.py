@@ -15,7 +15,6 @@ Run: ``make bench`` or ``python -m benchmarks.window_engine [--entities N]``.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import isolated, write_result
+from recstack import settings
 
 FEATURES = ("call_cnt", "call_sum", "login_cnt", "login_sum", "post_cnt", "post_sum", "click_cnt", "click_sum")
 LINES = ("01", "02")
@@ -74,7 +74,7 @@ def run_table(entities):
 
 
 def run_spark(entities):
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    settings.configure_process()
     from assets.features.spark_windows import window_table_spark
     from resources.spark import SparkResource
 

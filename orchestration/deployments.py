@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.settings import home
+from recstack.settings import home
 from resources.faiss_resource import FaissResource
 from resources.feature_store.resource import (
     CrmSourceResource,

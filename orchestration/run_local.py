@@ -7,14 +7,23 @@ Runs are recorded in the Dagster instance under ``$DAGSTER_HOME`` (set by the Ma
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
-# Before dagster imports grpc: its fork handlers break Spark's JVM launch (see the Makefile).
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+from recstack import names, settings
 
-INGEST_CHAIN = ["raw_events", "opportunity_snapshot", "hbase_dwd_events", "hbase_mid_daily", "opportunity_owner_history"]
+settings.configure_process()  # before dagster imports grpc
+
+
+
+def ingest_chain() -> list:
+    """The keys of the warehouse's ingest chain (raw → MID and owner history), the part of a day
+    that older partitions need. (Imported late: the daily partitions start where ``make run``
+    records it.)"""
+    from assets.features import warehouse_assets as w
+
+    return [a.key for a in (w.raw_events, w.opportunity_snapshot, w.hbase_dwd_events, w.hbase_mid_daily,
+                            w.opportunity_owner_history)]
 
 
 def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
@@ -22,13 +31,12 @@ def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
     history), then run the whole daily chain for ``end_day``. Returns the results."""
     from datetime import timedelta
 
-    import dagster as dg
 
-    results = [defs.resolve_job_def("feature_dictionary_load").execute_in_process(instance=instance, run_config=run_config)]
-    job = defs.resolve_job_def("feature_warehouse_daily")
+    results = [defs.resolve_job_def(names.DICTIONARY_JOB).execute_in_process(instance=instance, run_config=run_config)]
+    job = defs.resolve_job_def(names.WAREHOUSE_JOB)
     for i in range(days - 1, -1, -1):
         day = end_day - timedelta(days=i)
-        sel = None if i == 0 else [dg.AssetKey(k) for k in INGEST_CHAIN]
+        sel = None if i == 0 else ingest_chain()
         results.append(job.execute_in_process(instance=instance, partition_key=day.isoformat(), asset_selection=sel,
                                               run_config=run_config, raise_on_error=False))
         if not results[-1].success:
@@ -46,19 +54,19 @@ def main(argv: list[str] | None = None) -> int:
 
     import dagster as dg
 
-    from orchestration.partitions import record_local_start
+    from recstack.settings import record_local_start
 
     # Before the definitions load: the daily partitions start at the first day this fills.
     record_local_start(date.today() - timedelta(days=args.warehouse_days))
     from orchestration.definitions import defs
-    from orchestration.settings import home
+    from recstack.settings import home
 
     # INFO on the console: asset logs and failures, not every engine event (the UI has those).
     run_config: dict = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if args.interactions:
-        run_config["ops"] = {"interactions": {"config": {"n_interactions": args.interactions}}}
+        run_config["ops"] = {names.INTERACTIONS: {"config": {"n_interactions": args.interactions}}}
     t0 = time.perf_counter()
-    job = defs.resolve_job_def("recommendation_slice")
+    job = defs.resolve_job_def(names.RECOMMENDATION_JOB)
 
     wh_config = {"loggers": run_config["loggers"]}
     with dg.DagsterInstance.get() as instance:
@@ -108,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     print("item2vec comparison (same split, users item2vec can serve):")
     for model, m in i2v["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}")
-    if "entity_vectors" in latest and "same_industry_precision_at_10" in latest["entity_vectors"].metadata:
-        md = latest["entity_vectors"].metadata
+    if names.ENTITY_VECTORS in latest and "same_industry_precision_at_10" in latest[names.ENTITY_VECTORS].metadata:
+        md = latest[names.ENTITY_VECTORS].metadata
         print(f"Similar entities: same-industry precision@10 {md['same_industry_precision_at_10'].value:.3f} "
               f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})")
     kb = result.output_for_node("kb_search_evaluation")
@@ -119,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     lm = look["metrics"]
     print(f"Lookalike backtest (audience {look['size']}, {look['targets']} items): " + ", ".join(
         f"{s} recall {v['recall']:.3f}" for s, v in lm.items()) + f"; winner {look['winner']}")
-    mil = result.output_for_node("milvus_collection_entities")
+    mil = result.output_for_node(names.MILVUS_COLLECTION_ENTITIES)
     print(f"Milvus: alias {mil['alias']} -> {mil['collection']} ({mil['rows']} rows, recall@10 {mil['recall@10']:.3f})")
     if "libsvm_datasets" in latest:
         md = latest["libsvm_datasets"].metadata
@@ -131,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     print("Dagster UI: make ui  → http://127.0.0.1:3000  (runs, assets, checks, metadata)")
     print(f"MLflow UI:  make ui  → http://127.0.0.1:5000  (tracking store {h / 'mlflow' / 'mlflow.db'})")
     print("Recall API: make serve → http://127.0.0.1:8000/docs  (similar entities, lookalike, KB search)")
-    print(f"DAGSTER_HOME={os.environ.get('DAGSTER_HOME', '(not set: ephemeral)')}")
+    print(f"DAGSTER_HOME={settings.dagster_home()}")
     return 0
 
 

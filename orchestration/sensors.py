@@ -12,24 +12,25 @@ import json
 
 import dagster as dg
 
+from recstack import names
 from resources.mlflow_tracking import MlflowResource
 
 # Model -> (job rebuilding what is built from it, the run config that makes it build from the champion).
 REBUILDS: dict[str, tuple[str, dict]] = {
-    "recstack-als": ("rebuild_als_serving", {"ops": {"als_user_vectors": {"config": {"from_alias": "champion"}},
-                                                     "als_item_vectors": {"config": {"from_alias": "champion"}}}}),
+    names.ALS_MODEL: (names.REBUILD_ALS_JOB, {"ops": {names.ALS_USER_VECTORS: {"config": {"from_alias": names.CHAMPION}},
+                                                     names.ALS_ITEM_VECTORS: {"config": {"from_alias": names.CHAMPION}}}}),
 }
 
 rebuild_als_serving = dg.define_asset_job(
-    "rebuild_als_serving",
-    selection=dg.AssetSelection.assets("als_user_vectors", "als_item_vectors", "faiss_index_als_users", "faiss_index_als_items",
-                                       "milvus_collection_als_items", "lookalike_audiences"),
+    names.REBUILD_ALS_JOB,
+    selection=dg.AssetSelection.assets(names.ALS_USER_VECTORS, names.ALS_ITEM_VECTORS, names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS,
+                                       names.MILVUS_COLLECTION_ALS_ITEMS, names.LOOKALIKE_AUDIENCES),
     description="Rebuild the ALS vectors, indexes, Milvus collection and audiences from the current champion",
 )
 
 
 # Model -> the asset whose latest materialization records (``model_version``) which version is served.
-SERVED_FROM: dict[str, str] = {"recstack-als": "als_item_vectors"}
+SERVED_FROM: dict[str, str] = {names.ALS_MODEL: names.ALS_ITEM_VECTORS}
 
 
 def served_versions(instance: dg.DagsterInstance) -> dict[str, str]:
@@ -54,7 +55,7 @@ def champion_alias_sensor(context: dg.SensorEvaluationContext, mlflow_tracking: 
     # First tick: what is served now counts as seen, so starting the sensor (or `make ui` after
     # `make run`) rebuilds nothing unless the served vectors are not from the champion.
     state = json.loads(context.cursor) if context.cursor else {"seen": served_versions(context.instance), "moves": 0}
-    current = {m: mlflow_tracking.alias_version(m, "champion") for m in REBUILDS}
+    current = {m: mlflow_tracking.alias_version(m, names.CHAMPION) for m in REBUILDS}
     moves = champion_moves(state["seen"], current)
     for model, version in moves:
         state["moves"] += 1

@@ -5,7 +5,6 @@ Named ``mlflow_tracking`` so it never shadows the ``mlflow`` package.
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -16,8 +15,7 @@ from typing import Any
 
 from dagster import ConfigurableResource
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
+from recstack import names
 
 # Every logged model's pip requirements come from here: the versions installed in this
 # environment, which constraints.txt pins. Explicit, because MLflow's inference pins torch
@@ -109,7 +107,7 @@ class MlflowResource(ConfigurableResource):
         dicts: dict[str, dict] | None = None,
         requirements: tuple[str, ...] = (),
         input_example: Any = None,
-        alias: str = "challenger",
+        alias: str = names.CHALLENGER,
     ) -> RegisteredModel:
         """The one path to the registry: track a run, log a pyfunc, register it, set ``alias``.
 
@@ -185,20 +183,63 @@ class MlflowResource(ConfigurableResource):
         the version with why. Returns the previous champion's version."""
         import datetime as _dt
 
-        previous = self.alias_version(model_name, "champion")
-        self.set_alias(model_name, "champion", version)
+        previous = self.alias_version(model_name, names.CHAMPION)
+        self.set_alias(model_name, names.CHAMPION, version)
         if previous and previous != str(version):
-            self.set_alias(model_name, "previous_champion", previous)
-        self.version_tags(model_name, version, {"recstack.promotion": "champion", "recstack.promotion.reason": reason,
-                                                "recstack.promotion.by": by,
-                                                "recstack.promotion.at": _dt.datetime.now(_dt.UTC).isoformat()})
+            self.set_alias(model_name, names.PREVIOUS_CHAMPION, previous)
+        self.version_tags(model_name, version, {names.TAG_PROMOTION: names.CHAMPION, names.TAG_PROMOTION_REASON: reason,
+                                                names.TAG_PROMOTION_BY: by,
+                                                names.TAG_PROMOTION_AT: _dt.datetime.now(_dt.UTC).isoformat()})
         return previous
+
+    def versions(self, model_name: str) -> list[dict]:
+        """Every version of ``model_name``, newest first: ``version``, ``aliases`` (sorted), ``tags``,
+        ``run_id``. Empty when the model is not registered."""
+        _, client = self._client()
+        out = []
+        for v in sorted(client.search_model_versions(f"name='{model_name}'"), key=lambda v: int(v.version), reverse=True):
+            v = client.get_model_version(model_name, str(v.version))  # search results carry no aliases
+            out.append({"version": str(v.version), "aliases": sorted(v.aliases or []), "tags": dict(v.tags), "run_id": v.run_id})
+        return out
+
+    def version_params(self, model_name: str, version: str | int) -> dict[str, str]:
+        """The parameters logged by the run that produced ``model_name`` version ``version``."""
+        _, client = self._client()
+        return dict(client.get_run(client.get_model_version(model_name, str(version)).run_id).data.params)
+
+    def load_pyfunc(self, model_name: str, version: str | int):
+        """``model_name`` version ``version`` as an MLflow pyfunc (models-from-code: nothing unpickled)."""
+        mlflow, _ = self._client()
+        return mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
+
+    def download_version(self, model_name: str, version: str | int) -> Path:
+        """Download ``model_name`` version ``version``'s model folder; returns its local path."""
+        mlflow, _ = self._client()
+        return Path(mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}"))
+
+    @contextmanager
+    def child_run(self, parent, run_name: str, tags: dict[str, str] | None = None):
+        """A run nested under ``parent`` (an active run from :meth:`start_run`), in its experiment
+        (a nested run otherwise lands in the "Default" one)."""
+        mlflow, _ = self._client()
+        with mlflow.start_run(run_name=run_name, nested=True, experiment_id=parent.info.experiment_id, tags=tags or {}) as run:
+            yield run
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Log ``params`` into the active run."""
+        mlflow, _ = self._client()
+        mlflow.log_params(params)
+
+    def log_active_metrics(self, metrics: dict[str, float]) -> None:
+        """Log ``metrics`` into the active run (``@`` spelled ``_at_``: MLflow refuses it)."""
+        mlflow, _ = self._client()
+        mlflow.log_metrics({k.replace("@", "_at_"): float(v) for k, v in metrics.items()})
 
     def rollback_champion(self, model_name: str, reason: str = "rollback", by: str = "manual") -> tuple[str, str]:
         """Swap ``champion`` and ``previous_champion``; returns ``(from_version, to_version)``."""
-        current, previous = self.alias_version(model_name, "champion"), self.alias_version(model_name, "previous_champion")
+        current, previous = self.alias_version(model_name, names.CHAMPION), self.alias_version(model_name, names.PREVIOUS_CHAMPION)
         if previous is None or current is None:
             raise RuntimeError(f"{model_name}: no previous champion to roll back to")
         self.move_champion(model_name, previous, reason, by)
-        self.set_alias(model_name, "previous_champion", current)
+        self.set_alias(model_name, names.PREVIOUS_CHAMPION, current)
         return current, previous

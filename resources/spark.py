@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from dagster import ConfigurableResource
 from pydantic import Field
+
+from recstack import settings
 
 
 class SparkResource(ConfigurableResource):
@@ -25,10 +26,7 @@ class SparkResource(ConfigurableResource):
     def get_session(self):
         """Return the active SparkSession for this configuration (started on first use)."""
         if self.master.startswith("local"):
-            # Binding to loopback avoids slow hostname resolution on sandboxed machines.
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-            # Python workers must use this interpreter (the venv), not whatever `python3` is first on PATH.
-            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+            settings.configure_spark()  # loopback binding, this interpreter for the Python workers
         from pyspark.sql import SparkSession
 
         b = (
@@ -44,7 +42,7 @@ class SparkResource(ConfigurableResource):
         try:
             spark = b.getOrCreate()
         except Exception as e:
-            if "JAVA_GATEWAY_EXITED" in str(e) and "grpc" in sys.modules and os.environ.get("GRPC_ENABLE_FORK_SUPPORT") != "false":
+            if "JAVA_GATEWAY_EXITED" in str(e) and "grpc" in sys.modules and not settings.grpc_fork_support_disabled():
                 raise RuntimeError(
                     "Spark's JVM did not start: gRPC's fork handlers (a pymilvus channel is busy in this "
                     "process) broke the fork that launches it. Set GRPC_ENABLE_FORK_SUPPORT=false in the environment "

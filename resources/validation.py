@@ -9,13 +9,14 @@ every failing expectation with its unexpected-row count.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 from dagster import ConfigurableResource
+
+from recstack import settings
 
 DEFAULT_SUITES_DIR = str(Path(__file__).resolve().parent.parent / "expectations")
 
@@ -36,7 +37,7 @@ class ValidationSummary:
 
 @lru_cache(maxsize=1)
 def _context():
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    settings.ensure_default("GX_ANALYTICS_ENABLED")  # before great_expectations imports
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -8,7 +8,6 @@ Set ``RECSTACK_API_KEY`` to require an ``X-API-Key`` header.
 from __future__ import annotations
 
 import hmac
-import os
 from contextlib import asynccontextmanager
 
 import numpy as np
@@ -21,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assets.retrieval.lookalike_eval import Campaign, run_campaign
 from assets.retrieval.similar import similar
+from recstack import settings
 from serving.schemas import (
     Audience,
     ErrorDetail,
@@ -52,8 +52,9 @@ def _errors(*extra: int) -> dict:
 
 def create_app(holder: StateHolder | None = None, api_key: str | None = None) -> FastAPI:
     """The app over ``holder`` (default: this deployment's registry and store, polled for moves)."""
+    settings.configure_process()
     holder = holder or default_holder()
-    api_key = api_key if api_key is not None else os.environ.get("RECSTACK_API_KEY", "")
+    api_key = api_key if api_key is not None else settings.api_key()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,14 +17,15 @@ import pandas as pd
 
 from assets.indexes.faiss_index import VectorIndex
 from assets.retrieval.kb_search import HybridKbIndex
+from recstack import names
 
 log = logging.getLogger(__name__)
 
-ALIASES = ("champion", "challenger")  # the first that exists is served
-MODELS = {"entities": "recstack-entity-vectors", "lookalike": "recstack-als", "kb": "recstack-two-tower"}
-ASSETS = {"entities": ("faiss_index_entities", "entity_profiles"),
-          "lookalike": ("faiss_index_als_users", "faiss_index_als_items", "interactions"),
-          "kb": ("kb_documents", "kb_doc_vectors")}
+ALIASES = (names.CHAMPION, names.CHALLENGER)  # the first that exists is served
+MODELS = {"entities": names.ENTITY_MODEL, "lookalike": names.ALS_MODEL, "kb": names.TWO_TOWER_MODEL}
+ASSETS = {"entities": (names.FAISS_INDEX_ENTITIES, names.ENTITY_PROFILES),
+          "lookalike": (names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS, names.INTERACTIONS),
+          "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS)}
 
 
 @dataclass(frozen=True)
@@ -122,22 +122,22 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
         try:
             if cap == "entities":
                 model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-                index = store.read(["faiss_index_entities"])
+                index = store.read([names.FAISS_INDEX_ENTITIES])
                 built_from = str(index.params.get("vectors_model_version", ""))
-                kw.update(entity_index=index, entity_profiles=store.read(["entity_profiles"]),
+                kw.update(entity_index=index, entity_profiles=store.read([names.ENTITY_PROFILES]),
                           encode_entities=lambda df, m=model: np.asarray(m.predict(df), np.float32))
             elif cap == "lookalike":
-                users = store.read(["faiss_index_als_users"])
+                users = store.read([names.FAISS_INDEX_ALS_USERS])
                 built_from = str(users.params.get("vectors_model_version", ""))
-                kw.update(user_index=users, item_index=store.read(["faiss_index_als_items"]),
-                          interactions=store.read(["interactions"])[["user_id", "item_id", "confidence"]])
+                kw.update(user_index=users, item_index=store.read([names.FAISS_INDEX_ALS_ITEMS]),
+                          interactions=store.read([names.INTERACTIONS])[["user_id", "item_id", "confidence"]])
             else:
                 from assets.embeddings.vectors import table_to_vectors
 
                 model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-                kb = store.read(["kb_documents"])
+                kb = store.read([names.KB_DOCUMENTS])
                 docs = pd.DataFrame(kb["docs"])
-                ids, vecs, md = table_to_vectors(store.read(["kb_doc_vectors"]))
+                ids, vecs, md = table_to_vectors(store.read([names.KB_DOC_VECTORS]))
                 built_from = str(md.get("model_version", ""))
                 docs = docs.set_index("doc_id").loc[ids].reset_index()
                 kw.update(kb_index=HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")),
@@ -199,9 +199,7 @@ class StateHolder:
 
 def default_holder() -> StateHolder:
     """The holder for this deployment: ``RECSTACK_HOME`` storage and MLflow (``MLFLOW_TRACKING_URI``)."""
-    from orchestration.settings import home
+    from recstack import settings
 
-    root = os.environ.get("RECSTACK_STORAGE_ROOT", str(home() / "storage"))
-    uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home() / 'mlflow' / 'mlflow.db'}")
-    return StateHolder(lambda: load_state(root, uri), lambda: fingerprint(root, uri),
-                       float(os.environ.get("RECSTACK_SERVE_POLL_SECONDS", "30")))
+    root, uri = settings.storage_root(), settings.mlflow_tracking_uri()
+    return StateHolder(lambda: load_state(root, uri), lambda: fingerprint(root, uri), settings.serve_poll_seconds())

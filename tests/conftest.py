@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")  # see the Makefile: Spark's JVM launch after gRPC
+from recstack import settings
 
-SHARED_DATA = Path(os.environ.get("RECSTACK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+settings.configure_process()  # before any test imports grpc, mlflow, great_expectations or pyspark
+
+SHARED_DATA = settings.shared_data()
 
 
 def shared_dataset(name: str) -> Path:
@@ -51,6 +49,6 @@ def recstack_home(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def materialized_slice(tmp_path_factory, spark_resource):
     """The recommendation slice, materialized once per session in a home of its own."""
-    from tests.slice import materialize_slice
+    from tests.support.slice import materialize_slice
 
     return materialize_slice(tmp_path_factory.mktemp("slice") / "home", spark_resource)

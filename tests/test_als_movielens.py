@@ -4,8 +4,7 @@ import pytest
 
 from assets.embeddings.als import AlsParams
 from assets.embeddings.als_spark import train_als_spark
-from assets.evaluation.assets import evaluate_als_vs_popularity
-from assets.evaluation.offline import SplitSpec, split_interactions
+from assets.evaluation.offline import SplitSpec, evaluate_als_vs_popularity, split_interactions
 from assets.ingest.loaders import ImplicitConversion, load_interaction_file
 from tests.conftest import shared_dataset
 

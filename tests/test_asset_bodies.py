@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.embeddings.assets import AlsConfig, VectorsConfig, als_model, als_user_vectors
-from assets.evaluation.assets import EvaluationConfig, als_evaluation
-from assets.indexes.assets import IndexConfig, faiss_index_als_items, faiss_index_als_users
-from assets.ingest.assets import InteractionsConfig, interactions
+from assets.embeddings.als_assets import AlsConfig, VectorsConfig, als_model, als_user_vectors
+from assets.evaluation.recommendation_assets import EvaluationConfig, als_evaluation
+from assets.indexes.index_assets import IndexConfig, faiss_index_als_items, faiss_index_als_users
+from assets.ingest.ingest_assets import InteractionsConfig, interactions
 from assets.ingest.loaders import ImplicitConversion
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
-from assets.retrieval.assets import LookalikeConfig, lookalike_audiences
+from assets.retrieval.retrieval_assets import LookalikeConfig, lookalike_audiences
 from resources.faiss_resource import FaissResource
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
@@ -54,7 +54,7 @@ def test_embeddings_bodies_register_and_gate(stages):
 
 def test_index_and_retrieval_bodies(stages):
     m = stages["als_model"]
-    from assets.embeddings.assets import als_item_vectors
+    from assets.embeddings.als_assets import als_item_vectors
 
     users = list(als_user_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))[-1].value
     items = list(als_item_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))[-1].value

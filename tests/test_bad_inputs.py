@@ -11,8 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.features.assets import DictionaryConfig, feature_dictionary, raw_events
-from assets.ingest.assets import (
+from assets.features.warehouse_assets import DictionaryConfig, feature_dictionary, raw_events
+from assets.ingest.ingest_assets import (
     EntityProfilesConfig,
     InteractionsConfig,
     KbConfig,

@@ -26,7 +26,7 @@ def _tick(sensor, instance, cursor, resources):
 
 
 def test_manual_move_and_rollback_trigger_rebuilds(recstack_home, monkeypatch):
-    from orchestration import registry
+    from orchestration import registry_cli as registry
     from orchestration.definitions import build_definitions
     from orchestration.sensors import champion_alias_sensor
     from resources.storage import VersionedStore

@@ -1,12 +1,13 @@
 """Definitions load for both deployments; the CLI validates the workspace."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
+
+from recstack import settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,7 @@ def test_prod_constructs_without_connecting(monkeypatch):
 
 
 def test_bad_deployment_name_is_rejected(monkeypatch):
-    from orchestration.settings import deployment
+    from recstack.settings import deployment
 
     monkeypatch.setenv("RECSTACK_DEPLOYMENT", "staging")
     with pytest.raises(ValueError, match="local' or 'prod"):
@@ -40,7 +41,7 @@ def test_gpu_steps_carry_k8s_tags():
 @pytest.mark.slow
 @pytest.mark.parametrize("deployment", ["local", "prod"])
 def test_cli_validates_workspace(deployment, tmp_path):
-    env = {**os.environ, "RECSTACK_DEPLOYMENT": deployment, "DAGSTER_HOME": str(tmp_path)}
+    env = settings.child_env(RECSTACK_DEPLOYMENT=deployment, DAGSTER_HOME=str(tmp_path))
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     dagster = Path(sys.executable).with_name("dagster")
     out = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO, env=env,

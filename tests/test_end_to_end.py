@@ -9,7 +9,7 @@ import pytest
 
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 from resources.storage import VersionedStore
-from tests.slice import TINY
+from tests.support.slice import TINY
 
 pytestmark = pytest.mark.slow
 
@@ -45,9 +45,9 @@ def test_slice_materializes_end_to_end(materialized_slice):
     assert len(tuning["trials"]) == 3 and tuning["best_value"] >= max(v for _, v, _ in tuning["trials"]) - 1e-12
     # Each model trains with its tuning's searched parameters if confirmation adopted them, and
     # with its own config's values if not; params_from says which.
-    from assets.embeddings.assets import AlsConfig
+    from assets.embeddings.als_assets import AlsConfig
     from assets.embeddings.item2vec_assets import Item2VecConfig
-    from assets.embeddings.kb_assets import TwoTowerConfig
+    from assets.embeddings.two_tower_assets import TwoTowerConfig
 
     ops = TINY["ops"]
 

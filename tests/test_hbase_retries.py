@@ -12,7 +12,7 @@ import pytest
 from resources.feature_store.base import FamilySpec, TableSpec
 from resources.feature_store.embedded import EmbeddedStore
 from resources.feature_store.hbase import HBaseStore
-from resources.feature_store.thrift_gateway import ThriftGateway
+from tests.support.thrift_gateway import ThriftGateway
 
 SPEC = TableSpec("events", (FamilySpec("d", 1),))
 

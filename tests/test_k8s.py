@@ -8,7 +8,8 @@ import dagster as dg
 import pytest
 import yaml
 
-K8S = Path(__file__).resolve().parents[1] / "k8s"
+REPO = Path(__file__).resolve().parents[1]
+K8S = REPO / "k8s"
 KUBE_VERSION = "1.30.0"
 
 
@@ -60,3 +61,15 @@ def test_gpu_step_job_spec_renders_offline(asset):
     import kubernetes_validate
 
     kubernetes_validate.validate(ApiClient().sanitize_for_serialization(job), KUBE_VERSION, strict=True)
+
+
+def test_images_copy_every_package():
+    """A package the wheel installs but an image does not copy fails at import in the pod."""
+    import re
+    import tomllib
+
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.rstrip("*") for p in include}
+    for name in ("Dockerfile", "Dockerfile.cuda"):
+        copied = set(re.findall(r"^COPY (\w+) \1$", (REPO / "k8s" / name).read_text(), re.M))
+        assert packages <= copied, f"k8s/{name} does not copy {sorted(packages - copied)}"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.evaluation.kb_assets import evaluate_kb_modes
+from assets.evaluation.faq import evaluate_kb_modes
 from assets.retrieval.kb_search import HybridKbIndex, pagerank, similar_question_graph
 
 DOCS = pd.DataFrame({"doc_id": [10, 11, 12, 13],

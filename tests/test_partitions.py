@@ -6,7 +6,8 @@ import dagster as dg
 
 
 def test_start_comes_from_env_then_the_recorded_local_start(recstack_home, monkeypatch):
-    from orchestration.partitions import DEFAULT_START, record_local_start, warehouse_start
+    from recstack.settings import DEFAULT_WAREHOUSE_START as DEFAULT_START
+    from recstack.settings import record_local_start, warehouse_start
 
     monkeypatch.delenv("RECSTACK_WAREHOUSE_START", raising=False)
     assert warehouse_start() == DEFAULT_START

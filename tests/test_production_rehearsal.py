@@ -18,7 +18,7 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from tests import servers
+from tests.support import servers
 
 pytestmark = [pytest.mark.slow, pytest.mark.milvus]
 
@@ -77,7 +77,7 @@ def test_prod_location_lands_runs_registry_and_aliases_in_real_services(services
         monkeypatch.setenv(k, v)
 
     from orchestration.definitions import build_definitions
-    from orchestration.settings import deployment
+    from recstack.settings import deployment
 
     assert deployment() == "prod"
     defs = build_definitions()

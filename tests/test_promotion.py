@@ -3,11 +3,11 @@
 import dagster as dg
 import pytest
 
-from assets.embeddings.assets import AlsConfig, als_model
-from assets.evaluation.assets import EvaluationConfig, als_evaluation
+from assets.embeddings.als_assets import AlsConfig, als_model
 from assets.evaluation.promotion import Policy, decide, load_policy
 from assets.evaluation.promotion_assets import als_promotion
-from assets.ingest.assets import InteractionsConfig, interactions
+from assets.evaluation.recommendation_assets import EvaluationConfig, als_evaluation
+from assets.ingest.ingest_assets import InteractionsConfig, interactions
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource
@@ -52,7 +52,7 @@ def tracking(request, tmp_path):
     if request.param == "sqlite":
         yield MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path / "art"))
         return
-    from tests import servers
+    from tests.support import servers
 
     try:
         with servers.mlflow_server(tmp_path / "server") as url:
@@ -71,19 +71,19 @@ def test_promotion_asset_promotes_better_keeps_worse_and_rollback(tracking, monk
     assert "first version" in first["reason"] and mlf.alias_version("recstack-als", "champion") == "1"
     _, worse = _train(mlf, gx, inter, rank=1, iterations=1)
     assert not worse["promoted"] and "vs champion" in worse["reason"] and mlf.alias_version("recstack-als", "champion") == "1"
-    _, client = mlf._client()
-    assert client.get_model_version("recstack-als", "2").tags["recstack.promotion"] == "not promoted"
+    tags = lambda v: {r["version"]: r["tags"] for r in mlf.versions("recstack-als")}[v]  # noqa: E731
+    assert tags("2")["recstack.promotion"] == "not promoted"
     _, better = _train(mlf, gx, inter, rank=32, iterations=12, reg=0.02)
     champ = mlf.alias_version("recstack-als", "champion")
     assert better["champion"] is not None  # the champion was re-scored on the same split
     assert better["promoted"] == (better["challenger"] > better["champion"] * 1.01) == (champ == "3"), better
     # By hand: the CLI moves champion to any version, and rolls back.
-    from orchestration import registry
+    from orchestration import registry_cli as registry
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlf.tracking_uri)
     assert registry.main(["promote", "--model", "recstack-als", "--version", "2", "--reason", "A/B test"]) == 0
     assert mlf.alias_version("recstack-als", "champion") == "2" and mlf.alias_version("recstack-als", "previous_champion") == champ
-    assert client.get_model_version("recstack-als", "2").tags["recstack.promotion.reason"] == "A/B test"
+    assert tags("2")["recstack.promotion.reason"] == "A/B test"
     assert registry.main(["rollback", "--model", "recstack-als"]) == 0
     assert mlf.alias_version("recstack-als", "champion") == champ
     assert registry.main(["promote", "--model", "recstack-als", "--version", "99"]) == 2

@@ -10,8 +10,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.features.assets import hbase_dwd_events
 from assets.features.layers import table_specs
+from assets.features.warehouse_assets import hbase_dwd_events
 from orchestration.definitions import build_definitions
 from resources.feature_store.resource import EmbeddedConfig, FeatureStoreResource
 from resources.retries import EXTERNAL_RETRY, is_transient, transient_only

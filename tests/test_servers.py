@@ -6,7 +6,7 @@ that fails (``make test`` installs every one of them).
 
 import pytest
 
-from tests import servers
+from tests.support import servers
 
 
 def test_an_installed_server_that_exits_raises_server_unavailable(tmp_path):

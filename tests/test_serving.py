@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from serving.app import create_app
 from serving.state import ServingState, StateHolder
-from tests.serving_fixtures import build_state
-from tests.serving_fixtures import kb_queries as kb_test
+from tests.support.serving_fixtures import build_state
+from tests.support.serving_fixtures import kb_queries as kb_test
 
 pytestmark = pytest.mark.serving
 

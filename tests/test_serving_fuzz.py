@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 from serving.app import create_app
 from serving.schemas import MAX_ID
 from serving.state import StateHolder
-from tests.serving_fixtures import build_state
+from tests.support.serving_fixtures import build_state
 
 pytestmark = pytest.mark.serving
 

@@ -7,12 +7,13 @@ with them on, and none with ``GRPC_ENABLE_FORK_SUPPORT=false``. A race cannot be
 so this checks the setting's path works and that the failure, when it happens, says what to set.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from recstack import settings
 
 SCRIPT = """
 import sys, threading
@@ -33,7 +34,7 @@ stop.set()
 
 @pytest.mark.slow
 def test_spark_starts_while_grpc_calls_are_in_flight(tmp_path):
-    env = {**os.environ, "GRPC_ENABLE_FORK_SUPPORT": "false", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = settings.child_env(GRPC_ENABLE_FORK_SUPPORT="false", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "milvus.db")], env=env, capture_output=True,
                          text=True, timeout=300)
     assert "spark rows 3" in out.stdout, out.stderr[-2000:]

@@ -7,17 +7,10 @@ import pytest
 
 from assets.embeddings.als import AlsParams, train_als
 from assets.evaluation.offline import SplitSpec, split_interactions
-from assets.evaluation.tuning import (
-    SearchSpace,
-    TuningProtocol,
-    confirmation_and_folds,
-    confirmed_search,
-    ndcg_score,
-    rolled_back,
-    tune_als,
-)
 from assets.ingest.loaders import ImplicitConversion
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+from assets.tuning.protocol import TuningProtocol, confirmation_and_folds, confirmed_search, rolled_back
+from assets.tuning.search import SearchSpace, ndcg_score, tune_als
 
 
 def _data(split=SplitSpec("last_n", n=1)):
@@ -113,7 +106,7 @@ def test_a_winner_that_loses_on_confirmation_is_not_adopted():
     assert res["best_trial"] != 0 and res["best_params"]["x"] > 0.5 and res["best_value"] == max(v for _, v, _ in res["trials"])
     assert res["adopted"] is False
     assert res["confirmation"]["default"] == 0.0 and res["confirmation"]["tuned"] < 0
-    from assets.evaluation.tuning import adopted_fields, params_source
+    from assets.common.tuned import adopted_fields, params_source
 
     assert adopted_fields({**res, "searched": ["x"]}) == {} and "kept the defaults" in params_source("t", True, res)
 
@@ -122,7 +115,7 @@ def test_a_winner_that_confirms_by_the_margin_is_adopted_and_one_below_it_is_not
     res = _toy_search(lambda p, fold: 1.0 + p["x"])  # same preference on every split
     assert res["adopted"] is True and res["confirmation"]["tuned"] == 1.0 + res["best_params"]["x"]
     assert res["confirmation"]["lift"] == pytest.approx(res["confirmation"]["tuned"] / 1.5)
-    from assets.evaluation.tuning import adopted_fields
+    from assets.common.tuned import adopted_fields
 
     assert adopted_fields({**res, "searched": ["x"]}) == {"x": res["best_params"]["x"]}
     # A gain smaller than the margin keeps the defaults.
@@ -151,7 +144,7 @@ def test_fold_scores_are_averaged_and_the_search_stops_when_stale():
 
 
 def test_rank_is_bounded_by_the_data():
-    from assets.evaluation.tuning import rank_bound
+    from assets.tuning.search import rank_bound
 
     df = pd.DataFrame({"user_id": np.repeat(np.arange(40), 5), "item_id": np.arange(200) % 60, "ts": 0})
     assert rank_bound(df, SearchSpace(rank=(4, 128))) == 10  # a quarter of 40 users
@@ -159,7 +152,7 @@ def test_rank_is_bounded_by_the_data():
 
 
 def test_als_config_takes_the_tuned_parameters_unless_told_not_to():
-    from assets.embeddings.assets import AlsConfig
+    from assets.embeddings.als_assets import AlsConfig
 
     best = {"rank": 73, "reg": 0.03, "alpha": 1.1, "iterations": 17, "seed": 0}
     tuned = {"best_params": best, "searched": ["rank", "reg", "alpha", "iterations"], "adopted": True}
@@ -174,8 +167,8 @@ def test_als_config_takes_the_tuned_parameters_unless_told_not_to():
 def test_ndcg_all_users_counts_users_without_a_vector_as_zero():
     from assets.embeddings.als import AlsParams, train_als
     from assets.embeddings.factor_model import FactorModel
-    from assets.evaluation.assets import evaluate_als_vs_popularity
-    from assets.evaluation.tuning import ndcg_all_users
+    from assets.evaluation.offline import evaluate_als_vs_popularity
+    from assets.tuning.search import ndcg_all_users
 
     train, test = _data()
     m = train_als("implicit", train, AlsParams(rank=8, iterations=4))
@@ -194,7 +187,7 @@ def test_ndcg_all_users_counts_users_without_a_vector_as_zero():
 def test_item2vec_tuning_is_seeded_blind_to_test_and_beats_bad_defaults():
     from assets.embeddings.item2vec import Item2VecParams
     from assets.embeddings.item2vec_assets import Item2VecConfig
-    from assets.evaluation.tuning import Item2VecSpace, tune_item2vec
+    from assets.tuning.search import Item2VecSpace, tune_item2vec
 
     train, test = _data()
     # Poor but trainable defaults: a window of 1, 2 negatives and a recency half-life of 15 minutes.
@@ -226,7 +219,7 @@ def test_a_trial_that_fails_to_train_fails_the_search(monkeypatch):
     """Only "nothing to train" (min_count above every count) scores 0; a training error propagates."""
     import assets.embeddings.item2vec as i2v
     from assets.embeddings.item2vec import Item2VecParams
-    from assets.evaluation.tuning import Item2VecSpace, tune_item2vec
+    from assets.tuning.search import Item2VecSpace, tune_item2vec
 
     train, _ = _data()
     base = Item2VecParams(dim=8, epochs=1, min_count=1, seed=0)
@@ -244,10 +237,10 @@ def test_a_trial_that_fails_to_train_fails_the_search(monkeypatch):
 
 def test_two_tower_tuning_holds_training_queries_out_and_is_seeded(monkeypatch):
     import assets.embeddings.two_tower as tt
-    from assets.embeddings.kb_assets import TwoTowerConfig
+    from assets.embeddings.two_tower_assets import TwoTowerConfig
     from assets.evaluation.faq import holdout
-    from assets.evaluation.tuning import TwoTowerSpace, tune_two_tower
     from assets.ingest.kb import generate_kb
+    from assets.tuning.search import TwoTowerSpace, tune_two_tower
 
     kb = generate_kb(n_docs=12, questions_per_doc=6)
     data = {"train": kb["train"], "train_docs": kb["docs"]}
@@ -288,7 +281,7 @@ def test_als_tuning_keeps_the_defaults_when_a_planted_validation_winner_loses_on
     """The folds' score rewards the strongest regularisation (a degenerate, near-constant model);
     the confirmation split is scored honestly. The winner is not adopted and ALS trains with its
     config's values."""
-    from assets.embeddings.assets import AlsConfig
+    from assets.embeddings.als_assets import AlsConfig
 
     train, _ = _data()
     search, held, _ = confirmation_and_folds(train, SplitSpec("last_n", n=1), 2)

@@ -9,7 +9,6 @@ so nothing is downloaded. Screenshots go to ``test-output/ui/`` in the repositor
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -17,11 +16,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from tests import servers
+from recstack import settings
+from tests.support import servers
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = os.environ.get("RECSTACK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = settings.env("RECSTACK_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "ui"
 STAGES = ("ingest", "features", "embeddings", "indexes", "retrieval", "evaluation")
 # Chromium's background services try hosts this sandbox cannot reach; keep it to the page.

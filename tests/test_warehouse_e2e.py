@@ -29,11 +29,11 @@ def _count(store, table):
 
 
 def _run_days(defs, instance, days, run_config=QUIET):
-    from orchestration.run_local import INGEST_CHAIN
+    from orchestration.run_local import ingest_chain
 
     job = defs.resolve_job_def("feature_warehouse_daily")
     for i in range(days - 1, -1, -1):
-        sel = None if i == 0 else [dg.AssetKey(k) for k in INGEST_CHAIN]
+        sel = None if i == 0 else ingest_chain()
         res = job.execute_in_process(instance=instance, partition_key=(END - timedelta(days=i)).isoformat(),
                                      asset_selection=sel, run_config=run_config, raise_on_error=False)
         assert res.success, [e.step_failure_data.error.message for e in res.all_events if e.is_step_failure]

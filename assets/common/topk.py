@@ -101,7 +101,25 @@ def interaction_mask(pairs: pd.DataFrame, row_ids: np.ndarray | pd.Index, col_id
 
 def batched_topk(queries: np.ndarray, candidates: np.ndarray, k: int, exclude: sp.spmatrix | None = None,
                  batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`topk` of ``queries @ candidates.T`` in row batches, so memory stays ``batch × n_candidates``."""
+    """:func:`topk` of ``queries @ candidates.T`` in row batches.
+
+    Parameters
+    ----------
+    queries : ndarray, shape (n, d)
+    candidates : ndarray, shape (m, d)
+    k : int
+    exclude : sparse matrix, shape (n, m), optional
+        Non-zero entries are never returned (e.g. seen items).
+    batch : int
+        Rows per batch: memory stays ``batch × m``.
+
+    Returns
+    -------
+    ids : ndarray of int64, shape (n, k)
+        Candidate row indices, best first, ``-1`` padded; ties go to the lower index.
+    scores : ndarray of float32, shape (n, k)
+        ``-inf`` padded.
+    """
     n = len(queries)
     ids = np.full((n, k), -1, dtype=np.int64)
     sc = np.full((n, k), -np.inf, dtype=np.float32)

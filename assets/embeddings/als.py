@@ -12,23 +12,37 @@ Every engine returns the same :class:`~assets.embeddings.factor_model.FactorMode
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from assets.embeddings.factor_model import FactorModel
 
 AlsEngine = Literal["spark", "implicit", "implicit-gpu"]
 ENGINES: tuple[str, ...] = AlsEngine.__args__
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class AlsParams:
     """Hyper-parameters of implicit ALS (Hu, Koren & Volinsky 2008).
 
-    ``alpha`` scales the interaction ``confidence`` column: the loss weight is ``1 + alpha * c``.
+    Attributes
+    ----------
+    rank : int
+        Factor dimension.
+    reg : float
+        L2 regularisation (scaled by each row's interaction count, as Spark does).
+    alpha : float
+        Confidence scale: an observed pair's loss weight is ``1 + alpha * confidence``.
+    iterations : int
+        Alternating sweeps (users, then items).
+    seed : int
+        Seed of the initial factors.
     """
 
     rank: int = 32
@@ -54,6 +68,36 @@ def index_ids(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     g["u"] = np.searchsorted(user_ids, g["user_id"].to_numpy()).astype(np.int32)
     g["i"] = np.searchsorted(item_ids, g["item_id"].to_numpy()).astype(np.int32)
     return g[["u", "i", "confidence"]], user_ids, item_ids
+
+
+def confidence_matrix(interactions: pd.DataFrame, alpha: float) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """The user × item matrix of ``1 + alpha * confidence`` (what ``implicit`` takes) and both id arrays."""
+    triples, user_ids, item_ids = index_ids(interactions)
+    conf = 1.0 + alpha * triples["confidence"].to_numpy(np.float32)
+    m = sp.csr_matrix((conf, (triples["u"].to_numpy(), triples["i"].to_numpy())), shape=(len(user_ids), len(item_ids)))
+    return m, user_ids, item_ids
+
+
+def fit_implicit_library(m: sp.csr_matrix, params: AlsParams, use_gpu: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``implicit.als.AlternatingLeastSquares`` as the library is (constant ``reg``, small uniform
+    start) on a :func:`confidence_matrix`; returns host ``(user_factors, item_factors)``."""
+    from implicit.als import AlternatingLeastSquares
+
+    model = AlternatingLeastSquares(factors=params.rank, regularization=params.reg, alpha=1.0, iterations=params.iterations,
+                                    random_state=params.seed, use_gpu=use_gpu, calculate_training_loss=False)
+    model.fit(m, show_progress=False)
+    model = model.to_cpu() if use_gpu else model
+    return model.user_factors, model.item_factors
+
+
+def pack_factor_model(engine: str, user_ids, user_factors, item_ids, item_factors, params: AlsParams, seconds: float,
+                      n_pairs: int, **extra) -> FactorModel:
+    """An engine's factors as the one :class:`FactorModel` every engine returns (float32, params recorded)."""
+    log.info("%s ALS: %d users, %d items, rank %d in %.1fs", engine, len(user_ids), len(item_ids), params.rank, seconds)
+    return FactorModel(user_ids=user_ids, user_factors=np.asarray(user_factors, np.float32),
+                       item_ids=item_ids, item_factors=np.asarray(item_factors, np.float32),
+                       params={"engine": engine, **asdict(params), **extra, "train_seconds": round(seconds, 2),
+                               "n_pairs": int(n_pairs)})
 
 
 def train_als(engine: AlsEngine, interactions: pd.DataFrame, params: AlsParams = AlsParams(), spark=None,

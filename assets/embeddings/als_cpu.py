@@ -12,15 +12,13 @@ called per run of rows with similar counts, so switching engines does not move t
 from __future__ import annotations
 
 import logging
-import os
 import time
-from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from assets.embeddings.als import AlsParams, index_ids
+from assets.embeddings.als import AlsParams, confidence_matrix, fit_implicit_library, pack_factor_model
 from assets.embeddings.factor_model import FactorModel
 
 log = logging.getLogger(__name__)
@@ -88,11 +86,6 @@ def _fit_spark_objective(m: sp.csr_matrix, params: AlsParams) -> tuple[np.ndarra
     return uf, itf
 
 
-def fit_native(interactions: pd.DataFrame, params: AlsParams = AlsParams(), use_gpu: bool = False) -> FactorModel:
-    """``implicit.als.AlternatingLeastSquares`` as the library is: constant ``reg``, small uniform start."""
-    return _train(interactions, params, match_spark=False, use_gpu=use_gpu)
-
-
 def train_als_cpu(interactions: pd.DataFrame, params: AlsParams = AlsParams(), match_spark: bool = True) -> FactorModel:
     """Train implicit ALS on the CPU.
 
@@ -107,34 +100,16 @@ def train_als_cpu(interactions: pd.DataFrame, params: AlsParams = AlsParams(), m
         row's interaction count, factors initialised as unit-length Gaussian rows, items solved
         first and exactly, so the engines give the same quality. ``False`` is the ``implicit``
         library as it is (see ``benchmarks/als_engines.py`` for both).
+
+    Returns
+    -------
+    FactorModel
     """
-    return _train(interactions, params, match_spark=match_spark, use_gpu=False)
-
-
-def _train(interactions: pd.DataFrame, params: AlsParams, match_spark: bool, use_gpu: bool) -> FactorModel:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit parallelises itself
-    from implicit.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
-    triples, user_ids, item_ids = index_ids(interactions)
-    conf = 1.0 + params.alpha * triples["confidence"].to_numpy(np.float32)
-    m = sp.csr_matrix((conf, (triples["u"].to_numpy(), triples["i"].to_numpy())), shape=(len(user_ids), len(item_ids)))
-    with threadpool_limits(1, "blas"):
-        if match_spark:
-            uf, itf = _fit_spark_objective(m, params)
-        else:
-            model = AlternatingLeastSquares(factors=params.rank, regularization=params.reg, alpha=1.0, iterations=params.iterations,
-                                            random_state=params.seed, use_gpu=use_gpu, calculate_training_loss=False)
-            model.fit(m, show_progress=False)
-            model = model.to_cpu() if use_gpu else model
-            uf, itf = model.user_factors, model.item_factors
-    secs = time.perf_counter() - t0
-    engine = "implicit-gpu" if use_gpu else "implicit"
-    log.info("%s ALS: %d users, %d items, rank %d in %.1fs", engine, len(user_ids), len(item_ids), params.rank, secs)
-    return FactorModel(
-        user_ids=user_ids, user_factors=np.asarray(uf, np.float32),
-        item_ids=item_ids, item_factors=np.asarray(itf, np.float32),
-        params={"engine": engine, **asdict(params), "match_spark": match_spark, "train_seconds": round(secs, 2),
-                "n_pairs": int(len(triples))},
-    )
+    m, user_ids, item_ids = confidence_matrix(interactions, params.alpha)
+    with threadpool_limits(1, "blas"):  # implicit parallelises itself
+        uf, itf = _fit_spark_objective(m, params) if match_spark else fit_implicit_library(m, params, use_gpu=False)
+    return pack_factor_model("implicit", user_ids, uf, item_ids, itf, params, time.perf_counter() - t0, m.nnz,
+                             match_spark=match_spark)

@@ -6,7 +6,9 @@ The CUDA solver has no per-row regularisation, so it always runs as the library 
 
 from __future__ import annotations
 
-from assets.embeddings.als import AlsParams
+import time
+
+from assets.embeddings.als import AlsParams, confidence_matrix, fit_implicit_library, pack_factor_model
 from assets.embeddings.factor_model import FactorModel
 
 
@@ -24,6 +26,8 @@ def train_als_gpu(interactions, params: AlsParams = AlsParams()) -> FactorModel:
     """Train on the GPU; factors come back to host memory in the same :class:`FactorModel`."""
     if not gpu_available():
         raise RuntimeError("the implicit-gpu ALS engine needs implicit built with CUDA and a visible GPU")
-    from assets.embeddings.als_cpu import fit_native
-
-    return fit_native(interactions, params, use_gpu=True)
+    t0 = time.perf_counter()
+    m, user_ids, item_ids = confidence_matrix(interactions, params.alpha)
+    uf, itf = fit_implicit_library(m, params, use_gpu=True)
+    return pack_factor_model("implicit-gpu", user_ids, uf, item_ids, itf, params, time.perf_counter() - t0, m.nnz,
+                             match_spark=False)

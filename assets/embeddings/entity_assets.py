@@ -6,31 +6,20 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.embeddings.assets import vectors_check
+from assets.common._shared import TunedParamsConfig, params_config
+from assets.embeddings._shared import vectors_check
 from assets.embeddings.entity_vectors import EntityEncoder, EntityVectorParams, same_label_precision
-from assets.embeddings.text import Tokenizer
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
+from recstack import names
 from resources.mlflow_tracking import MlflowResource, dagster_tags
 from resources.validation import GreatExpectationsResource, gate
 
-ENTITY_MODEL_NAME = "recstack-entity-vectors"
 ENTITY_PYFUNC = str(Path(__file__).with_name("entity_pyfunc.py"))
 
 
-class EntityVectorConfig(dg.Config):
-    tokenizer: Tokenizer = "jieba"
-    dim: int = 64
-    epochs: int = 30
-    pretrained_path: str = ""
-    text_weight: float = 1.0
-    location_weight: float = 0.3
-    type_weight: float = 0.2
-    tags_weight: float = 0.3
-
-    def params(self) -> EntityVectorParams:
-        return EntityVectorParams(tokenizer=self.tokenizer, dim=self.dim, epochs=self.epochs, pretrained_path=self.pretrained_path,
-                                  text_weight=self.text_weight,
-                                  field_weights={"location": self.location_weight, "type": self.type_weight, "tags": self.tags_weight})
+EntityVectorConfig = params_config(
+    EntityVectorParams, "EntityVectorConfig", "Entity text-vector parameters "
+    "(:class:`~assets.embeddings.entity_vectors.EntityVectorParams`).", base=TunedParamsConfig)
 
 
 def industry_precision(profiles: pd.DataFrame, vecs: np.ndarray, p: EntityVectorParams) -> dict[str, float]:
@@ -54,11 +43,11 @@ def entity_vectors(context: dg.AssetExecutionContext, config: EntityVectorConfig
     encoder = EntityEncoder.fit(entity_profiles, p)
     vecs, known = encoder.encode(entity_profiles)
     ids = entity_profiles["entity_id"].to_numpy(np.int64)
-    meta = VectorMeta(model_name=ENTITY_MODEL_NAME, extra={"entity": "entity"})
+    meta = VectorMeta(model_name=names.ENTITY_MODEL, extra={"entity": "entity"})
     yield from gate(gx.validate(vector_profile(vectors_to_table(ids, vecs, meta)), "vectors"), "entity_vectors_suite")
     metrics = industry_precision(entity_profiles, vecs, p)
     reg = mlflow_tracking.log_and_register(
-        ENTITY_MODEL_NAME, ENTITY_PYFUNC, {"encoder": encoder.save}, run_name="entity_vectors", tags=dagster_tags(context),
+        names.ENTITY_MODEL, ENTITY_PYFUNC, {"encoder": encoder.save}, run_name="entity_vectors", tags=dagster_tags(context),
         params={**{k: v for k, v in p.__dict__.items() if k != "field_weights"}, "vocab": len(encoder.words.words),
                 "dim": encoder.dim, "entities": len(ids)},
         metrics=metrics, dicts={"field_weights.json": p.field_weights},

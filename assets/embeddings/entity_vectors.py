@@ -20,15 +20,35 @@ from assets.embeddings.vectors import l2_normalize
 
 @dataclass(frozen=True)
 class EntityVectorParams:
+    """Entity text vectors: description word vectors ⊕ weighted one-hot structured fields.
+
+    Attributes
+    ----------
+    tokenizer : {"jieba", "char", "word"}
+        How descriptions become words.
+    dim : int
+        Word-vector dimension (when trained on the corpus).
+    window, epochs, min_count : int
+        Word2Vec training on the descriptions.
+    seed : int
+        Word2Vec seed.
+    pretrained_path : str
+        A word2vec text or binary file to use instead of training (empty: train on the corpus).
+    text_weight : float
+        Weight of the description's mean word vector.
+    field_weights : dict
+        Structured field -> weight of its one-hot block (location, type, tags).
+    """
+
     tokenizer: Tokenizer = "jieba"
     dim: int = 64
     window: int = 5
     epochs: int = 30
     min_count: int = 1
     seed: int = 0
-    pretrained_path: str = ""  # word2vec text/binary format; empty = train on the corpus
+    pretrained_path: str = ""
     text_weight: float = 1.0
-    field_weights: dict = field(default_factory=lambda: {"location": 0.3, "type": 0.2, "tags": 0.3})
+    field_weights: dict[str, float] = field(default_factory=lambda: {"location": 0.3, "type": 0.2, "tags": 0.3})
 
 
 def word_vectors(token_lists: list[list[str]], p: EntityVectorParams):

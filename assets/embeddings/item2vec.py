@@ -7,7 +7,6 @@ exceeds ``gap_seconds``, so no "sentence" ever crosses from one user (or one vis
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Literal, Protocol
@@ -23,11 +22,39 @@ from assets.embeddings.vectors import l2_normalize
 log = logging.getLogger(__name__)
 
 
-def sessionize(interactions: pd.DataFrame, gap_seconds: int = 86_400, min_len: int = 2) -> pd.DataFrame:
-    """Per-user, time-ordered sessions: ``user_id``, ``session``, ``items`` (list of item ids).
+@dataclass(frozen=True)
+class SessionSpec:
+    """How interactions are cut into click sessions.
 
-    A new session starts at a user's first event and after every gap longer than ``gap_seconds``;
-    sessions shorter than ``min_len`` are dropped (a lone click teaches skip-gram nothing).
+    Attributes
+    ----------
+    gap_seconds : int
+        A longer pause starts a new session. 3 days suits the synthetic default (about one event
+        per user every 2 days); use ~1800 for real click streams (MovieTweetings did best at 3600).
+    min_len : int
+        Shorter sessions are dropped (a lone click teaches skip-gram nothing).
+    """
+
+    gap_seconds: int = 259_200
+    min_len: int = 2
+
+
+def sessionize(interactions: pd.DataFrame, gap_seconds: int = SessionSpec.gap_seconds,
+               min_len: int = SessionSpec.min_len) -> pd.DataFrame:
+    """Per-user, time-ordered sessions.
+
+    Parameters
+    ----------
+    interactions : DataFrame
+        ``user_id``, ``item_id``, ``ts``.
+    gap_seconds, min_len : int
+        See :class:`SessionSpec`.
+
+    Returns
+    -------
+    DataFrame
+        ``user_id``, ``session``, ``items`` (list of item ids). A new session starts at a user's
+        first event and after every gap longer than ``gap_seconds``.
     """
     if interactions.empty:
         return pd.DataFrame(columns=["user_id", "session", "items"])
@@ -76,16 +103,42 @@ def random_walks(sessions: pd.Series, walks_per_item: int = 5, walk_length: int 
 
 @dataclass(frozen=True)
 class Item2VecParams:
+    """Skip-gram (gensim Word2Vec) and user-vector parameters.
+
+    Attributes
+    ----------
+    dim : int
+        Vector dimension.
+    window : int
+        Skip-gram context window within a session.
+    negative : int
+        Negative samples per positive.
+    min_count : int
+        Items seen fewer times get no vector.
+    epochs : int
+        Passes over the sessions.
+    workers : int
+        Training threads; more than 1 is faster but not reproducible.
+    seed : int
+        Seed of the initial vectors and of the sampling.
+    walks_per_item : int
+        DeepWalk random walks per item added to the sessions (0: off; see docs for whether it helps).
+    user_vector : {"mean", "sum"}
+        How a user's items' vectors combine into the user's vector.
+    recency_half_life_days : float
+        Half-life of an item's weight in the user vector (0: every item weighs the same).
+    """
+
     dim: int = 64
-    window: int = 5
+    window: int = 3
     negative: int = 10
-    min_count: int = 1
+    min_count: int = 3
     epochs: int = 20
-    workers: int = 1  # >1 is faster but not reproducible
+    workers: int = 1
     seed: int = 0
-    walks_per_item: int = 0  # DeepWalk augmentation off by default (see README for whether it helps)
+    walks_per_item: int = 0
     user_vector: Literal["mean", "sum"] = "mean"
-    recency_half_life_days: float = 0.0  # >0 weights recent items more in the user vector
+    recency_half_life_days: float = 1.0
 
     @classmethod
     def from_dict(cls, d: dict) -> Item2VecParams:
@@ -102,7 +155,6 @@ def train_item2vec(sessions: pd.DataFrame, params: Item2VecParams = Item2VecPara
         raise ValueError("no click sequences to train on (every session was shorter than min_len?)")
     from gensim.models import Word2Vec
 
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     t0 = time.perf_counter()
     sentences = [[str(i) for i in s] for s in sessions["items"]]
     if params.walks_per_item:
@@ -178,7 +230,22 @@ def recommend(user_ids, user_vecs, item_ids, item_vecs, k: int = 10, filters: li
 
 
 def fit_item2vec(sessions: pd.DataFrame, interactions: pd.DataFrame, params: Item2VecParams) -> FactorModel:
-    """Sessions → item vectors; interactions → user vectors; packed as a :class:`FactorModel` (unit vectors)."""
+    """Train item2vec and pack it as the one factor-model type every family returns.
+
+    Parameters
+    ----------
+    sessions : DataFrame
+        :func:`sessionize`'s output (``user_id``, ``session``, ``items``): the skip-gram sentences.
+    interactions : DataFrame
+        ``user_id``, ``item_id``, ``ts``: each user's vector is the (recency-weighted) mean of the
+        vectors of the items they interacted with.
+    params : Item2VecParams
+
+    Returns
+    -------
+    FactorModel
+        Unit user and item vectors, ids sorted, ``params`` recording the parameters and timing.
+    """
     item_ids, item_vecs, secs = train_item2vec(sessions, params)
     users, uvecs = user_vectors(interactions, item_ids, item_vecs, params.user_vector, params.recency_half_life_days)
     return FactorModel(users, l2_normalize(uvecs), item_ids, item_vecs,

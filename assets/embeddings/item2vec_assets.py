@@ -1,27 +1,20 @@
 """item2vec assets: click sequences → skip-gram model → item and user vectors, evaluated."""
 
-from dataclasses import replace
-from typing import Literal
-
 import dagster as dg
 import pandas as pd
 
-from assets.common.tuned import adopted_fields, params_source
-from assets.embeddings.assets import data_version, vector_outputs, vectors_check
+from assets.common._shared import TunedParamsConfig, params_config
+from assets.common.tuned import params_source
+from assets.embeddings._shared import data_version, vector_outputs, vectors_check
 from assets.embeddings.factor_model import FactorModel
-from assets.embeddings.item2vec import Item2VecParams, fit_item2vec, sessionize
+from assets.embeddings.item2vec import Item2VecParams, SessionSpec, fit_item2vec, sessionize
 from assets.embeddings.registry import register_factor_model
+from recstack import names
 from resources.mlflow_tracking import MlflowResource
 from resources.validation import GreatExpectationsResource
 
-ITEM2VEC_MODEL_NAME = "recstack-item2vec"
-
-
-class SessionConfig(dg.Config):
-    # A longer pause starts a new session. 3 days suits the synthetic default (about one event per
-    # user every 2 days); use ~1800 for real click streams (MovieTweetings did best at 3600).
-    gap_seconds: int = 259_200
-    min_len: int = 2
+SessionConfig = params_config(SessionSpec, "SessionConfig", "How interactions are cut into click sessions "
+                              "(:class:`~assets.embeddings.item2vec.SessionSpec`).")
 
 
 @dg.asset(kinds={"pandas"})
@@ -34,27 +27,10 @@ def click_sequences(config: SessionConfig, interactions: pd.DataFrame) -> dg.Out
                                   "tokens": int(lengths.sum())})
 
 
-class Item2VecConfig(dg.Config):
-    """Skip-gram and user-vector parameters (see :class:`Item2VecParams`)."""
-
-    use_tuned: bool = True  # window, negative, min_count, half-life from item2vec_tuning; False: the values below
-    dim: int = 64
-    window: int = 3
-    negative: int = 10
-    min_count: int = 3
-    epochs: int = 20
-    workers: int = 1
-    seed: int = 0
-    walks_per_item: int = 0
-    user_vector: Literal["mean", "sum"] = "mean"
-    recency_half_life_days: float = 1.0
-
-    def params(self, tuned: dict | None = None) -> Item2VecParams:
-        """These fields, with the searched ones from ``tuned`` (``item2vec_tuning``'s output) when ``use_tuned``."""
-        p = Item2VecParams(dim=self.dim, window=self.window, negative=self.negative, min_count=self.min_count,
-                           epochs=self.epochs, workers=self.workers, seed=self.seed, walks_per_item=self.walks_per_item,
-                           user_vector=self.user_vector, recency_half_life_days=self.recency_half_life_days)
-        return replace(p, **adopted_fields(tuned)) if self.use_tuned else p
+Item2VecConfig = params_config(
+    Item2VecParams, "Item2VecConfig", "Skip-gram and user-vector parameters (:class:`~assets.embeddings.item2vec.Item2VecParams`).",
+    base=TunedParamsConfig,
+    extra={"use_tuned": (bool, True, "window, negative, min_count, half-life from item2vec_tuning when it adopted them")})
 
 
 @dg.asset(kinds={"gensim", "mlflow"})
@@ -67,7 +43,7 @@ def item2vec_model(context: dg.AssetExecutionContext, config: Item2VecConfig, cl
     sessions = click_sequences
     params = config.params(item2vec_tuning)
     model = fit_item2vec(sessions, interactions, params)
-    reg = register_factor_model(context, mlflow_tracking, model, ITEM2VEC_MODEL_NAME, data_version(interactions))
+    reg = register_factor_model(context, mlflow_tracking, model, names.ITEM2VEC_MODEL, data_version(interactions))
     return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
                                       "model_version": reg.version, "items": len(model.item_ids), "users": len(model.user_ids),
                                       "sessions": len(sessions), "train_seconds": model.params["train_seconds"],

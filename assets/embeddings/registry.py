@@ -33,13 +33,9 @@ def register_factor_model(context, mlflow_tracking: MlflowResource, model: Facto
 def load_registered_factor_model(mlflow_tracking: MlflowResource, model_name: str, alias: str) -> FactorModel:
     """The factor model behind ``model_name@alias`` in the registry (arrays from ``.npz``, no pickle),
     with its name and version in ``params``."""
-    import mlflow
-
     version = mlflow_tracking.alias_version(model_name, alias)
     if version is None:
         raise LookupError(f"{model_name} has no {alias!r} alias")
-    mlflow_tracking._client()
-    path = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}")
-    model = FactorModel.load(Path(path) / "artifacts" / "factors")
+    model = FactorModel.load(mlflow_tracking.download_version(model_name, version) / "artifacts" / "factors")
     model.params.update(model_name=model_name, model_version=version, alias=alias)
     return model

@@ -27,25 +27,67 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TwoTowerParams:
-    dim: int = 128
+    """Encoder architecture and InfoNCE training parameters of the two-tower text encoder.
+
+    Attributes
+    ----------
+    dim : int
+        Transformer width.
+    layers, heads : int
+        Transformer layers and attention heads.
+    out_dim : int
+        Output (embedding) dimension.
+    max_len : int
+        Tokens kept per text.
+    dropout : float
+        Dropout inside the encoder.
+    tau : float
+        InfoNCE temperature.
+    lr : float
+        Peak learning rate (AdamW).
+    batch_size : int
+        Pairs per batch; the rest of the batch are a query's negatives.
+    max_epochs : int
+        Epoch budget.
+    patience : int
+        Stop after this many epochs without a better validation MRR@10.
+    val_fraction : float
+        Training queries held out for early stopping.
+    seed : int
+        Seed of initialisation, batching and hold-out.
+    tokenizer : {"char", "jieba", "word"}
+        How texts become tokens.
+    min_freq : int
+        Tokens seen fewer times map to [UNK].
+    symmetric : bool
+        Also score documents → queries (both directions of the batch matrix).
+    resample_positives : bool
+        Each epoch, draw each query's positive afresh from its group.
+    warmup_fraction : float
+        Linear warm-up over this fraction of steps, then linear decay to zero.
+    token_dropout : float
+        Training only: replace this fraction of tokens by [UNK] (augmentation).
+    """
+
+    dim: int = 64
     layers: int = 2
     heads: int = 4
-    out_dim: int = 128
+    out_dim: int = 64
     max_len: int = 48
     dropout: float = 0.1
-    tau: float = 0.05  # InfoNCE temperature
-    lr: float = 1e-3
-    batch_size: int = 128
-    max_epochs: int = 30
-    patience: int = 3  # early stopping on validation MRR
+    tau: float = 0.05
+    lr: float = 2e-3
+    batch_size: int = 32
+    max_epochs: int = 15
+    patience: int = 3
     val_fraction: float = 0.1
     seed: int = 0
     tokenizer: Tokenizer = "char"
     min_freq: int = 1
-    symmetric: bool = True  # also score documents → queries (both directions of the batch matrix)
-    resample_positives: bool = True  # each epoch, draw each query's positive afresh from its group
-    warmup_fraction: float = 0.05  # linear warm-up, then linear decay to zero
-    token_dropout: float = 0.0  # training only: replace this fraction of tokens by [UNK] (augmentation)
+    symmetric: bool = True
+    resample_positives: bool = True
+    warmup_fraction: float = 0.05
+    token_dropout: float = 0.1
 
 
 class TextEncoder(nn.Module):
@@ -138,15 +180,28 @@ def _mrr(q: np.ndarray, d: np.ndarray, groups: np.ndarray) -> float:
 def train_two_tower(queries: list[str], positives: list[str], groups: list | None = None,
                     params: TwoTowerParams = TwoTowerParams(), corpus: list[str] | None = None,
                     validate: Callable[[TwoTower], float] | None = None) -> TwoTower:
-    """Train on ``(query, positive)`` pairs with in-batch negatives.
+    """Train the shared-tower encoder on ``(query, positive)`` pairs with in-batch negatives (InfoNCE).
 
-    ``groups`` (e.g. the FAQ entry of each pair) keeps two pairs of one group out of the same batch,
-    where they would be each other's false negatives; with ``resample_positives`` each epoch pairs
-    every query with a positive drawn afresh from its group's positives. A ``val_fraction`` of
-    pairs is held out; after each epoch the model is scored by ``validate(model)`` when given (e.g.
-    retrieval MRR on held-out queries) or else by the held-out pairs' MRR@10. Training stops when
-    the score has not improved for ``patience`` epochs, and the best epoch's weights are kept.
-    Deterministic on CPU for a given ``seed``.
+    Parameters
+    ----------
+    queries, positives : list of str
+        The pairs.
+    groups : list, optional
+        The group of each pair (e.g. its FAQ entry): two pairs of one group never share a batch,
+        where they would be each other's false negatives; with ``resample_positives`` each epoch
+        pairs every query with a positive drawn afresh from its group's positives.
+    params : TwoTowerParams
+    corpus : list of str, optional
+        Extra texts for the vocabulary (e.g. every document), beyond the pairs.
+    validate : callable, optional
+        ``validate(model) -> score`` after each epoch (e.g. retrieval MRR@10 on held-out queries);
+        without it, the held-out ``val_fraction`` of pairs is scored by MRR@10.
+
+    Returns
+    -------
+    TwoTower
+        The best epoch's weights (training stops after ``patience`` epochs without a better
+        score), with the per-epoch ``history``. Deterministic on CPU for a given ``seed``.
     """
     if not queries or len(queries) != len(positives):
         raise ValueError("need a non-empty list of (query, positive) pairs")

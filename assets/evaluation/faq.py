@@ -17,6 +17,7 @@ import pandas as pd
 from assets.common.topk import batched_topk, take_ids
 from assets.embeddings.text import document_vectors, tokenize
 from assets.ingest.kb import doc_texts
+from assets.retrieval.kb_search import MODES, HybridKbIndex
 
 
 def load_banking77(folder: str | Path, seed: int = 0) -> dict:
@@ -110,3 +111,20 @@ def bm25_rank(docs: pd.DataFrame, queries: list[str], tokenizer: str = "char", k
 def vector_rank(doc_vecs: np.ndarray, query_vecs: np.ndarray, doc_ids: np.ndarray, k: int = 10) -> np.ndarray:
     """Document ids of the ``k`` nearest documents per query (inner product), ``-1`` padded."""
     return take_ids(doc_ids, batched_topk(query_vecs, doc_vecs, k)[0])
+
+
+def kb_search_metrics(docs: pd.DataFrame, test: pd.DataFrame, encode, doc_ids, doc_vecs, tokenizer: str) -> dict:
+    """recall@1/5 and MRR@10 of vector search (``encode`` + document vectors) and of BM25."""
+    rel = test["doc_id"].to_numpy()
+    queries = test["query"].tolist()
+    return {"two_tower": retrieval_metrics(vector_rank(doc_vecs, encode(queries), doc_ids), rel),
+            "bm25": retrieval_metrics(bm25_rank(docs, queries, tokenizer), rel)}
+
+
+def evaluate_kb_modes(index: HybridKbIndex, test: pd.DataFrame, query_vecs: np.ndarray, n_candidates: int = 50,
+                      lexical_weight: float = 0.0) -> dict[str, dict[str, float]]:
+    """recall@1/@5 and MRR@10 of BM25, BM25×PageRank, vector and hybrid search on ``test`` queries."""
+    rel = test["doc_id"].to_numpy()
+    queries = test["query"].tolist()
+    return {mode: retrieval_metrics(index.search(queries, query_vecs, k=10, mode=mode, n_candidates=n_candidates,
+                                                 lexical_weight=lexical_weight)[0], rel) for mode in MODES}

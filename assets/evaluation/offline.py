@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from assets.common.topk import batched_topk, topk
+from assets.common.topk import batched_topk, interaction_mask, topk
+from assets.embeddings.factor_model import FactorModel
 from assets.evaluation.metrics import ranking_metrics
 
 
@@ -17,9 +18,19 @@ from assets.evaluation.metrics import ranking_metrics
 class SplitSpec:
     """How to hold out test interactions.
 
-    ``method="last_n"`` holds out each user's last ``n`` interactions by time (users with fewer
-    than ``min_train + n`` interactions stay wholly in train); ``method="random"`` holds out a
-    ``test_fraction`` of every user's interactions at random (seeded).
+    Attributes
+    ----------
+    method : {"last_n", "random"}
+        ``last_n``: each user's last ``n`` interactions by time; ``random``: a ``test_fraction``
+        of every user's interactions, seeded. A family's tuning carves validation by the same rule.
+    n : int
+        Interactions held out per user (``last_n``).
+    test_fraction : float
+        Fraction held out per user (``random``).
+    min_train : int
+        Users with fewer than ``min_train + n`` interactions stay wholly in train (``last_n``).
+    seed : int
+        Seed of the ``random`` split.
     """
 
     method: Literal["last_n", "random"] = "last_n"
@@ -72,7 +83,24 @@ def recommend_popular(train: pd.DataFrame, n_users: int, item_index: pd.Index, k
 def evaluate_recommendations(
     recommended_idx: np.ndarray, test: pd.DataFrame, user_index: pd.Index, item_index: pd.Index, k: int
 ) -> dict[str, float]:
-    """Metrics of top-k recommendations (item *indices*, one row per ``user_index`` entry)."""
+    """Ranking metrics of top-k recommendations against held-out interactions.
+
+    Parameters
+    ----------
+    recommended_idx : ndarray of int, shape (len(user_index), k)
+        Item *indices* into ``item_index``, best first, ``-1`` padded.
+    test : DataFrame
+        Held-out ``user_id``, ``item_id`` (rows outside both indexes are ignored).
+    user_index, item_index : pandas.Index
+        The ids the rows and the indices refer to.
+    k : int
+
+    Returns
+    -------
+    dict
+        ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k``, ``coverage@k``, ...
+        over the users with a held-out item (``n_eval_users``), Microsoft Recommenders' conventions.
+    """
     test = test[test["user_id"].isin(user_index) & test["item_id"].isin(item_index)]
     rows = user_index.get_indexer(test["user_id"])
     cols = item_index.get_indexer(test["item_id"])
@@ -83,3 +111,32 @@ def evaluate_recommendations(
     metrics = ranking_metrics(recommended_idx[has_test], truth.indptr, truth.indices, k, n_items=len(item_index))
     metrics["n_eval_users"] = float(has_test.sum())
     return metrics
+
+
+def evaluate_als_vs_popularity(train: pd.DataFrame, test: pd.DataFrame, model: FactorModel, k: int) -> dict[str, dict[str, float]]:
+    """Metrics of a factor model trained on ``train`` and of the popularity baseline."""
+    users, items = pd.Index(model.user_ids), pd.Index(model.item_ids)
+    seen = interaction_mask(train, users, items)
+    rec_model = recommend_from_factors(model.user_factors, model.item_factors, k, exclude=seen)
+    rec_pop = recommend_popular(train, len(users), items, k, exclude=seen)
+    return {"als": evaluate_recommendations(rec_model, test, users, items, k),
+            "popularity": evaluate_recommendations(rec_pop, test, users, items, k)}
+
+
+def evaluate_models_same_users(train: pd.DataFrame, test: pd.DataFrame, models: dict[str, FactorModel], k: int) -> dict:
+    """Score several factor models and popularity on the users *every* model can serve."""
+    common = None
+    for m in models.values():
+        common = set(m.user_ids) if common is None else common & set(m.user_ids)
+    users = pd.Index(np.intersect1d(np.array(sorted(common), dtype=np.int64), test["user_id"].unique()))
+    out = {}
+    for name, m in models.items():
+        items = pd.Index(m.item_ids)
+        seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
+        rows = pd.Index(m.user_ids).get_indexer(users)
+        out[name] = evaluate_recommendations(recommend_from_factors(m.user_factors[rows], m.item_factors, k, exclude=seen),
+                                             test, users, items, k)
+    items = pd.Index(np.unique(train["item_id"]))
+    seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
+    out["popularity"] = evaluate_recommendations(recommend_popular(train, len(users), items, k, seen), test, users, items, k)
+    return out

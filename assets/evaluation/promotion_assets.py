@@ -14,10 +14,10 @@ from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.two_tower import TwoTower
 from assets.embeddings.vectors import table_to_vectors
-from assets.evaluation.assets import evaluate_als_vs_popularity, evaluate_models_same_users
 from assets.evaluation.faq import retrieval_metrics, vector_rank
-from assets.evaluation.offline import SplitSpec, split_interactions
+from assets.evaluation.offline import SplitSpec, evaluate_als_vs_popularity, evaluate_models_same_users, split_interactions
 from assets.evaluation.promotion import decide, load_policy
+from recstack import names
 from resources.mlflow_tracking import MlflowResource
 from resources.retries import EXTERNAL_RETRY, transient_only
 from resources.spark import SparkResource
@@ -25,12 +25,10 @@ from resources.spark import SparkResource
 
 def champion_params(mlflow_tracking: MlflowResource, model_name: str) -> tuple[str, dict] | None:
     """``(version, run params)`` of the current champion, or None."""
-    version = mlflow_tracking.alias_version(model_name, "champion")
+    version = mlflow_tracking.alias_version(model_name, names.CHAMPION)
     if version is None:
         return None
-    _, client = mlflow_tracking._client()
-    run = client.get_run(client.get_model_version(model_name, version).run_id)
-    return version, dict(run.data.params)
+    return version, mlflow_tracking.version_params(model_name, version)
 
 
 def promote_by_policy(context, mlflow_tracking: MlflowResource, model_name: str, challenger_version: str, challenger: dict,
@@ -53,19 +51,19 @@ def promote_by_policy(context, mlflow_tracking: MlflowResource, model_name: str,
         context.log.info("%s v%s is champion (was %s): %s", model_name, challenger_version, previous, reason)
     else:
         mlflow_tracking.version_tags(model_name, challenger_version,
-                                     {"recstack.promotion": "not promoted", "recstack.promotion.reason": reason})
+                                     {names.TAG_PROMOTION: "not promoted", names.TAG_PROMOTION_REASON: reason})
         context.log.info("%s v%s stays challenger: %s", model_name, challenger_version, reason)
     m = policy.metric
     out = {"model": model_name, "challenger_version": challenger_version, "champion_version_before": champion_v, "promoted": promote,
-           "reason": reason, "metric": m, "challenger": challenger.get(m), "champion": (champion_metrics or {}).get(m),
+           "reason": reason, "metric": m, names.CHALLENGER: challenger.get(m), names.CHAMPION: (champion_metrics or {}).get(m),
            "baseline": baseline.get(m)}
     return dg.Output(out, metadata={"promoted": promote, "reason": reason, "challenger_version": challenger_version,
-                                    "champion_version": mlflow_tracking.alias_version(model_name, "champion") or "none",
-                                    f"challenger_{m}": round(float(out["challenger"]), 5),
-                                    **({f"champion_{m}": round(float(out["champion"]), 5)} if out["champion"] is not None else {})})
+                                    "champion_version": mlflow_tracking.alias_version(model_name, names.CHAMPION) or "none",
+                                    f"challenger_{m}": round(float(out[names.CHALLENGER]), 5),
+                                    **({f"champion_{m}": round(float(out[names.CHAMPION]), 5)} if out[names.CHAMPION] is not None else {})})
 
 
-@dg.asset(kinds={"mlflow"}, deps=["als_user_vectors", "als_item_vectors"], retry_policy=EXTERNAL_RETRY)
+@dg.asset(kinds={"mlflow"}, deps=[names.ALS_USER_VECTORS, names.ALS_ITEM_VECTORS], retry_policy=EXTERNAL_RETRY)
 @transient_only
 def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, als_model: FactorModel, als_evaluation: dict,
                   spark: SparkResource, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
@@ -80,11 +78,11 @@ def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame,
         m = train_als(engine, train, AlsParams.from_dict(params), spark=spark.get_session() if engine == "spark" else None)
         return evaluate_als_vs_popularity(train, test, m, k)["als"]
 
-    return promote_by_policy(context, mlflow_tracking, "recstack-als", str(als_model.params["model_version"]),
+    return promote_by_policy(context, mlflow_tracking, names.ALS_MODEL, str(als_model.params["model_version"]),
                              dict(als_evaluation["metrics"]["als"]), als_evaluation["metrics"]["popularity"], score_champion)
 
 
-@dg.asset(kinds={"mlflow"}, deps=["item2vec_item_vectors", "item2vec_user_vectors"], retry_policy=EXTERNAL_RETRY)
+@dg.asset(kinds={"mlflow"}, deps=[names.ITEM2VEC_ITEM_VECTORS, names.ITEM2VEC_USER_VECTORS], retry_policy=EXTERNAL_RETRY)
 @transient_only
 def item2vec_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, item2vec_evaluation: dict,
                        mlflow_tracking: MlflowResource) -> dg.Output[dict]:
@@ -101,18 +99,11 @@ def item2vec_promotion(context: dg.AssetExecutionContext, interactions: pd.DataF
         # Same companion model as the challenger's evaluation, so both are scored on the same users.
         return evaluate_models_same_users(train, test, {"item2vec": champion, "als": train_als("implicit", train, AlsParams())}, k)["item2vec"]
 
-    return promote_by_policy(context, mlflow_tracking, "recstack-item2vec", str(ev["model_version"]),
+    return promote_by_policy(context, mlflow_tracking, names.ITEM2VEC_MODEL, str(ev["model_version"]),
                              dict(ev["metrics"]["item2vec"]), ev["metrics"]["popularity"], score_champion)
 
 
-def _load_pyfunc(mlflow_tracking: MlflowResource, name: str, version: str):
-    import mlflow
-
-    mlflow_tracking._client()
-    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
-
-
-@dg.asset(kinds={"mlflow"}, deps=["kb_doc_vectors"], retry_policy=EXTERNAL_RETRY)
+@dg.asset(kinds={"mlflow"}, deps=[names.KB_DOC_VECTORS], retry_policy=EXTERNAL_RETRY)
 @transient_only
 def two_tower_promotion(context: dg.AssetExecutionContext, kb_documents: dict, two_tower_model: TwoTower,
                         kb_search_evaluation: dict, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
@@ -123,12 +114,12 @@ def two_tower_promotion(context: dg.AssetExecutionContext, kb_documents: dict, t
     docs, test = pd.DataFrame(kb_documents["docs"]), pd.DataFrame(kb_documents["test"])
 
     def score_champion(version: str, params: dict) -> dict:
-        model = _load_pyfunc(mlflow_tracking, "recstack-two-tower", version)
+        model = mlflow_tracking.load_pyfunc(names.TWO_TOWER_MODEL, version)
         encode = lambda texts: np.asarray(model.predict(list(texts)), np.float32)  # noqa: E731
         ranked = vector_rank(document_vectors(encode, docs), encode(test["query"].tolist()), docs["doc_id"].to_numpy())
         return retrieval_metrics(ranked, test["doc_id"].to_numpy())
 
-    return promote_by_policy(context, mlflow_tracking, "recstack-two-tower", str(two_tower_model.history["model_version"]),
+    return promote_by_policy(context, mlflow_tracking, names.TWO_TOWER_MODEL, str(two_tower_model.history["model_version"]),
                              kb_search_evaluation["two_tower"], kb_search_evaluation["bm25"], score_champion)
 
 
@@ -144,7 +135,7 @@ def entity_vectors_promotion(context: dg.AssetExecutionContext, entity_profiles:
     ids, vecs, md = table_to_vectors(entity_vectors)
     version = str(md.get("model_version", ""))
     if "industry" not in entity_profiles.columns:
-        return dg.Output({"model": "recstack-entity-vectors", "promoted": False, "reason": "no labelled profiles to evaluate on"},
+        return dg.Output({"model": names.ENTITY_MODEL, "promoted": False, "reason": "no labelled profiles to evaluate on"},
                          metadata={"promoted": False, "reason": "no labelled profiles to evaluate on"})
     profiles = entity_profiles.set_index("entity_id").loc[ids].reset_index()
     labels = profiles["industry"].to_numpy()
@@ -152,10 +143,10 @@ def entity_vectors_promotion(context: dg.AssetExecutionContext, entity_profiles:
     fields = EntityEncoder.fit(profiles, EntityVectorParams(text_weight=0.0)).encode(profiles)[0]
 
     def score_champion(v: str, params: dict) -> dict:
-        model = _load_pyfunc(mlflow_tracking, "recstack-entity-vectors", v)
+        model = mlflow_tracking.load_pyfunc(names.ENTITY_MODEL, v)
         cols = [c for c in ("description", "location", "type", "tags") if c in profiles.columns]
         return {metric: same_label_precision(np.asarray(model.predict(profiles[cols]), np.float32), labels)}
 
-    return promote_by_policy(context, mlflow_tracking, "recstack-entity-vectors", version,
+    return promote_by_policy(context, mlflow_tracking, names.ENTITY_MODEL, version,
                              {metric: same_label_precision(vecs, labels)}, {metric: same_label_precision(fields, labels)},
                              score_champion)

@@ -210,11 +210,25 @@ def output_columns(entries: list[Entry], lines=LINES) -> list[tuple[Entry, str, 
 
 
 def compute_window_table(long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], lines=LINES) -> pd.DataFrame:
-    """The APP table: one row per entity in ``entities`` (``entity_id``, ``dim``), one column per
-    dictionary-derived feature (NaN where a feature does not apply to the entity's dim).
+    """The APP window-feature table; the one function the single-node path and every Spark shard call.
 
-    ``long`` has ``entity_id, mid_feature, line, offset, value`` with offsets ``>= 0``. This is the
-    one function both the single-node path and every Spark shard call.
+    Parameters
+    ----------
+    long : DataFrame
+        MID values: ``entity_id, mid_feature, line, offset, value`` with ``offset >= 0`` (days
+        before the partition day).
+    entities : DataFrame
+        ``entity_id``, ``dim``: one output row each.
+    entries : list of Entry
+        The feature dictionary's window entries (what to compute, over which windows).
+    lines : sequence of str
+        The business lines.
+
+    Returns
+    -------
+    DataFrame
+        One row per entity, one column per dictionary-derived feature (NaN where a feature does
+        not apply to the entity's dim).
     """
     cols = output_columns(entries, lines)
     ents = entities.reset_index(drop=True)

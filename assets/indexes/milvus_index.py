@@ -196,12 +196,41 @@ def publish(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, 
             recall_k: int = 10, recall_sample: int = 200, min_recall: float = 0.8, keep: int = 2, seed: int = 0) -> dict:
     """Build ``spec.alias``'s next version, verify it, switch the alias to it, keep ``keep`` verified versions.
 
-    Crash safety: a build is marked verified (a collection property) only after its row count
-    and recall checks pass, and only a verified build is ever served or kept for rollback. A
-    publish killed mid-write leaves an unverified collection; the next publish drops it first,
-    and retention counts verified versions only, so the last good version is never dropped in
-    favour of a half-built one. Raises ``RuntimeError`` (and drops the new collection) when
-    verification fails; the alias then still points at the previous good version.
+    Parameters
+    ----------
+    client : pymilvus.MilvusClient
+        Milvus Lite or a server.
+    spec : CollectionSpec
+        Alias, dimension, metric, index and scalar fields.
+    ids, vectors : ndarray
+        int64 ids and their float32 vectors.
+    scalars : DataFrame, optional
+        Scalar fields per id (``line``, ``region``, ``type``, ``created_at``).
+    recall_k, recall_sample, min_recall :
+        Verification: recall@``recall_k`` of ``recall_sample`` stored vectors against exact
+        search must reach ``min_recall``, and the row count must match, at Strong consistency.
+    keep : int
+        Verified versions kept (the served one and the rollback).
+    seed : int
+        Seed of the verification sample.
+
+    Returns
+    -------
+    dict
+        ``alias``, ``collection``, ``version``, ``rows``, ``recall@k``, ``dropped``, timings.
+
+    Raises
+    ------
+    RuntimeError
+        When verification fails; the new collection is dropped and the alias still points at the
+        previous good version.
+
+    Notes
+    -----
+    A build is marked verified (a collection property) only after its checks pass, and only a
+    verified build is served or kept. A publish killed mid-write leaves an unverified collection;
+    the next publish drops it first, and retention counts verified versions only, so the last
+    good version is never dropped in favour of a half-built one.
     """
     ids = np.asarray(ids, dtype=np.int64)
     x = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -41,9 +41,22 @@ class Campaign:
 
 def run_campaign(c: Campaign, interactions: pd.DataFrame, user_index: VectorIndex, item_index: VectorIndex,
                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Audiences per strategy, ``(user_ids, scores)`` best first, with exclusions and filters applied.
+    """Build a campaign's audience with each of its strategies.
 
-    U2U needs seed users; I2U2U and I2I2U need seed items; a strategy without its seeds is skipped.
+    Parameters
+    ----------
+    c : Campaign
+        Seeds, size, strategies, exclusions and the business-rule filter (``allowed_users``).
+    interactions : DataFrame
+        ``user_id``, ``item_id``, ``confidence``: items' audiences (I2U2U, I2I2U) and converted users.
+    user_index, item_index : VectorIndex
+        The ALS user and item vectors' indexes.
+
+    Returns
+    -------
+    dict
+        Strategy -> ``(user_ids, scores)``, best first, with exclusions and the filter applied. U2U
+        needs seed users, I2U2U and I2I2U seed items; a strategy without its seeds is left out.
     """
     exclude = np.asarray(c.exclude_user_ids, np.int64)
     # Over-fetch when a filter will drop candidates, so the audience still reaches `size`.

@@ -33,9 +33,31 @@ def _allowed(profiles: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
 
 def similar(index: VectorIndex, queries: np.ndarray, k: int = 10, exclude: np.ndarray | None = None,
             profiles: pd.DataFrame | None = None, filters: dict | None = None, oversample: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k similar entities per query vector, ``(ids, scores)`` padded with ``-1`` / ``-inf``.
+    """Top-k similar entities per query vector, with structured filters.
 
-    ``exclude[i]`` (one id per query, or -1) is left out of row ``i`` (the query entity itself).
+    Parameters
+    ----------
+    index : VectorIndex
+        The entity vectors' index.
+    queries : ndarray
+        Query vectors (an entity's own vector, or encoded free text), one row each.
+    k : int
+    exclude : ndarray, optional
+        One id per query left out of its row (the query entity itself), or -1.
+    profiles : DataFrame, optional
+        ``entity_id`` and the filterable fields (``location``, ``type``, ``tags``).
+    filters : dict, optional
+        Field -> value or list of values (list fields match any); candidates are over-fetched and
+        the fetch widens until ``k`` pass or the index is exhausted.
+    oversample : int
+        The first fetch's multiple of ``k`` when filtering.
+
+    Returns
+    -------
+    ids : ndarray of int64, shape (n_queries, k)
+        Padded with ``-1``.
+    scores : ndarray of float32, shape (n_queries, k)
+        Padded with ``-inf``.
     """
     q = np.atleast_2d(np.asarray(queries, np.float32))
     allowed = _allowed(profiles, filters) if profiles is not None else None

@@ -12,8 +12,7 @@ import pytest
 from assets.common.topk import interaction_mask
 from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
-from assets.evaluation.assets import evaluate_als_vs_popularity
-from assets.evaluation.offline import SplitSpec, split_interactions
+from assets.evaluation.offline import SplitSpec, evaluate_als_vs_popularity, split_interactions
 from assets.ingest.loaders import ImplicitConversion
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 

@@ -6,12 +6,12 @@ the test gateway from happybase's own Hbase.thrift → an embedded store), and `
 Thrift server.
 """
 
-import os
 import time
 import uuid
 
 import pytest
 
+from recstack import settings
 from resources.feature_store.base import FamilySpec, TableSpec, salted_rowkey, stable_int64
 from resources.feature_store.embedded import EmbeddedStore
 
@@ -26,19 +26,19 @@ def store(request, tmp_path):
         s.close()
     elif request.param == "hbase-thrift":
         from resources.feature_store.hbase import HBaseStore
-        from resources.feature_store.thrift_gateway import ThriftGateway
+        from tests.support.thrift_gateway import ThriftGateway
 
         backing = EmbeddedStore(tmp_path / "gw.sqlite")
         with ThriftGateway(backing) as gw:
             yield HBaseStore("127.0.0.1", gw.port, table_prefix="recstack_test")
         backing.close()
     else:
-        host = os.environ.get("RECSTACK_TEST_HBASE_HOST")
+        host = settings.env("RECSTACK_TEST_HBASE_HOST")
         if not host:
             pytest.skip("no live HBase: set RECSTACK_TEST_HBASE_HOST to a Thrift server to run the contract against it")
         from resources.feature_store.hbase import HBaseStore
 
-        s = HBaseStore(host, int(os.environ.get("RECSTACK_TEST_HBASE_PORT", "9090")), table_prefix=f"rt{uuid.uuid4().hex[:6]}")
+        s = HBaseStore(host, int(settings.env("RECSTACK_TEST_HBASE_PORT", "9090")), table_prefix=f"rt{uuid.uuid4().hex[:6]}")
         yield s
         for t in s.tables():
             s.drop_table(t)

@@ -24,7 +24,7 @@ from assets.indexes.milvus_index import (
 )
 from assets.indexes.milvus_index import delete as milvus_delete
 from resources.milvus import milvus_client, release
-from tests import servers
+from tests.support import servers
 
 pytestmark = pytest.mark.milvus
 

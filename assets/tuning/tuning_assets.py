@@ -2,44 +2,34 @@
 nested MLflow run under one parent run. Each output's ``best_params`` train the next challenger."""
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import fields
 
 import dagster as dg
 import pandas as pd
 
-import mlflow
+from assets.common._shared import params_config, params_of
 from assets.common.plots import curve_markdown
-from assets.embeddings.item2vec_assets import Item2VecConfig
-from assets.embeddings.kb_assets import TwoTowerConfig
-from assets.evaluation.assets import SplitConfig
+from assets.embeddings.item2vec import Item2VecParams, SessionSpec
+from assets.embeddings.two_tower import TwoTowerParams
+from assets.evaluation._shared import SplitConfig
 from assets.evaluation.offline import split_interactions
-from assets.evaluation.tuning import (
-    Item2VecSpace,
-    TuningProtocol,
-    TwoTowerSpace,
-    best_so_far,
-    ndcg_score,
-    tune_als,
-    tune_item2vec,
-    tune_two_tower,
-)
+from assets.tuning.protocol import TuningProtocol, best_so_far
+from assets.tuning.search import Item2VecSpace, TwoTowerSpace, ndcg_score, tune_als, tune_item2vec, tune_two_tower
 from resources.kubernetes import gpu_op_tags
 from resources.mlflow_tracking import MlflowResource, dagster_tags
 
 
-class TuningBudget(dg.Config):
-    """Budget (whichever ends first; the defaults are always trial 0) and the protocol
-    (:class:`~assets.evaluation.tuning.TuningProtocol`: folds, confirmation margin, patience)."""
-
-    n_trials: int = 8
-    timeout_seconds: float = 60.0
-    seed: int = 0
-    folds: int = 3
-    confirm_margin: float = 0.02
-    patience: int = 20
-
+class _Budget(dg.Config):
     def protocol(self) -> TuningProtocol:
-        return TuningProtocol(folds=self.folds, confirm_margin=self.confirm_margin, patience=self.patience)
+        """The :class:`~assets.tuning.search.TuningProtocol` these fields describe."""
+        return params_of(self, TuningProtocol)
+
+
+TuningBudget = params_config(
+    TuningProtocol, "TuningBudget", "A search's budget (whichever ends first; the defaults are always trial 0) and "
+    "its protocol (:class:`~assets.tuning.search.TuningProtocol`: folds, confirmation margin, patience).",
+    base=_Budget, extra={"n_trials": (int, 8, "trials at most"), "timeout_seconds": (float, 60.0, "seconds at most"),
+                         "seed": (int, 0, "seed of the sampler and of the trained models")})
 
 
 class AlsTuningConfig(TuningBudget, SplitConfig):
@@ -53,22 +43,18 @@ def tuned_output(context, mlflow_tracking: MlflowResource, name: str, metric: st
                  title: str) -> dg.Output[dict]:
     """Run ``search(on_trial)`` inside a parent MLflow run, one nested run per trial; return the
     result (plus the ``searched`` parameter names) with its metadata and a best-so-far plot."""
-    mlflow_tracking._client()
     with mlflow_tracking.start_run(name, tags=dagster_tags(context)) as parent:
         def on_trial(number, params, value, seconds):
-            # The parent's experiment, named: a nested run otherwise lands in the "Default" one.
-            with mlflow.start_run(run_name=f"trial-{number}", nested=True, experiment_id=parent.info.experiment_id,
-                                  tags={"trial": str(number)}):
-                mlflow.log_params(params)
-                mlflow.log_metrics({metric.replace("@", "_at_"): value, "seconds": seconds})
+            with mlflow_tracking.child_run(parent, f"trial-{number}", tags={"trial": str(number)}):
+                mlflow_tracking.log_params(params)
+                mlflow_tracking.log_active_metrics({metric: value, "seconds": seconds})
 
         res = search(on_trial)
-        mlflow.log_params({f"best_{k}": v for k, v in res["best_params"].items() if k in searched})
-        mlflow.log_metrics({f"best_{metric}".replace("@", "_at_"): res["best_value"],
-                            f"default_{metric}".replace("@", "_at_"): res["default_value"]})
         conf = res["confirmation"]
-        mlflow.log_metrics({"confirm_default": conf["default"], "confirm_tuned": conf["tuned"],
-                            "adopted": float(res["adopted"])})
+        mlflow_tracking.log_params({f"best_{k}": v for k, v in res["best_params"].items() if k in searched})
+        mlflow_tracking.log_active_metrics({f"best_{metric}": res["best_value"], f"default_{metric}": res["default_value"],
+                                            "confirm_default": conf["default"], "confirm_tuned": conf["tuned"],
+                                            "adopted": float(res["adopted"])})
     best = {k: v for k, v in res["best_params"].items() if k in searched}
     verdict = "tuned parameters adopted" if res["adopted"] else "defaults kept"
     context.log.info("%s best %s: %s %.4f (defaults %.4f); confirmation %.4f vs defaults %.4f (margin %.0f%%): %s",
@@ -107,9 +93,9 @@ class Item2VecTuningConfig(TuningBudget, SplitConfig):
     n_trials: int = 6
     timeout_seconds: float = 40.0
     k: int = 10
-    gap_seconds: int = 259_200
-    dim: int = 64
-    epochs: int = 20
+    gap_seconds: int = SessionSpec.gap_seconds
+    dim: int = Item2VecParams.dim
+    epochs: int = Item2VecParams.epochs
 
 
 @dg.asset(kinds={"optuna", "mlflow"})
@@ -120,7 +106,7 @@ def item2vec_tuning(context: dg.AssetExecutionContext, config: Item2VecTuningCon
     from the training part; ``item2vec_evaluation``'s test part is set aside first."""
     split = config.split_spec()
     train, _ = split_interactions(interactions, split)
-    base = replace(Item2VecConfig().params(), dim=config.dim, epochs=config.epochs, seed=config.seed)
+    base = Item2VecParams(dim=config.dim, epochs=config.epochs, seed=config.seed)
     searched = [f.name for f in fields(Item2VecSpace)]
     return tuned_output(context, mlflow_tracking, "item2vec_tuning", f"val_ndcg@{config.k}",
                         lambda on_trial: tune_item2vec(train, base, config.gap_seconds, config.n_trials, config.timeout_seconds,
@@ -134,13 +120,15 @@ class TwoTowerTuningConfig(TuningBudget):
     distinct training queries are held out for confirmation, and as much again for each fold
     (one fold by default: each costs a training per trial)."""
 
+    __overrides__ = {"folds": "each fold costs one encoder training per trial: one fits the 40 s budget"}
+
     n_trials: int = 6
     timeout_seconds: float = 40.0
     folds: int = 1
-    val_fraction: float = 0.1
-    dim: int = 64
-    out_dim: int = 64
-    batch_size: int = 32
+    val_fraction: float = TwoTowerParams.val_fraction
+    dim: int = TwoTowerParams.dim
+    out_dim: int = TwoTowerParams.out_dim
+    batch_size: int = TwoTowerParams.batch_size
 
 
 @dg.asset(kinds={"optuna", "torch", "mlflow"}, op_tags=gpu_op_tags())
@@ -150,8 +138,7 @@ def two_tower_tuning(context: dg.AssetExecutionContext, config: TwoTowerTuningCo
     MRR@10 of held-out *training* queries (removed from the pairs and the entries' questions);
     ``kb_documents``' test queries are never seen."""
     kb = {"train": pd.DataFrame(kb_documents["train"]), "train_docs": pd.DataFrame(kb_documents["docs"])}
-    base = replace(TwoTowerConfig().params(), dim=config.dim, out_dim=config.out_dim, batch_size=config.batch_size,
-                   seed=config.seed)
+    base = TwoTowerParams(dim=config.dim, out_dim=config.out_dim, batch_size=config.batch_size, seed=config.seed)
     searched = [f.name for f in fields(TwoTowerSpace)]
     return tuned_output(context, mlflow_tracking, "two_tower_tuning", "val_mrr@10",
                         lambda on_trial: tune_two_tower(kb, base, config.n_trials, config.timeout_seconds, config.seed,

@@ -1,8 +1,8 @@
-"""Move ``champion`` by hand: ``python -m orchestration.registry status|promote|rollback``.
+"""Move ``champion`` by hand: ``python -m orchestration.registry_cli status|promote|rollback``.
 
-    python -m orchestration.registry status  --model recstack-als
-    python -m orchestration.registry promote --model recstack-als --version 3 --reason "A/B test won"
-    python -m orchestration.registry rollback --model recstack-als
+    python -m orchestration.registry_cli status  --model recstack-als
+    python -m orchestration.registry_cli promote --model recstack-als --version 3 --reason "A/B test won"
+    python -m orchestration.registry_cli rollback --model recstack-als
 
 The tracking store is ``MLFLOW_TRACKING_URI`` (default: this checkout's ``.recstack`` SQLite
 store). Every move tags the version with who moved it, when and why; the old champion becomes
@@ -12,31 +12,26 @@ store). Every move tags the version with who moved it, when and why; the old cha
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from recstack import names, settings
 
 
 def _resource():
-    from orchestration.settings import home
+    from recstack.settings import mlflow_tracking_uri
     from resources.mlflow_tracking import MlflowResource
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI", f"sqlite:///{home() / 'mlflow' / 'mlflow.db'}")
-    return MlflowResource(tracking_uri=uri)
+    return MlflowResource(tracking_uri=mlflow_tracking_uri())
 
 
 def status(model: str) -> list[dict]:
     """Every version of ``model`` with its aliases and promotion tags, newest first."""
-    _, client = _resource()._client()
-    rows = []
-    for v in sorted(client.search_model_versions(f"name='{model}'"), key=lambda v: int(v.version), reverse=True):
-        v = client.get_model_version(model, str(v.version))  # search results carry no aliases
-        rows.append({"version": str(v.version), "aliases": sorted(v.aliases or []),
-                     "promotion": v.tags.get("recstack.promotion", ""), "reason": v.tags.get("recstack.promotion.reason", "")})
-    return rows
+    return [{"version": v["version"], "aliases": v["aliases"], "promotion": v["tags"].get(names.TAG_PROMOTION, ""),
+             "reason": v["tags"].get(names.TAG_PROMOTION_REASON, "")} for v in _resource().versions(model)]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m orchestration.registry", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m orchestration.registry_cli", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("status", "promote", "rollback"):
@@ -53,10 +48,10 @@ def main(argv: list[str] | None = None) -> int:
             if str(args.version) not in known:
                 print(f"{args.model} has no version {args.version} (versions: {sorted(known, key=int)})", file=sys.stderr)
                 return 2
-            prev = res.move_champion(args.model, args.version, args.reason, by=os.environ.get("USER", "manual"))
+            prev = res.move_champion(args.model, args.version, args.reason, by=settings.user())
             print(f"{args.model}: champion {prev or 'none'} -> {args.version}")
         elif args.cmd == "rollback":
-            frm, to = res.rollback_champion(args.model, by=os.environ.get("USER", "manual"))
+            frm, to = res.rollback_champion(args.model, by=settings.user())
             print(f"{args.model}: champion {frm} -> {to} (rolled back)")
         for r in status(args.model):
             print(f"  v{r['version']:<4} {','.join(r['aliases']) or '-':<32} {r['promotion']:<14} {r['reason']}")

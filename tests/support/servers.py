@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from recstack import settings
+
 
 class ServerUnavailable(RuntimeError):
     """An installed server did not start; the message says why and where its log is."""
@@ -41,7 +43,7 @@ def skip_not_installed(e: NotInstalled) -> None:
     """Skip with the reason, or fail in CI (``CI`` set), where ``make test`` installs every server."""
     import pytest
 
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if settings.env("CI").lower() in ("1", "true", "yes"):
         pytest.fail(f"{e} (CI installs it: this is a set-up failure)")
     pytest.skip(str(e))
 
@@ -155,7 +157,7 @@ def mlflow_server(folder: Path, backend_uri: str | None = None) -> Iterator[str]
     backend_uri = backend_uri or f"sqlite:///{folder / 'mlflow.db'}"
     yield from _http_server([_venv_exe("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                              "--backend-store-uri", backend_uri, "--artifacts-destination", str(folder / "artifacts")],
-                            port, "/health", "mlflow server", log_path, env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+                            port, "/health", "mlflow server", log_path, env=settings.child_env(MLFLOW_DISABLE_TELEMETRY="true"))
 
 
 @contextmanager
@@ -166,8 +168,8 @@ def dagster_dev(folder: Path, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     log_path = folder / "dagster-dev.log"
     yield from _http_server([_venv_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                            port, "/server_info", "dagster dev", log_path, env={**os.environ, **env},
-                            cwd=Path(__file__).resolve().parents[1])
+                            port, "/server_info", "dagster dev", log_path, env=settings.child_env(**env),
+                            cwd=Path(__file__).resolve().parents[2])
 
 
 def _http_server(cmd: list[str], port: int, health: str, what: str, log_path: Path, **popen) -> Iterator[str]:

@@ -35,7 +35,7 @@ from assets.features.layers import (
     table_specs,
 )
 from assets.ingest.crm import CrmSpec, daily_events, opportunities_on, read_events_file, read_opportunities_file
-from orchestration.partitions import warehouse_start
+from recstack.settings import warehouse_start
 from resources.feature_store.base import FeatureStore
 from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
 from resources.retries import EXTERNAL_RETRY, transient_only

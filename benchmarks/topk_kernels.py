@@ -4,7 +4,7 @@ Workload: 10,000 users × 10,000 items (rank 32 factors), k=10, excluding each u
 (50 per user on average, 500k pairs). The baseline is ``FactorModel.recommend`` as it was before
 the one batched ``topk``: a Python loop per user with a full ``argsort``.
 
-    python -m benchmarks.topk            # writes benchmarks/results/topk.json
+    python -m benchmarks.topk_kernels            # writes benchmarks/results/topk.json
 """
 
 from __future__ import annotations

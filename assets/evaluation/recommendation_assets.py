@@ -1,50 +1,27 @@
 """Offline evaluation of ALS and item2vec against a popularity baseline on a held-out split."""
 
-from typing import Literal
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
-from assets.common.topk import interaction_mask
 from assets.embeddings.als import AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
+from assets.embeddings.item2vec import SessionSpec
+from assets.evaluation._shared import SplitConfig
 from assets.evaluation.offline import (
-    SplitSpec,
-    evaluate_recommendations,
-    recommend_from_factors,
-    recommend_popular,
+    evaluate_als_vs_popularity,
+    evaluate_models_same_users,
     split_interactions,
 )
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
 
 
-class SplitConfig(dg.Config):
-    """The held-out split of a family's evaluation; its tuning carves validation by the same rule."""
-
-    split: Literal["last_n", "random"] = "last_n"
-    holdout_n: int = 1
-    test_fraction: float = 0.2
-    split_seed: int = 7
-
-    def split_spec(self) -> SplitSpec:
-        return SplitSpec(method=self.split, n=self.holdout_n, test_fraction=self.test_fraction, seed=self.split_seed)
-
-
 class EvaluationConfig(SplitConfig):
+    """The held-out split, ``k``, and the session gap item2vec refits use (``click_sequences``')."""
+
     k: int = 10
-    session_gap_seconds: int = 259_200  # item2vec refits: keep equal to click_sequences' gap_seconds
-
-
-def evaluate_als_vs_popularity(train: pd.DataFrame, test: pd.DataFrame, model: FactorModel, k: int) -> dict[str, dict[str, float]]:
-    """Metrics of a factor model trained on ``train`` and of the popularity baseline."""
-    users, items = pd.Index(model.user_ids), pd.Index(model.item_ids)
-    seen = interaction_mask(train, users, items)
-    rec_model = recommend_from_factors(model.user_factors, model.item_factors, k, exclude=seen)
-    rec_pop = recommend_popular(train, len(users), items, k, exclude=seen)
-    return {"als": evaluate_recommendations(rec_model, test, users, items, k),
-            "popularity": evaluate_recommendations(rec_pop, test, users, items, k)}
+    session_gap_seconds: int = SessionSpec.gap_seconds
 
 
 @dg.asset(
@@ -85,25 +62,6 @@ def als_evaluation(
                   "table": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
                   **({"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(run_id))} if run_id else {})},
     )
-
-
-def evaluate_models_same_users(train: pd.DataFrame, test: pd.DataFrame, models: dict[str, FactorModel], k: int) -> dict:
-    """Score several factor models and popularity on the users *every* model can serve."""
-    common = None
-    for m in models.values():
-        common = set(m.user_ids) if common is None else common & set(m.user_ids)
-    users = pd.Index(np.intersect1d(np.array(sorted(common), dtype=np.int64), test["user_id"].unique()))
-    out = {}
-    for name, m in models.items():
-        items = pd.Index(m.item_ids)
-        seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
-        rows = pd.Index(m.user_ids).get_indexer(users)
-        out[name] = evaluate_recommendations(recommend_from_factors(m.user_factors[rows], m.item_factors, k, exclude=seen),
-                                             test, users, items, k)
-    items = pd.Index(np.unique(train["item_id"]))
-    seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
-    out["popularity"] = evaluate_recommendations(recommend_popular(train, len(users), items, k, seen), test, users, items, k)
-    return out
 
 
 @dg.asset(kinds={"gensim", "mlflow"},

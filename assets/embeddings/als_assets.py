@@ -1,43 +1,24 @@
-"""Embedding assets: the ALS model and its user and item vectors (and helpers every family uses)."""
-
-from dataclasses import replace
+"""ALS assets: the model (Spark or the single-node engine), registered, and its user and item vectors."""
 
 import dagster as dg
 import pandas as pd
 
-from assets.common.tuned import adopted_fields, params_source
+from assets.common._shared import TunedParamsConfig, params_config
+from assets.common.tuned import params_source
+from assets.embeddings._shared import data_version, vector_outputs, vectors_check
 from assets.embeddings.als import AlsEngine, AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import register_factor_model
-from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
+from recstack import names
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
-from resources.validation import GreatExpectationsResource, gate
+from resources.validation import GreatExpectationsResource
 
-ALS_MODEL_NAME = "recstack-als"
-
-
-class AlsConfig(dg.Config):
-    """Implicit ALS hyper-parameters (see :class:`assets.embeddings.als.AlsParams`)."""
-
-    engine: AlsEngine = "spark"  # spark: local[*] or a cluster; implicit: fast single node; implicit-gpu: CUDA
-    use_tuned: bool = True  # train with als_tuning's best parameters; False: the values below
-    rank: int = 32
-    reg: float = 0.05
-    alpha: float = 10.0
-    iterations: int = 12
-    seed: int = 0
-
-    def params(self, tuned: dict | None = None) -> AlsParams:
-        """The parameters to train with: these fields, with ``als_tuning``'s searched ones when
-        ``use_tuned`` and confirmation adopted them (``tuned`` is the tuning asset's output)."""
-        p = AlsParams(rank=self.rank, reg=self.reg, alpha=self.alpha, iterations=self.iterations, seed=self.seed)
-        return replace(p, **adopted_fields(tuned)) if self.use_tuned else p
-
-
-def data_version(df: pd.DataFrame) -> str:
-    """A content hash of a frame, recorded as the model's data version."""
-    return format(int(pd.util.hash_pandas_object(df, index=False).sum()) & 0xFFFFFFFFFFFF, "012x")
+AlsConfig = params_config(
+    AlsParams, "AlsConfig", "Implicit ALS: :class:`~assets.embeddings.als.AlsParams`, the engine, and whether "
+    "``als_tuning``'s adopted parameters replace these.", base=TunedParamsConfig,
+    extra={"engine": (AlsEngine, "spark", "spark: local[*] or a cluster; implicit: fast single node; implicit-gpu: CUDA"),
+           "use_tuned": (bool, True, "train with als_tuning's adopted parameters; False: the values here")})
 
 
 @dg.asset(kinds={"spark", "mlflow"})
@@ -51,7 +32,7 @@ def als_model(
     source = params_source("als_tuning", config.use_tuned, als_tuning)
     model = train_als(config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None)
     dv = data_version(interactions)
-    reg = register_factor_model(context, mlflow_tracking, model, ALS_MODEL_NAME, dv)
+    reg = register_factor_model(context, mlflow_tracking, model, names.ALS_MODEL, dv)
     return dg.Output(
         model,
         metadata={
@@ -61,21 +42,6 @@ def als_model(
             "engine": config.engine, "train_seconds": model.params["train_seconds"], "data_version": dv,
         },
     )
-
-
-def vector_outputs(ids, vecs, model: FactorModel, kind: str, check: str, gx: GreatExpectationsResource):
-    """Yield the vectors' blocking check (suite ``vectors``) and, if it passed, the contract table."""
-    meta = VectorMeta(metric="ip", normalized=True, model_name=model.params.get("model_name", ""),
-                      model_version=str(model.params.get("model_version", "")), extra={"entity": kind})
-    table = vectors_to_table(ids, vecs, meta)
-    yield from gate(gx.validate(vector_profile(table), "vectors"), check)
-    yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1]),
-                                     "model_version": meta.model_version, "metric": "ip (unit vectors)"})
-
-
-def vectors_check(asset: str) -> list[dg.AssetCheckSpec]:
-    return [dg.AssetCheckSpec(f"{asset}_suite", asset=asset, blocking=True,
-                              description="expectations/vectors.json: unique ids, one dimension, finite, unit norm")]
 
 
 class VectorsConfig(dg.Config):
@@ -90,7 +56,7 @@ def _source(model: FactorModel, config: VectorsConfig, mlflow_tracking: MlflowRe
         return model
     from assets.embeddings.registry import load_registered_factor_model
 
-    return load_registered_factor_model(mlflow_tracking, ALS_MODEL_NAME, config.from_alias)
+    return load_registered_factor_model(mlflow_tracking, names.ALS_MODEL, config.from_alias)
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_user_vectors"))

@@ -1,30 +1,12 @@
 """Knowledge-base search evaluation: the two-tower encoder against BM25 on held-out queries."""
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from assets.embeddings.two_tower import TwoTower
 from assets.embeddings.vectors import table_to_vectors
-from assets.evaluation.faq import bm25_rank, retrieval_metrics, vector_rank
-from assets.retrieval.kb_search import MODES, HybridKbIndex
-
-
-def kb_search_metrics(docs: pd.DataFrame, test: pd.DataFrame, encode, doc_ids, doc_vecs, tokenizer: str) -> dict:
-    """recall@1/5 and MRR@10 of vector search (``encode`` + document vectors) and of BM25."""
-    rel = test["doc_id"].to_numpy()
-    queries = test["query"].tolist()
-    return {"two_tower": retrieval_metrics(vector_rank(doc_vecs, encode(queries), doc_ids), rel),
-            "bm25": retrieval_metrics(bm25_rank(docs, queries, tokenizer), rel)}
-
-
-def evaluate_kb_modes(index: HybridKbIndex, test: pd.DataFrame, query_vecs: np.ndarray, n_candidates: int = 50,
-                      lexical_weight: float = 0.0) -> dict[str, dict[str, float]]:
-    """recall@1/@5 and MRR@10 of BM25, BM25×PageRank, vector and hybrid search on ``test`` queries."""
-    rel = test["doc_id"].to_numpy()
-    queries = test["query"].tolist()
-    return {mode: retrieval_metrics(index.search(queries, query_vecs, k=10, mode=mode, n_candidates=n_candidates,
-                                                 lexical_weight=lexical_weight)[0], rel) for mode in MODES}
+from assets.evaluation.faq import evaluate_kb_modes, kb_search_metrics
+from assets.retrieval.kb_search import HybridKbIndex
 
 
 @dg.asset(kinds={"torch"},

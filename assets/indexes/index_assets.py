@@ -10,6 +10,7 @@ from assets.embeddings.vectors import table_to_vectors
 from assets.indexes import milvus_index
 from assets.indexes.faiss_index import VectorIndex, measure_recall
 from assets.indexes.milvus_index import CollectionSpec, MilvusIndexType
+from recstack import names
 from resources.faiss_resource import FaissResource
 from resources.kubernetes import gpu_op_tags
 from resources.milvus import MilvusResource
@@ -57,10 +58,10 @@ def faiss_index_asset(name: str, vectors_asset: str) -> dg.AssetsDefinition:
     return _index
 
 
-faiss_index_als_users = faiss_index_asset("faiss_index_als_users", "als_user_vectors")
-faiss_index_als_items = faiss_index_asset("faiss_index_als_items", "als_item_vectors")
-faiss_index_item2vec_items = faiss_index_asset("faiss_index_item2vec_items", "item2vec_item_vectors")
-faiss_index_entities = faiss_index_asset("faiss_index_entities", "entity_vectors")
+faiss_index_als_users = faiss_index_asset(names.FAISS_INDEX_ALS_USERS, names.ALS_USER_VECTORS)
+faiss_index_als_items = faiss_index_asset(names.FAISS_INDEX_ALS_ITEMS, names.ALS_ITEM_VECTORS)
+faiss_index_item2vec_items = faiss_index_asset(names.FAISS_INDEX_ITEM2VEC_ITEMS, names.ITEM2VEC_ITEM_VECTORS)
+faiss_index_entities = faiss_index_asset(names.FAISS_INDEX_ENTITIES, names.ENTITY_VECTORS)
 
 
 class MilvusCollectionConfig(dg.Config):
@@ -125,6 +126,6 @@ def milvus_collection_asset(name: str, vectors_asset: str, alias: str, scalars_a
     return _with_scalars
 
 
-milvus_collection_entities = milvus_collection_asset("milvus_collection_entities", "entity_vectors", "recstack_entities",
-                                                     scalars_asset="entity_profiles")
-milvus_collection_als_items = milvus_collection_asset("milvus_collection_als_items", "als_item_vectors", "recstack_als_items")
+milvus_collection_entities = milvus_collection_asset(names.MILVUS_COLLECTION_ENTITIES, names.ENTITY_VECTORS, names.MILVUS_ENTITIES,
+                                                     scalars_asset=names.ENTITY_PROFILES)
+milvus_collection_als_items = milvus_collection_asset(names.MILVUS_COLLECTION_ALS_ITEMS, names.ALS_ITEM_VECTORS, names.MILVUS_ALS_ITEMS)
