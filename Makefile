@@ -41,6 +41,7 @@ test: install lint docs-check system-deps
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check -q .
 
 # docs/benchmarks.md is generated from benchmarks/results/*.json; the site builds strictly (links checked).
 docs: install

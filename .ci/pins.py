@@ -83,8 +83,13 @@ def pip_install_args(text: str) -> list[tuple[int, str]]:
 def check(repo: Path = REPO) -> list[str]:
     """Every problem in the files the install reads, as ``file:line: text (why)``."""
     problems = []
-    files = {"constraints.txt": constraint_lines, "pyproject.toml": pyproject_pins,
-             "Makefile": pip_install_args, "k8s/Dockerfile": pip_install_args, "k8s/Dockerfile.cuda": pip_install_args}
+    files = {
+        "constraints.txt": constraint_lines,
+        "pyproject.toml": pyproject_pins,
+        "Makefile": pip_install_args,
+        "k8s/Dockerfile": pip_install_args,
+        "k8s/Dockerfile.cuda": pip_install_args,
+    }
     for name, parse in files.items():
         p = repo / name
         if not p.exists():
@@ -101,9 +106,18 @@ def freeze(pip: str) -> tuple[str, list[str]]:
 
     Returns the constraints text and the rewritten lines (reported, never silently written).
     """
-    frozen = subprocess.run([pip, "freeze", "--exclude-editable"], capture_output=True, text=True, check=True).stdout
-    versions = dict(re.findall(r"^(\S+)==(\S+)$", subprocess.run([pip, "list", "--format=freeze"], capture_output=True,
-                                                                text=True, check=True).stdout, re.M))
+    frozen = subprocess.run(
+        [pip, "freeze", "--exclude-editable"], capture_output=True, text=True, check=True
+    ).stdout
+    versions = dict(
+        re.findall(
+            r"^(\S+)==(\S+)$",
+            subprocess.run(
+                [pip, "list", "--format=freeze"], capture_output=True, text=True, check=True
+            ).stdout,
+            re.M,
+        )
+    )
     lines, rewritten = [], []
     for line in frozen.splitlines():
         if not line.strip() or line.lower().startswith("recstack"):
@@ -115,7 +129,9 @@ def freeze(pip: str) -> tuple[str, list[str]]:
             new = f"{name}=={versions[name]}"
             rewritten.append(f"{line.strip()} -> {new}")
             line = new
-        lines.append(re.sub(r"\+cpu$", "", line.strip()))  # torch's local version label: the registry has no +cpu
+        lines.append(
+            re.sub(r"\+cpu$", "", line.strip())
+        )  # torch's local version label: the registry has no +cpu
     header = "# Full transitive pin set (pip freeze of a clean install). Regenerate: make constraints\n"
     return header + "\n".join(lines) + "\n", rewritten
 

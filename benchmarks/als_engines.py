@@ -48,26 +48,44 @@ def bench_dataset(name, df, params_kw, seeds, spark):
     out = {"interactions": len(df), "train_pairs": len(train), "test_pairs": len(test), "params": params_kw}
     from assets.embeddings.als_cpu import train_als_cpu
 
-    engines = {"spark": lambda p: train_als("spark", train, p, spark=spark),
-               "implicit": lambda p: train_als("implicit", train, p),  # Spark's objective and start (the default)
-               "implicit_native": lambda p: train_als_cpu(train, p, match_spark=False)}  # implicit as it is
+    engines = {
+        "spark": lambda p: train_als("spark", train, p, spark=spark),
+        "implicit": lambda p: train_als("implicit", train, p),  # Spark's objective and start (the default)
+        "implicit_native": lambda p: train_als_cpu(train, p, match_spark=False),
+    }  # implicit as it is
     for engine, fit in engines.items():
         runs = []
         for s in range(seeds):
             m = fit(AlsParams(seed=s, **params_kw))
             r = evaluate(train, test, m)
-            runs.append({"seconds": m.params["train_seconds"], "ndcg@10": r["ndcg@10"], "recall@10": r["recall@10"]})
-            print(f"  {name} {engine:<15} seed {s}: {m.params['train_seconds']:7.2f}s  NDCG@10 {r['ndcg@10']:.4f}")
-        out[engine] = {"runs": runs, **{f"{k}_mean": statistics.mean(x[k] for x in runs) for k in runs[0]},
-                       **{f"{k}_stdev": statistics.pstdev(x[k] for x in runs) for k in ("ndcg@10", "recall@10")}}
+            runs.append(
+                {"seconds": m.params["train_seconds"], "ndcg@10": r["ndcg@10"], "recall@10": r["recall@10"]}
+            )
+            print(
+                f"  {name} {engine:<15} seed {s}: {m.params['train_seconds']:7.2f}s  NDCG@10 "
+                f"{r['ndcg@10']:.4f}"
+            )
+        out[engine] = {
+            "runs": runs,
+            **{f"{k}_mean": statistics.mean(x[k] for x in runs) for k in runs[0]},
+            **{f"{k}_stdev": statistics.pstdev(x[k] for x in runs) for k in ("ndcg@10", "recall@10")},
+        }
     out["speedup_implicit_vs_spark"] = out["spark"]["seconds_mean"] / out["implicit"]["seconds_mean"]
-    out["ndcg_rel_diff"] = abs(out["implicit"]["ndcg@10_mean"] - out["spark"]["ndcg@10_mean"]) / out["spark"]["ndcg@10_mean"]
-    out["ndcg_rel_diff_native"] = (abs(out["implicit_native"]["ndcg@10_mean"] - out["spark"]["ndcg@10_mean"])
-                                   / out["spark"]["ndcg@10_mean"])
+    out["ndcg_rel_diff"] = (
+        abs(out["implicit"]["ndcg@10_mean"] - out["spark"]["ndcg@10_mean"]) / out["spark"]["ndcg@10_mean"]
+    )
+    out["ndcg_rel_diff_native"] = (
+        abs(out["implicit_native"]["ndcg@10_mean"] - out["spark"]["ndcg@10_mean"])
+        / out["spark"]["ndcg@10_mean"]
+    )
     out["speedup_native_vs_spark"] = out["spark"]["seconds_mean"] / out["implicit_native"]["seconds_mean"]
-    print(f"  {name}: implicit {out['speedup_implicit_vs_spark']:.1f}x faster; NDCG@10 spark {out['spark']['ndcg@10_mean']:.4f}"
-          f" ± {out['spark']['ndcg@10_stdev']:.4f}, implicit {out['implicit']['ndcg@10_mean']:.4f} ± {out['implicit']['ndcg@10_stdev']:.4f}"
-          f" (relative difference {out['ndcg_rel_diff']:.1%})")
+    print(
+        f"  {name}: implicit {out['speedup_implicit_vs_spark']:.1f}x faster; NDCG@10 spark "
+        f"{out['spark']['ndcg@10_mean']:.4f}"
+        f" ± {out['spark']['ndcg@10_stdev']:.4f}, implicit {out['implicit']['ndcg@10_mean']:.4f} ± "
+        f"{out['implicit']['ndcg@10_stdev']:.4f}"
+        f" (relative difference {out['ndcg_rel_diff']:.1%})"
+    )
     return out
 
 
@@ -85,7 +103,9 @@ def main(argv=None):
 
     spark = SparkResource(master="local[2]", driver_memory="8g").get_session()
     warm, _ = generate_interactions(SyntheticSpec(n_interactions=2000, seed=9))
-    train_als_spark(spark, ImplicitConversion("binary").apply(warm), AlsParams(rank=4, iterations=2))  # untimed warm-up
+    train_als_spark(
+        spark, ImplicitConversion("binary").apply(warm), AlsParams(rank=4, iterations=2)
+    )  # untimed warm-up
     params = {"rank": 32, "reg": 0.05, "alpha": 10.0, "iterations": 10}
     res = {}
     ml = SHARED / "ml-latest-small" / "ratings.csv"
@@ -95,8 +115,9 @@ def main(argv=None):
     else:
         print(f"  ml-latest-small skipped: {ml} not found")
     raw, _ = generate_interactions(SyntheticSpec(n_interactions=args.synthetic, seed=1))
-    res[f"synthetic-{args.synthetic}"] = bench_dataset("synthetic", ImplicitConversion("binary").apply(raw), params,
-                                                       max(1, args.seeds - 1), spark)
+    res[f"synthetic-{args.synthetic}"] = bench_dataset(
+        "synthetic", ImplicitConversion("binary").apply(raw), params, max(1, args.seeds - 1), spark
+    )
     spark.stop()
     path = write_result("als_engines", {"results": res})
     print(f"written {path}")

@@ -41,8 +41,13 @@ def machine() -> dict:
 def write_result(name: str, result: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), **result},
-                               indent=2, default=float))
+    path.write_text(
+        json.dumps(
+            {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine(), **result},
+            indent=2,
+            default=float,
+        )
+    )
     return path
 
 

@@ -10,7 +10,7 @@ process, so its peak RSS is its own:
   parameter tuned to recall@5 >= 0.99 on 500 sampled users) + search of every query;
 - ``baseline``: plain Faiss ``IVF4096,Flat`` trained on 262,144 points, ``nprobe`` 16.
 
-    python -m benchmarks.faiss_seed_scale [--users N] [--queries Q]   # writes benchmarks/results/faiss_seed_scale.json
+    python -m benchmarks.faiss_seed_scale [--users N] [--queries Q]   # results/faiss_seed_scale.json
 """
 
 from __future__ import annotations
@@ -58,7 +58,11 @@ def run_exact(n: int, q: int, truth_path: str) -> dict:
     _, pos = faiss.knn(x[qi], x, 5, metric=faiss.METRIC_INNER_PRODUCT)
     secs = time.perf_counter() - t0
     np.save(truth_path, pos)
-    return {"queries_timed": len(qi), "seconds_timed": round(secs, 2), "search_seconds_extrapolated": round(secs * q / len(qi), 1)}
+    return {
+        "queries_timed": len(qi),
+        "seconds_timed": round(secs, 2),
+        "search_seconds_extrapolated": round(secs * q / len(qi), 1),
+    }
 
 
 def _recall(found: np.ndarray, truth_path: str) -> float:
@@ -75,18 +79,29 @@ def run_tuned(n: int, q: int, truth_path: str) -> dict:
     qi = queries(n, q)
     before = _rss_mib()
     t0 = time.perf_counter()
-    idx = VectorIndex.build(np.arange(n, dtype=np.int64), x, index_type="auto", target_recall=0.99, recall_k=5, tune_sample=500)
+    idx = VectorIndex.build(
+        np.arange(n, dtype=np.int64), x, index_type="auto", target_recall=0.99, recall_k=5, tune_sample=500
+    )
     build = time.perf_counter() - t0
     t0 = time.perf_counter()
     found, _ = idx.search(x[qi], 5)
     search = time.perf_counter() - t0
     p = idx.params
-    return {"index_type": p["index_type"], "plan": p["plan_reason"], p["search_param"]: p["search_value"],
-            "tuning_recall@5": round(p["tuned_recall"], 4), "tune_curve": p["tune_curve"],
-            "build_seconds": round(build - p["tune_seconds"], 2), "tune_seconds": p["tune_seconds"],
-            "build_and_tune_seconds": round(build, 2), "search_seconds": round(search, 2),
-            "total_seconds": round(build + search, 2), "recall@5": round(_recall(found, truth_path), 4),
-            "rss_before_build_mib": round(before, 1), "index_mib": round(p["index_bytes"] / 2**20, 1)}
+    return {
+        "index_type": p["index_type"],
+        "plan": p["plan_reason"],
+        p["search_param"]: p["search_value"],
+        "tuning_recall@5": round(p["tuned_recall"], 4),
+        "tune_curve": p["tune_curve"],
+        "build_seconds": round(build - p["tune_seconds"], 2),
+        "tune_seconds": p["tune_seconds"],
+        "build_and_tune_seconds": round(build, 2),
+        "search_seconds": round(search, 2),
+        "total_seconds": round(build + search, 2),
+        "recall@5": round(_recall(found, truth_path), 4),
+        "rss_before_build_mib": round(before, 1),
+        "index_mib": round(p["index_bytes"] / 2**20, 1),
+    }
 
 
 def run_baseline(n: int, q: int, truth_path: str) -> dict:
@@ -104,9 +119,16 @@ def run_baseline(n: int, q: int, truth_path: str) -> dict:
     t0 = time.perf_counter()
     _, found = index.search(x[qi], 5)
     search = time.perf_counter() - t0
-    return {"index_type": "IVF4096,Flat", "nprobe": 16, "train_points": 262_144, "build_seconds": round(build, 2),
-            "search_seconds": round(search, 2), "total_seconds": round(build + search, 2),
-            "recall@5": round(_recall(found, truth_path), 4), "rss_before_build_mib": round(before, 1)}
+    return {
+        "index_type": "IVF4096,Flat",
+        "nprobe": 16,
+        "train_points": 262_144,
+        "build_seconds": round(build, 2),
+        "search_seconds": round(search, 2),
+        "total_seconds": round(build + search, 2),
+        "recall@5": round(_recall(found, truth_path), 4),
+        "rss_before_build_mib": round(before, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -127,17 +149,25 @@ def main(argv: list[str] | None = None) -> dict:
         part["peak_over_data_mib"] = round(part["peak_rss_mib"] - part["rss_before_build_mib"], 1)
     res["ratios"] = {
         "tuned_time_vs_baseline": round(t["total_seconds"] / b["total_seconds"], 3),
-        "tuned_speedup_vs_exact_search": round(res["exact"]["search_seconds_extrapolated"] / t["search_seconds"], 1),
+        "tuned_speedup_vs_exact_search": round(
+            res["exact"]["search_seconds_extrapolated"] / t["search_seconds"], 1
+        ),
         "tuned_peak_over_data_vs_matrix": round(t["peak_over_data_mib"] / matrix_mib, 2),
         "tuned_peak_rss_vs_matrix": round(t["peak_rss_mib"] / matrix_mib, 2),
     }
-    res["targets"] = {"total_le_30s": t["total_seconds"] <= 30, "recall@5_ge_0.99": t["recall@5"] >= 0.99,
-                      "time_le_1.2x_baseline": res["ratios"]["tuned_time_vs_baseline"] <= 1.2,
-                      "memory_le_3x_matrix": res["ratios"]["tuned_peak_over_data_vs_matrix"] <= 3}
+    res["targets"] = {
+        "total_le_30s": t["total_seconds"] <= 30,
+        "recall@5_ge_0.99": t["recall@5"] >= 0.99,
+        "time_le_1.2x_baseline": res["ratios"]["tuned_time_vs_baseline"] <= 1.2,
+        "memory_le_3x_matrix": res["ratios"]["tuned_peak_over_data_vs_matrix"] <= 3,
+    }
     path = write_result("faiss_seed_scale", res)
-    print(f"exact ≈{res['exact']['search_seconds_extrapolated']}s | tuned {t['index_type']} {t['total_seconds']}s "
-          f"recall@5 {t['recall@5']} | baseline {b['total_seconds']}s recall@5 {b['recall@5']} | "
-          f"ratio {res['ratios']['tuned_time_vs_baseline']} | targets {res['targets']} -> {path}")
+    print(
+        f"exact ≈{res['exact']['search_seconds_extrapolated']}s | tuned {t['index_type']} "
+        f"{t['total_seconds']}s "
+        f"recall@5 {t['recall@5']} | baseline {b['total_seconds']}s recall@5 {b['recall@5']} | "
+        f"ratio {res['ratios']['tuned_time_vs_baseline']} | targets {res['targets']} -> {path}"
+    )
     return res
 
 

@@ -26,10 +26,26 @@ SHARED = settings.shared_data()
 
 # Chosen on the validation split only (see README: two-tower section).
 PARAMS = {
-    "banking77": {"dim": 128, "out_dim": 128, "batch_size": 64, "max_epochs": 10, "lr": 2e-3, "max_len": 32,
-                  "token_dropout": 0.1, "patience": 3},
-    "afqmc": {"dim": 128, "out_dim": 128, "batch_size": 64, "max_epochs": 10, "lr": 2e-3, "max_len": 48,
-              "token_dropout": 0.1, "patience": 3},
+    "banking77": {
+        "dim": 128,
+        "out_dim": 128,
+        "batch_size": 64,
+        "max_epochs": 10,
+        "lr": 2e-3,
+        "max_len": 32,
+        "token_dropout": 0.1,
+        "patience": 3,
+    },
+    "afqmc": {
+        "dim": 128,
+        "out_dim": 128,
+        "batch_size": 64,
+        "max_epochs": 10,
+        "lr": 2e-3,
+        "max_len": 48,
+        "token_dropout": 0.1,
+        "patience": 3,
+    },
 }
 
 
@@ -38,7 +54,14 @@ def bench_set(name: str, max_epochs: int | None = None, seeds: int = 1) -> dict:
     import statistics
 
     from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
-    from assets.evaluation.faq import bm25_rank, evaluate_encoder, holdout, load_afqmc, load_banking77, retrieval_metrics
+    from assets.evaluation.faq import (
+        bm25_rank,
+        evaluate_encoder,
+        holdout,
+        load_afqmc,
+        load_banking77,
+        retrieval_metrics,
+    )
 
     data = (load_banking77 if name == "banking77" else load_afqmc)(SHARED / name)
     docs, test, tok = data["docs"], data["test"], data["tokenizer"]
@@ -54,19 +77,44 @@ def bench_set(name: str, max_epochs: int | None = None, seeds: int = 1) -> dict:
         kw = dict(PARAMS[name], tokenizer=tok, val_fraction=0.0, seed=seed)
         if max_epochs:
             kw["max_epochs"] = max_epochs
-        model = train_two_tower(train["query"].tolist(), train["positive"].tolist(), train["doc_id"].tolist(), TwoTowerParams(**kw),
-                                validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"])
+        model = train_two_tower(
+            train["query"].tolist(),
+            train["positive"].tolist(),
+            train["doc_id"].tolist(),
+            TwoTowerParams(**kw),
+            validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
+        )
         h = model.history
-        runs.append({**evaluate_encoder(model.encode, docs, test), "seconds": h["train_seconds"], "epochs": h["epochs"],
-                     "best_val_mrr@10": h["best_val_mrr"], "val_mrr@10_by_epoch": h["val_mrr"], "device": h["device"],
-                     "params": kw, "vocab": len(model.vocab)})
-        print(f"  {name} seed {seed}: two-tower {runs[-1]['mrr@10']:.4f} ({h['epochs']} epochs, {h['train_seconds']} s)", flush=True)
-    out["two_tower"] = {"runs": runs, **{f"{k}_mean": statistics.mean(r[k] for r in runs) for k in ("recall@1", "recall@5", "mrr@10")},
-                        "mrr@10_min": min(r["mrr@10"] for r in runs)}
+        runs.append(
+            {
+                **evaluate_encoder(model.encode, docs, test),
+                "seconds": h["train_seconds"],
+                "epochs": h["epochs"],
+                "best_val_mrr@10": h["best_val_mrr"],
+                "val_mrr@10_by_epoch": h["val_mrr"],
+                "device": h["device"],
+                "params": kw,
+                "vocab": len(model.vocab),
+            }
+        )
+        print(
+            f"  {name} seed {seed}: two-tower {runs[-1]['mrr@10']:.4f} ({h['epochs']} epochs, "
+            f"{h['train_seconds']} s)",
+            flush=True,
+        )
+    out["two_tower"] = {
+        "runs": runs,
+        **{f"{k}_mean": statistics.mean(r[k] for r in runs) for k in ("recall@1", "recall@5", "mrr@10")},
+        "mrr@10_min": min(r["mrr@10"] for r in runs),
+    }
     out["mrr_ratio_two_tower_vs_bm25"] = out["two_tower"]["mrr@10_mean"] / out["bm25"]["mrr@10"]
     out["every_seed_beats_bm25"] = out["two_tower"]["mrr@10_min"] > out["bm25"]["mrr@10"]
-    print(f"  {name}: two-tower MRR@10 {out['two_tower']['mrr@10_mean']:.4f} (min {out['two_tower']['mrr@10_min']:.4f} over {seeds})"
-          f" vs BM25 {out['bm25']['mrr@10']:.4f} (×{out['mrr_ratio_two_tower_vs_bm25']:.3f})", flush=True)
+    print(
+        f"  {name}: two-tower MRR@10 {out['two_tower']['mrr@10_mean']:.4f} (min "
+        f"{out['two_tower']['mrr@10_min']:.4f} over {seeds})"
+        f" vs BM25 {out['bm25']['mrr@10']:.4f} (×{out['mrr_ratio_two_tower_vs_bm25']:.3f})",
+        flush=True,
+    )
     return out
 
 

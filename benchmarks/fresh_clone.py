@@ -28,8 +28,9 @@ def timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, int, str]:
     """Run ``cmd`` with no pip cache; ``(seconds, exit status, output)`` (output also in ``log``)."""
     t0 = time.perf_counter()
     with log.open("w") as f:
-        rc = subprocess.run(cmd, cwd=cwd, env=settings.child_env(PIP_NO_CACHE_DIR="1"), stdout=f,
-                            stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(
+            cmd, cwd=cwd, env=settings.child_env(PIP_NO_CACHE_DIR="1"), stdout=f, stderr=subprocess.STDOUT
+        ).returncode
     return round(time.perf_counter() - t0, 1), rc, log.read_text()
 
 
@@ -43,19 +44,28 @@ def main(argv=None) -> int:
     (args.dest / "shared").symlink_to(settings.shared_data().parent)
     subprocess.run(["git", "clone", "-q", str(REPO), str(args.dest / "main")], check=True)
     clone = args.dest / "main"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True
+    ).stdout.strip()
     out: dict = {"commit": commit, "steps": {}}
-    steps = [("install", ["make", "install"]), ("run", ["make", "run"])] + ([] if args.skip_test else [("test", ["make", "test"])])
+    steps = [("install", ["make", "install"]), ("run", ["make", "run"])] + (
+        [] if args.skip_test else [("test", ["make", "test"])]
+    )
     for name, cmd in steps:
         secs, rc, text = timed(cmd, clone, args.dest / f"{name}.log")
         step = {"seconds": secs, "exit_code": rc}
         if name == "run":
             m = re.search(r"(SUCCESS|FAILED) in (\d+)s.*?(\d+) assets materialized", text, re.S)
-            step.update(success=bool(m and m.group(1) == "SUCCESS"), graph_seconds=int(m.group(2)) if m else None,
-                        assets=int(m.group(3)) if m else None,
-                        error_lines=sum(1 for line in text.splitlines() if "ERROR" in line or "Traceback" in line))
+            step.update(
+                success=bool(m and m.group(1) == "SUCCESS"),
+                graph_seconds=int(m.group(2)) if m else None,
+                assets=int(m.group(3)) if m else None,
+                error_lines=sum(1 for line in text.splitlines() if "ERROR" in line or "Traceback" in line),
+            )
         if name == "test":
-            counts = re.findall(r"(\d+) (passed|failed|skipped|errors?|xfailed)", text.splitlines()[-1] if text else "")
+            counts = re.findall(
+                r"(\d+) (passed|failed|skipped|errors?|xfailed)", text.splitlines()[-1] if text else ""
+            )
             step["counts"] = {k: int(v) for v, k in counts}
         out["steps"][name] = step
         print(f"  {name}: {secs} s, exit {rc}", flush=True)

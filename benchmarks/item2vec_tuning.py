@@ -9,7 +9,9 @@ test; the search's raw winner is scored too, to show what confirmation protects 
 is over every test user with history (users item2vec cannot serve count as 0), the same users
 popularity is scored on.
 
-    python -m benchmarks.item2vec_tuning [--trials 16] [--folds 2] [--timeout 600]   # writes benchmarks/results/item2vec_tuning.json
+    python -m benchmarks.item2vec_tuning [--trials 16] [--folds 2] [--timeout 600]
+
+writes ``benchmarks/results/item2vec_tuning.json``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ def popularity_ndcg(train, test, k: int = 10) -> float:
     test = test[test["user_id"].isin(train["user_id"]) & test["item_id"].isin(train["item_id"])]
     users, items = pd.Index(test["user_id"].unique()), pd.Index(train["item_id"].unique())
     seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
-    return evaluate_recommendations(recommend_popular(train, len(users), items, k, seen), test, users, items, k)[f"ndcg@{k}"]
+    return evaluate_recommendations(
+        recommend_popular(train, len(users), items, k, seen), test, users, items, k
+    )[f"ndcg@{k}"]
 
 
 def bench_set(name: str, trials: int, folds: int, timeout: float) -> dict:
@@ -50,25 +54,45 @@ def bench_set(name: str, trials: int, folds: int, timeout: float) -> dict:
     split = SplitSpec("last_n", n=1)
     train, test = split_interactions(df, split)
     default = Item2VecConfig(use_tuned=False).params()
-    res = tune_item2vec(train, default, GAP_SECONDS, n_trials=trials, timeout_s=timeout, seed=0, split=split,
-                        protocol=TuningProtocol(folds=folds))
+    res = tune_item2vec(
+        train,
+        default,
+        GAP_SECONDS,
+        n_trials=trials,
+        timeout_s=timeout,
+        seed=0,
+        split=split,
+        protocol=TuningProtocol(folds=folds),
+    )
     sessions = sessionize(train, GAP_SECONDS)
     winner = Item2VecParams(**res["best_params"])
     used = Item2VecConfig(use_tuned=True).params({**res, "searched": list(SEARCHED)})
-    score = {label: ndcg_all_users(fit_item2vec(sessions, train, p), train, test, 10)
-             for label, p in (("default", default), ("search_winner", winner))}
+    score = {
+        label: ndcg_all_users(fit_item2vec(sessions, train, p), train, test, 10)
+        for label, p in (("default", default), ("search_winner", winner))
+    }
     score["adopted"] = score["search_winner"] if res["adopted"] else score["default"]
     assert (used == winner) == res["adopted"] or winner == default
-    out = {"pairs": len(df), "trials": len(res["trials"]), "folds": folds, "stopped_early": res["stopped_early"],
-           "tuning_seconds": res["seconds"], "default_params": {k: asdict(default)[k] for k in SEARCHED},
-           "best_params": {k: res["best_params"][k] for k in SEARCHED}, "adopted": res["adopted"],
-           "validation_ndcg@10": {"default": res["default_value"], "tuned": res["best_value"]},
-           "confirmation_ndcg@10": res["confirmation"],
-           "test_ndcg@10": {**score, "popularity": popularity_ndcg(train, test)}}
+    out = {
+        "pairs": len(df),
+        "trials": len(res["trials"]),
+        "folds": folds,
+        "stopped_early": res["stopped_early"],
+        "tuning_seconds": res["seconds"],
+        "default_params": {k: asdict(default)[k] for k in SEARCHED},
+        "best_params": {k: res["best_params"][k] for k in SEARCHED},
+        "adopted": res["adopted"],
+        "validation_ndcg@10": {"default": res["default_value"], "tuned": res["best_value"]},
+        "confirmation_ndcg@10": res["confirmation"],
+        "test_ndcg@10": {**score, "popularity": popularity_ndcg(train, test)},
+    }
     out["test_lift"] = score["adopted"] / score["default"] if score["default"] else None
-    print(f"  {name}: test NDCG@10 default {score['default']:.4f} -> {'tuned' if res['adopted'] else 'kept'} "
-          f"{score['adopted']:.4f} (search winner {score['search_winner']:.4f}, popularity "
-          f"{out['test_ndcg@10']['popularity']:.4f}; {out['trials']} trials, {res['seconds']} s)", flush=True)
+    print(
+        f"  {name}: test NDCG@10 default {score['default']:.4f} -> {'tuned' if res['adopted'] else 'kept'} "
+        f"{score['adopted']:.4f} (search winner {score['search_winner']:.4f}, popularity "
+        f"{out['test_ndcg@10']['popularity']:.4f}; {out['trials']} trials, {res['seconds']} s)",
+        flush=True,
+    )
     return out
 
 
@@ -80,8 +104,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("gensim").setLevel(logging.WARNING)  # per-epoch lines, thousands of them
-    return run_sets("item2vec_tuning", SETS, SHARED, lambda name: bench_set(name, args.trials, args.folds, args.timeout),
-                    {"session_gap_seconds": GAP_SECONDS})
+    return run_sets(
+        "item2vec_tuning",
+        SETS,
+        SHARED,
+        lambda name: bench_set(name, args.trials, args.folds, args.timeout),
+        {"session_gap_seconds": GAP_SECONDS},
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ def bench_set(name: str, max_epochs: int | None = None) -> dict:
     if max_epochs:
         kw["max_epochs"] = max_epochs
     t0 = time.perf_counter()
-    model = train_two_tower(train["query"].tolist(), train["positive"].tolist(), train["doc_id"].tolist(), TwoTowerParams(**kw),
-                            validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"])
+    model = train_two_tower(
+        train["query"].tolist(),
+        train["positive"].tolist(),
+        train["doc_id"].tolist(),
+        TwoTowerParams(**kw),
+        validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
+    )
     train_s = time.perf_counter() - t0
     vecs = document_vectors(model.encode, docs)
     index = HybridKbIndex.build(docs, vecs, tok)
@@ -42,11 +47,21 @@ def bench_set(name: str, max_epochs: int | None = None) -> dict:
     res = evaluate_kb_modes(index, test, qv)
     res["hybrid_lexical_0.3"] = evaluate_kb_modes(index, test, qv, lexical_weight=0.3)["hybrid"]
     best_single = max(("bm25", "bm25_pr", "vector"), key=lambda m: res[m]["mrr@10"])
-    out = {"docs": len(docs), "test_queries": len(test), "train_seconds": round(train_s, 1), "epochs": model.history["epochs"],
-           "metrics": res, "best_single_stage": best_single,
-           "hybrid_ge_best_single": res["hybrid"]["mrr@10"] >= res[best_single]["mrr@10"],
-           "pagerank": {"min": float(index.pr.min()), "max": float(index.pr.max())}}
-    print(f"  {name}: " + ", ".join(f"{m} MRR@10 {v['mrr@10']:.4f} R@5 {v['recall@5']:.3f}" for m, v in res.items()), flush=True)
+    out = {
+        "docs": len(docs),
+        "test_queries": len(test),
+        "train_seconds": round(train_s, 1),
+        "epochs": model.history["epochs"],
+        "metrics": res,
+        "best_single_stage": best_single,
+        "hybrid_ge_best_single": res["hybrid"]["mrr@10"] >= res[best_single]["mrr@10"],
+        "pagerank": {"min": float(index.pr.min()), "max": float(index.pr.max())},
+    }
+    print(
+        f"  {name}: "
+        + ", ".join(f"{m} MRR@10 {v['mrr@10']:.4f} R@5 {v['recall@5']:.3f}" for m, v in res.items()),
+        flush=True,
+    )
     return out
 
 

@@ -37,8 +37,14 @@ def summarise(mutants_dir: Path) -> dict:
         killed = sum(1 for s in status.values() if s in KILLED)
         not_run = sum(1 for s in status.values() if s == "not checked")
         survivors = sorted(k for k, s in status.items() if s not in KILLED and s != "not checked")
-        out[module] = {"mutants": len(codes), "killed": killed, "survived": len(survivors), "not_run": not_run,
-                       "kill_rate": round(killed / max(1, len(codes) - not_run), 4), "survivors": survivors}
+        out[module] = {
+            "mutants": len(codes),
+            "killed": killed,
+            "survived": len(survivors),
+            "not_run": not_run,
+            "kill_rate": round(killed / max(1, len(codes) - not_run), 4),
+            "survivors": survivors,
+        }
     return out
 
 
@@ -82,7 +88,9 @@ def with_review(result: dict, review: dict[str, set[str]]) -> dict:
     rate of the non-equivalent mutants."""
     for module, r in result.items():
         names = review.get(module, set())
-        equivalent = sorted(s for s in r["survivors"] if any(s.endswith("." + n) or s.endswith("ǁ" + n) for n in names))
+        equivalent = sorted(
+            s for s in r["survivors"] if any(s.endswith("." + n) or s.endswith("ǁ" + n) for n in names)
+        )
         r["equivalent"] = len(equivalent)
         r["unreviewed_survivors"] = [s for s in r["survivors"] if s not in equivalent]
         run = r["mutants"] - r["not_run"] - len(equivalent)
@@ -96,20 +104,31 @@ def main() -> int:
         with_review(result["modules"], reviewed_equivalents(EQUIVALENT.read_text()))
         RESULTS.write_text(json.dumps(result, indent=2) + "\n")
         return 0
-    env = settings.child_env(OMP_NUM_THREADS="1", GRPC_ENABLE_FORK_SUPPORT="false",
-                             RECSTACK_SHARED_DATA=str(settings.shared_data()))
+    env = settings.child_env(
+        OMP_NUM_THREADS="1",
+        GRPC_ENABLE_FORK_SUPPORT="false",
+        RECSTACK_SHARED_DATA=str(settings.shared_data()),
+    )
     t0 = time.perf_counter()
-    run = subprocess.run([sys.executable, "-m", "mutmut", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    result = {"tool": "mutmut", "seconds": round(time.perf_counter() - t0), "exit_code": run.returncode,
-              "modules": with_review(summarise(ROOT / "mutants"), reviewed_equivalents(EQUIVALENT.read_text()))}
+    run = subprocess.run(
+        [sys.executable, "-m", "mutmut", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
+    result = {
+        "tool": "mutmut",
+        "seconds": round(time.perf_counter() - t0),
+        "exit_code": run.returncode,
+        "modules": with_review(summarise(ROOT / "mutants"), reviewed_equivalents(EQUIVALENT.read_text())),
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     from benchmarks import report
 
     report.main([])  # docs/benchmarks.md shows the new table
     for module, r in result["modules"].items():
-        print(f"{module:<36} {r['killed']:>4}/{r['mutants'] - r['not_run']:<4} killed ({r['kill_rate']:.1%}), "
-              f"{r['survived']} survived")
+        print(
+            f"{module:<36} {r['killed']:>4}/{r['mutants'] - r['not_run']:<4} killed ({r['kill_rate']:.1%}), "
+            f"{r['survived']} survived"
+        )
     return run.returncode
 
 

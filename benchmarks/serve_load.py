@@ -6,7 +6,7 @@ by entity id. The clients are ``wrk`` (Debian's package; 2 threads, 32 connectio
 drawing a random id per request) or, where wrk is missing, asyncio + httpx. Server and clients
 share this machine's 2 cores, so the numbers include the load generator's own cost.
 
-    python -m benchmarks.serve_load [--clients 32] [--seconds 30] [--vectors 100000]   # results/serve_load.json
+    python -m benchmarks.serve_load [--clients 32] [--seconds 30] [--vectors 100000]  # serve_load.json
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def load_state(n: int | None = None):
     index = VectorIndex.build(ids, _vectors(n), tune_sample=500)
     profiles = pd.DataFrame({"entity_id": ids})
     cap = Capability("bench-entities", "1", "champion", "bench")
-    return ServingState(entity_index=index, entity_profiles=profiles, encode_entities=None, versions={"entities": cap})
+    return ServingState(
+        entity_index=index, entity_profiles=profiles, encode_entities=None, versions={"entities": cap}
+    )
 
 
 def app():
@@ -79,12 +81,19 @@ async def _load(clients: int, seconds: float, n_ids: int) -> dict:
         lat: list[float] = []
         errors: list[float] = []
         t0 = time.perf_counter()
-        await asyncio.gather(*[_client_loop(client, n_ids, t0 + seconds, lat, errors, s) for s in range(clients)])
+        await asyncio.gather(
+            *[_client_loop(client, n_ids, t0 + seconds, lat, errors, s) for s in range(clients)]
+        )
         wall = time.perf_counter() - t0
     a = np.array(lat) * 1000
-    return {"requests": len(lat), "errors": len(errors), "throughput_rps": round(len(lat) / wall, 1),
-            "p50_ms": round(float(np.percentile(a, 50)), 2), "p99_ms": round(float(np.percentile(a, 99)), 2),
-            "max_ms": round(float(a.max()), 2)}
+    return {
+        "requests": len(lat),
+        "errors": len(errors),
+        "throughput_rps": round(len(lat) / wall, 1),
+        "p50_ms": round(float(np.percentile(a, 50)), 2),
+        "p99_ms": round(float(np.percentile(a, 99)), 2),
+        "max_ms": round(float(a.max()), 2),
+    }
 
 
 def in_process(n: int, seconds: float) -> dict:
@@ -101,8 +110,13 @@ def in_process(n: int, seconds: float) -> dict:
         similar(st.entity_index, st.entity_index.reconstruct(i), 10, exclude=i)
         lat.append(time.perf_counter() - t0)
     a = np.array(lat) * 1000
-    return {"requests": len(lat), "throughput_rps": round(len(lat) / seconds, 1), "p50_ms": round(float(np.percentile(a, 50)), 3),
-            "p99_ms": round(float(np.percentile(a, 99)), 3), "index_type": st.entity_index.params["index_type"]}
+    return {
+        "requests": len(lat),
+        "throughput_rps": round(len(lat) / seconds, 1),
+        "p50_ms": round(float(np.percentile(a, 50)), 3),
+        "p99_ms": round(float(np.percentile(a, 99)), 3),
+        "index_type": st.entity_index.params["index_type"],
+    }
 
 
 WRK_SCRIPT = """
@@ -129,15 +143,34 @@ def _wrk(clients: int, seconds: float, n_ids: int) -> dict:
 
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(WRK_SCRIPT % (n_ids - 1))
-    out = subprocess.run([shutil.which("wrk"), "-t2", f"-c{clients}", f"-d{int(seconds)}s", "--latency", "-s", f.name,
-                          f"http://127.0.0.1:{PORT}"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            shutil.which("wrk"),
+            "-t2",
+            f"-c{clients}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "-s",
+            f.name,
+            f"http://127.0.0.1:{PORT}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
     sock = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return {"generator": "wrk 2 threads", "requests": total, "errors": non2xx + sock,
-            "throughput_rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_ms": _ms(lat["50"]), "p99_ms": _ms(lat["99"]), "max_ms": _ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1))}
+    return {
+        "generator": "wrk 2 threads",
+        "requests": total,
+        "errors": non2xx + sock,
+        "throughput_rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": _ms(lat["50"]),
+        "p99_ms": _ms(lat["99"]),
+        "max_ms": _ms(re.search(r"Latency\s+\S+\s+\S+\s+(\S+)", out).group(1)),
+    }
 
 
 def _wait_ready(proc, timeout: float = 300) -> None:
@@ -168,26 +201,60 @@ def main(argv: list[str] | None = None) -> dict:
     import shutil
 
     env = settings.child_env(RECSTACK_BENCH_VECTORS=str(args.vectors))
-    server = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "-k", "uvicorn_worker.UvicornWorker", "-w", "2",
-                               "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", "benchmarks.serve_load:app()"], env=env)
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-k",
+            "uvicorn_worker.UvicornWorker",
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "--log-level",
+            "warning",
+            "benchmarks.serve_load:app()",
+        ],
+        env=env,
+    )
     try:
         _wait_ready(server)
         time.sleep(20)  # readyz answered by one worker: give the other time to build its index too
-        api = _wrk(args.clients, args.seconds, args.vectors) if shutil.which("wrk") else \
-            {"generator": "httpx asyncio", **asyncio.run(_load(args.clients, args.seconds, args.vectors))}
+        api = (
+            _wrk(args.clients, args.seconds, args.vectors)
+            if shutil.which("wrk")
+            else {
+                "generator": "httpx asyncio",
+                **asyncio.run(_load(args.clients, args.seconds, args.vectors)),
+            }
+        )
     finally:
         server.terminate()
         server.wait(30)
     base = in_process(args.vectors, min(args.seconds, 10))
-    res = {"workload": {"vectors": args.vectors, "dim": 64, "k": 10, "clients": args.clients, "seconds": args.seconds,
-                        "endpoint": "POST /v1/similar (by entity id)", "server": "gunicorn, 2 uvicorn workers"},
-           "api": api, "in_process_baseline": base,
-           "ratios": {"api_p50_over_in_process": round(api["p50_ms"] / base["p50_ms"], 1),
-                      "api_throughput_over_in_process": round(api["throughput_rps"] / base["throughput_rps"], 3)},
-           "targets": {"zero_errors": api["errors"] == 0, "p99_under_50ms": api["p99_ms"] < 50}}
+    res = {
+        "workload": {
+            "vectors": args.vectors,
+            "dim": 64,
+            "k": 10,
+            "clients": args.clients,
+            "seconds": args.seconds,
+            "endpoint": "POST /v1/similar (by entity id)",
+            "server": "gunicorn, 2 uvicorn workers",
+        },
+        "api": api,
+        "in_process_baseline": base,
+        "ratios": {
+            "api_p50_over_in_process": round(api["p50_ms"] / base["p50_ms"], 1),
+            "api_throughput_over_in_process": round(api["throughput_rps"] / base["throughput_rps"], 3),
+        },
+        "targets": {"zero_errors": api["errors"] == 0, "p99_under_50ms": api["p99_ms"] < 50},
+    }
     path = write_result("serve_load", res)
-    print(f"API {api['throughput_rps']} req/s p50 {api['p50_ms']} ms p99 {api['p99_ms']} ms errors {api['errors']} | "
-          f"in-process {base['throughput_rps']} q/s p50 {base['p50_ms']} ms -> {path}")
+    print(
+        f"API {api['throughput_rps']} req/s p50 {api['p50_ms']} ms p99 {api['p99_ms']} ms errors "
+        f"{api['errors']} | "
+        f"in-process {base['throughput_rps']} q/s p50 {base['p50_ms']} ms -> {path}"
+    )
     return res
 
 

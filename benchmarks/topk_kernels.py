@@ -45,10 +45,18 @@ def workload(n_users: int, n_items: int, rank: int, seen_per_user: int, seed: in
     from assets.embeddings.factor_model import FactorModel
 
     rng = np.random.default_rng(seed)
-    model = FactorModel(np.arange(n_users, dtype=np.int64), rng.normal(size=(n_users, rank)).astype(np.float32),
-                        np.arange(n_items, dtype=np.int64) * 7, rng.normal(size=(n_items, rank)).astype(np.float32))
-    seen = pd.DataFrame({"user_id": np.repeat(model.user_ids, seen_per_user),
-                         "item_id": rng.choice(model.item_ids, n_users * seen_per_user)}).drop_duplicates()
+    model = FactorModel(
+        np.arange(n_users, dtype=np.int64),
+        rng.normal(size=(n_users, rank)).astype(np.float32),
+        np.arange(n_items, dtype=np.int64) * 7,
+        rng.normal(size=(n_items, rank)).astype(np.float32),
+    )
+    seen = pd.DataFrame(
+        {
+            "user_id": np.repeat(model.user_ids, seen_per_user),
+            "item_id": rng.choice(model.item_ids, n_users * seen_per_user),
+        }
+    ).drop_duplicates()
     return model, seen
 
 
@@ -71,13 +79,25 @@ def main(argv: list[str] | None = None) -> dict:
     ref_ids, ref_sc = per_user_loop(model, users, args.k, as_dict)
     loop_s = time.perf_counter() - t0
     same = float((ids == ref_ids).mean())
-    res = {"workload": {"users": args.users, "items": args.items, "rank": 32, "k": args.k, "seen_pairs": len(seen)},
-           "batched_topk_seconds": round(min(batched), 3), "per_user_loop_seconds": round(loop_s, 3),
-           "speedup": round(loop_s / min(batched), 1), "identical_ids_fraction": same,
-           "max_score_diff": float(np.nanmax(np.abs(np.where(np.isfinite(sc), sc - ref_sc, 0))))}
+    res = {
+        "workload": {
+            "users": args.users,
+            "items": args.items,
+            "rank": 32,
+            "k": args.k,
+            "seen_pairs": len(seen),
+        },
+        "batched_topk_seconds": round(min(batched), 3),
+        "per_user_loop_seconds": round(loop_s, 3),
+        "speedup": round(loop_s / min(batched), 1),
+        "identical_ids_fraction": same,
+        "max_score_diff": float(np.nanmax(np.abs(np.where(np.isfinite(sc), sc - ref_sc, 0)))),
+    }
     path = write_result("topk", res)
-    print(f"batched topk {res['batched_topk_seconds']}s vs per-user loop {res['per_user_loop_seconds']}s "
-          f"({res['speedup']}x); identical ids {same:.4f} -> {path}")
+    print(
+        f"batched topk {res['batched_topk_seconds']}s vs per-user loop {res['per_user_loop_seconds']}s "
+        f"({res['speedup']}x); identical ids {same:.4f} -> {path}"
+    )
     return res
 
 

@@ -29,7 +29,9 @@ def subsample(data: dict, fraction: float, seed: int = 0) -> dict:
     """Keep ``fraction`` of each entry's training queries (pairs and similar questions alike)."""
     rng = np.random.default_rng(seed)
     docs = data["docs"].copy()
-    docs["questions"] = [list(rng.choice(qs, max(2, int(len(qs) * fraction)), replace=False)) for qs in docs["questions"]]
+    docs["questions"] = [
+        list(rng.choice(qs, max(2, int(len(qs) * fraction)), replace=False)) for qs in docs["questions"]
+    ]
     kept = {q for qs in docs["questions"] for q in qs}
     titles = set(docs["title"])
     train = data["train"]
@@ -51,25 +53,48 @@ def bench(trials: int, timeout: float, fraction: float) -> dict:
     # The final models train as the confirmation did: on every training query but the
     # confirmation ones, stopping early on those.
     (pairs, val_docs, val_queries), _ = query_holdouts(data, 0.1, 1, seed=0)
-    out = {"docs": len(docs), "train_pairs": len(data["train"]), "fraction": fraction, "test_queries": len(test),
-           "trials": len(res["trials"]), "tuning_seconds": res["seconds"],
-           "default_params": {k: asdict(default)[k] for k in ("tau", "lr", "max_epochs")},
-           "best_params": {k: res["best_params"][k] for k in ("tau", "lr", "max_epochs")},
-           "validation_mrr@10": {"default": res["default_value"], "tuned": res["best_value"]},
-           "confirmation_mrr@10": res["confirmation"], "adopted": res["adopted"], "test": {}}
+    out = {
+        "docs": len(docs),
+        "train_pairs": len(data["train"]),
+        "fraction": fraction,
+        "test_queries": len(test),
+        "trials": len(res["trials"]),
+        "tuning_seconds": res["seconds"],
+        "default_params": {k: asdict(default)[k] for k in ("tau", "lr", "max_epochs")},
+        "best_params": {k: res["best_params"][k] for k in ("tau", "lr", "max_epochs")},
+        "validation_mrr@10": {"default": res["default_value"], "tuned": res["best_value"]},
+        "confirmation_mrr@10": res["confirmation"],
+        "adopted": res["adopted"],
+        "test": {},
+    }
     for label, p in (("default", default), ("search_winner", TwoTowerParams(**res["best_params"]))):
-        m = train_two_tower(pairs["query"].tolist(), pairs["positive"].tolist(), pairs["doc_id"].tolist(), p,
-                            corpus=doc_texts(val_docs), validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"])
-        out["test"][label] = {**evaluate_encoder(m.encode, docs, test), "epochs": m.history["epochs"],
-                              "train_seconds": m.history["train_seconds"]}
-    out["test"]["bm25"] = retrieval_metrics(bm25_rank(docs, test["query"].tolist(), "char"), test["doc_id"].to_numpy())
+        m = train_two_tower(
+            pairs["query"].tolist(),
+            pairs["positive"].tolist(),
+            pairs["doc_id"].tolist(),
+            p,
+            corpus=doc_texts(val_docs),
+            validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
+        )
+        out["test"][label] = {
+            **evaluate_encoder(m.encode, docs, test),
+            "epochs": m.history["epochs"],
+            "train_seconds": m.history["train_seconds"],
+        }
+    out["test"]["bm25"] = retrieval_metrics(
+        bm25_rank(docs, test["query"].tolist(), "char"), test["doc_id"].to_numpy()
+    )
     t = out["test"]
     t["adopted"] = t["search_winner"] if res["adopted"] else t["default"]
     out["test_lift"] = t["adopted"]["mrr@10"] / t["default"]["mrr@10"]
-    print(f"  banking77 ({fraction:.0%} of training queries): test MRR@10 default {t['default']['mrr@10']:.4f} -> "
-          f"{'tuned' if res['adopted'] else 'kept'} {t['adopted']['mrr@10']:.4f} (search winner "
-          f"{t['search_winner']['mrr@10']:.4f}, BM25 {t['bm25']['mrr@10']:.4f}; {out['trials']} trials, {res['seconds']} s)",
-          flush=True)
+    print(
+        f"  banking77 ({fraction:.0%} of training queries): test MRR@10 default "
+        f"{t['default']['mrr@10']:.4f} -> "
+        f"{'tuned' if res['adopted'] else 'kept'} {t['adopted']['mrr@10']:.4f} (search winner "
+        f"{t['search_winner']['mrr@10']:.4f}, BM25 {t['bm25']['mrr@10']:.4f}; {out['trials']} trials, "
+        f"{res['seconds']} s)",
+        flush=True,
+    )
     return out
 
 

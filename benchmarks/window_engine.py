@@ -24,7 +24,16 @@ import pandas as pd
 from benchmarks.common import isolated, write_result
 from recstack import settings
 
-FEATURES = ("call_cnt", "call_sum", "login_cnt", "login_sum", "post_cnt", "post_sum", "click_cnt", "click_sum")
+FEATURES = (
+    "call_cnt",
+    "call_sum",
+    "login_cnt",
+    "login_sum",
+    "post_cnt",
+    "post_sum",
+    "click_cnt",
+    "click_sum",
+)
 LINES = ("01", "02")
 DAYS, DENSITY = 180, 0.10
 
@@ -37,8 +46,15 @@ def workload(entities: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     ent, rest = np.divmod(s, len(FEATURES) * len(LINES))
     f, l = np.divmod(rest, len(LINES))
     ids = np.array([f"e{i:06d}" for i in range(entities)])
-    long = pd.DataFrame({"entity_id": ids[ent], "mid_feature": np.array(FEATURES)[f], "line": np.array(LINES)[l],
-                         "offset": off.astype(np.int64), "value": rng.integers(0, 60, s.size).astype(np.float64)})
+    long = pd.DataFrame(
+        {
+            "entity_id": ids[ent],
+            "mid_feature": np.array(FEATURES)[f],
+            "line": np.array(LINES)[l],
+            "offset": off.astype(np.int64),
+            "value": rng.integers(0, 60, s.size).astype(np.float64),
+        }
+    )
     return long, pd.DataFrame({"entity_id": ids, "dim": "user"})
 
 
@@ -57,8 +73,10 @@ def run_kernel(entities):
     from assets.features.window_kernel import window_stats
 
     long, _ = workload(entities)
-    g = (pd.factorize(long["entity_id"])[0] * len(FEATURES) + pd.Index(FEATURES).get_indexer(long["mid_feature"])) * 2 \
-        + (long["line"] == "02").to_numpy()
+    g = (
+        pd.factorize(long["entity_id"])[0] * len(FEATURES)
+        + pd.Index(FEATURES).get_indexer(long["mid_feature"])
+    ) * 2 + (long["line"] == "02").to_numpy()
     t0 = time.perf_counter()
     window_stats(g, long["offset"].to_numpy(), long["value"].to_numpy(), entities * len(FEATURES) * 2)
     return {"seconds": time.perf_counter() - t0, "cells": len(long)}
@@ -115,10 +133,13 @@ def run_store(cells: int):
         s = EmbeddedStore(f"{d}/bench.sqlite")
         s.create_table(TableSpec("mid", (FamilySpec("m", 1, 540 * 86400),)))
         now = int(time.time() * 1000)
-        rows = [(b"%02x%08d" % (i % 256, i // 40), b"m:call_cnt_01_%08d" % (i % 40), b"%d.0" % (i % 97), now) for i in range(cells)]
+        rows = [
+            (b"%02x%08d" % (i % 256, i // 40), b"m:call_cnt_01_%08d" % (i % 40), b"%d.0" % (i % 97), now)
+            for i in range(cells)
+        ]
         t0 = time.perf_counter()
         for k in range(0, cells, 100_000):
-            s.put_cells("mid", rows[k:k + 100_000])
+            s.put_cells("mid", rows[k : k + 100_000])
         w = time.perf_counter() - t0
         t0 = time.perf_counter()
         n = sum(len(c) for _, c in s.scan("mid"))
@@ -134,35 +155,71 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     e = args.entities
     eb = max(1, int(e * args.baseline_fraction))
-    print(f"workload: {e} entities x {len(FEATURES)} features x {len(LINES)} lines x {DAYS} days @ {DENSITY:.0%}; "
-          f"{n_values(e) / 1e6:.1f}M derived values")
+    print(
+        f"workload: {e} entities x {len(FEATURES)} features x {len(LINES)} lines x {DAYS} days @ "
+        f"{DENSITY:.0%}; "
+        f"{n_values(e) / 1e6:.1f}M derived values"
+    )
     res = {}
-    for name, fn, ents in (("kernel", run_kernel, e), ("table", run_table, e), ("spark_local2", run_spark, e),
-                           ("pandas_baseline", run_pandas, eb)):
+    for name, fn, ents in (
+        ("kernel", run_kernel, e),
+        ("table", run_table, e),
+        ("spark_local2", run_spark, e),
+        ("pandas_baseline", run_pandas, eb),
+    ):
         out = isolated(fn, ents)
         out["entities"] = ents
         out["derived_values_per_s"] = n_values(ents) / out["seconds"]
         res[name] = out
-        print(f"  {name:<16} {out['seconds']:7.2f}s  {out['derived_values_per_s'] / 1e6:6.2f}M values/s  peak {out['peak_rss_mib']:6.0f} MiB")
+        print(
+            f"  {name:<16} {out['seconds']:7.2f}s  {out['derived_values_per_s'] / 1e6:6.2f}M values/s  peak "
+            f"{out['peak_rss_mib']:6.0f} MiB"
+        )
     res["store"] = isolated(run_store, args.store_cells)
-    print(f"  store: write {res['store']['write_cells_per_s']:,.0f} cells/s, scan {res['store']['scan_cells_per_s']:,.0f} cells/s")
+    print(
+        f"  store: write {res['store']['write_cells_per_s']:,.0f} cells/s, scan "
+        f"{res['store']['scan_cells_per_s']:,.0f} cells/s"
+    )
     k = res["kernel"]["derived_values_per_s"]
-    ratios = {"kernel_vs_pandas": k / res["pandas_baseline"]["derived_values_per_s"],
-              "table_vs_pandas": res["table"]["derived_values_per_s"] / res["pandas_baseline"]["derived_values_per_s"],
-              "spark_slowdown_vs_kernel": k / res["spark_local2"]["derived_values_per_s"],
-              "spark_slowdown_vs_table": res["table"]["derived_values_per_s"] / res["spark_local2"]["derived_values_per_s"]}
-    targets = {"kernel >= 2M values/s": k >= 2e6, "kernel >= 20x pandas": ratios["kernel_vs_pandas"] >= 20,
-               "spark within 4x of kernel": ratios["spark_slowdown_vs_kernel"] <= 4,
-               "peak memory < 4 GiB (kernel, table)": max(res["kernel"]["peak_rss_mib"], res["table"]["peak_rss_mib"]) < 4096,
-               "store >= 200k writes/s": res["store"]["write_cells_per_s"] >= 2e5,
-               "store >= 500k cells/s scanned": res["store"]["scan_cells_per_s"] >= 5e5}
+    ratios = {
+        "kernel_vs_pandas": k / res["pandas_baseline"]["derived_values_per_s"],
+        "table_vs_pandas": res["table"]["derived_values_per_s"]
+        / res["pandas_baseline"]["derived_values_per_s"],
+        "spark_slowdown_vs_kernel": k / res["spark_local2"]["derived_values_per_s"],
+        "spark_slowdown_vs_table": res["table"]["derived_values_per_s"]
+        / res["spark_local2"]["derived_values_per_s"],
+    }
+    targets = {
+        "kernel >= 2M values/s": k >= 2e6,
+        "kernel >= 20x pandas": ratios["kernel_vs_pandas"] >= 20,
+        "spark within 4x of kernel": ratios["spark_slowdown_vs_kernel"] <= 4,
+        "peak memory < 4 GiB (kernel, table)": max(
+            res["kernel"]["peak_rss_mib"], res["table"]["peak_rss_mib"]
+        )
+        < 4096,
+        "store >= 200k writes/s": res["store"]["write_cells_per_s"] >= 2e5,
+        "store >= 500k cells/s scanned": res["store"]["scan_cells_per_s"] >= 5e5,
+    }
     for k_, v in ratios.items():
         print(f"  {k_}: {v:.1f}x")
     for t, ok in targets.items():
         print(f"  [{'met' if ok else 'MISSED'}] {t}")
-    path = write_result("window_engine", {"workload": {"entities": e, "features": len(FEATURES), "lines": len(LINES), "days": DAYS,
-                                                       "density": DENSITY, "derived_values": n_values(e)},
-                                          "results": res, "ratios": ratios, "targets": targets})
+    path = write_result(
+        "window_engine",
+        {
+            "workload": {
+                "entities": e,
+                "features": len(FEATURES),
+                "lines": len(LINES),
+                "days": DAYS,
+                "density": DENSITY,
+                "derived_values": n_values(e),
+            },
+            "results": res,
+            "ratios": ratios,
+            "targets": targets,
+        },
+    )
     print(f"written {path}")
     return res
 

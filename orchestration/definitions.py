@@ -23,25 +23,44 @@ from orchestration.sensors import champion_alias_sensor, rebuild_als_serving
 from recstack import names
 from recstack.settings import configure_process, deployment
 
-STAGES = (assets.ingest, assets.features, assets.tuning, assets.embeddings, assets.indexes, assets.retrieval,
-          assets.evaluation)
-ALL_ASSETS = [a for stage in STAGES
-              for a in dg.load_assets_from_package_module(stage, group_name=stage.__name__.rsplit(".", 1)[-1])]
-
-RECOMMENDATION = dg.AssetSelection.groups("ingest", "tuning", "embeddings", "indexes", "retrieval", "evaluation")
-recommendation_job = dg.define_asset_job(
-    names.RECOMMENDATION_JOB, selection=RECOMMENDATION,
-    description="interactions → tuning → ALS, item2vec, two-tower, entity vectors → Faiss and Milvus → "
-                "lookalike audiences and similar entities, evaluated and promoted by policy",
+STAGES = (
+    assets.ingest,
+    assets.features,
+    assets.tuning,
+    assets.embeddings,
+    assets.indexes,
+    assets.retrieval,
+    assets.evaluation,
 )
-nightly_recommendation = dg.ScheduleDefinition(job=recommendation_job, cron_schedule="0 3 * * *", execution_timezone="UTC")
+ALL_ASSETS = [
+    a
+    for stage in STAGES
+    for a in dg.load_assets_from_package_module(stage, group_name=stage.__name__.rsplit(".", 1)[-1])
+]
+
+RECOMMENDATION = dg.AssetSelection.groups(
+    "ingest", "tuning", "embeddings", "indexes", "retrieval", "evaluation"
+)
+recommendation_job = dg.define_asset_job(
+    names.RECOMMENDATION_JOB,
+    selection=RECOMMENDATION,
+    description="interactions → tuning → ALS, item2vec, two-tower, entity vectors → Faiss and Milvus → "
+    "lookalike audiences and similar entities, evaluated and promoted by policy",
+)
+nightly_recommendation = dg.ScheduleDefinition(
+    job=recommendation_job, cron_schedule="0 3 * * *", execution_timezone="UTC"
+)
 
 WAREHOUSE_DAILY = dg.AssetSelection.groups("features") - dg.AssetSelection.assets(feature_dictionary)
 warehouse_job = dg.define_asset_job(
-    names.WAREHOUSE_JOB, selection=WAREHOUSE_DAILY, partitions_def=daily,
+    names.WAREHOUSE_JOB,
+    selection=WAREHOUSE_DAILY,
+    partitions_def=daily,
     description="raw_events → DWD → MID → window features → opportunities → LibSVM for one day",
 )
-dictionary_job = dg.define_asset_job(names.DICTIONARY_JOB, selection=dg.AssetSelection.assets(feature_dictionary))
+dictionary_job = dg.define_asset_job(
+    names.DICTIONARY_JOB, selection=dg.AssetSelection.assets(feature_dictionary)
+)
 warehouse_schedule = dg.build_schedule_from_partitioned_job(warehouse_job, hour_of_day=1, minute_of_hour=30)
 
 

@@ -30,11 +30,15 @@ def local_resources() -> dict:
     return {
         "io_manager": VersionedIOManager(root=str(h / "storage")),
         "spark": SparkResource(master="local[*]", driver_memory="4g"),
-        "mlflow_tracking": MlflowResource(tracking_uri=f"sqlite:///{h / 'mlflow' / 'mlflow.db'}",
-                                          artifact_root=str(h / "mlflow" / "artifacts")),
+        "mlflow_tracking": MlflowResource(
+            tracking_uri=f"sqlite:///{h / 'mlflow' / 'mlflow.db'}",
+            artifact_root=str(h / "mlflow" / "artifacts"),
+        ),
         "gx": GreatExpectationsResource(),
         "faiss_cfg": FaissResource(use_gpu="auto"),
-        "feature_store": FeatureStoreResource(backend=EmbeddedConfig(path=str(h / "feature_store" / "store.sqlite"))),
+        "feature_store": FeatureStoreResource(
+            backend=EmbeddedConfig(path=str(h / "feature_store" / "store.sqlite"))
+        ),
         "crm": CrmSourceResource(),
         "exports": ExportResource(root=str(h / "exports")),
         "milvus": MilvusResource(uri=str(h / "milvus" / "recstack.db")),  # Milvus Lite
@@ -43,16 +47,28 @@ def local_resources() -> dict:
 
 def prod_resources() -> dict:
     return {
-        "io_manager": VersionedIOManager(root=dg.EnvVar("RECSTACK_STORAGE_ROOT")),  # e.g. s3://bucket/recstack
-        "spark": SparkResource(master=dg.EnvVar("RECSTACK_SPARK_MASTER"), driver_memory="8g", shuffle_partitions=200),
-        "mlflow_tracking": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"), ui_url=dg.EnvVar("RECSTACK_MLFLOW_UI_URL")),
+        "io_manager": VersionedIOManager(
+            root=dg.EnvVar("RECSTACK_STORAGE_ROOT")
+        ),  # e.g. s3://bucket/recstack
+        "spark": SparkResource(
+            master=dg.EnvVar("RECSTACK_SPARK_MASTER"), driver_memory="8g", shuffle_partitions=200
+        ),
+        "mlflow_tracking": MlflowResource(
+            tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"), ui_url=dg.EnvVar("RECSTACK_MLFLOW_UI_URL")
+        ),
         "gx": GreatExpectationsResource(),
         "faiss_cfg": FaissResource(use_gpu="auto"),
-        "feature_store": FeatureStoreResource(backend=HBaseConfig(host=dg.EnvVar("RECSTACK_HBASE_HOST"), table_prefix="recstack")),
-        "crm": CrmSourceResource(events_path=dg.EnvVar("RECSTACK_CRM_EVENTS_PATH"),
-                                 opportunities_path=dg.EnvVar("RECSTACK_CRM_OPPORTUNITIES_PATH")),
+        "feature_store": FeatureStoreResource(
+            backend=HBaseConfig(host=dg.EnvVar("RECSTACK_HBASE_HOST"), table_prefix="recstack")
+        ),
+        "crm": CrmSourceResource(
+            events_path=dg.EnvVar("RECSTACK_CRM_EVENTS_PATH"),
+            opportunities_path=dg.EnvVar("RECSTACK_CRM_OPPORTUNITIES_PATH"),
+        ),
         "exports": ExportResource(root=dg.EnvVar("RECSTACK_EXPORT_ROOT")),
-        "milvus": MilvusResource(uri=dg.EnvVar("RECSTACK_MILVUS_URI"), token=dg.EnvVar("RECSTACK_MILVUS_TOKEN")),
+        "milvus": MilvusResource(
+            uri=dg.EnvVar("RECSTACK_MILVUS_URI"), token=dg.EnvVar("RECSTACK_MILVUS_TOKEN")
+        ),
     }
 
 

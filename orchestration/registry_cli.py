@@ -26,13 +26,23 @@ def _resource():
 
 def status(model: str) -> list[dict]:
     """Every version of ``model`` with its aliases and promotion tags, newest first."""
-    return [{"version": v["version"], "aliases": v["aliases"], "promotion": v["tags"].get(names.TAG_PROMOTION, ""),
-             "reason": v["tags"].get(names.TAG_PROMOTION_REASON, "")} for v in _resource().versions(model)]
+    return [
+        {
+            "version": v["version"],
+            "aliases": v["aliases"],
+            "promotion": v["tags"].get(names.TAG_PROMOTION, ""),
+            "reason": v["tags"].get(names.TAG_PROMOTION_REASON, ""),
+        }
+        for v in _resource().versions(model)
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m orchestration.registry_cli", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m orchestration.registry_cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in ("status", "promote", "rollback"):
         p = sub.add_parser(name)
@@ -46,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "promote":
             known = {r["version"] for r in status(args.model)}
             if str(args.version) not in known:
-                print(f"{args.model} has no version {args.version} (versions: {sorted(known, key=int)})", file=sys.stderr)
+                print(
+                    f"{args.model} has no version {args.version} (versions: {sorted(known, key=int)})",
+                    file=sys.stderr,
+                )
                 return 2
             prev = res.move_champion(args.model, args.version, args.reason, by=settings.user())
             print(f"{args.model}: champion {prev or 'none'} -> {args.version}")
@@ -54,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             frm, to = res.rollback_champion(args.model, by=settings.user())
             print(f"{args.model}: champion {frm} -> {to} (rolled back)")
         for r in status(args.model):
-            print(f"  v{r['version']:<4} {','.join(r['aliases']) or '-':<32} {r['promotion']:<14} {r['reason']}")
+            print(
+                f"  v{r['version']:<4} {','.join(r['aliases']) or '-':<32} {r['promotion']:<14} {r['reason']}"
+            )
     except RuntimeError as e:
         print(str(e), file=sys.stderr)
         return 2

@@ -15,15 +15,22 @@ from recstack import names, settings
 settings.configure_process()  # before dagster imports grpc
 
 
-
 def ingest_chain() -> list:
     """The keys of the warehouse's ingest chain (raw → MID and owner history), the part of a day
     that older partitions need. (Imported late: the daily partitions start where ``make run``
     records it.)"""
     from assets.features import warehouse_assets as w
 
-    return [a.key for a in (w.raw_events, w.opportunity_snapshot, w.hbase_dwd_events, w.hbase_mid_daily,
-                            w.opportunity_owner_history)]
+    return [
+        a.key
+        for a in (
+            w.raw_events,
+            w.opportunity_snapshot,
+            w.hbase_dwd_events,
+            w.hbase_mid_daily,
+            w.opportunity_owner_history,
+        )
+    ]
 
 
 def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
@@ -31,14 +38,24 @@ def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
     history), then run the whole daily chain for ``end_day``. Returns the results."""
     from datetime import timedelta
 
-
-    results = [defs.resolve_job_def(names.DICTIONARY_JOB).execute_in_process(instance=instance, run_config=run_config)]
+    results = [
+        defs.resolve_job_def(names.DICTIONARY_JOB).execute_in_process(
+            instance=instance, run_config=run_config
+        )
+    ]
     job = defs.resolve_job_def(names.WAREHOUSE_JOB)
     for i in range(days - 1, -1, -1):
         day = end_day - timedelta(days=i)
         sel = None if i == 0 else ingest_chain()
-        results.append(job.execute_in_process(instance=instance, partition_key=day.isoformat(), asset_selection=sel,
-                                              run_config=run_config, raise_on_error=False))
+        results.append(
+            job.execute_in_process(
+                instance=instance,
+                partition_key=day.isoformat(),
+                asset_selection=sel,
+                run_config=run_config,
+                raise_on_error=False,
+            )
+        )
         if not results[-1].success:
             break
     return results
@@ -46,8 +63,12 @@ def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--interactions", type=int, default=None, help="synthetic interaction count (default 100k)")
-    ap.add_argument("--warehouse-days", type=int, default=30, help="daily partitions to fill, ending yesterday")
+    ap.add_argument(
+        "--interactions", type=int, default=None, help="synthetic interaction count (default 100k)"
+    )
+    ap.add_argument(
+        "--warehouse-days", type=int, default=30, help="daily partitions to fill, ending yesterday"
+    )
     args = ap.parse_args(argv)
 
     from datetime import date, timedelta
@@ -77,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     secs = time.perf_counter() - t0
     print("\n== RecStack: make run ==")
     ok = result.success and all(r.success for r in wh)
-    print(f"{'SUCCESS' if ok else 'FAILED'} in {secs:.0f}s (recommendation slice {t1 - t0:.0f}s, "
-          f"feature warehouse {len(wh) - 1} daily partitions up to {end_day} {time.perf_counter() - t1:.0f}s)")
+    print(
+        f"{'SUCCESS' if ok else 'FAILED'} in {secs:.0f}s (recommendation slice {t1 - t0:.0f}s, "
+        f"feature warehouse {len(wh) - 1} daily partitions up to {end_day} {time.perf_counter() - t1:.0f}s)"
+    )
     latest = {}
     for r in [result, *wh]:
         for e in r.all_events:
@@ -93,47 +116,80 @@ def main(argv: list[str] | None = None) -> int:
     for key, m in latest.items():
         rows = m.metadata.get("rows") or m.metadata.get("cells")
         part = f" [{m.partition}]" if m.partition else ""
-        print(f"  - {key}{part}" + (f" ({rows.value} {'rows' if 'rows' in m.metadata else 'cells'})" if rows else ""))
+        print(
+            f"  - {key}{part}"
+            + (f" ({rows.value} {'rows' if 'rows' in m.metadata else 'cells'})" if rows else "")
+        )
     if not ok:
         return 1
     ev = result.output_for_node("als_evaluation")
     k = ev["k"]
     print(f"\nHeld-out evaluation ({ev['split']['method']}, k={k}):")
     for model, m in ev["metrics"].items():
-        print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  coverage={m[f'coverage@{k}']:.3f}")
+        print(
+            f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}  "
+            f"coverage={m[f'coverage@{k}']:.3f}"
+        )
     for node in ("als_tuning", "item2vec_tuning", "two_tower_tuning"):
         t = result.output_for_node(node)
-        best = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in t["best_params"].items() if k in t.get("searched", [])}
+        best = {
+            k: (round(v, 4) if isinstance(v, float) else v)
+            for k, v in t["best_params"].items()
+            if k in t.get("searched", [])
+        }
         c = t["confirmation"]
-        print(f"Tuning {node.removesuffix('_tuning')}: validation {t['default_value']:.4f} at defaults -> {t['best_value']:.4f} "
-              f"({len(t['trials'])} trials, {t['seconds']:.0f}s) with {best}; confirmation {c['tuned']:.4f} vs "
-              f"{c['default']:.4f} at defaults: {'tuned parameters adopted' if t['adopted'] else 'defaults kept'}")
+        print(
+            f"Tuning {node.removesuffix('_tuning')}: validation {t['default_value']:.4f} at defaults -> "
+            f"{t['best_value']:.4f} "
+            f"({len(t['trials'])} trials, {t['seconds']:.0f}s) with {best}; confirmation {c['tuned']:.4f} vs "
+            f"{c['default']:.4f} at defaults: "
+            f"{'tuned parameters adopted' if t['adopted'] else 'defaults kept'}"
+        )
     for node in ("als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion"):
         promo = result.output_for_node(node)
-        print(f"Promotion {promo['model']} v{promo.get('challenger_version', '?')} "
-              f"{'-> champion' if promo['promoted'] else 'stays challenger'}: {promo['reason']}")
+        print(
+            f"Promotion {promo['model']} v{promo.get('challenger_version', '?')} "
+            f"{'-> champion' if promo['promoted'] else 'stays challenger'}: {promo['reason']}"
+        )
     i2v = result.output_for_node("item2vec_evaluation")
     print("item2vec comparison (same split, users item2vec can serve):")
     for model, m in i2v["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}")
-    if names.ENTITY_VECTORS in latest and "same_industry_precision_at_10" in latest[names.ENTITY_VECTORS].metadata:
+    if (
+        names.ENTITY_VECTORS in latest
+        and "same_industry_precision_at_10" in latest[names.ENTITY_VECTORS].metadata
+    ):
         md = latest[names.ENTITY_VECTORS].metadata
-        print(f"Similar entities: same-industry precision@10 {md['same_industry_precision_at_10'].value:.3f} "
-              f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})")
+        print(
+            f"Similar entities: same-industry precision@10 {md['same_industry_precision_at_10'].value:.3f} "
+            f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})"
+        )
     kb = result.output_for_node("kb_search_evaluation")
-    print(f"Knowledge-base search, held-out queries MRR@10: two-tower {kb['two_tower']['mrr@10']:.3f}, BM25 {kb['bm25']['mrr@10']:.3f}"
-          + "; " + ", ".join(f"{m} {v['mrr@10']:.3f}" for m, v in kb.get("modes", {}).items()))
+    print(
+        f"Knowledge-base search, held-out queries MRR@10: two-tower {kb['two_tower']['mrr@10']:.3f}, BM25 "
+        f"{kb['bm25']['mrr@10']:.3f}"
+        + "; "
+        + ", ".join(f"{m} {v['mrr@10']:.3f}" for m, v in kb.get("modes", {}).items())
+    )
     look = result.output_for_node("lookalike_evaluation")
     lm = look["metrics"]
-    print(f"Lookalike backtest (audience {look['size']}, {look['targets']} items): " + ", ".join(
-        f"{s} recall {v['recall']:.3f}" for s, v in lm.items()) + f"; winner {look['winner']}")
+    print(
+        f"Lookalike backtest (audience {look['size']}, {look['targets']} items): "
+        + ", ".join(f"{s} recall {v['recall']:.3f}" for s, v in lm.items())
+        + f"; winner {look['winner']}"
+    )
     mil = result.output_for_node(names.MILVUS_COLLECTION_ENTITIES)
-    print(f"Milvus: alias {mil['alias']} -> {mil['collection']} ({mil['rows']} rows, recall@10 {mil['recall@10']:.3f})")
+    print(
+        f"Milvus: alias {mil['alias']} -> {mil['collection']} ({mil['rows']} rows, recall@10 "
+        f"{mil['recall@10']:.3f})"
+    )
     if "libsvm_datasets" in latest:
         md = latest["libsvm_datasets"].metadata
-        print(f"\nLibSVM for {latest['libsvm_datasets'].partition}: {md['rows'].value} opportunities x "
-              f"{md['features'].value} features, {md['libsvm_bytes'].value / 1e6:.1f} MB "
-              f"({md['size_vs_jsonl'].value:.2f}x the JSON-lines size) at {md['path'].value}")
+        print(
+            f"\nLibSVM for {latest['libsvm_datasets'].partition}: {md['rows'].value} opportunities x "
+            f"{md['features'].value} features, {md['libsvm_bytes'].value / 1e6:.1f} MB "
+            f"({md['size_vs_jsonl'].value:.2f}x the JSON-lines size) at {md['path'].value}"
+        )
     h = home()
     print(f"\nState: {h}  (make clean removes it)")
     print("Dagster UI: make ui  → http://127.0.0.1:3000  (runs, assets, checks, metadata)")

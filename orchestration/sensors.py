@@ -17,14 +17,27 @@ from resources.mlflow_tracking import MlflowResource
 
 # Model -> (job rebuilding what is built from it, the run config that makes it build from the champion).
 REBUILDS: dict[str, tuple[str, dict]] = {
-    names.ALS_MODEL: (names.REBUILD_ALS_JOB, {"ops": {names.ALS_USER_VECTORS: {"config": {"from_alias": names.CHAMPION}},
-                                                     names.ALS_ITEM_VECTORS: {"config": {"from_alias": names.CHAMPION}}}}),
+    names.ALS_MODEL: (
+        names.REBUILD_ALS_JOB,
+        {
+            "ops": {
+                names.ALS_USER_VECTORS: {"config": {"from_alias": names.CHAMPION}},
+                names.ALS_ITEM_VECTORS: {"config": {"from_alias": names.CHAMPION}},
+            }
+        },
+    ),
 }
 
 rebuild_als_serving = dg.define_asset_job(
     names.REBUILD_ALS_JOB,
-    selection=dg.AssetSelection.assets(names.ALS_USER_VECTORS, names.ALS_ITEM_VECTORS, names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS,
-                                       names.MILVUS_COLLECTION_ALS_ITEMS, names.LOOKALIKE_AUDIENCES),
+    selection=dg.AssetSelection.assets(
+        names.ALS_USER_VECTORS,
+        names.ALS_ITEM_VECTORS,
+        names.FAISS_INDEX_ALS_USERS,
+        names.FAISS_INDEX_ALS_ITEMS,
+        names.MILVUS_COLLECTION_ALS_ITEMS,
+        names.LOOKALIKE_AUDIENCES,
+    ),
     description="Rebuild the ALS vectors, indexes, Milvus collection and audiences from the current champion",
 )
 
@@ -49,20 +62,32 @@ def champion_moves(seen: dict[str, str], current: dict[str, str | None]) -> list
     return [(m, v) for m, v in current.items() if v is not None and seen.get(m) != v]
 
 
-@dg.sensor(job=rebuild_als_serving, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Rebuilds indexes when a model's `champion` alias moves (policy, MLflow UI, API or CLI)")
+@dg.sensor(
+    job=rebuild_als_serving,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Rebuilds indexes when a model's `champion` alias moves (policy, MLflow UI, API or CLI)",
+)
 def champion_alias_sensor(context: dg.SensorEvaluationContext, mlflow_tracking: MlflowResource):
     # First tick: what is served now counts as seen, so starting the sensor (or `make ui` after
     # `make run`) rebuilds nothing unless the served vectors are not from the champion.
-    state = json.loads(context.cursor) if context.cursor else {"seen": served_versions(context.instance), "moves": 0}
+    state = (
+        json.loads(context.cursor)
+        if context.cursor
+        else {"seen": served_versions(context.instance), "moves": 0}
+    )
     current = {m: mlflow_tracking.alias_version(m, names.CHAMPION) for m in REBUILDS}
     moves = champion_moves(state["seen"], current)
     for model, version in moves:
         state["moves"] += 1
         job, run_config = REBUILDS[model]
         context.log.info("%s champion is now v%s: requesting %s", model, version, job)
-        yield dg.RunRequest(run_key=f"{model}-champion-v{version}-move{state['moves']}", job_name=job, run_config=run_config,
-                            tags={"recstack/model": model, "recstack/champion_version": version})
+        yield dg.RunRequest(
+            run_key=f"{model}-champion-v{version}-move{state['moves']}",
+            job_name=job,
+            run_config=run_config,
+            tags={"recstack/model": model, "recstack/champion_version": version},
+        )
     if not moves:
         yield dg.SkipReason(f"no champion moved ({', '.join(f'{m} v{v}' for m, v in current.items())})")
     state["seen"] = {m: v for m, v in current.items() if v is not None}

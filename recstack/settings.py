@@ -87,7 +87,8 @@ def mlflow_tracking_uri() -> str:
 
 
 def serve_poll_seconds() -> float:
-    """How often the recall service checks the registry for moved aliases (``RECSTACK_SERVE_POLL_SECONDS``)."""
+    """How often the recall service checks the registry for moved aliases
+    (``RECSTACK_SERVE_POLL_SECONDS``)."""
     return float(env("RECSTACK_SERVE_POLL_SECONDS", "30"))
 
 

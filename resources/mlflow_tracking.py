@@ -82,7 +82,11 @@ class MlflowResource(ConfigurableResource):
             return exp.experiment_id
         loc = None
         if self.artifact_root:
-            loc = self.artifact_root if "://" in self.artifact_root else Path(self.artifact_root).absolute().as_uri()
+            loc = (
+                self.artifact_root
+                if "://" in self.artifact_root
+                else Path(self.artifact_root).absolute().as_uri()
+            )
         return client.create_experiment(self.experiment, artifact_location=loc)
 
     @contextmanager
@@ -131,7 +135,12 @@ class MlflowResource(ConfigurableResource):
         mlflow, _ = self._client()
         with self.start_run(run_name, tags=tags) as run, tempfile.TemporaryDirectory() as tmp:
             if params:
-                mlflow.log_params({k: (str(v)[:500] if not isinstance(v, (int, float, bool)) else v) for k, v in params.items()})
+                mlflow.log_params(
+                    {
+                        k: (str(v)[:500] if not isinstance(v, (int, float, bool)) else v)
+                        for k, v in params.items()
+                    }
+                )
             if metrics:
                 mlflow.log_metrics({k.replace("@", "_at_"): float(v) for k, v in metrics.items()})
             for name, series in (step_metrics or {}).items():
@@ -143,9 +152,14 @@ class MlflowResource(ConfigurableResource):
             for name, write in artifacts.items():
                 paths[name] = str(Path(tmp) / name)
                 write(Path(paths[name]))
-            info = mlflow.pyfunc.log_model(name="model", python_model=python_model, artifacts=paths,
-                                           pip_requirements=model_requirements(*requirements),
-                                           input_example=input_example, registered_model_name=model_name)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=python_model,
+                artifacts=paths,
+                pip_requirements=model_requirements(*requirements),
+                input_example=input_example,
+                registered_model_name=model_name,
+            )
         version = str(info.registered_model_version)
         self.set_alias(model_name, alias, version)
         return RegisteredModel(model_name, version, run.info.run_id, info.model_uri, alias)
@@ -178,7 +192,9 @@ class MlflowResource(ConfigurableResource):
         for k, v in tags.items():
             client.set_model_version_tag(model_name, str(version), k, str(v))
 
-    def move_champion(self, model_name: str, version: str | int, reason: str, by: str = "policy") -> str | None:
+    def move_champion(
+        self, model_name: str, version: str | int, reason: str, by: str = "policy"
+    ) -> str | None:
         """Point ``champion`` at ``version`` (the old champion becomes ``previous_champion``) and tag
         the version with why. Returns the previous champion's version."""
         import datetime as _dt
@@ -187,9 +203,16 @@ class MlflowResource(ConfigurableResource):
         self.set_alias(model_name, names.CHAMPION, version)
         if previous and previous != str(version):
             self.set_alias(model_name, names.PREVIOUS_CHAMPION, previous)
-        self.version_tags(model_name, version, {names.TAG_PROMOTION: names.CHAMPION, names.TAG_PROMOTION_REASON: reason,
-                                                names.TAG_PROMOTION_BY: by,
-                                                names.TAG_PROMOTION_AT: _dt.datetime.now(_dt.UTC).isoformat()})
+        self.version_tags(
+            model_name,
+            version,
+            {
+                names.TAG_PROMOTION: names.CHAMPION,
+                names.TAG_PROMOTION_REASON: reason,
+                names.TAG_PROMOTION_BY: by,
+                names.TAG_PROMOTION_AT: _dt.datetime.now(_dt.UTC).isoformat(),
+            },
+        )
         return previous
 
     def versions(self, model_name: str) -> list[dict]:
@@ -197,9 +220,18 @@ class MlflowResource(ConfigurableResource):
         ``run_id``. Empty when the model is not registered."""
         _, client = self._client()
         out = []
-        for v in sorted(client.search_model_versions(f"name='{model_name}'"), key=lambda v: int(v.version), reverse=True):
+        for v in sorted(
+            client.search_model_versions(f"name='{model_name}'"), key=lambda v: int(v.version), reverse=True
+        ):
             v = client.get_model_version(model_name, str(v.version))  # search results carry no aliases
-            out.append({"version": str(v.version), "aliases": sorted(v.aliases or []), "tags": dict(v.tags), "run_id": v.run_id})
+            out.append(
+                {
+                    "version": str(v.version),
+                    "aliases": sorted(v.aliases or []),
+                    "tags": dict(v.tags),
+                    "run_id": v.run_id,
+                }
+            )
         return out
 
     def version_params(self, model_name: str, version: str | int) -> dict[str, str]:
@@ -222,7 +254,9 @@ class MlflowResource(ConfigurableResource):
         """A run nested under ``parent`` (an active run from :meth:`start_run`), in its experiment
         (a nested run otherwise lands in the "Default" one)."""
         mlflow, _ = self._client()
-        with mlflow.start_run(run_name=run_name, nested=True, experiment_id=parent.info.experiment_id, tags=tags or {}) as run:
+        with mlflow.start_run(
+            run_name=run_name, nested=True, experiment_id=parent.info.experiment_id, tags=tags or {}
+        ) as run:
             yield run
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -235,9 +269,14 @@ class MlflowResource(ConfigurableResource):
         mlflow, _ = self._client()
         mlflow.log_metrics({k.replace("@", "_at_"): float(v) for k, v in metrics.items()})
 
-    def rollback_champion(self, model_name: str, reason: str = "rollback", by: str = "manual") -> tuple[str, str]:
+    def rollback_champion(
+        self, model_name: str, reason: str = "rollback", by: str = "manual"
+    ) -> tuple[str, str]:
         """Swap ``champion`` and ``previous_champion``; returns ``(from_version, to_version)``."""
-        current, previous = self.alias_version(model_name, names.CHAMPION), self.alias_version(model_name, names.PREVIOUS_CHAMPION)
+        current, previous = (
+            self.alias_version(model_name, names.CHAMPION),
+            self.alias_version(model_name, names.PREVIOUS_CHAMPION),
+        )
         if previous is None or current is None:
             raise RuntimeError(f"{model_name}: no previous champion to roll back to")
         self.move_champion(model_name, previous, reason, by)

@@ -25,7 +25,10 @@ _TRANSIENT_MLFLOW = {"TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED", "INTER
 _TRANSIENT_NAMES = {
     "TTransportException",  # thriftpy2 (HBase Thrift): socket closed, timed out
     "MilvusUnavailableException",
-    "ConnectTimeout", "ReadTimeout", "ConnectError", "RemoteProtocolError",  # httpx / requests
+    "ConnectTimeout",
+    "ReadTimeout",
+    "ConnectError",
+    "RemoteProtocolError",  # httpx / requests
 }
 
 
@@ -61,7 +64,9 @@ def _classify(exc: Exception) -> Exception:
     if isinstance(exc, Failure):
         final = Failure(description=exc.description, metadata=exc.metadata, allow_retries=False)
     else:
-        final = Failure(description=f"{type(exc).__name__}: {exc} (deterministic: not retried)", allow_retries=False)
+        final = Failure(
+            description=f"{type(exc).__name__}: {exc} (deterministic: not retried)", allow_retries=False
+        )
     return final
 
 
@@ -72,6 +77,7 @@ def transient_only(fn):
     is kept, so Dagster still injects the context, resources and inputs by name.
     """
     if inspect.isgeneratorfunction(fn):
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:
@@ -81,6 +87,7 @@ def transient_only(fn):
                     raise
                 raise final from e
     else:
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             try:

@@ -42,15 +42,23 @@ class SparkResource(ConfigurableResource):
         try:
             spark = b.getOrCreate()
         except Exception as e:
-            if "JAVA_GATEWAY_EXITED" in str(e) and "grpc" in sys.modules and not settings.grpc_fork_support_disabled():
+            if (
+                "JAVA_GATEWAY_EXITED" in str(e)
+                and "grpc" in sys.modules
+                and not settings.grpc_fork_support_disabled()
+            ):
                 raise RuntimeError(
                     "Spark's JVM did not start: gRPC's fork handlers (a pymilvus channel is busy in this "
-                    "process) broke the fork that launches it. Set GRPC_ENABLE_FORK_SUPPORT=false in the environment "
-                    "before Python starts (the Makefile and the images do).") from e
+                    "process) broke the fork that launches it. Set GRPC_ENABLE_FORK_SUPPORT=false in the "
+                    "environment "
+                    "before Python starts (the Makefile and the images do)."
+                ) from e
             raise
         spark.sparkContext.setLogLevel("WARN")
         if spark.sparkContext.getCheckpointDir() is None:
             import tempfile
 
-            spark.sparkContext.setCheckpointDir(self.checkpoint_dir or tempfile.mkdtemp(prefix="recstack-spark-checkpoints-"))
+            spark.sparkContext.setCheckpointDir(
+                self.checkpoint_dir or tempfile.mkdtemp(prefix="recstack-spark-checkpoints-")
+            )
         return spark

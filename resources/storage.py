@@ -59,7 +59,10 @@ class VersionedStore:
         d = self._dir(key, partition)
         # Names sort in write order (GC keeps the newest by name): UTC time to the nanosecond.
         ns = time.time_ns()
-        version = time.strftime("%Y%m%dT%H%M%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}-{uuid.uuid4().hex[:6]}"
+        version = (
+            time.strftime("%Y%m%dT%H%M%S", time.gmtime(ns // 1_000_000_000))
+            + f".{ns % 1_000_000_000:09d}-{uuid.uuid4().hex[:6]}"
+        )
         vdir = f"{d}/{version}"
         self.fs.create_dir(vdir, recursive=True)
         manifest: dict[str, Any] = {"version": version, **(extra or {})}
@@ -82,7 +85,10 @@ class VersionedStore:
             self._save_object(obj, f"{vdir}/obj")
             manifest.update(kind="object", cls=cls)
         else:
-            raise TypeError(f"cannot store {type(obj).__name__}: return a DataFrame, Arrow table, dict or a RecStack model")
+            raise TypeError(
+                f"cannot store {type(obj).__name__}: return a DataFrame, Arrow table, dict or a RecStack "
+                f"model"
+            )
         # Publish: temp pointer renamed over CURRENT (atomic on local disks; one PUT on object stores).
         tmp = f"{d}/CURRENT.{version}.tmp"
         with self.fs.open_output_stream(tmp) as f:
@@ -95,7 +101,9 @@ class VersionedStore:
         """Read the published version."""
         m = self.current(key, partition)
         if m is None:
-            raise FileNotFoundError(f"no published version of {'/'.join(key)} [{partition or 'unpartitioned'}]")
+            raise FileNotFoundError(
+                f"no published version of {'/'.join(key)} [{partition or 'unpartitioned'}]"
+            )
         vdir = f"{self._dir(key, partition)}/{m['version']}"
         if m["kind"] in ("dataframe", "arrow"):
             t = pq.read_table(f"{vdir}/data.parquet", filesystem=self.fs)
@@ -119,8 +127,12 @@ class VersionedStore:
             return
         with tempfile.TemporaryDirectory() as tmp:
             obj.save(tmp)
-            self.fs.create_dir(dest, recursive=True)  # hierarchical remote filesystems (HDFS) need it; S3 ignores it
-            pafs.copy_files(tmp, dest, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
+            self.fs.create_dir(
+                dest, recursive=True
+            )  # hierarchical remote filesystems (HDFS) need it; S3 ignores it
+            pafs.copy_files(
+                tmp, dest, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs
+            )
 
     def _load_object(self, cls, src: str):
         if self.local:
@@ -155,7 +167,10 @@ class VersionedIOManager(ConfigurableIOManager):
         store = self._store()
         key = list(context.asset_key.path)
         m = store.write(key, part, obj, {"run_id": context.run_id})
-        md: dict[str, Any] = {"storage_version": m["version"], "storage_path": f"{store._dir(key, part)}/{m['version']}"}
+        md: dict[str, Any] = {
+            "storage_version": m["version"],
+            "storage_path": f"{store._dir(key, part)}/{m['version']}",
+        }
         if "rows" in m:
             md["rows"] = m["rows"]
         context.add_output_metadata(md)

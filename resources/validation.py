@@ -32,7 +32,10 @@ class ValidationSummary:
     def message(self) -> str:
         if self.success:
             return f"suite '{self.suite}': all {self.evaluated} expectations passed on {self.n_rows} rows"
-        return f"suite '{self.suite}' failed {len(self.failures)} of {self.evaluated} expectations on {self.n_rows} rows: " + "; ".join(self.failures)
+        return (
+            f"suite '{self.suite}' failed {len(self.failures)} of {self.evaluated} expectations on "
+            f"{self.n_rows} rows: " + "; ".join(self.failures)
+        )
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +67,8 @@ def _describe(r) -> str:
         msg = next(v["exception_message"] for v in _exc_dicts(r.exception_info) if v.get("raised_exception"))
         return f"{cfg.type}({target}): error: {msg}"
     if "unexpected_count" in res:
-        return f"{cfg.type}({target}): {res['unexpected_count']} of {res.get('element_count', '?')} rows unexpected"
+        total = res.get("element_count", "?")
+        return f"{cfg.type}({target}): {res['unexpected_count']} of {total} rows unexpected"
     if "observed_value" in res:
         return f"{cfg.type}({target}): observed {res['observed_value']!r}"
     return f"{cfg.type}({target}) failed"
@@ -91,7 +95,13 @@ def validate_frame(df: pd.DataFrame, suite_path: str | Path) -> ValidationSummar
         bd = asset.add_batch_definition_whole_dataframe("whole")
     res = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite)
     failures = [_describe(r) for r in res.results if not r.success]
-    return ValidationSummary(suite=suite.name, success=bool(res.success), n_rows=len(df), evaluated=len(res.results), failures=failures)
+    return ValidationSummary(
+        suite=suite.name,
+        success=bool(res.success),
+        n_rows=len(df),
+        evaluated=len(res.results),
+        failures=failures,
+    )
 
 
 class GreatExpectationsResource(ConfigurableResource):
@@ -114,7 +124,9 @@ class InputError(ValueError):
     one sentence in the Dagster UI instead of a pandas or codec stack trace.
     """
 
-    def __init__(self, problem: str, source: str | None = None, row: int | None = None, hint: str | None = None):
+    def __init__(
+        self, problem: str, source: str | None = None, row: int | None = None, hint: str | None = None
+    ):
         self.problem, self.source, self.row, self.hint = problem, source, row, hint
         where = f"{source}: " if source else ""
         at = f"row {row}: " if row is not None else ""
@@ -128,8 +140,12 @@ class InputError(ValueError):
         """This error as a ``dagster.Failure`` (description and structured metadata)."""
         import dagster as dg
 
-        md = {"problem": self.problem, **({"file": self.source} if self.source else {}),
-              **({"row": self.row} if self.row is not None else {}), **({"hint": self.hint} if self.hint else {})}
+        md = {
+            "problem": self.problem,
+            **({"file": self.source} if self.source else {}),
+            **({"row": self.row} if self.row is not None else {}),
+            **({"hint": self.hint} if self.hint else {}),
+        }
         return dg.Failure(description=str(self), metadata=md, allow_retries=False)
 
 
@@ -143,8 +159,12 @@ def check_result(summary: ValidationSummary, check_name: str, asset: str | None 
         passed=summary.success,
         severity=dg.AssetCheckSeverity.ERROR,
         description=summary.message(),
-        metadata={"rows": summary.n_rows, "expectations": summary.evaluated, "failed": len(summary.failures),
-                  "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in summary.failures) or "none")},
+        metadata={
+            "rows": summary.n_rows,
+            "expectations": summary.evaluated,
+            "failed": len(summary.failures),
+            "failures": dg.MetadataValue.md("\n".join(f"- {f}" for f in summary.failures) or "none"),
+        },
     )
 
 
@@ -158,4 +178,6 @@ def gate(summary: ValidationSummary, check_name: str, asset: str | None = None):
 
     yield check_result(summary, check_name, asset)
     if not summary.success:
-        raise dg.Failure(description=summary.message(), metadata={"failures": len(summary.failures)}, allow_retries=False)
+        raise dg.Failure(
+            description=summary.message(), metadata={"failures": len(summary.failures)}, allow_retries=False
+        )

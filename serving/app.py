@@ -40,13 +40,22 @@ from serving.state import ServingState, StateHolder, default_holder
 
 def _versions(state: ServingState, cap: str) -> Versions:
     v = state.versions[cap]
-    return Versions(model=v.model_name, model_version=v.model_version, alias=v.alias, index_version=v.index_version,
-                    index_model_version=v.index_model_version)
+    return Versions(
+        model=v.model_name,
+        model_version=v.model_version,
+        alias=v.alias,
+        index_version=v.index_version,
+        index_model_version=v.index_model_version,
+    )
 
 
 def _errors(*extra: int) -> dict:
     """The documented error answers of an endpoint: 401 (API key), 503 (not published yet), extras."""
-    what = {401: "missing or wrong X-API-Key header", 404: "unknown id(s)", 503: "the capability is not being served yet"}
+    what = {
+        401: "missing or wrong X-API-Key header",
+        404: "unknown id(s)",
+        503: "the capability is not being served yet",
+    }
     return {code: {"model": ErrorDetail, "description": what[code]} for code in (401, *extra, 503)}
 
 
@@ -68,8 +77,13 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
         yield
         holder.stop()
 
-    app = FastAPI(title="RecStack recall API", version="1", lifespan=lifespan,
-                  description="Similar entities, lookalike audiences and knowledge-base search over the champion models.")
+    app = FastAPI(
+        title="RecStack recall API",
+        version="1",
+        lifespan=lifespan,
+        description="Similar entities, lookalike audiences and knowledge-base search over the champion "
+        "models.",
+    )
     app.state.holder = holder
 
     def check_key(x_api_key: str | None = Header(default=None)) -> None:
@@ -88,22 +102,39 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         if e.status_code == 400 and e.detail == "There was an error parsing the body":
-            return JSONResponse(status_code=422, content={"detail": [
-                {"loc": ["body"], "msg": "the body is not UTF-8 JSON", "type": "json_invalid"}]})
+            return JSONResponse(
+                status_code=422,
+                content={
+                    "detail": [{"loc": ["body"], "msg": "the body is not UTF-8 JSON", "type": "json_invalid"}]
+                },
+            )
         return await http_exception_handler(request, e)
 
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"description": "not ready: a capability has no loaded model or index yet"}})
+    @app.get(
+        "/readyz",
+        responses={503: {"description": "not ready: a capability has no loaded model or index yet"}},
+    )
     def readyz():
         st = holder.state
-        body = {"ready": st.ready, "serving": {k: {**_versions(st, k).model_dump(), "index_matches_model": v.consistent}
-                                               for k, v in st.versions.items()}}
+        body = {
+            "ready": st.ready,
+            "serving": {
+                k: {**_versions(st, k).model_dump(), "index_matches_model": v.consistent}
+                for k, v in st.versions.items()
+            },
+        }
         return JSONResponse(status_code=200 if st.ready else 503, content=body)
 
-    @app.post("/v1/similar", response_model=SimilarResponse, dependencies=[Depends(check_key)], responses=_errors(404))
+    @app.post(
+        "/v1/similar",
+        response_model=SimilarResponse,
+        dependencies=[Depends(check_key)],
+        responses=_errors(404),
+    )
     async def similar_entities(req: SimilarRequest) -> SimilarResponse:
         # Async: an id lookup is ~0.1 ms of index work, cheaper on the event loop than a thread hop
         # (under 32 concurrent clients the thread pool's GIL contention dominated p99). Text goes to
@@ -119,32 +150,60 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
         else:
             q = await run_in_threadpool(st.encode_entities, pd.DataFrame({"description": [req.text]}))
             exclude, labels = None, [req.text]
-        found, scores = similar(st.entity_index, q, req.k, exclude=exclude, profiles=st.entity_profiles, filters=filters)
-        results = [Hits(query=label, ids=r[r >= 0].tolist(), scores=s[r >= 0].astype(float).tolist())
-                   for label, r, s in zip(labels, found, scores)]
+        found, scores = similar(
+            st.entity_index, q, req.k, exclude=exclude, profiles=st.entity_profiles, filters=filters
+        )
+        results = [
+            Hits(query=label, ids=r[r >= 0].tolist(), scores=s[r >= 0].astype(float).tolist())
+            for label, r, s in zip(labels, found, scores)
+        ]
         return SimilarResponse(results=results, versions=_versions(st, "entities"))
 
-    @app.post("/v1/lookalike", response_model=LookalikeResponse, dependencies=[Depends(check_key)], responses=_errors(404))
+    @app.post(
+        "/v1/lookalike",
+        response_model=LookalikeResponse,
+        dependencies=[Depends(check_key)],
+        responses=_errors(404),
+    )
     def lookalike(req: LookalikeRequest) -> LookalikeResponse:
         st = state_for("lookalike")
         users, items = np.asarray(req.seed_user_ids, np.int64), np.asarray(req.seed_item_ids, np.int64)
         bad_u, bad_i = users[~np.isin(users, st.user_index.ids)], items[~np.isin(items, st.item_index.ids)]
         if bad_u.size or bad_i.size:
-            raise HTTPException(404, f"unknown seed id(s): users {bad_u[:20].tolist()}, items {bad_i[:20].tolist()}")
+            raise HTTPException(
+                404, f"unknown seed id(s): users {bad_u[:20].tolist()}, items {bad_i[:20].tolist()}"
+            )
         strategies = ("u2u", "i2u2u", "i2i2u") if req.strategy == "all" else (req.strategy,)
-        camp = Campaign(seed_user_ids=tuple(req.seed_user_ids), seed_item_ids=tuple(req.seed_item_ids), size=req.size,
-                        exclude_user_ids=tuple(req.exclude_user_ids), strategies=strategies,
-                        allowed_users=tuple(req.allowed_user_ids) if req.allowed_user_ids is not None else None)
+        camp = Campaign(
+            seed_user_ids=tuple(req.seed_user_ids),
+            seed_item_ids=tuple(req.seed_item_ids),
+            size=req.size,
+            exclude_user_ids=tuple(req.exclude_user_ids),
+            strategies=strategies,
+            allowed_users=tuple(req.allowed_user_ids) if req.allowed_user_ids is not None else None,
+        )
         auds = run_campaign(camp, st.interactions, st.user_index, st.item_index)
-        out = [Audience(strategy=s, user_ids=ids.tolist(), scores=sc.astype(float).tolist()) for s, (ids, sc) in auds.items()]
+        out = [
+            Audience(strategy=s, user_ids=ids.tolist(), scores=sc.astype(float).tolist())
+            for s, (ids, sc) in auds.items()
+        ]
         return LookalikeResponse(audiences=out, versions=_versions(st, "lookalike"))
 
-    @app.post("/v1/kb/search", response_model=KbSearchResponse, dependencies=[Depends(check_key)], responses=_errors())
+    @app.post(
+        "/v1/kb/search",
+        response_model=KbSearchResponse,
+        dependencies=[Depends(check_key)],
+        responses=_errors(),
+    )
     def kb_search(req: KbSearchRequest) -> KbSearchResponse:
         st = state_for("kb")
         qv = st.encode_texts([req.query]) if req.mode != "bm25" and req.mode != "bm25_pr" else None
         ids, scores = st.kb_index.search([req.query], qv, k=req.k, mode=req.mode)
-        hits = [KbHit(doc_id=int(i), title=st.kb_titles.get(int(i), ""), score=float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        hits = [
+            KbHit(doc_id=int(i), title=st.kb_titles.get(int(i), ""), score=float(s))
+            for i, s in zip(ids[0], scores[0])
+            if i >= 0
+        ]
         return KbSearchResponse(hits=hits, mode=req.mode, versions=_versions(st, "kb"))
 
     return app

@@ -11,12 +11,14 @@ MAX_K = 100
 MAX_IDS = 100
 MAX_SEEDS = 1000
 MAX_AUDIENCE = 10_000
-# Ids are int64 >= 0 everywhere (-1 is padding); bounding them here turns a huge number into a 422, not an overflow.
+# Ids are int64 >= 0 everywhere (-1 is padding); bounding them here turns a huge number into a 422, not an
+# overflow.
 MAX_ID = 2**63 - 1
 
 
 def _json_integer(v):
-    """JSON Schema's integer: a number with no fractional part (``7`` or ``7.0``), never ``true`` or ``"7"``."""
+    """JSON Schema's integer: a number with no fractional part (``7`` or ``7.0``), never ``true`` or
+    ``"7"``."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise ValueError("must be an integer")
     return v
@@ -90,13 +92,25 @@ class LookalikeRequest(BaseModel):
     schema states both (``anyOf``, ``if``/``then``), so a client generated from it is right.
     """
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "anyOf": [_USER_SEEDS, _ITEM_SEEDS],
-        "allOf": [
-            {"if": {"required": ["strategy"], "properties": {"strategy": {"const": "u2u"}}}, "then": _USER_SEEDS},
-            {"if": {"required": ["strategy"], "properties": {"strategy": {"enum": ["i2u2u", "i2i2u"]}}}, "then": _ITEM_SEEDS},
-        ],
-    })
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [_USER_SEEDS, _ITEM_SEEDS],
+            "allOf": [
+                {
+                    "if": {"required": ["strategy"], "properties": {"strategy": {"const": "u2u"}}},
+                    "then": _USER_SEEDS,
+                },
+                {
+                    "if": {
+                        "required": ["strategy"],
+                        "properties": {"strategy": {"enum": ["i2u2u", "i2i2u"]}},
+                    },
+                    "then": _ITEM_SEEDS,
+                },
+            ],
+        },
+    )
     seed_user_ids: list[Id] = Field(default_factory=list, max_length=MAX_SEEDS)
     seed_item_ids: list[Id] = Field(default_factory=list, max_length=MAX_SEEDS)
     strategy: Literal["u2u", "i2u2u", "i2i2u", "all"] = "all"

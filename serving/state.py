@@ -23,9 +23,11 @@ log = logging.getLogger(__name__)
 
 ALIASES = (names.CHAMPION, names.CHALLENGER)  # the first that exists is served
 MODELS = {"entities": names.ENTITY_MODEL, "lookalike": names.ALS_MODEL, "kb": names.TWO_TOWER_MODEL}
-ASSETS = {"entities": (names.FAISS_INDEX_ENTITIES, names.ENTITY_PROFILES),
-          "lookalike": (names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS, names.INTERACTIONS),
-          "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS)}
+ASSETS = {
+    "entities": (names.FAISS_INDEX_ENTITIES, names.ENTITY_PROFILES),
+    "lookalike": (names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS, names.INTERACTIONS),
+    "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+}
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,9 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
         av = _alias_version(client, name)
         manifests = [store.current([k]) for k in ASSETS[cap]]
         if av is None or not all(manifests):
-            log.warning("not serving %s: model %s has no champion/challenger, or an index is not published", cap, name)
+            log.warning(
+                "not serving %s: model %s has no champion/challenger, or an index is not published", cap, name
+            )
             continue
         alias, version = av
         try:
@@ -124,13 +128,19 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
                 model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
                 index = store.read([names.FAISS_INDEX_ENTITIES])
                 built_from = str(index.params.get("vectors_model_version", ""))
-                kw.update(entity_index=index, entity_profiles=store.read([names.ENTITY_PROFILES]),
-                          encode_entities=lambda df, m=model: np.asarray(m.predict(df), np.float32))
+                kw.update(
+                    entity_index=index,
+                    entity_profiles=store.read([names.ENTITY_PROFILES]),
+                    encode_entities=lambda df, m=model: np.asarray(m.predict(df), np.float32),
+                )
             elif cap == "lookalike":
                 users = store.read([names.FAISS_INDEX_ALS_USERS])
                 built_from = str(users.params.get("vectors_model_version", ""))
-                kw.update(user_index=users, item_index=store.read([names.FAISS_INDEX_ALS_ITEMS]),
-                          interactions=store.read([names.INTERACTIONS])[["user_id", "item_id", "confidence"]])
+                kw.update(
+                    user_index=users,
+                    item_index=store.read([names.FAISS_INDEX_ALS_ITEMS]),
+                    interactions=store.read([names.INTERACTIONS])[["user_id", "item_id", "confidence"]],
+                )
             else:
                 from assets.embeddings.vectors import table_to_vectors
 
@@ -140,23 +150,37 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
                 ids, vecs, md = table_to_vectors(store.read([names.KB_DOC_VECTORS]))
                 built_from = str(md.get("model_version", ""))
                 docs = docs.set_index("doc_id").loc[ids].reset_index()
-                kw.update(kb_index=HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")),
-                          kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
-                          encode_texts=lambda texts, m=model: np.asarray(m.predict(list(texts)), np.float32))
+                kw.update(
+                    kb_index=HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")),
+                    kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
+                    encode_texts=lambda texts, m=model: np.asarray(m.predict(list(texts)), np.float32),
+                )
         except Exception:  # noqa: BLE001 - one broken capability must not take the others down
             log.exception("could not load %s", cap)
             continue
-        versions[cap] = Capability(name, version, alias, "+".join(m["version"] for m in manifests), built_from)
+        versions[cap] = Capability(
+            name, version, alias, "+".join(m["version"] for m in manifests), built_from
+        )
         if not versions[cap].consistent:
-            log.warning("%s: serving %s v%s with an index built from v%s (a rebuild is due)", cap, name, version, built_from)
+            log.warning(
+                "%s: serving %s v%s with an index built from v%s (a rebuild is due)",
+                cap,
+                name,
+                version,
+                built_from,
+            )
     return ServingState(versions=versions, **kw)
 
 
 class StateHolder:
     """The served state and its reload: poll (or ``reload()``), build aside, swap atomically."""
 
-    def __init__(self, loader: Callable[[], ServingState], fingerprint_fn: Callable[[], tuple] | None = None,
-                 poll_seconds: float = 30.0):
+    def __init__(
+        self,
+        loader: Callable[[], ServingState],
+        fingerprint_fn: Callable[[], tuple] | None = None,
+        poll_seconds: float = 30.0,
+    ):
         self._loader, self._fingerprint, self.poll_seconds = loader, fingerprint_fn, poll_seconds
         self.state = ServingState()
         self._seen: tuple | None = None
@@ -177,7 +201,10 @@ class StateHolder:
             # reach: full collections over them were the service's p99 (98 ms -> 14 ms measured).
             gc.collect()
             gc.freeze()
-            log.info("serving %s", {k: f"{v.model_name}@{v.alias} v{v.model_version}" for k, v in new.versions.items()})
+            log.info(
+                "serving %s",
+                {k: f"{v.model_name}@{v.alias} v{v.model_version}" for k, v in new.versions.items()},
+            )
             return True
 
     def start(self) -> None:
@@ -202,4 +229,6 @@ def default_holder() -> StateHolder:
     from recstack import settings
 
     root, uri = settings.storage_root(), settings.mlflow_tracking_uri()
-    return StateHolder(lambda: load_state(root, uri), lambda: fingerprint(root, uri), settings.serve_poll_seconds())
+    return StateHolder(
+        lambda: load_state(root, uri), lambda: fingerprint(root, uri), settings.serve_poll_seconds()
+    )

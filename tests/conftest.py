@@ -17,7 +17,9 @@ def shared_dataset(name: str) -> Path:
     """Path of a dataset in ../shared/data, or skip the test with the reason."""
     p = SHARED_DATA / name
     if not p.exists():
-        pytest.skip(f"shared dataset {name!r} not found at {p} (set RECSTACK_SHARED_DATA to its parent folder)")
+        pytest.skip(
+            f"shared dataset {name!r} not found at {p} (set RECSTACK_SHARED_DATA to its parent folder)"
+        )
     return p
 
 

@@ -27,10 +27,20 @@ def stages(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bodies")
     mlf = MlflowResource(tracking_uri=f"sqlite:///{tmp / 'mlflow.db'}", artifact_root=str(tmp / "artifacts"))
     out = {}
-    ev = list(interactions(dg.build_asset_context(), config=InteractionsConfig(n_interactions=4000, seed=3), gx=GX))
-    out["interactions"] = next(e.value for e in ev if isinstance(e, dg.Output) and e.output_name == "interactions")
-    res = als_model(dg.build_asset_context(), config=AlsConfig(engine="implicit", rank=8, iterations=4), als_tuning={},
-                    interactions=out["interactions"], spark=SparkResource(), mlflow_tracking=mlf)
+    ev = list(
+        interactions(dg.build_asset_context(), config=InteractionsConfig(n_interactions=4000, seed=3), gx=GX)
+    )
+    out["interactions"] = next(
+        e.value for e in ev if isinstance(e, dg.Output) and e.output_name == "interactions"
+    )
+    res = als_model(
+        dg.build_asset_context(),
+        config=AlsConfig(engine="implicit", rank=8, iterations=4),
+        als_tuning={},
+        interactions=out["interactions"],
+        spark=SparkResource(),
+        mlflow_tracking=mlf,
+    )
     out["als_model"], out["als_model_md"] = res.value, res.metadata
     out["mlflow"] = mlf
     return out
@@ -56,21 +66,38 @@ def test_index_and_retrieval_bodies(stages):
     m = stages["als_model"]
     from assets.embeddings.als_assets import als_item_vectors
 
-    users = list(als_user_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))[-1].value
-    items = list(als_item_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))[-1].value
+    users = list(
+        als_user_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"])
+    )[-1].value
+    items = list(
+        als_item_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"])
+    )[-1].value
     cfg, faiss_cfg = IndexConfig(recall_sample=200), FaissResource(use_gpu="never")
     ui = faiss_index_als_users(dg.build_asset_context(), config=cfg, vectors=users, faiss_cfg=faiss_cfg)
     ii = faiss_index_als_items(dg.build_asset_context(), config=cfg, vectors=items, faiss_cfg=faiss_cfg)
     assert ui.metadata["recall@10_vs_exact"].value == pytest.approx(1.0)  # exact index at this size
-    aud = lookalike_audiences(dg.build_asset_context(), config=LookalikeConfig(audience_size=50),
-                              interactions=stages["interactions"], faiss_index_als_users=ui.value, faiss_index_als_items=ii.value)
+    aud = lookalike_audiences(
+        dg.build_asset_context(),
+        config=LookalikeConfig(audience_size=50),
+        interactions=stages["interactions"],
+        faiss_index_als_users=ui.value,
+        faiss_index_als_items=ii.value,
+    )
     df = aud.value
     assert set(df["strategy"]) == {"u2u", "i2u2u", "i2i2u"} and (df.groupby("strategy").size() <= 50).all()
 
 
 def test_evaluation_body_logs_into_the_model_run(stages):
-    ev = list(als_evaluation(dg.build_asset_context(), config=EvaluationConfig(), interactions=stages["interactions"],
-                             als_model=stages["als_model"], spark=SparkResource(), mlflow_tracking=stages["mlflow"]))
+    ev = list(
+        als_evaluation(
+            dg.build_asset_context(),
+            config=EvaluationConfig(),
+            interactions=stages["interactions"],
+            als_model=stages["als_model"],
+            spark=SparkResource(),
+            mlflow_tracking=stages["mlflow"],
+        )
+    )
     check, out = ev
     assert isinstance(check, dg.AssetCheckResult)
     res = out.value["metrics"]
@@ -86,8 +113,13 @@ def test_string_ids_round_trip_through_the_id_map(tmp_path):
     df = ImplicitConversion("binary").apply(df).assign(user_id=lambda d: "user-" + d["user_id"].astype(str))
     path = tmp_path / "events.csv"
     df[["user_id", "item_id", "ts", "rating"]].to_csv(path, index=False)
-    ev = list(interactions(dg.build_asset_context(), config=InteractionsConfig(source="file", path=str(path), id_mapping="stable_hash"),
-                           gx=GX))
+    ev = list(
+        interactions(
+            dg.build_asset_context(),
+            config=InteractionsConfig(source="file", path=str(path), id_mapping="stable_hash"),
+            gx=GX,
+        )
+    )
     out = {e.output_name: e.value for e in ev if isinstance(e, dg.Output)}
     idmap = out["interaction_id_map"].set_index("id")["original"]
     back = pd.Series(out["interactions"]["user_id"]).map(idmap)

@@ -25,8 +25,14 @@ from resources.validation import GreatExpectationsResource
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
 GX = GreatExpectationsResource()
-COMMON = {"empty": "file is empty", "header_only": "no data rows (header only)", "undecodable": "not UTF-8 text",
-          "truncated.jsonl": "invalid or truncated JSON", "missing_path": "file not found", "directory": "is a directory"}
+COMMON = {
+    "empty": "file is empty",
+    "header_only": "no data rows (header only)",
+    "undecodable": "not UTF-8 text",
+    "truncated.jsonl": "invalid or truncated JSON",
+    "missing_path": "file not found",
+    "directory": "is a directory",
+}
 
 EXPECTED = {
     "interactions": {
@@ -110,7 +116,9 @@ def _materialize(entry: str, path: Path, tmp_path: Path, events: list) -> list:
     """Run the entry's asset body directly, appending what it yields to ``events`` as it goes (so
     a test still sees what came out before a raise); returns ``events``."""
     if entry == "interactions":
-        gen = interactions(dg.build_asset_context(), config=InteractionsConfig(source="file", path=str(path)), gx=GX)
+        gen = interactions(
+            dg.build_asset_context(), config=InteractionsConfig(source="file", path=str(path)), gx=GX
+        )
     elif entry == "entity_profiles":
         gen = entity_profiles(config=EntityProfilesConfig(source="file", path=str(path)), gx=GX)
     elif entry == "kb_documents":
@@ -119,8 +127,13 @@ def _materialize(entry: str, path: Path, tmp_path: Path, events: list) -> list:
         ctx = dg.build_asset_context(partition_key="2026-03-01")
         gen = raw_events(ctx, crm=CrmSourceResource(events_path=str(path)), gx=GX)
     else:
-        events.append(feature_dictionary(dg.build_asset_context(), config=DictionaryConfig(path=str(path)),
-                                         feature_store=_dictionary_store(tmp_path)))
+        events.append(
+            feature_dictionary(
+                dg.build_asset_context(),
+                config=DictionaryConfig(path=str(path)),
+                feature_store=_dictionary_store(tmp_path),
+            )
+        )
         return events
     for ev in gen:
         events.append(ev)
@@ -147,8 +160,11 @@ def cases():
 
 @pytest.mark.parametrize("entry,path", list(cases()))
 def test_bad_input_is_stopped_with_a_clear_message(entry, path, tmp_path):
-    expected = _expected(entry, path) if path.exists() and path.is_file() else \
-        EXPECTED[entry]["directory" if path.is_dir() else "missing_path"]
+    expected = (
+        _expected(entry, path)
+        if path.exists() and path.is_file()
+        else EXPECTED[entry]["directory" if path.is_dir() else "missing_path"]
+    )
     if expected is None:
         events = _materialize(entry, path, tmp_path, [])
         assert any(isinstance(e, dg.Output) for e in events)

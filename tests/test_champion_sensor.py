@@ -8,15 +8,28 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-TINY = {"ops": {"interactions": {"config": {"n_interactions": 4000, "n_communities": 4}},
-                "als_model": {"config": {"rank": 8, "iterations": 5, "engine": "implicit", "use_tuned": False}},
-                "als_tuning": {"config": {"n_trials": 1, "timeout_seconds": 10}},
-                "faiss_index_als_users": {"config": {"recall_sample": 100}},
-                "faiss_index_als_items": {"config": {"recall_sample": 100}},
-                "lookalike_audiences": {"config": {"audience_size": 20}}}}
-ALS = dg.AssetSelection.assets("interactions", "interaction_id_map", "als_tuning", "als_model", "als_user_vectors", "als_item_vectors",
-                               "faiss_index_als_users",
-                               "faiss_index_als_items", "als_evaluation", "als_promotion")
+TINY = {
+    "ops": {
+        "interactions": {"config": {"n_interactions": 4000, "n_communities": 4}},
+        "als_model": {"config": {"rank": 8, "iterations": 5, "engine": "implicit", "use_tuned": False}},
+        "als_tuning": {"config": {"n_trials": 1, "timeout_seconds": 10}},
+        "faiss_index_als_users": {"config": {"recall_sample": 100}},
+        "faiss_index_als_items": {"config": {"recall_sample": 100}},
+        "lookalike_audiences": {"config": {"audience_size": 20}},
+    }
+}
+ALS = dg.AssetSelection.assets(
+    "interactions",
+    "interaction_id_map",
+    "als_tuning",
+    "als_model",
+    "als_user_vectors",
+    "als_item_vectors",
+    "faiss_index_als_users",
+    "faiss_index_als_items",
+    "als_evaluation",
+    "als_promotion",
+)
 
 
 def _tick(sensor, instance, cursor, resources):
@@ -39,7 +52,9 @@ def test_manual_move_and_rollback_trigger_rebuilds(recstack_home, monkeypatch):
     with dg.DagsterInstance.get() as instance:
         for rank in (8, 4):  # v1 (promoted by the policy as the first version) and v2
             ops = {k: v for k, v in TINY["ops"].items() if k != "lookalike_audiences"}
-            cfg = {"ops": {**ops, "als_model": {"config": {**TINY["ops"]["als_model"]["config"], "rank": rank}}}}
+            cfg = {
+                "ops": {**ops, "als_model": {"config": {**TINY["ops"]["als_model"]["config"], "rank": rank}}}
+            }
             assert job.execute_in_process(instance=instance, run_config=cfg, resources=defs.resources).success
         mlf = res["mlflow_tracking"]
         assert mlf.alias_version("recstack-als", "champion") == "1"
@@ -48,18 +63,28 @@ def test_manual_move_and_rollback_trigger_rebuilds(recstack_home, monkeypatch):
         assert [r.tags["recstack/champion_version"] for r in reqs] == ["1"]
         assert _tick(champion_alias_sensor, instance, cursor, res)[0] == []  # nothing moved: no run
 
-        assert registry.main(["promote", "--model", "recstack-als", "--version", "2", "--reason", "manual"]) == 0
+        assert (
+            registry.main(["promote", "--model", "recstack-als", "--version", "2", "--reason", "manual"]) == 0
+        )
         reqs, cursor = _tick(champion_alias_sensor, instance, cursor, res)
-        assert len(reqs) == 1 and reqs[0].tags["recstack/champion_version"] == "2" and reqs[0].job_name == "rebuild_als_serving"
+        assert (
+            len(reqs) == 1
+            and reqs[0].tags["recstack/champion_version"] == "2"
+            and reqs[0].job_name == "rebuild_als_serving"
+        )
         rebuild = defs.resolve_job_def("rebuild_als_serving")
         small = {k: v for k, v in TINY["ops"].items() if k.startswith(("faiss", "lookalike"))}
-        run = rebuild.execute_in_process(instance=instance, run_config={"ops": {**small, **reqs[0].run_config["ops"]}})
+        run = rebuild.execute_in_process(
+            instance=instance, run_config={"ops": {**small, **reqs[0].run_config["ops"]}}
+        )
         assert run.success
         assert store.read(["faiss_index_als_users"]).params["vectors_model_version"] == "2"
 
         assert registry.main(["rollback", "--model", "recstack-als"]) == 0
         reqs, cursor = _tick(champion_alias_sensor, instance, cursor, res)
-        assert [r.tags["recstack/champion_version"] for r in reqs] == ["1"] and json.loads(cursor)["moves"] == 3
+        assert [r.tags["recstack/champion_version"] for r in reqs] == ["1"] and json.loads(cursor)[
+            "moves"
+        ] == 3
         assert len({r.run_key for r in reqs}) == 1
 
 

@@ -44,6 +44,12 @@ def test_cli_validates_workspace(deployment, tmp_path):
     env = settings.child_env(RECSTACK_DEPLOYMENT=deployment, DAGSTER_HOME=str(tmp_path))
     (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     dagster = Path(sys.executable).with_name("dagster")
-    out = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr

@@ -26,7 +26,9 @@ def test_every_results_file_has_a_section(tmp_path):
     for p in sorted(report.RESULTS.glob("*.json")):
         assert f"`benchmarks/results/{p.name}`" in page, p.name
     # an unknown results file still gets a section, with its numbers
-    (tmp_path / "new_bench.json").write_text(json.dumps({"benchmark": "new_bench", "speedup": 3.5, "nested": {"qps": 12}}))
+    (tmp_path / "new_bench.json").write_text(
+        json.dumps({"benchmark": "new_bench", "speedup": 3.5, "nested": {"qps": 12}})
+    )
     page = report.render(tmp_path)
     assert "## new_bench" in page and "| speedup | 3.5000 |" in page and "| nested.qps | 12 |" in page
 

@@ -65,14 +65,30 @@ def test_the_day_that_failed_make_run():
 
 def test_a_redelivered_event_is_one_event():
     """The same event_id twice: one cell (the later delivery's), counted once by MID."""
-    ev = _events([{"event_id": "e1", "event_ts": "2021-05-08T10:13:58Z", "value": 108.0, "detail": '{"src":"offline"}'},
-                  {"event_id": "e2", "event_ts": "2021-05-08T11:00:00Z", "value": 30.0},
-                  {"event_id": "e1", "event_ts": "2021-05-08T10:13:58Z", "value": 108.0, "detail": '{"src":"realtime"}'}])
+    ev = _events(
+        [
+            {
+                "event_id": "e1",
+                "event_ts": "2021-05-08T10:13:58Z",
+                "value": 108.0,
+                "detail": '{"src":"offline"}',
+            },
+            {"event_id": "e2", "event_ts": "2021-05-08T11:00:00Z", "value": 30.0},
+            {
+                "event_id": "e1",
+                "event_ts": "2021-05-08T10:13:58Z",
+                "value": 108.0,
+                "detail": '{"src":"realtime"}',
+            },
+        ]
+    )
     batch = build_dwd(ev)
     assert (batch.events_in, batch.redeliveries, batch.collisions) == (3, 1, 0)
     by_q = {c[1]: c[2] for c in batch.cells}
-    assert by_q == {b"d:call_01_20210508101358_108": b'{"event_id":"e1","src":"realtime"}',
-                    b"d:call_01_20210508110000_30": b'{"event_id":"e2"}'}
+    assert by_q == {
+        b"d:call_01_20210508101358_108": b'{"event_id":"e1","src":"realtime"}',
+        b"d:call_01_20210508110000_30": b'{"event_id":"e2"}',
+    }
     mid = mid_daily_values(parse_dwd(_scan(batch.cells)))
     assert dict(zip(mid["mid_feature"], mid["value"])) == {"call_cnt": 2.0, "call_sum": 138.0}
     # Building the same batch again gives the same cells: re-materializing overwrites, adds nothing.
@@ -82,21 +98,34 @@ def test_a_redelivered_event_is_one_event():
 def test_distinct_events_in_the_same_second_both_survive():
     """Three distinct events with one qualifier: plain, #1, #2 ranked by event_id; MID counts 3."""
     same = {"event_ts": "2021-05-08T10:13:58Z", "value": 108.0}
-    ev = _events([{"event_id": "e9", **same}, {"event_id": "e3", **same}, {"event_id": "e5", **same},
-                  {"event_id": "e4", "event_ts": "2021-05-08T10:13:58Z", "value": 108.0, "line": "02"}])
+    ev = _events(
+        [
+            {"event_id": "e9", **same},
+            {"event_id": "e3", **same},
+            {"event_id": "e5", **same},
+            {"event_id": "e4", "event_ts": "2021-05-08T10:13:58Z", "value": 108.0, "line": "02"},
+        ]
+    )
     batch = build_dwd(ev)
     assert (batch.redeliveries, batch.collisions) == (0, 2)
     by_id = {c[2]: c[1] for c in batch.cells}
-    assert by_id == {b'{"event_id":"e3"}': b"d:call_01_20210508101358_108",
-                     b'{"event_id":"e5"}': b"d:call_01_20210508101358_108#1",
-                     b'{"event_id":"e9"}': b"d:call_01_20210508101358_108#2",
-                     b'{"event_id":"e4"}': b"d:call_02_20210508101358_108"}
+    assert by_id == {
+        b'{"event_id":"e3"}': b"d:call_01_20210508101358_108",
+        b'{"event_id":"e5"}': b"d:call_01_20210508101358_108#1",
+        b'{"event_id":"e9"}': b"d:call_01_20210508101358_108#2",
+        b'{"event_id":"e4"}': b"d:call_02_20210508101358_108",
+    }
     # The order of delivery does not change which event gets which qualifier (offline and
     # real-time writers of the same events converge).
     assert sorted(build_dwd(ev.iloc[::-1]).cells) == sorted(batch.cells)
     mid = mid_daily_values(parse_dwd(_scan(batch.cells)))
     got = {(f, line): v for f, line, v in zip(mid["mid_feature"], mid["line"], mid["value"])}
-    assert got == {("call_cnt", "01"): 3.0, ("call_sum", "01"): 324.0, ("call_cnt", "02"): 1.0, ("call_sum", "02"): 108.0}
+    assert got == {
+        ("call_cnt", "01"): 3.0,
+        ("call_sum", "01"): 324.0,
+        ("call_cnt", "02"): 1.0,
+        ("call_sum", "02"): 108.0,
+    }
     assert GreatExpectationsResource().validate(dwd_frame(batch.cells), "dwd_events").success
 
 
@@ -109,6 +138,10 @@ def test_the_suite_still_stops_duplicate_cells():
 
 def test_missing_details_build_plain_bodies():
     """An empty detail cell (NaN from a CSV) is no detail, not a crash."""
-    ev = _events([{"event_id": "e1", "event_ts": "2021-05-08T10:13:58Z", "value": 1.0, "detail": float("nan")},
-                  {"event_id": "e2", "event_ts": "2021-05-08T10:13:59Z", "value": 1.0, "detail": float("nan")}])
+    ev = _events(
+        [
+            {"event_id": "e1", "event_ts": "2021-05-08T10:13:58Z", "value": 1.0, "detail": float("nan")},
+            {"event_id": "e2", "event_ts": "2021-05-08T10:13:59Z", "value": 1.0, "detail": float("nan")},
+        ]
+    )
     assert [c[2] for c in build_dwd(ev).cells] == [b'{"event_id":"e1"}', b'{"event_id":"e2"}']

@@ -79,5 +79,7 @@ def test_killed_writer_leaves_last_committed_batch(tmp_path):
     fresh = EmbeddedStore(path)
     rows = dict(fresh.scan("t"))
     assert sorted(rows) == [b"r%06d" % i for i in range(300)]
-    assert {k: v[b"d:x"][0] for k, v in rows.items()} == {b"r%06d" % i: b"%d" % (i // 100) for i in range(300)}
+    assert {k: v[b"d:x"][0] for k, v in rows.items()} == {
+        b"r%06d" % i: b"%d" % (i // 100) for i in range(300)
+    }
     assert not _write_lock_held(path)  # the killed transaction rolled back; the store is writable

@@ -13,6 +13,7 @@ from tests.support.slice import TINY
 
 pytestmark = pytest.mark.slow
 
+
 def _defs():
     from orchestration.definitions import build_definitions
 
@@ -33,16 +34,45 @@ def test_slice_materializes_end_to_end(materialized_slice):
     assert result.success
     with dg.DagsterInstance.from_config(str(recstack_home / "dagster")) as instance:
         keys = {k.to_user_string() for k in instance.get_asset_keys()}
-    assert keys >= {"interactions", "als_model", "als_user_vectors", "als_item_vectors", "faiss_index_als_users",
-                    "faiss_index_als_items", "lookalike_audiences", "als_evaluation", "click_sequences",
-                    "item2vec_model", "item2vec_item_vectors", "item2vec_user_vectors", "faiss_index_item2vec_items",
-                    "item2vec_evaluation", "entity_profiles", "entity_vectors", "faiss_index_entities",
-                    "kb_documents", "two_tower_model", "kb_doc_vectors", "kb_search_evaluation",
-                    "milvus_collection_entities", "milvus_collection_als_items", "interaction_id_map", "lookalike_evaluation",
-                    "als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion",
-                    "similar_entities", "als_tuning", "item2vec_tuning", "two_tower_tuning"}
+    assert keys >= {
+        "interactions",
+        "als_model",
+        "als_user_vectors",
+        "als_item_vectors",
+        "faiss_index_als_users",
+        "faiss_index_als_items",
+        "lookalike_audiences",
+        "als_evaluation",
+        "click_sequences",
+        "item2vec_model",
+        "item2vec_item_vectors",
+        "item2vec_user_vectors",
+        "faiss_index_item2vec_items",
+        "item2vec_evaluation",
+        "entity_profiles",
+        "entity_vectors",
+        "faiss_index_entities",
+        "kb_documents",
+        "two_tower_model",
+        "kb_doc_vectors",
+        "kb_search_evaluation",
+        "milvus_collection_entities",
+        "milvus_collection_als_items",
+        "interaction_id_map",
+        "lookalike_evaluation",
+        "als_promotion",
+        "item2vec_promotion",
+        "two_tower_promotion",
+        "entity_vectors_promotion",
+        "similar_entities",
+        "als_tuning",
+        "item2vec_tuning",
+        "two_tower_tuning",
+    }
     tuning = result.output_for_node("als_tuning")
-    assert len(tuning["trials"]) == 3 and tuning["best_value"] >= max(v for _, v, _ in tuning["trials"]) - 1e-12
+    assert (
+        len(tuning["trials"]) == 3 and tuning["best_value"] >= max(v for _, v, _ in tuning["trials"]) - 1e-12
+    )
     # Each model trains with its tuning's searched parameters if confirmation adopted them, and
     # with its own config's values if not; params_from says which.
     from assets.embeddings.als_assets import AlsConfig
@@ -51,19 +81,40 @@ def test_slice_materializes_end_to_end(materialized_slice):
 
     ops = TINY["ops"]
 
-    i2v_tuning, tt_tuning = result.output_for_node("item2vec_tuning"), result.output_for_node("two_tower_tuning")
+    i2v_tuning, tt_tuning = (
+        result.output_for_node("item2vec_tuning"),
+        result.output_for_node("two_tower_tuning"),
+    )
     assert len(i2v_tuning["trials"]) == 3 and len(tt_tuning["trials"]) == 2
     for node, model, keys, config in (
-            ("als_tuning", "als_model", ("rank", "reg", "alpha", "iterations"), AlsConfig(**ops["als_model"]["config"])),
-            ("item2vec_tuning", "item2vec_model", ("window", "negative", "min_count"),
-             Item2VecConfig(**ops["item2vec_model"]["config"])),
-            ("two_tower_tuning", "two_tower_model", ("tau", "lr", "max_epochs"),
-             TwoTowerConfig(**ops["two_tower_model"]["config"]))):
+        (
+            "als_tuning",
+            "als_model",
+            ("rank", "reg", "alpha", "iterations"),
+            AlsConfig(**ops["als_model"]["config"]),
+        ),
+        (
+            "item2vec_tuning",
+            "item2vec_model",
+            ("window", "negative", "min_count"),
+            Item2VecConfig(**ops["item2vec_model"]["config"]),
+        ),
+        (
+            "two_tower_tuning",
+            "two_tower_model",
+            ("tau", "lr", "max_epochs"),
+            TwoTowerConfig(**ops["two_tower_model"]["config"]),
+        ),
+    ):
         t = result.output_for_node(node)
         md = result.asset_materializations_for_node(model)[0].metadata
         c = t["confirmation"]
-        assert t["adopted"] == (c["tuned"] >= c["default"] * (1 + c["margin"]) and c["tuned"] > c["default"]), node
-        expected = {k: t["best_params"][k] for k in keys} if t["adopted"] else {k: getattr(config, k) for k in keys}
+        assert t["adopted"] == (
+            c["tuned"] >= c["default"] * (1 + c["margin"]) and c["tuned"] > c["default"]
+        ), node
+        expected = (
+            {k: t["best_params"][k] for k in keys} if t["adopted"] else {k: getattr(config, k) for k in keys}
+        )
         assert {k: md[k].value for k in keys} == pytest.approx(expected), node
         assert md["params_from"].value == (node if t["adopted"] else f"config ({node} kept the defaults)")
         assert result.asset_materializations_for_node(node)[0].metadata["adopted"].value == t["adopted"]
@@ -77,12 +128,21 @@ def test_slice_materializes_end_to_end(materialized_slice):
     promo = result.output_for_node("als_promotion")
     assert promo["promoted"] and "first version" in promo["reason"]
     milvus = result.output_for_node("milvus_collection_entities")
-    assert milvus["collection"] == "recstack_entities__v1" and milvus["rows"] == 400 and milvus["recall@10"] >= 0.8
+    assert (
+        milvus["collection"] == "recstack_entities__v1"
+        and milvus["rows"] == 400
+        and milvus["recall@10"] >= 0.8
+    )
     kb = result.output_for_node("kb_search_evaluation")
     assert set(kb) == {"two_tower", "bm25", "modes"} and kb["bm25"]["mrr@10"] > 0.5
     assert set(kb["modes"]) == {"bm25", "bm25_pr", "vector", "hybrid"}
     look = result.output_for_node("lookalike_evaluation")
-    assert look["winner"] in ("u2u", "i2u2u", "i2i2u") and set(look["metrics"]) == {"u2u", "i2u2u", "i2i2u", "most_active"}
+    assert look["winner"] in ("u2u", "i2u2u", "i2i2u") and set(look["metrics"]) == {
+        "u2u",
+        "i2u2u",
+        "i2i2u",
+        "most_active",
+    }
     ent = result.asset_materializations_for_node("entity_vectors")[0].metadata
     assert ent["same_industry_precision_at_10"].value > 2 * ent["fields_only_precision_at_10"].value
     i2v = result.output_for_node("item2vec_evaluation")["metrics"]
@@ -109,7 +169,9 @@ def test_slice_materializes_end_to_end(materialized_slice):
     exp = client.get_experiment_by_name("recstack")
     for name, n in (("als_tuning", 3), ("item2vec_tuning", 3), ("two_tower_tuning", 2)):
         parent = client.search_runs([exp.experiment_id], f"attributes.run_name = '{name}'")[0]
-        children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        children = client.search_runs(
+            [exp.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+        )
         assert len(children) == n and all("seconds" in c.data.metrics for c in children), name
     # The registered pyfunc serves recommendations by alias.
     model = mlflow.pyfunc.load_model("models:/recstack-als@challenger")
@@ -118,7 +180,9 @@ def test_slice_materializes_end_to_end(materialized_slice):
     assert len(out) == 3 and len(out["item_ids"].iloc[0]) == 5
     enc = mlflow.pyfunc.load_model("models:/recstack-two-tower@challenger")
     v = np.asarray(enc.predict(["how do i reset my card", ""]))
-    assert v.shape == (2, 32) and np.isfinite(v).all() and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert (
+        v.shape == (2, 32) and np.isfinite(v).all() and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    )
     # Entity vectors are a registered pyfunc too: new profiles map into the indexed space.
     ent_model = mlflow.pyfunc.load_model("models:/recstack-entity-vectors@challenger")
     from assets.embeddings.vectors import table_to_vectors
@@ -141,7 +205,10 @@ def test_slice_materializes_end_to_end(materialized_slice):
     with TestClient(create_app(holder, api_key="")) as c:
         ready = c.get("/readyz").json()
         assert ready["ready"] and set(ready["serving"]) == {"entities", "lookalike", "kb"}
-        assert ready["serving"]["entities"]["model_version"] == "1" and ready["serving"]["entities"]["alias"] == "champion"
+        assert (
+            ready["serving"]["entities"]["model_version"] == "1"
+            and ready["serving"]["entities"]["alias"] == "champion"
+        )
         assert all(v["index_matches_model"] for v in ready["serving"].values()), ready
         r = c.post("/v1/similar", json={"entity_ids": [int(ids[0])], "k": 5})
         assert r.status_code == 200 and len(r.json()["results"][0]["ids"]) == 5
@@ -171,19 +238,28 @@ def test_bad_interactions_are_stopped_and_previous_version_survives(recstack_hom
 
     job = defs.resolve_job_def("recommendation_slice")
     with dg.DagsterInstance.get() as instance:
-        ok = dg.materialize([a for a in defs.assets if dg.AssetKey("interactions") in a.keys], instance=instance,
-                            resources=defs.resources,
-                            run_config={"ops": {"interactions": {"config": {"source": "file", "path": str(good_path)}}}})
+        ok = dg.materialize(
+            [a for a in defs.assets if dg.AssetKey("interactions") in a.keys],
+            instance=instance,
+            resources=defs.resources,
+            run_config={"ops": {"interactions": {"config": {"source": "file", "path": str(good_path)}}}},
+        )
         assert ok.success
         store = VersionedStore(str(recstack_home / "storage"))
         before = store.read(["interactions"])
         # Bad values pass the loader and are stopped by the blocking suite; a missing column is
         # stopped by the loader itself, before the suite, with a message naming the file.
-        for path, expected, by_suite in ((bad_path, "expect_column_values_to_not_be_null(rating): 5 of 1000 rows unexpected", True),
-                                         (missing_path, "missing column(s) ['ts']", False)):
-            cfg = {**TINY, "ops": {**TINY["ops"], "interactions": {"config": {"source": "file", "path": str(path)}}}}
-            res = job.execute_in_process(instance=instance, run_config=cfg, raise_on_error=False,
-                                         resources={"spark": spark_resource})
+        for path, expected, by_suite in (
+            (bad_path, "expect_column_values_to_not_be_null(rating): 5 of 1000 rows unexpected", True),
+            (missing_path, "missing column(s) ['ts']", False),
+        ):
+            cfg = {
+                **TINY,
+                "ops": {**TINY["ops"], "interactions": {"config": {"source": "file", "path": str(path)}}},
+            }
+            res = job.execute_in_process(
+                instance=instance, run_config=cfg, raise_on_error=False, resources={"spark": spark_resource}
+            )
             assert not res.success
             evals = [c for c in res.get_asset_check_evaluations() if c.check_name == "interactions_suite"]
             if by_suite:

@@ -4,7 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.embeddings.entity_vectors import EntityVectorParams, entity_vectors, field_part, same_label_precision
+from assets.embeddings.entity_vectors import (
+    EntityVectorParams,
+    entity_vectors,
+    field_part,
+    same_label_precision,
+)
 from assets.ingest.entities import generate_profiles
 
 
@@ -19,8 +24,15 @@ def test_text_beats_fields_and_vectors_are_unit():
 
 
 def test_unknown_or_empty_descriptions_fall_back_to_fields(tmp_path):
-    df = pd.DataFrame({"entity_id": [1, 2, 3], "description": ["银行 贷款", "", None], "location": ["北京", "上海", "北京"],
-                       "type": ["国企", "民营", "国企"], "tags": [["上市"], [], ["上市"]]})
+    df = pd.DataFrame(
+        {
+            "entity_id": [1, 2, 3],
+            "description": ["银行 贷款", "", None],
+            "location": ["北京", "上海", "北京"],
+            "type": ["国企", "民营", "国企"],
+            "tags": [["上市"], [], ["上市"]],
+        }
+    )
     kv = tmp_path / "w2v.txt"
     kv.write_text("2 3\n银行 1 0 0\n贷款 0 1 0\n")
     v, stats = entity_vectors(df, EntityVectorParams(pretrained_path=str(kv)))

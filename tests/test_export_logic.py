@@ -33,17 +33,28 @@ def test_samples_use_dictionary_count_columns_not_name_matching():
 
 
 def test_libsvm_export_files_index_and_subsets():
-    samples = opportunity_samples(_feats(), pd.DataFrame({"opp_id": [], "owner": []}),
-                                  pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]}), ENTRIES,
-                                  require_activity=False)
+    samples = opportunity_samples(
+        _feats(),
+        pd.DataFrame({"opp_id": [], "owner": []}),
+        pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]}),
+        ENTRIES,
+        require_activity=False,
+    )
     index = {COLS[0]: 7}  # an existing index is kept, new names are appended after its maximum
     exp = libsvm_export(samples, index, {"m": [COLS[-1], COUNT]}, "2026-03-01")
     assert exp.index[COLS[0]] == 7 and min(v for k, v in exp.added.items()) == 8 and COLS[0] not in exp.added
-    assert set(exp.files) == {f"libsvm/2026-03-01/{n}" for n in ("full.libsvm", "full.index.tsv", "m.libsvm", "m.index.tsv")}
+    assert set(exp.files) == {
+        f"libsvm/2026-03-01/{n}" for n in ("full.libsvm", "full.index.tsv", "m.libsvm", "m.index.tsv")
+    }
     full = exp.files["libsvm/2026-03-01/full.libsvm"].splitlines()
     assert full[0] == f"1 {exp.index[COUNT]}:2" and full[2] == "1"  # NaN and 0 omitted
-    assert exp.files["libsvm/2026-03-01/m.libsvm"].splitlines()[:2] == ["1 2:2", "0 1:5"]  # the model's own 1..k
-    assert exp.files["libsvm/2026-03-01/m.index.tsv"].splitlines()[0] == f"1\t{COLS[-1]}\t{exp.index[COLS[-1]]}"
+    assert exp.files["libsvm/2026-03-01/m.libsvm"].splitlines()[:2] == [
+        "1 2:2",
+        "0 1:5",
+    ]  # the model's own 1..k
+    assert (
+        exp.files["libsvm/2026-03-01/m.index.tsv"].splitlines()[0] == f"1\t{COLS[-1]}\t{exp.index[COLS[-1]]}"
+    )
     assert exp.stats["rows"] == 3 and exp.stats["full_bytes"] < exp.stats["jsonl_bytes"]
     with pytest.raises(ValueError, match="not in the full index"):
         libsvm_export(samples, {}, {"bad": ["nope"]}, "d")

@@ -22,7 +22,9 @@ from assets.indexes.faiss_tuning import (
 
 
 def _data(n=3000, dim=16, seed=0, unit=False):
-    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32) * np.linspace(0.5, 2.0, n)[:, None].astype(np.float32)
+    x = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32) * np.linspace(0.5, 2.0, n)[
+        :, None
+    ].astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True) if unit else x
 
 
@@ -38,17 +40,21 @@ class FakeClock:
 
 def test_each_plan_names_its_reason_training_size_and_bytes():
     n, d = 100_000, 64
-    assert plan_index(n, d) == IndexPlan("HNSW32", "graph: 100,000 vectors <= 300,000 of dim 64 >= 32", 0,
-                                         n * d * 4 + n * 32 * 2 * 4)
+    assert plan_index(n, d) == IndexPlan(
+        "HNSW32", "graph: 100,000 vectors <= 300,000 of dim 64 >= 32", 0, n * d * 4 + n * 32 * 2 * 4
+    )
     n, d = 1_000_000, 32
-    assert plan_index(n, d) == IndexPlan("IVF1024,Flat", "inverted lists: raw vectors (122 MiB) fit the budget", 65_536,
-                                         n * d * 4 + n * 8)
+    assert plan_index(n, d) == IndexPlan(
+        "IVF1024,Flat", "inverted lists: raw vectors (122 MiB) fit the budget", 65_536, n * d * 4 + n * 8
+    )
     budget = n * d + n * 8  # SQ8 fits exactly; the raw vectors do not
-    assert plan_index(n, d, budget) == IndexPlan("IVF1024,SQ8", "8-bit scalar quantisation: raw vectors exceed the budget",
-                                                 65_536, budget)
+    assert plan_index(n, d, budget) == IndexPlan(
+        "IVF1024,SQ8", "8-bit scalar quantisation: raw vectors exceed the budget", 65_536, budget
+    )
     pq = plan_index(n, d, budget - 1)
-    assert pq == IndexPlan("IVF1024,PQ16", "product quantisation (16 bytes per vector): SQ8 exceeds the budget", 65_536,
-                           n * 24)
+    assert pq == IndexPlan(
+        "IVF1024,PQ16", "product quantisation (16 bytes per vector): SQ8 exceeds the budget", 65_536, n * 24
+    )
 
 
 def test_boundaries_are_inclusive():
@@ -61,10 +67,14 @@ def test_boundaries_are_inclusive():
     assert plan_index(n, d, n * (16 + 8) - 1).factory == "IVF1024,PQ8"
 
 
-@pytest.mark.parametrize("dim, m", [(48, 16), (130, 2), (66, 2), (10, 2), (9, 1), (128, 64), (96, 32), (40, 8), (12, 4)])
+@pytest.mark.parametrize(
+    "dim, m", [(48, 16), (130, 2), (66, 2), (10, 2), (9, 1), (128, 64), (96, 32), (40, 8), (12, 4)]
+)
 def test_pq_takes_the_largest_code_size_that_divides_the_dimension(dim, m):
     n = 1_000_000
-    plan = plan_index(n, dim, memory_budget_bytes=n * (m + 8))  # too small for SQ8 (dim + 8 bytes) when dim > m
+    plan = plan_index(
+        n, dim, memory_budget_bytes=n * (m + 8)
+    )  # too small for SQ8 (dim + 8 bytes) when dim > m
     assert plan.factory.endswith(f",PQ{m}") and plan.bytes_estimate == n * (m + 8)
 
 
@@ -77,7 +87,9 @@ def test_exact_neighbors_by_metric_and_dtype():
     np.testing.assert_array_equal(exact_neighbors(x, q, 5), ip)  # inner product by default
     np.testing.assert_array_equal(exact_neighbors(x, q, 5, "ip"), ip)
     np.testing.assert_array_equal(exact_neighbors(x, q, 5, "l2"), l2)
-    np.testing.assert_array_equal(exact_neighbors(x.astype(np.float64), q.astype(np.float64), 5), ip)  # float64 given
+    np.testing.assert_array_equal(
+        exact_neighbors(x.astype(np.float64), q.astype(np.float64), 5), ip
+    )  # float64 given
 
 
 def test_recall_counts_id_zero_and_ignores_padding():
@@ -104,7 +116,9 @@ def _recalls(index, x, queries, k):
 
 
 @pytest.mark.parametrize("smallest", [1, 3, 4, 5, 6, 7])
-def test_the_tuner_finds_the_smallest_passing_nprobe_by_doubling_then_bisection(smallest, monkeypatch, caplog):
+def test_the_tuner_finds_the_smallest_passing_nprobe_by_doubling_then_bisection(
+    smallest, monkeypatch, caplog
+):
     x = _data()
     index = _ivf(x)
     queries = x[np.sort(np.random.default_rng(0).choice(len(x), 1000, replace=False))]  # the default sample
@@ -115,11 +129,19 @@ def test_the_tuner_finds_the_smallest_passing_nprobe_by_doubling_then_bisection(
     with caplog.at_level(logging.INFO, logger=ft.__name__):
         r = tune_search(index, x, target=target)  # k=10, sample=1000, seed=0, metric="ip" by default
     assert r["value"] == smallest and r["recall"] == rec[smallest] and r["param"] == "nprobe"
-    tried = {1: [1], 3: [1, 2, 3, 4], 4: [1, 2, 3, 4], 5: [1, 2, 4, 5, 6, 8], 6: [1, 2, 4, 5, 6, 8],
-             7: [1, 2, 4, 6, 7, 8]}[smallest]
+    tried = {
+        1: [1],
+        3: [1, 2, 3, 4],
+        4: [1, 2, 3, 4],
+        5: [1, 2, 4, 5, 6, 8],
+        6: [1, 2, 4, 5, 6, 8],
+        7: [1, 2, 4, 6, 7, 8],
+    }[smallest]
     assert [v for v, _ in r["curve"]] == tried and all(rec[v] == got for v, got in r["curve"])
     assert search_knob(index) == ("nprobe", smallest)  # the index is left at the chosen value
-    assert r["target"] == target and r["n_queries"] == 1000 and r["tune_seconds"] == 2.346 and r["previous"] == 8
+    assert (
+        r["target"] == target and r["n_queries"] == 1000 and r["tune_seconds"] == 2.346 and r["previous"] == 8
+    )
     msg = [m.getMessage() for m in caplog.records if m.name == ft.__name__]
     assert msg == [f"tuned nprobe={smallest}: recall@10 {rec[smallest]:.4f} (target {target:.2f}) in 1.2s"]
 
@@ -169,8 +191,15 @@ def test_an_exact_index_needs_no_tuning(monkeypatch):
     flat = faiss.IndexFlatIP(16)
     flat.add(x)
     monkeypatch.setattr(ft.time, "perf_counter", FakeClock(5.0, 5.12345))
-    assert tune_search(flat, x, target=0.95, sample=40) == {"param": None, "value": None, "recall": 1.0, "curve": [],
-                                                           "target": 0.95, "n_queries": 40, "tune_seconds": 0.123}
+    assert tune_search(flat, x, target=0.95, sample=40) == {
+        "param": None,
+        "value": None,
+        "recall": 1.0,
+        "curve": [],
+        "target": 0.95,
+        "n_queries": 40,
+        "tune_seconds": 0.123,
+    }
     monkeypatch.undo()
     assert tune_search(flat, x)["target"] == 0.99  # the default target
 
@@ -191,7 +220,9 @@ def test_measure_recall_reports_recall_qps_and_queries_with_its_defaults(monkeyp
     q20 = x[np.sort(np.random.default_rng(0).choice(1500, 200, replace=False))]
     truth20 = idx.ids[exact_neighbors(x, q20, 20, "ip")]
     assert twenty["recall@20"] == recall_at_k(idx.search(q20, 20)[0], truth20)
-    assert twenty["recall@20"] != recall_at_k(idx.search(q20, 10)[0], truth20)  # the premise: k reaches the search
+    assert twenty["recall@20"] != recall_at_k(
+        idx.search(q20, 10)[0], truth20
+    )  # the premise: k reaches the search
     l2 = VectorIndex.build(np.arange(1500), x, metric="l2", index_type="IVF32,Flat", nprobe=32)
     assert measure_recall(l2, x, sample=100)["recall@10"] == 1.0  # exact (every list) against L2 truth
     assert re.fullmatch(r"recall@\d+", next(iter(measure_recall(l2, x, sample=10))))

@@ -6,15 +6,29 @@ import pandas as pd
 import torch
 
 from assets.embeddings.two_tower import TwoTowerParams, _drop, train_two_tower
-from assets.evaluation.faq import bm25_rank, evaluate_encoder, holdout, load_afqmc, load_banking77, retrieval_metrics
+from assets.evaluation.faq import (
+    bm25_rank,
+    evaluate_encoder,
+    holdout,
+    load_afqmc,
+    load_banking77,
+    retrieval_metrics,
+)
 from tests.conftest import shared_dataset
 
 
 def test_holdout_leaks_no_validation_query():
-    docs = pd.DataFrame({"doc_id": [0, 1], "title": ["card", "pin"], "questions": [["a", "b", "c"], ["d", "e", "f"]]})
+    docs = pd.DataFrame(
+        {"doc_id": [0, 1], "title": ["card", "pin"], "questions": [["a", "b", "c"], ["d", "e", "f"]]}
+    )
     # Each query is paired with its title and with another question of its entry.
-    train = pd.DataFrame({"query": list("abcdef") * 2, "positive": ["card"] * 3 + ["pin"] * 3 + list("bcaefd"),
-                          "doc_id": [0, 0, 0, 1, 1, 1] * 2})
+    train = pd.DataFrame(
+        {
+            "query": list("abcdef") * 2,
+            "positive": ["card"] * 3 + ["pin"] * 3 + list("bcaefd"),
+            "doc_id": [0, 0, 0, 1, 1, 1] * 2,
+        }
+    )
     tr, vdocs, vq = holdout({"train": train, "train_docs": docs}, fraction=0.34, seed=0)
     held = set(vq["query"])
     assert len(held) == 2 and not held & set(tr["query"]) and not held & set(tr["positive"])
@@ -32,7 +46,9 @@ def test_token_dropout_keeps_padding():
     assert torch.equal(_drop(ids, 0.0), ids)
 
 
-def okapi_bm25_scores(doc_tokens: list[list[str]], query_tokens: list[list[str]], k1: float = 1.5, b: float = 0.75):
+def okapi_bm25_scores(
+    doc_tokens: list[list[str]], query_tokens: list[list[str]], k1: float = 1.5, b: float = 0.75
+):
     """An independent BM25 (Robertson/Sparck Jones with Lucene's idf, log(1 + (N - df + .5) / (df + .5))),
     written from the formula for this test only: each query token adds idf * tf * (k1 + 1) /
     (tf + k1 * (1 - b + b * len / avglen)). Yields every document's score, one query at a time."""
@@ -99,9 +115,23 @@ def test_small_two_tower_learns_banking77_intents():
     data = {"train": b["train"][b["train"]["query"].isin(mine)], "train_docs": docs}
     test = b["test"][b["test"]["doc_id"].isin(keep)]
     tr, vdocs, vq = holdout(data)
-    p = TwoTowerParams(dim=64, out_dim=64, batch_size=10, max_epochs=6, lr=2e-3, max_len=32, val_fraction=0.0, token_dropout=0.1)
-    m = train_two_tower(tr["query"].tolist(), tr["positive"].tolist(), tr["doc_id"].tolist(), p,
-                        validate=lambda enc: evaluate_encoder(enc.encode, vdocs, vq)["mrr@10"])
+    p = TwoTowerParams(
+        dim=64,
+        out_dim=64,
+        batch_size=10,
+        max_epochs=6,
+        lr=2e-3,
+        max_len=32,
+        val_fraction=0.0,
+        token_dropout=0.1,
+    )
+    m = train_two_tower(
+        tr["query"].tolist(),
+        tr["positive"].tolist(),
+        tr["doc_id"].tolist(),
+        p,
+        validate=lambda enc: evaluate_encoder(enc.encode, vdocs, vq)["mrr@10"],
+    )
     res = evaluate_encoder(m.encode, docs, test)
     bm25 = retrieval_metrics(bm25_rank(docs, test["query"].tolist()), test["doc_id"].to_numpy())
     assert np.isfinite(m.history["val_mrr"]).all() and res["mrr@10"] > 0.75, (res, bm25)

@@ -132,7 +132,12 @@ def test_a_gateway_that_keeps_dropping_fails_after_the_retries(proxied):
     attempts = count_attempts(store)
     with pytest.raises(Exception) as err:
         store.put_cells("events", _cells())
-    assert type(err.value).__name__ in ("TTransportException", "ConnectionResetError", "BrokenPipeError", "OSError")
+    assert type(err.value).__name__ in (
+        "TTransportException",
+        "ConnectionResetError",
+        "BrokenPipeError",
+        "OSError",
+    )
     # Exactly `retries` (3) attempts: the cut pooled connection, then two requests on new connections,
     # then the error. (happybase's pool reconnects after every failure, the last one included, so
     # the number of *connections* is 2 or 3 depending on timing; the requests are what count.)
@@ -144,5 +149,7 @@ def test_a_server_side_error_is_not_retried(proxied):
     attempts = count_attempts(store)
     with pytest.raises(Exception) as err:
         store.put_cells("no_such_table", _cells(1))
-    assert type(err.value).__name__ == "IOError" and not isinstance(err.value, OSError)  # Hbase.thrift's IOError
+    assert type(err.value).__name__ == "IOError" and not isinstance(
+        err.value, OSError
+    )  # Hbase.thrift's IOError
     assert len(attempts) == 1 and proxy.dropped_requests == 0  # one attempt: not retried

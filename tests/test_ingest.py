@@ -56,7 +56,9 @@ def test_movielens_and_movietweetings_loaders(tmp_path):
 
 def test_string_ids_and_iso_timestamps_need_their_options(tmp_path):
     p = tmp_path / "events.csv"
-    p.write_text("user_id,item_id,ts,rating\nalice,sku-1,2024-05-01T10:00:00Z,1\nbob,sku-1,2024-05-02T11:30:00+00:00,2\n")
+    p.write_text(
+        "user_id,item_id,ts,rating\nalice,sku-1,2024-05-01T10:00:00Z,1\nbob,sku-1,2024-05-02T11:30:00+00:00,2\n"
+    )
     with pytest.raises(InputError, match="row 2: user_id 'alice'.*id_mapping='stable_hash'"):
         load_interaction_file(p, ts_format="iso8601")
     with pytest.raises(InputError, match="ts_format='iso8601'"):
@@ -71,7 +73,9 @@ def test_string_ids_and_iso_timestamps_need_their_options(tmp_path):
 
 
 def test_implicit_conversions():
-    df = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 3], "ts": [1, 2, 3], "rating": [1.0, 3.0, 5.0]})
+    df = pd.DataFrame(
+        {"user_id": [1, 1, 2], "item_id": [1, 2, 3], "ts": [1, 2, 3], "rating": [1.0, 3.0, 5.0]}
+    )
     assert ImplicitConversion("binary").apply(df)["confidence"].tolist() == [1.0, 1.0, 1.0]
     assert ImplicitConversion("linear", alpha=2).apply(df)["confidence"].tolist() == [3.0, 7.0, 11.0]
     log = ImplicitConversion("log", alpha=1, epsilon=1).apply(df)["confidence"].to_numpy()

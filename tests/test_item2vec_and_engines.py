@@ -21,8 +21,13 @@ from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 
 
 def test_sessions_never_cross_users_or_gaps():
-    df = pd.DataFrame({"user_id": [1, 1, 1, 1, 2, 2], "item_id": [10, 11, 12, 13, 14, 15],
-                       "ts": [0, 10, 5000, 5010, 20, 30]})
+    df = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 1, 2, 2],
+            "item_id": [10, 11, 12, 13, 14, 15],
+            "ts": [0, 10, 5000, 5010, 20, 30],
+        }
+    )
     s = sessionize(df, gap_seconds=100)
     assert s["items"].tolist() == [[10, 11], [12, 13], [14, 15]]
     assert s["user_id"].tolist() == [1, 1, 2]
@@ -103,7 +108,8 @@ def test_weighted_reg_solve_is_spark_als_wr_normal_equations():
 
 
 def test_spark_matching_and_native_implicit_differ():
-    """The two CPU modes solve different objectives (each is checked by tests/contract/test_factor_model.py)."""
+    """The two CPU modes solve different objectives (each is checked by
+    tests/contract/test_factor_model.py)."""
     df, _ = generate_interactions(SyntheticSpec(n_interactions=20_000, seed=4))
     train, _ = split_interactions(ImplicitConversion("binary").apply(df), SplitSpec("last_n", n=2))
     from assets.embeddings.als_cpu import train_als_cpu
@@ -123,5 +129,7 @@ def test_spark_als_runs_the_tuned_range_of_iterations_without_overflowing(spark)
 
     assert spark.sparkContext.getCheckpointDir()
     df, _ = generate_interactions(SyntheticSpec(n_interactions=4000, n_communities=4, seed=0))
-    m = train_als("spark", ImplicitConversion("binary").apply(df), AlsParams(rank=9, iterations=25), spark=spark)
+    m = train_als(
+        "spark", ImplicitConversion("binary").apply(df), AlsParams(rank=9, iterations=25), spark=spark
+    )
     assert m.user_factors.shape == (df["user_id"].nunique(), 9) and np.isfinite(m.user_factors).all()

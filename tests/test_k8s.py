@@ -31,7 +31,9 @@ def test_manifests_validate_against_the_kubernetes_schema(doc):
 def test_no_secret_values_in_the_files():
     for path in K8S.glob("*.yaml"):
         for doc in yaml.safe_load_all(path.read_text()):
-            assert not (doc or {}).get("kind") == "Secret", f"{path.name} writes a Secret: reference one instead"
+            assert not (doc or {}).get("kind") == "Secret", (
+                f"{path.name} writes a Secret: reference one instead"
+            )
 
 
 def test_helm_values_wire_the_run_launcher_and_run_retries():
@@ -50,10 +52,17 @@ def test_gpu_step_job_spec_renders_offline(asset):
     defs = build_definitions("prod")
     node = next(a for a in defs.assets if dg.AssetKey(asset) in a.keys)
     tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in node.op.tags.items()}
-    cfg = DagsterK8sJobConfig(job_image="registry.example.com/recstack:0.1.0", dagster_home="/opt/dagster/home",
-                              instance_config_map="dagster-instance")
-    job = construct_dagster_k8s_job(cfg, ["dagster", "api", "execute_step"], f"dagster-step-{asset.replace('_', '-')}",
-                                    user_defined_k8s_config=get_user_defined_k8s_config(tags))
+    cfg = DagsterK8sJobConfig(
+        job_image="registry.example.com/recstack:0.1.0",
+        dagster_home="/opt/dagster/home",
+        instance_config_map="dagster-instance",
+    )
+    job = construct_dagster_k8s_job(
+        cfg,
+        ["dagster", "api", "execute_step"],
+        f"dagster-step-{asset.replace('_', '-')}",
+        user_defined_k8s_config=get_user_defined_k8s_config(tags),
+    )
     spec = job.spec.template.spec
     assert spec.containers[0].resources.limits["nvidia.com/gpu"] == "1"
     assert spec.node_selector == {"recstack.io/accelerator": "nvidia"}
@@ -68,7 +77,9 @@ def test_images_copy_every_package():
     import re
     import tomllib
 
-    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"][
+        "include"
+    ]
     packages = {p.rstrip("*") for p in include}
     for name in ("Dockerfile", "Dockerfile.cuda"):
         copied = set(re.findall(r"^COPY (\w+) \1$", (REPO / "k8s" / name).read_text(), re.M))

@@ -7,11 +7,24 @@ import pytest
 from assets.evaluation.faq import evaluate_kb_modes
 from assets.retrieval.kb_search import HybridKbIndex, pagerank, similar_question_graph
 
-DOCS = pd.DataFrame({"doc_id": [10, 11, 12, 13],
-                     "title": ["reset password", "block card", "change address", "cancel subscription"],
-                     "questions": [["forgot my password"], ["my card was stolen"], ["i moved house"], ["stop my plan"]]})
+DOCS = pd.DataFrame(
+    {
+        "doc_id": [10, 11, 12, 13],
+        "title": ["reset password", "block card", "change address", "cancel subscription"],
+        "questions": [["forgot my password"], ["my card was stolen"], ["i moved house"], ["stop my plan"]],
+    }
+)
 # A toy encoder: intent axes; "lost" and "stolen" mean card, "moved" means address.
-AXES = {"password": 0, "card": 1, "stolen": 1, "lost": 1, "address": 2, "moved": 2, "subscription": 3, "plan": 3}
+AXES = {
+    "password": 0,
+    "card": 1,
+    "stolen": 1,
+    "lost": 1,
+    "address": 2,
+    "moved": 2,
+    "subscription": 3,
+    "plan": 3,
+}
 
 
 def encode(texts):
@@ -70,7 +83,9 @@ def test_pagerank_values_replace_the_graph_and_missing_is_one():
 
 
 def test_evaluate_modes_reports_every_stage():
-    test = pd.DataFrame({"query": ["my card stolen", "moved address", "stop plan subscription"], "doc_id": [11, 12, 13]})
+    test = pd.DataFrame(
+        {"query": ["my card stolen", "moved address", "stop plan subscription"], "doc_id": [11, 12, 13]}
+    )
     idx, qv = index(), encode(test["query"].tolist())
     res = evaluate_kb_modes(idx, test, qv)
     assert set(res) == {"bm25", "bm25_pr", "vector", "hybrid"}
@@ -81,7 +96,9 @@ def test_evaluate_modes_reports_every_stage():
     for mode in res:
         ranked, _ = idx.search(test["query"].tolist(), qv, k=10, mode=mode)
         assert res[mode] == pytest.approx(retrieval_metrics(ranked, test["doc_id"].to_numpy())), mode
-    wrong = test.assign(doc_id=[11, 12, int(idx.search(["stop plan subscription"], qv[2:3], k=2, mode="bm25")[0][0, 1])])
+    wrong = test.assign(
+        doc_id=[11, 12, int(idx.search(["stop plan subscription"], qv[2:3], k=2, mode="bm25")[0][0, 1])]
+    )
     assert evaluate_kb_modes(idx, wrong, qv)["bm25"]["mrr@10"] == pytest.approx((1 + 1 + 0.5) / 3)
 
 
@@ -97,7 +114,14 @@ def test_rerank_inside_milvus_matches_the_in_process_rerank(tmp_path):
     client = milvus_client(uri)
     try:
         spec = CollectionSpec(alias="kb_docs", dim=4, index_type="FLAT")
-        publish(client, spec, DOCS["doc_id"].to_numpy(), document_vectors(encode, DOCS), recall_sample=4, min_recall=0.5)
+        publish(
+            client,
+            spec,
+            DOCS["doc_id"].to_numpy(),
+            document_vectors(encode, DOCS),
+            recall_sample=4,
+            min_recall=0.5,
+        )
         q = ["i lost it stolen", "forgot password", "moved"]
         qv = encode(q)
         cands = idx.candidates(q, qv, n_candidates=2)

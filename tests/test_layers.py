@@ -19,8 +19,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-RANK = {"common": 0, "ingest": 1, "features": 2, "embeddings": 2, "indexes": 3, "retrieval": 4, "evaluation": 5,
-        "tuning": 6}
+RANK = {
+    "common": 0,
+    "ingest": 1,
+    "features": 2,
+    "embeddings": 2,
+    "indexes": 3,
+    "retrieval": 4,
+    "evaluation": 5,
+    "tuning": 6,
+}
 PROJECT = ("assets", "resources", "serving", "orchestration", "recstack")
 ALS_ENGINES = {"assets.embeddings.als_spark", "assets.embeddings.als_cpu", "assets.embeddings.als_gpu"}
 
@@ -86,7 +94,10 @@ def violations(repo: Path = REPO) -> list[str]:
                 if mine == "pure" and theirs != "pure":
                     bad.append(f"{where}:{n}: pure module imports {m} (a Dagster module)")
                 if mine != "pure" and theirs == "asset" and m != me:
-                    bad.append(f"{where}:{n}: asset modules import each other: {m} (move it to a pure module or _shared.py)")
+                    bad.append(
+                        f"{where}:{n}: asset modules import each other: {m} (move it to a pure module or "
+                        f"_shared.py)"
+                    )
                 parts = m.split(".")
                 if len(parts) < 2 or parts[1] == stage:
                     continue
@@ -108,17 +119,49 @@ def test_every_stage_package_is_ranked():
 
 
 PLANTED = [
-    ("resources/x.py", "from assets.indexes.faiss_index import VectorIndex", "resources import assets.indexes.faiss_index"),
-    ("assets/embeddings/x.py", "from assets.evaluation.offline import SplitSpec", "embeddings imports assets.evaluation.offline"),
+    (
+        "resources/x.py",
+        "from assets.indexes.faiss_index import VectorIndex",
+        "resources import assets.indexes.faiss_index",
+    ),
+    (
+        "assets/embeddings/x.py",
+        "from assets.evaluation.offline import SplitSpec",
+        "embeddings imports assets.evaluation.offline",
+    ),
     ("assets/features/x.py", "import assets.embeddings.als", "features imports assets.embeddings.als"),
     ("assets/embeddings/x.py", "import dagster as dg", "pure module imports dagster"),
-    ("assets/embeddings/x.py", "from assets.embeddings.als_assets import AlsConfig", "pure module imports assets.embeddings.als_assets"),
-    ("assets/embeddings/y_assets.py", "from assets.embeddings.als_assets import vector_outputs", "asset modules import each other"),
-    ("assets/embeddings/y_assets.py", "from assets.embeddings import als_assets", "asset modules import each other"),
-    ("serving/x.py", "from assets.embeddings.als_assets import AlsConfig", "serving imports assets.embeddings.als_assets"),
+    (
+        "assets/embeddings/x.py",
+        "from assets.embeddings.als_assets import AlsConfig",
+        "pure module imports assets.embeddings.als_assets",
+    ),
+    (
+        "assets/embeddings/y_assets.py",
+        "from assets.embeddings.als_assets import vector_outputs",
+        "asset modules import each other",
+    ),
+    (
+        "assets/embeddings/y_assets.py",
+        "from assets.embeddings import als_assets",
+        "asset modules import each other",
+    ),
+    (
+        "serving/x.py",
+        "from assets.embeddings.als_assets import AlsConfig",
+        "serving imports assets.embeddings.als_assets",
+    ),
     ("serving/x.py", "import dagster", "serving imports dagster"),
-    ("assets/embeddings/als_gpu.py", "from assets.embeddings.als_cpu import train_als_cpu", "ALS engine imports engine assets.embeddings.als_cpu"),
-    ("assets/features/x.py", "from orchestration.definitions import defs", "assets imports orchestration.definitions"),
+    (
+        "assets/embeddings/als_gpu.py",
+        "from assets.embeddings.als_cpu import train_als_cpu",
+        "ALS engine imports engine assets.embeddings.als_cpu",
+    ),
+    (
+        "assets/features/x.py",
+        "from orchestration.definitions import defs",
+        "assets imports orchestration.definitions",
+    ),
     ("serving/x.py", "from orchestration import deployments", "serving imports orchestration"),
     ("resources/x.py", "import orchestration.deployments", "resources imports orchestration.deployments"),
     ("recstack/x.py", "from resources.spark import SparkResource", "recstack imports resources.spark"),
@@ -131,9 +174,16 @@ def test_each_rule_catches_a_planted_violation(tmp_path, file, line, expected):
         (tmp_path / "assets" / s).mkdir(parents=True)
     for top in PROJECT:
         (tmp_path / top).mkdir(exist_ok=True)
-    for m in ("assets/embeddings/als_assets.py", "assets/embeddings/als_cpu.py", "assets/embeddings/als.py",
-              "assets/indexes/faiss_index.py", "assets/evaluation/offline.py", "orchestration/definitions.py",
-              "orchestration/deployments.py", "resources/spark.py"):
+    for m in (
+        "assets/embeddings/als_assets.py",
+        "assets/embeddings/als_cpu.py",
+        "assets/embeddings/als.py",
+        "assets/indexes/faiss_index.py",
+        "assets/evaluation/offline.py",
+        "orchestration/definitions.py",
+        "orchestration/deployments.py",
+        "resources/spark.py",
+    ):
         (tmp_path / m).write_text("")
     (tmp_path / file).write_text(f"def f():\n    {line}\n")
     bad = violations(tmp_path)
@@ -152,8 +202,14 @@ def unused_by_product(repo: Path = REPO) -> list[str]:
     for top in (*PROJECT, "benchmarks"):
         for path in (repo / top).rglob("*.py"):
             names = [m for _, m in imports(path, repo)]
-            names += [n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)
-                      and isinstance(n.value, str) and n.value.split(".")[0] in PROJECT and " " not in n.value]
+            names += [
+                n.value
+                for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, ast.Constant)
+                and isinstance(n.value, str)
+                and n.value.split(".")[0] in PROJECT
+                and " " not in n.value
+            ]
             for m in names:
                 parts = m.split(".")
                 imported.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
@@ -161,15 +217,22 @@ def unused_by_product(repo: Path = REPO) -> list[str]:
     for top in ("assets", "resources", "serving"):
         for path in sorted((repo / top).rglob("*.py")):
             me = module_name(repo, path)
-            if (path.name == "__init__.py" or kind(me) == "asset" or path.stem.endswith("_pyfunc") or me in ENTRY_POINTS
-                    or me in imported):
+            if (
+                path.name == "__init__.py"
+                or kind(me) == "asset"
+                or path.stem.endswith("_pyfunc")
+                or me in ENTRY_POINTS
+                or me in imported
+            ):
                 continue
             out.append(str(path.relative_to(repo)))
     return out
 
 
 def test_every_product_module_is_used_by_the_product():
-    assert unused_by_product() == [], "imported only by tests (move it under tests/support/):\n" + "\n".join(unused_by_product())
+    assert unused_by_product() == [], "imported only by tests (move it under tests/support/):\n" + "\n".join(
+        unused_by_product()
+    )
 
 
 def test_the_unused_check_catches_a_test_only_module(tmp_path):

@@ -89,7 +89,9 @@ def test_i2u2u_caps_seed_users_by_engagement_and_excludes_the_audience():
     assert ids.tolist() == [2, 3, 4]  # neighbours of user 1 (0°), not of user 7 (180°)
     ids, _ = i2u2u(np.array([100]), inter2, user_index, size=3, k_per_seed=7, max_seed_users=2)
     assert 1 not in ids and 7 not in ids and set(ids.tolist()) <= {2, 3, 4, 5, 6, 8}
-    ids, _ = i2u2u(np.array([100]), inter2, user_index, size=3, k_per_seed=7, max_seed_users=1, exclude=np.array([2]))
+    ids, _ = i2u2u(
+        np.array([100]), inter2, user_index, size=3, k_per_seed=7, max_seed_users=1, exclude=np.array([2])
+    )
     assert ids.tolist() == [3, 4, 5]
 
 
@@ -98,15 +100,18 @@ def test_i2i2u_weights_users_by_their_items_best_similarity_to_a_seed():
 
     # Seed 100 (0°): its neighbours 101 (5°) and 200 (60°). Users of 101: 2 and 3; of 200: 5 (twice) and 3.
     items = VectorIndex.build(np.array([100, 101, 200]), np.stack([unit(0), unit(5), unit(60)]))
-    inter3 = pd.DataFrame({"user_id": [2, 3, 5, 5, 3, 1], "item_id": [101, 101, 200, 200, 200, 100],
-                           "confidence": 1.0})
+    inter3 = pd.DataFrame(
+        {"user_id": [2, 3, 5, 5, 3, 1], "item_id": [101, 101, 200, 200, 200, 100], "confidence": 1.0}
+    )
     item_index = items
     ids, scores = i2i2u(np.array([100]), inter3, item_index, size=10, k_items=2)
     w101, w200 = cos(5, 0), cos(60, 0)
     assert ids.tolist() == [3, 2, 5]  # user 3 has both items; user 1 used the seed: converted
     assert scores.tolist() == pytest.approx([w101 + w200, w101, w200], abs=1e-5)
     assert i2i2u(np.array([100]), inter3, item_index, size=10, k_items=1)[0].tolist() == [2, 3]  # 101 only
-    assert i2i2u(np.array([100]), inter3, item_index, size=10, k_items=2, exclude=np.array([3]))[0].tolist() == [2, 5]
+    assert i2i2u(np.array([100]), inter3, item_index, size=10, k_items=2, exclude=np.array([3]))[
+        0
+    ].tolist() == [2, 5]
     assert i2i2u(np.array([999]), inter3, item_index)[0].size == 0
 
 
@@ -118,14 +123,18 @@ def test_empty_results_user_zero_and_what_i2u2u_passes_on():
         assert ids.dtype == np.int64 and scores.dtype == np.float32 and ids.size == scores.size == 0
     zero_index = VectorIndex.build(np.array([0, 1, 2, 3]), np.stack([unit(3), unit(0), unit(90), unit(6)]))
     zi = pd.DataFrame({"user_id": [1], "item_id": [100], "confidence": [1.0]})
-    assert 0 in i2u2u(np.array([100]), zi, zero_index, size=3, k_per_seed=3)[0].tolist()  # 0 is a user, not padding
+    assert (
+        0 in i2u2u(np.array([100]), zi, zero_index, size=3, k_per_seed=3)[0].tolist()
+    )  # 0 is a user, not padding
     # k_per_seed reaches u2u: one neighbour per seed user.
     assert i2u2u(np.array([100]), zi, zero_index, size=3, k_per_seed=1)[0].tolist() == [0]
     # how reaches u2u: seeds 1 (0°) and 2 (90°); user 3 (6°) sums to cos 6° + cos 84°, maxes to cos 6°.
     two = pd.DataFrame({"user_id": [1, 2], "item_id": [100, 100], "confidence": [1.0, 1.0]})
     s_sum = dict(zip(*i2u2u(np.array([100]), two, zero_index, size=3, k_per_seed=3, how="sum")))
     s_max = dict(zip(*i2u2u(np.array([100]), two, zero_index, size=3, k_per_seed=3, how="max")))
-    assert s_sum[3] == pytest.approx(cos(6, 0) + cos(6, 90), abs=1e-5) and s_max[3] == pytest.approx(cos(6, 0), abs=1e-5)
+    assert s_sum[3] == pytest.approx(cos(6, 0) + cos(6, 90), abs=1e-5) and s_max[3] == pytest.approx(
+        cos(6, 0), abs=1e-5
+    )
     # Tied engagement under the cap: the lower user id is kept (a stable order).
     tie = pd.DataFrame({"user_id": [2, 1], "item_id": [100, 100], "confidence": [1.0, 1.0]})
     assert i2u2u(np.array([100]), tie, zero_index, size=1, k_per_seed=3, max_seed_users=1)[0].tolist() == [0]
@@ -182,6 +191,8 @@ def test_i2u2u_and_i2i2u_return_1000_users_by_default():
     one = pd.DataFrame({"user_id": [0], "item_id": [7], "confidence": [1.0]})
     assert i2u2u(np.array([7]), one, big, k_per_seed=1400)[0].size == 1000
     items = VectorIndex.build(np.arange(100, 121), np.stack([unit(a) for a in np.linspace(0, 40, 21)]))
-    users = pd.DataFrame({"user_id": np.arange(1260), "item_id": np.repeat(np.arange(100, 121), 60), "confidence": 1.0})
+    users = pd.DataFrame(
+        {"user_id": np.arange(1260), "item_id": np.repeat(np.arange(100, 121), 60), "confidence": 1.0}
+    )
     ids = i2i2u(np.array([100]), users, items)[0]
     assert ids.size == 1000 and not set(ids.tolist()) & set(range(60))  # the seed's own 60 users are excluded

@@ -12,7 +12,9 @@ from tests.test_lookalike import inter, item_index, user_index
 
 
 def test_campaign_applies_exclusions_filters_and_size():
-    c = Campaign(seed_user_ids=(1,), seed_item_ids=(100,), size=2, exclude_user_ids=(2,), allowed_users=(3, 4, 7, 8))
+    c = Campaign(
+        seed_user_ids=(1,), seed_item_ids=(100,), size=2, exclude_user_ids=(2,), allowed_users=(3, 4, 7, 8)
+    )
     out = run_campaign(c, inter, user_index, item_index)
     assert set(out) == {"u2u", "i2u2u", "i2i2u"}
     for ids, _ in out.values():
@@ -31,10 +33,17 @@ def test_time_split_truth_is_only_new_users():
 
 
 def test_backtest_strategies_beat_most_active_on_planted_communities():
-    # A sparse population (10 interactions a user): who is *like* the audience matters more than who is active.
-    df, _ = generate_interactions(SyntheticSpec(n_interactions=30_000, n_users=3000, n_items=300, n_communities=8, seed=5))
-    res = lookalike_backtest(ImplicitConversion("binary").apply(df), AlsParams(rank=16, iterations=8), n_targets=10,
-                             audience_size=100)
+    # A sparse population (10 interactions a user): who is *like* the audience matters more than who is
+    # active.
+    df, _ = generate_interactions(
+        SyntheticSpec(n_interactions=30_000, n_users=3000, n_items=300, n_communities=8, seed=5)
+    )
+    res = lookalike_backtest(
+        ImplicitConversion("binary").apply(df),
+        AlsParams(rank=16, iterations=8),
+        n_targets=10,
+        audience_size=100,
+    )
     m = res["metrics"]
     assert res["targets"] == 10 and res["winner"] in ("u2u", "i2u2u", "i2i2u")
     assert m[res["winner"]]["recall"] > 2 * m["most_active"]["recall"], m

@@ -24,21 +24,38 @@ from tests.conftest import shared_dataset
 
 @pytest.fixture(scope="module")
 def reference():
-    return json.loads((shared_dataset("metric-reference") / "ranking_metric_expected_values.json").read_text())
+    return json.loads(
+        (shared_dataset("metric-reference") / "ranking_metric_expected_values.json").read_text()
+    )
 
 
 def _frames(ref, which="pred"):
     f = ref["recommenders"]["fixtures"]
-    truth = pd.DataFrame({"user_id": f["rating_true"]["userID"], "item_id": f["rating_true"]["itemID"],
-                          "rating": f["rating_true"]["rating"]})
+    truth = pd.DataFrame(
+        {
+            "user_id": f["rating_true"]["userID"],
+            "item_id": f["rating_true"]["itemID"],
+            "rating": f["rating_true"]["rating"],
+        }
+    )
     if which == "pred":
-        pred = pd.DataFrame({"user_id": f["rating_pred"]["userID"], "item_id": f["rating_pred"]["itemID"],
-                             "prediction": f["rating_pred"]["prediction"]})
+        pred = pd.DataFrame(
+            {
+                "user_id": f["rating_pred"]["userID"],
+                "item_id": f["rating_pred"]["itemID"],
+                "prediction": f["rating_pred"]["prediction"],
+            }
+        )
     elif which == "true":
         pred = truth.rename(columns={"rating": "prediction"})
     else:  # nohit
-        pred = pd.DataFrame({"user_id": f["rating_pred"]["userID"], "item_id": 100,
-                             "prediction": f["rating_pred"]["prediction"]})
+        pred = pd.DataFrame(
+            {
+                "user_id": f["rating_pred"]["userID"],
+                "item_id": 100,
+                "prediction": f["rating_pred"]["prediction"],
+            }
+        )
     return truth, pred
 
 
@@ -78,7 +95,9 @@ def test_small_precision_cases():
     one = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [1, 2, 3], "prediction": [3, 2, 1]})
     h, _ = _hits(one, one, 3)
     assert precision_at_k(h, 3) == 1.0
-    two = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2], "item_id": [1, 2, 3, 1, 2, 3], "prediction": [3, 2, 1] * 2})
+    two = pd.DataFrame(
+        {"user_id": [1, 1, 1, 2, 2, 2], "item_id": [1, 2, 3, 1, 2, 3], "prediction": [3, 2, 1] * 2}
+    )
     h, _ = _hits(two, two, 5)
     assert precision_at_k(h, 5) == pytest.approx(0.6)
 
@@ -134,16 +153,30 @@ def test_hand_computed_values_on_a_small_case():
     assert r_precision_at_k(h, n, 3) == pytest.approx((2 / 3 + 0) / 2)
     assert r_precision_at_k(h, np.array([1, 2]), 3) == pytest.approx((1 / 1 + 1 / 2) / 2)
     m = ranking_metrics(rec, indptr, indices, 3, n_items=20)
-    assert m == pytest.approx({"precision@3": 0.5, "recall@3": 5 / 6, "ndcg@3": ndcg_at_k(h, n, 3),
-                               "map@3": map_at_k(h, n, 3), "hit_rate@3": 1.0, "coverage@3": 5 / 20})
+    assert m == pytest.approx(
+        {
+            "precision@3": 0.5,
+            "recall@3": 5 / 6,
+            "ndcg@3": ndcg_at_k(h, n, 3),
+            "map@3": map_at_k(h, n, 3),
+            "hit_rate@3": 1.0,
+            "coverage@3": 5 / 20,
+        }
+    )
     assert "coverage@3" not in ranking_metrics(rec, indptr, indices, 3)
 
 
 def test_empty_inputs_and_users_without_relevant_items():
     empty = np.zeros((0, 3), bool)
     none = np.array([], np.int64)
-    for f in (lambda: precision_at_k(empty, 3), lambda: recall_at_k(empty, none, 3), lambda: hit_rate_at_k(empty, 3),
-              lambda: map_at_k(empty, none, 3), lambda: ndcg_at_k(empty, none, 3), lambda: r_precision_at_k(empty, none, 3)):
+    for f in (
+        lambda: precision_at_k(empty, 3),
+        lambda: recall_at_k(empty, none, 3),
+        lambda: hit_rate_at_k(empty, 3),
+        lambda: map_at_k(empty, none, 3),
+        lambda: ndcg_at_k(empty, none, 3),
+        lambda: r_precision_at_k(empty, none, 3),
+    ):
         assert f() == 0.0
     no_users = hit_matrix(np.zeros((0, 4), np.int64), np.array([0]), none)
     assert no_users.shape == (0, 4) and no_users.dtype == bool
@@ -166,16 +199,23 @@ def test_empty_inputs_and_users_without_relevant_items():
 def test_graded_dcg_discounts_and_the_ideal_over_all_gains():
     g = np.array([3.0, 0.0, 1.0])
     assert ndcg_graded(g, g, 3, "log2") == pytest.approx((3 + 1 / 2) / (3 + 1 / np.log2(3)))
-    assert ndcg_graded(g, g, 3, "ln") == pytest.approx((3 / np.log(2) + 1 / np.log(4)) / (3 / np.log(2) + 1 / np.log(3)))
+    assert ndcg_graded(g, g, 3, "ln") == pytest.approx(
+        (3 / np.log(2) + 1 / np.log(4)) / (3 / np.log(2) + 1 / np.log(3))
+    )
     assert ndcg_graded(g[:2], np.array([3.0, 2.0, 1.0]), 2) == pytest.approx(3 / (3 + 2 / np.log2(3)))
     assert ndcg_graded(np.zeros(3), np.zeros(3), 3) == 0.0
 
 
 def test_frames_to_arrays_names_cut_and_order():
     truth = pd.DataFrame({"u": [2, 2, 1, 3], "i": [20, 21, 10, 30]})
-    pred = pd.DataFrame({"u": [1, 1, 1, 2, 2, 4], "i": [11, 10, 12, 21, 22, 40], "s": [0.5, 0.9, 0.1, 0.3, 0.3, 1.0]})
+    pred = pd.DataFrame(
+        {"u": [1, 1, 1, 2, 2, 4], "i": [11, 10, 12, 21, 22, 40], "s": [0.5, 0.9, 0.1, 0.3, 0.3, 1.0]}
+    )
     rec, indptr, indices = frames_to_arrays(truth, pred, 2, user="u", item="i", score="s")
-    assert rec.tolist() == [[10, 11], [21, 22]]  # users 1 and 2 only (3 has no prediction, 4 no truth); ties stable
+    assert rec.tolist() == [
+        [10, 11],
+        [21, 22],
+    ]  # users 1 and 2 only (3 has no prediction, 4 no truth); ties stable
     assert indptr.tolist() == [0, 1, 3] and indices.tolist() == [10, 20, 21] and indices.dtype == np.int64
     rec3, _, _ = frames_to_arrays(truth, pred, 4, user="u", item="i", score="s")
     assert rec3.tolist() == [[10, 11, 12, -1], [21, 22, -1, -1]]
@@ -188,7 +228,9 @@ def test_cuts_at_k_item_zero_and_the_dcg_itself():
     rec = np.array([[7, 0, 3, 5]])  # relevant {0, 5}: hits at ranks 2 and 4
     m = ranking_metrics(rec, np.array([0, 2]), np.array([0, 5]), 2, n_items=8)
     assert m["recall@2"] == 0.5 and m["hit_rate@2"] == 1.0 and m["precision@2"] == 0.5
-    assert ranking_metrics(rec, np.array([0, 1]), np.array([5]), 2)["hit_rate@2"] == 0.0  # the hit is at rank 4
+    assert (
+        ranking_metrics(rec, np.array([0, 1]), np.array([5]), 2)["hit_rate@2"] == 0.0
+    )  # the hit is at rank 4
     assert m["coverage@2"] == pytest.approx(2 / 8)  # items 7 and 0: id 0 is an item like any other
     assert catalog_coverage(np.array([[0, -1]]), 4) == 0.25
     g = np.array([3, 2, 1])
@@ -196,5 +238,6 @@ def test_cuts_at_k_item_zero_and_the_dcg_itself():
     assert dcg_graded(g, 2, "ln") == pytest.approx(3 / np.log(2) + 2 / np.log(3))
     assert dcg_graded(g, 5) == pytest.approx(3 + 2 / np.log2(3) + 1 / 2)
     assert ndcg_graded(np.array([0.0, 0.5, 0.4]), np.array([0.5, 0.4]), 2) == pytest.approx(
-        (0.5 / np.log2(3)) / (0.5 + 0.4 / np.log2(3)))  # an ideal DCG below 1 is still a DCG
+        (0.5 / np.log2(3)) / (0.5 + 0.4 / np.log2(3))
+    )  # an ideal DCG below 1 is still a DCG
     assert ndcg_graded(np.array([0.0, 0.0, 3.0]), np.array([3.0]), 2) == 0.0  # the gain past k does not count

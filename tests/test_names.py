@@ -27,11 +27,19 @@ def retyped_names(repo: Path = REPO) -> list[str]:
     for top in ("assets", "resources", "serving", "orchestration"):
         for path in sorted((repo / top).rglob("*.py")):
             tree = ast.parse(path.read_text())
-            docs = {id(n.body[0].value) for n in ast.walk(tree)
-                    if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                    and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+            docs = {
+                id(n.body[0].value)
+                for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and n.body
+                and isinstance(n.body[0], ast.Expr)
+                and isinstance(n.body[0].value, ast.Constant)
+            }
             for n in ast.walk(tree):
-                if not (isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in consts) or id(n) in docs:
+                if (
+                    not (isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in consts)
+                    or id(n) in docs
+                ):
                     continue
                 if n.value in keys and top not in ASSET_KEY_CONSUMERS:
                     continue  # an asset's own module names it (function and check names)
@@ -47,11 +55,17 @@ def test_no_name_is_retyped():
 def test_the_check_catches_a_retyped_name(tmp_path):
     for top in ("assets/evaluation", "resources", "serving", "orchestration"):
         (tmp_path / top).mkdir(parents=True)
-    (tmp_path / "assets/evaluation/x.py").write_text('"""recstack-als in a docstring is fine."""\nM = "recstack-als"\n')
+    (tmp_path / "assets/evaluation/x.py").write_text(
+        '"""recstack-als in a docstring is fine."""\nM = "recstack-als"\n'
+    )
     (tmp_path / "serving/y.py").write_text('KEY = "faiss_index_entities"\n')
-    (tmp_path / "assets/evaluation/z.py").write_text('KEY = "faiss_index_entities"\n')  # its defining stage may
-    assert retyped_names(tmp_path) == ["assets/evaluation/x.py:2: 'recstack-als' -> names.ALS_MODEL",
-                                       "serving/y.py:1: 'faiss_index_entities' -> names.FAISS_INDEX_ENTITIES"]
+    (tmp_path / "assets/evaluation/z.py").write_text(
+        'KEY = "faiss_index_entities"\n'
+    )  # its defining stage may
+    assert retyped_names(tmp_path) == [
+        "assets/evaluation/x.py:2: 'recstack-als' -> names.ALS_MODEL",
+        "serving/y.py:1: 'faiss_index_entities' -> names.FAISS_INDEX_ENTITIES",
+    ]
 
 
 def test_every_model_has_a_promotion_policy():

@@ -8,8 +8,14 @@ from assets.evaluation.offline import SplitSpec, split_interactions
 
 
 def frame():
-    return pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3], "item_id": [10, 11, 12, 10, 13, 10],
-                         "ts": [1, 3, 2, 5, 4, 1], "confidence": 1.0})
+    return pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2, 2, 3],
+            "item_id": [10, 11, 12, 10, 13, 10],
+            "ts": [1, 3, 2, 5, 4, 1],
+            "confidence": 1.0,
+        }
+    )
 
 
 def test_last_n_holds_out_latest_per_user():
@@ -20,8 +26,14 @@ def test_last_n_holds_out_latest_per_user():
 
 
 def test_random_split_is_seeded_and_keeps_train_rows():
-    df = pd.DataFrame({"user_id": np.repeat(np.arange(50), 10), "item_id": np.tile(np.arange(10), 50),
-                       "ts": np.arange(500), "confidence": 1.0})
+    df = pd.DataFrame(
+        {
+            "user_id": np.repeat(np.arange(50), 10),
+            "item_id": np.tile(np.arange(10), 50),
+            "ts": np.arange(500),
+            "confidence": 1.0,
+        }
+    )
     a = split_interactions(df, SplitSpec("random", test_fraction=0.3, seed=1))
     b = split_interactions(df, SplitSpec("random", test_fraction=0.3, seed=1))
     pd.testing.assert_frame_equal(a[1], b[1])

@@ -36,8 +36,12 @@ def config_classes() -> dict[str, type]:
     for m in pkgutil.walk_packages(assets.__path__, "assets."):
         mod = importlib.import_module(m.name)
         for v in vars(mod).values():
-            if (isinstance(v, type) and issubclass(v, dg.Config) and v.__module__ == mod.__name__
-                    and v.model_fields):  # a base of methods only is not a config
+            if (
+                isinstance(v, type)
+                and issubclass(v, dg.Config)
+                and v.__module__ == mod.__name__
+                and v.model_fields
+            ):  # a base of methods only is not a config
                 out[v.__name__] = v
     return out
 
@@ -45,8 +49,12 @@ def config_classes() -> dict[str, type]:
 def test_every_config_is_derived_or_pipeline_only():
     classes = config_classes()
     loose = sorted(n for n, c in classes.items() if not derived_fields(c) and n not in PIPELINE_ONLY)
-    assert loose == [], f"derive these from their parameter type (params_config) or list them in PIPELINE_ONLY: {loose}"
-    assert set(PIPELINE_ONLY) <= set(classes), f"stale PIPELINE_ONLY entries: {set(PIPELINE_ONLY) - set(classes)}"
+    assert loose == [], (
+        f"derive these from their parameter type (params_config) or list them in PIPELINE_ONLY: {loose}"
+    )
+    assert set(PIPELINE_ONLY) <= set(classes), (
+        f"stale PIPELINE_ONLY entries: {set(PIPELINE_ONLY) - set(classes)}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in config_classes().items() if derived_fields(c)))
@@ -65,11 +73,27 @@ def test_the_model_families_are_derived():
     from assets.tuning.protocol import TuningProtocol
 
     c = config_classes()
-    got = {n: set(derived_fields(c[n])) for n in ("AlsConfig", "Item2VecConfig", "TwoTowerConfig", "EntityVectorConfig",
-                                                   "SessionConfig", "SplitConfig", "TuningBudget")}
-    assert got == {"AlsConfig": {AlsParams}, "Item2VecConfig": {Item2VecParams}, "TwoTowerConfig": {TwoTowerParams},
-                   "EntityVectorConfig": {EntityVectorParams}, "SessionConfig": {SessionSpec}, "SplitConfig": {SplitSpec},
-                   "TuningBudget": {TuningProtocol}}
+    got = {
+        n: set(derived_fields(c[n]))
+        for n in (
+            "AlsConfig",
+            "Item2VecConfig",
+            "TwoTowerConfig",
+            "EntityVectorConfig",
+            "SessionConfig",
+            "SplitConfig",
+            "TuningBudget",
+        )
+    }
+    assert got == {
+        "AlsConfig": {AlsParams},
+        "Item2VecConfig": {Item2VecParams},
+        "TwoTowerConfig": {TwoTowerParams},
+        "EntityVectorConfig": {EntityVectorParams},
+        "SessionConfig": {SessionSpec},
+        "SplitConfig": {SplitSpec},
+        "TuningBudget": {TuningProtocol},
+    }
 
 
 def test_config_builds_the_same_params_as_the_pure_defaults():

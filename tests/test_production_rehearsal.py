@@ -23,7 +23,9 @@ from tests.support import servers
 pytestmark = [pytest.mark.slow, pytest.mark.milvus]
 
 SELECTION = ["entity_profiles", "entity_vectors", "entity_vectors_promotion", "milvus_collection_entities"]
-RUN_CONFIG = {"ops": {"entity_profiles": {"config": {"n_entities": 400}}, "entity_vectors": {"config": {"epochs": 60}}}}
+RUN_CONFIG = {
+    "ops": {"entity_profiles": {"config": {"n_entities": 400}}, "entity_vectors": {"config": {"epochs": 60}}}
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +35,11 @@ def services(tmp_path_factory):
     try:
         # Milvus first: its internal ports (etcd, coordinators) are fixed defaults, which the others'
         # free-port picks then avoid.
-        with servers.milvus_server(root / "milvus") as milvus_uri, \
-                servers.postgres_server(root / "pg", databases=("dagster", "mlflow")) as pg, \
-                servers.mlflow_server(root / "mlflow", backend_uri=f"{pg}/mlflow") as mlflow_url:
+        with (
+            servers.milvus_server(root / "milvus") as milvus_uri,
+            servers.postgres_server(root / "pg", databases=("dagster", "mlflow")) as pg,
+            servers.mlflow_server(root / "mlflow", backend_uri=f"{pg}/mlflow") as mlflow_url,
+        ):
             yield {"root": root, "pg": pg, "mlflow": mlflow_url, "milvus": milvus_uri}
     except servers.NotInstalled as e:
         servers.skip_not_installed(servers.NotInstalled(f"production rehearsal needs its services: {e}"))
@@ -48,7 +52,8 @@ def _instance_yaml(pg: str) -> str:
     return (
         "telemetry:\n  enabled: false\n"
         "storage:\n  postgres:\n    postgres_db:\n"
-        f"      hostname: {host}\n      port: {port}\n      username: postgres\n      password: ''\n      db_name: dagster\n"
+        f"      hostname: {host}\n      port: {port}\n      username: postgres\n      password: ''\n      "
+        f"db_name: dagster\n"
         "      scheme: postgresql+psycopg2\n"  # postgresql.postgresqlScheme in the Helm values; see there why
     )
 
@@ -87,8 +92,14 @@ def test_prod_location_lands_runs_registry_and_aliases_in_real_services(services
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
         assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
-        result = dg.materialize(defs.assets, selection=SELECTION, resources=defs.resources, instance=instance,
-                                run_config=RUN_CONFIG, tags={"rehearsal": "true"})
+        result = dg.materialize(
+            defs.assets,
+            selection=SELECTION,
+            resources=defs.resources,
+            instance=instance,
+            run_config=RUN_CONFIG,
+            tags={"rehearsal": "true"},
+        )
         assert result.success
         run_id = result.run_id
 
@@ -98,8 +109,14 @@ def test_prod_location_lands_runs_registry_and_aliases_in_real_services(services
     with psycopg.connect(f"{services['pg']}/dagster") as conn:
         status = conn.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,)).fetchone()
         assert status == ("SUCCESS",)
-        materialized = {r[0] for r in conn.execute(
-            "SELECT asset_key FROM event_logs WHERE run_id = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'", (run_id,))}
+        materialized = {
+            r[0]
+            for r in conn.execute(
+                "SELECT asset_key FROM event_logs WHERE run_id = %s AND dagster_event_type = "
+                "'ASSET_MATERIALIZATION'",
+                (run_id,),
+            )
+        }
         assert materialized == {f'["{a}"]' for a in SELECTION}
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
         assert {"runs", "event_logs", "jobs", "job_ticks"} <= tables  # run, event-log and schedule storage
@@ -111,8 +128,12 @@ def test_prod_location_lands_runs_registry_and_aliases_in_real_services(services
     champion = client.get_model_version_by_alias("recstack-entity-vectors", "champion")
     assert client.get_run(champion.run_id).data.tags["dagster_run_id"] == run_id
     with psycopg.connect(f"{services['pg']}/mlflow") as conn:
-        aliases = dict(conn.execute("SELECT alias, version FROM registered_model_aliases WHERE name = %s",
-                                    ("recstack-entity-vectors",)).fetchall())
+        aliases = dict(
+            conn.execute(
+                "SELECT alias, version FROM registered_model_aliases WHERE name = %s",
+                ("recstack-entity-vectors",),
+            ).fetchall()
+        )
     assert aliases == {"champion": 1, "challenger": 1}
     tags = client.get_model_version("recstack-entity-vectors", "1").tags
     assert tags.get("recstack.promotion") == "champion", tags

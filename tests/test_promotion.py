@@ -1,4 +1,5 @@
-"""Champion/challenger: the policy decision, the promotion asset on a real MLflow store, manual moves and rollback."""
+"""Champion/challenger: the policy decision, the promotion asset on a real MLflow store, manual moves and
+rollback."""
 
 import dagster as dg
 import pytest
@@ -37,12 +38,32 @@ def test_every_family_has_a_policy():
 
 
 def _train(mlf, gx, inter, **als):
-    m = als_model(dg.build_asset_context(), config=AlsConfig(engine="implicit", use_tuned=False, **als), als_tuning={}, interactions=inter,
-                  spark=SparkResource(), mlflow_tracking=mlf).value
-    ev = list(als_evaluation(dg.build_asset_context(), config=EvaluationConfig(), interactions=inter, als_model=m,
-                             spark=SparkResource(), mlflow_tracking=mlf))[-1].value
-    out = als_promotion(dg.build_asset_context(), interactions=inter, als_model=m, als_evaluation=ev, spark=SparkResource(),
-                        mlflow_tracking=mlf)
+    m = als_model(
+        dg.build_asset_context(),
+        config=AlsConfig(engine="implicit", use_tuned=False, **als),
+        als_tuning={},
+        interactions=inter,
+        spark=SparkResource(),
+        mlflow_tracking=mlf,
+    ).value
+    ev = list(
+        als_evaluation(
+            dg.build_asset_context(),
+            config=EvaluationConfig(),
+            interactions=inter,
+            als_model=m,
+            spark=SparkResource(),
+            mlflow_tracking=mlf,
+        )
+    )[-1].value
+    out = als_promotion(
+        dg.build_asset_context(),
+        interactions=inter,
+        als_model=m,
+        als_evaluation=ev,
+        spark=SparkResource(),
+        mlflow_tracking=mlf,
+    )
     return m, out.value
 
 
@@ -50,7 +71,9 @@ def _train(mlf, gx, inter, **als):
 def tracking(request, tmp_path):
     """A SQLite tracking store, or a real `mlflow server` process on loopback over one."""
     if request.param == "sqlite":
-        yield MlflowResource(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path / "art"))
+        yield MlflowResource(
+            tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path / "art")
+        )
         return
     from tests.support import servers
 
@@ -64,13 +87,23 @@ def tracking(request, tmp_path):
 def test_promotion_asset_promotes_better_keeps_worse_and_rollback(tracking, monkeypatch):
     mlf = tracking
     gx = GreatExpectationsResource()
-    ev = list(interactions(dg.build_asset_context(), config=InteractionsConfig(n_interactions=20_000, n_communities=8, seed=7), gx=gx))
+    ev = list(
+        interactions(
+            dg.build_asset_context(),
+            config=InteractionsConfig(n_interactions=20_000, n_communities=8, seed=7),
+            gx=gx,
+        )
+    )
     inter = next(e.value for e in ev if isinstance(e, dg.Output) and e.output_name == "interactions")
     _, first = _train(mlf, gx, inter, rank=16, iterations=8)
     assert first["promoted"], first
     assert "first version" in first["reason"] and mlf.alias_version("recstack-als", "champion") == "1"
     _, worse = _train(mlf, gx, inter, rank=1, iterations=1)
-    assert not worse["promoted"] and "vs champion" in worse["reason"] and mlf.alias_version("recstack-als", "champion") == "1"
+    assert (
+        not worse["promoted"]
+        and "vs champion" in worse["reason"]
+        and mlf.alias_version("recstack-als", "champion") == "1"
+    )
     tags = lambda v: {r["version"]: r["tags"] for r in mlf.versions("recstack-als")}[v]  # noqa: E731
     assert tags("2")["recstack.promotion"] == "not promoted"
     _, better = _train(mlf, gx, inter, rank=32, iterations=12, reg=0.02)
@@ -81,11 +114,18 @@ def test_promotion_asset_promotes_better_keeps_worse_and_rollback(tracking, monk
     from orchestration import registry_cli as registry
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlf.tracking_uri)
-    assert registry.main(["promote", "--model", "recstack-als", "--version", "2", "--reason", "A/B test"]) == 0
-    assert mlf.alias_version("recstack-als", "champion") == "2" and mlf.alias_version("recstack-als", "previous_champion") == champ
+    assert (
+        registry.main(["promote", "--model", "recstack-als", "--version", "2", "--reason", "A/B test"]) == 0
+    )
+    assert (
+        mlf.alias_version("recstack-als", "champion") == "2"
+        and mlf.alias_version("recstack-als", "previous_champion") == champ
+    )
     assert tags("2")["recstack.promotion.reason"] == "A/B test"
     assert registry.main(["rollback", "--model", "recstack-als"]) == 0
     assert mlf.alias_version("recstack-als", "champion") == champ
     assert registry.main(["promote", "--model", "recstack-als", "--version", "99"]) == 2
     rows = registry.status("recstack-als")
-    assert [r["version"] for r in rows] == ["3", "2", "1"] and "champion" in next(r for r in rows if r["version"] == champ)["aliases"]
+    assert [r["version"] for r in rows] == ["3", "2", "1"] and "champion" in next(
+        r for r in rows if r["version"] == champ
+    )["aliases"]

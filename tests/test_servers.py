@@ -11,7 +11,9 @@ from tests.support import servers
 
 def test_an_installed_server_that_exits_raises_server_unavailable(tmp_path):
     """``mlflow server`` over a backend it cannot open exits; the helper raises, naming its log."""
-    with pytest.raises(servers.ServerUnavailable, match=r"mlflow server exited with \d+; see .*mlflow-server.log"):
+    with pytest.raises(
+        servers.ServerUnavailable, match=r"mlflow server exited with \d+; see .*mlflow-server.log"
+    ):
         with servers.mlflow_server(tmp_path, backend_uri="nosuchscheme://nowhere"):
             pass
     assert not issubclass(servers.ServerUnavailable, (servers.NotInstalled, pytest.skip.Exception))
@@ -31,6 +33,9 @@ def test_no_fixture_turns_a_start_failure_into_a_skip():
     from pathlib import Path
 
     tests_dir = Path(__file__).resolve().parent
-    offenders = [str(p.relative_to(tests_dir)) for p in tests_dir.rglob("*.py")
-                 if p.name != "test_servers.py" and "except servers.ServerUnavailable" in p.read_text()]
+    offenders = [
+        str(p.relative_to(tests_dir))
+        for p in tests_dir.rglob("*.py")
+        if p.name != "test_servers.py" and "except servers.ServerUnavailable" in p.read_text()
+    ]
     assert offenders == []

@@ -38,9 +38,17 @@ def test_similar_by_id_text_and_filters(client, state):
     eid = int(state.entity_profiles["entity_id"].iloc[0])
     r = client.post("/v1/similar", json={"entity_ids": [eid], "k": 5})
     body = r.json()
-    assert r.status_code == 200 and body["versions"]["model_version"] == "1" and body["versions"]["alias"] == "champion"
+    assert (
+        r.status_code == 200
+        and body["versions"]["model_version"] == "1"
+        and body["versions"]["alias"] == "champion"
+    )
     hits = body["results"][0]
-    assert len(hits["ids"]) == 5 and eid not in hits["ids"] and hits["scores"] == sorted(hits["scores"], reverse=True)
+    assert (
+        len(hits["ids"]) == 5
+        and eid not in hits["ids"]
+        and hits["scores"] == sorted(hits["scores"], reverse=True)
+    )
     r = client.post("/v1/similar", json={"text": "银行 贷款 理财", "k": 3, "filters": {"location": "上海"}})
     assert r.status_code == 200
     p = state.entity_profiles.set_index("entity_id")
@@ -52,12 +60,17 @@ def test_similar_by_id_text_and_filters(client, state):
 def test_lookalike_and_kb(client, state):
     seeds = state.user_index.ids[:5].tolist()
     item = int(state.item_index.ids[0])
-    r = client.post("/v1/lookalike", json={"seed_user_ids": seeds, "seed_item_ids": [item], "size": 20, "exclude_user_ids": [1]})
+    r = client.post(
+        "/v1/lookalike",
+        json={"seed_user_ids": seeds, "seed_item_ids": [item], "size": 20, "exclude_user_ids": [1]},
+    )
     assert r.status_code == 200
     auds = {a["strategy"]: a for a in r.json()["audiences"]}
     assert set(auds) == {"u2u", "i2u2u", "i2i2u"} and all(0 < len(a["user_ids"]) <= 20 for a in auds.values())
     for a in auds.values():  # real users, each once, best first
-        assert set(a["user_ids"]) <= set(state.user_index.ids.tolist()) and len(set(a["user_ids"])) == len(a["user_ids"])
+        assert set(a["user_ids"]) <= set(state.user_index.ids.tolist()) and len(set(a["user_ids"])) == len(
+            a["user_ids"]
+        )
         assert a["scores"] == sorted(a["scores"], reverse=True)
     assert not set(auds["u2u"]["user_ids"]) & ({1} | set(seeds))
     r = client.post("/v1/lookalike", json={"seed_user_ids": seeds, "strategy": "u2u", "size": 3})
@@ -68,46 +81,59 @@ def test_lookalike_and_kb(client, state):
         assert r.status_code == 200, r.text
         hits = [h["doc_id"] for h in r.json()["hits"]]
         assert len(hits) == 3 and r.json()["mode"] == mode and r.json()["versions"]["model"] == "recstack-kb"
-        if mode == "bm25":  # the test encoder is a toy (and shapes the PageRank prior); BM25 alone must find the entry
+        if (
+            mode == "bm25"
+        ):  # the test encoder is a toy (and shapes the PageRank prior); BM25 alone must find the entry
             assert int(q["doc_id"]) in hits
 
 
-@pytest.mark.parametrize("path,body,status,text", [
-    ("/v1/similar", {"entity_ids": [987654321]}, 404, "unknown entity id"),
-    ("/v1/similar", {"entity_ids": []}, 422, "at least 1"),
-    ("/v1/similar", {}, 422, "Field required"),
-    ("/v1/similar", {"entity_ids": [1], "text": "x"}, 422, "Extra inputs are not permitted"),
-    ("/v1/similar", {"text": "   "}, 422, "String should match pattern"),
-    ("/v1/similar", {"entity_ids": [True]}, 422, "must be an integer"),
-    ("/v1/similar", {"entity_ids": ["7"]}, 422, "must be an integer"),
-    ("/v1/similar", {"entity_ids": [1], "k": 0}, 422, "greater than or equal to 1"),
-    ("/v1/similar", {"entity_ids": [1], "k": 101}, 422, "less than or equal to 100"),
-    ("/v1/similar", {"entity_ids": [2**70]}, 422, "less than or equal to"),
-    ("/v1/similar", {"entity_ids": [1], "filters": {"colour": "red"}}, 422, "Extra inputs"),
-    ("/v1/similar", {"entity_ids": list(range(101))}, 422, "at most 100"),
-    ("/v1/lookalike", {"seed_user_ids": [987654321]}, 404, "unknown seed id"),
-    ("/v1/lookalike", {}, 422, "seed_user_ids and/or seed_item_ids"),
-    ("/v1/lookalike", {"seed_item_ids": [1], "strategy": "u2u"}, 422, "u2u needs seed_user_ids"),
-    ("/v1/lookalike", {"seed_user_ids": [1], "size": 0}, 422, "greater than or equal to 1"),
-    ("/v1/kb/search", {"query": ""}, 422, "at least 1 character"),
-    ("/v1/kb/search", {"query": "x", "mode": "psychic"}, 422, "'hybrid'"),
-    ("/v1/kb/search", {"query": "x" * 1001}, 422, "at most 1000"),
-])
+@pytest.mark.parametrize(
+    "path,body,status,text",
+    [
+        ("/v1/similar", {"entity_ids": [987654321]}, 404, "unknown entity id"),
+        ("/v1/similar", {"entity_ids": []}, 422, "at least 1"),
+        ("/v1/similar", {}, 422, "Field required"),
+        ("/v1/similar", {"entity_ids": [1], "text": "x"}, 422, "Extra inputs are not permitted"),
+        ("/v1/similar", {"text": "   "}, 422, "String should match pattern"),
+        ("/v1/similar", {"entity_ids": [True]}, 422, "must be an integer"),
+        ("/v1/similar", {"entity_ids": ["7"]}, 422, "must be an integer"),
+        ("/v1/similar", {"entity_ids": [1], "k": 0}, 422, "greater than or equal to 1"),
+        ("/v1/similar", {"entity_ids": [1], "k": 101}, 422, "less than or equal to 100"),
+        ("/v1/similar", {"entity_ids": [2**70]}, 422, "less than or equal to"),
+        ("/v1/similar", {"entity_ids": [1], "filters": {"colour": "red"}}, 422, "Extra inputs"),
+        ("/v1/similar", {"entity_ids": list(range(101))}, 422, "at most 100"),
+        ("/v1/lookalike", {"seed_user_ids": [987654321]}, 404, "unknown seed id"),
+        ("/v1/lookalike", {}, 422, "seed_user_ids and/or seed_item_ids"),
+        ("/v1/lookalike", {"seed_item_ids": [1], "strategy": "u2u"}, 422, "u2u needs seed_user_ids"),
+        ("/v1/lookalike", {"seed_user_ids": [1], "size": 0}, 422, "greater than or equal to 1"),
+        ("/v1/kb/search", {"query": ""}, 422, "at least 1 character"),
+        ("/v1/kb/search", {"query": "x", "mode": "psychic"}, 422, "'hybrid'"),
+        ("/v1/kb/search", {"query": "x" * 1001}, 422, "at most 1000"),
+    ],
+)
 def test_bad_requests_get_a_clear_4xx(client, path, body, status, text):
     r = client.post(path, json=body)
     assert r.status_code == status and text in r.text, r.text
 
 
 def test_malformed_json_is_a_422(client):
-    r = client.post("/v1/kb/search", content=b'{"query": "reset', headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/kb/search", content=b'{"query": "reset', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and "json" in r.text.lower()
 
 
 def test_api_key(state):
     with TestClient(create_app(StateHolder(lambda: state), api_key="s3cret")) as c:
         assert c.post("/v1/kb/search", json={"query": "reset"}).status_code == 401
-        assert c.post("/v1/kb/search", json={"query": "reset"}, headers={"X-API-Key": "wrong"}).status_code == 401
-        assert c.post("/v1/kb/search", json={"query": "reset"}, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert (
+            c.post("/v1/kb/search", json={"query": "reset"}, headers={"X-API-Key": "wrong"}).status_code
+            == 401
+        )
+        assert (
+            c.post("/v1/kb/search", json={"query": "reset"}, headers={"X-API-Key": "s3cret"}).status_code
+            == 200
+        )
         assert c.get("/healthz").status_code == 200  # probes need no key
 
 
@@ -171,7 +197,9 @@ def test_reload_swaps_atomically_with_no_failed_request(state):
                 t.join()
     assert errors == []
     assert len(ok) >= 300 and {v for _, v in ok} == {"1", "2", "3"}
-    assert all(n > 0 for n in during_build) and len(during_build) == 2  # requests were served during each build
+    assert (
+        all(n > 0 for n in during_build) and len(during_build) == 2
+    )  # requests were served during each build
     for n in range(4):  # per client, versions only move forward
         seen = [int(v) for t, v in ok if t == n]
         assert seen == sorted(seen)

@@ -27,8 +27,14 @@ APP = create_app(StateHolder(lambda: _STATE), api_key="")
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # Valid and invalid inputs alike (positive and negative generation).
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], database="none")
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          positive_data_acceptance, negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
+]
 MAX_EXAMPLES = 60
 CALLS: dict[str, int] = {}
 
@@ -63,7 +69,13 @@ def test_the_api_keeps_its_contract(case):
 def test_the_fuzzing_ran_every_operation():
     """Runs after the parametrized test (file order): every operation was called many times."""
     ops = {f"{op.method.upper()} {op.path}" for op in (r.ok() for r in schema.get_all_operations())}
-    assert ops >= {"POST /v1/similar", "POST /v1/lookalike", "POST /v1/kb/search", "GET /healthz", "GET /readyz"}
+    assert ops >= {
+        "POST /v1/similar",
+        "POST /v1/lookalike",
+        "POST /v1/kb/search",
+        "GET /healthz",
+        "GET /readyz",
+    }
     calls = {k.upper().split(" ", 1)[0] + " " + k.split(" ", 1)[1]: v for k, v in CALLS.items()}
     # A POST has a body to vary; a GET without parameters has few distinct examples.
     missing = {op: calls.get(op, 0) for op in ops if calls.get(op, 0) < (20 if op.startswith("POST") else 1)}

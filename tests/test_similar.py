@@ -23,7 +23,9 @@ def test_by_id_excludes_itself_and_finds_its_industry(setup):
     ids, scores = similar_to_entities(index, profiles["entity_id"].to_numpy()[:20], k=10)
     assert ids.shape == (20, 10) and not (ids == profiles["entity_id"].to_numpy()[:20, None]).any()
     ind = profiles.set_index("entity_id")["industry"]
-    same = np.mean([(ind[row].to_numpy() == ind[q]).mean() for q, row in zip(profiles["entity_id"][:20], ids)])
+    same = np.mean(
+        [(ind[row].to_numpy() == ind[q]).mean() for q, row in zip(profiles["entity_id"][:20], ids)]
+    )
     assert same > 0.8 and np.all(np.diff(scores, axis=1) <= 1e-6)
     with pytest.raises(KeyError, match="unknown entity id"):
         similar_to_entities(index, np.array([999_999]))
@@ -48,6 +50,8 @@ def test_free_text_and_filters(setup):
     tagged, _ = similar(index, q, k=400, profiles=profiles, filters={"tags": "独角兽"})
     got = tagged[0][tagged[0] >= 0]
     expected = set(profiles.loc[profiles["tags"].map(lambda t: "独角兽" in t), "entity_id"].tolist())
-    assert expected and set(got.tolist()) == expected and len(got) == len(expected)  # every match, then padding
+    assert (
+        expected and set(got.tolist()) == expected and len(got) == len(expected)
+    )  # every match, then padding
     with pytest.raises(ValueError, match="unknown filter field"):
         similar(index, q, profiles=profiles, filters={"colour": "red"})

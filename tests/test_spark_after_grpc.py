@@ -34,9 +34,16 @@ stop.set()
 
 @pytest.mark.slow
 def test_spark_starts_while_grpc_calls_are_in_flight(tmp_path):
-    env = settings.child_env(GRPC_ENABLE_FORK_SUPPORT="false", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path / "milvus.db")], env=env, capture_output=True,
-                         text=True, timeout=300)
+    env = settings.child_env(
+        GRPC_ENABLE_FORK_SUPPORT="false", PYTHONPATH=str(Path(__file__).resolve().parents[1])
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path / "milvus.db")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "spark rows 3" in out.stdout, out.stderr[-2000:]
 
 
@@ -47,7 +54,9 @@ def test_a_gateway_failure_after_grpc_names_the_setting(monkeypatch):
     from resources.spark import SparkResource
 
     def fail(self):
-        raise RuntimeError("[JAVA_GATEWAY_EXITED] Java gateway process exited before sending its port number.")
+        raise RuntimeError(
+            "[JAVA_GATEWAY_EXITED] Java gateway process exited before sending its port number."
+        )
 
     monkeypatch.setattr(SparkSession.Builder, "getOrCreate", fail)
     monkeypatch.delenv("GRPC_ENABLE_FORK_SUPPORT", raising=False)

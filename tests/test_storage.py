@@ -21,7 +21,13 @@ def test_roundtrip_kinds(tmp_path):
     assert s.read(["t", "arrow"], "2024-01-01").equals(tbl)
     s.write(["t", "json"], None, {"k": [1, 2]})
     assert s.read(["t", "json"]) == {"k": [1, 2]}
-    fm = FactorModel(np.array([1, 2]), np.ones((2, 3), np.float32), np.array([5]), np.zeros((1, 3), np.float32), {"rank": 3})
+    fm = FactorModel(
+        np.array([1, 2]),
+        np.ones((2, 3), np.float32),
+        np.array([5]),
+        np.zeros((1, 3), np.float32),
+        {"rank": 3},
+    )
     s.write(["m"], None, fm)
     back = s.read(["m"])
     assert isinstance(back, FactorModel) and back.params == {"rank": 3}
@@ -68,7 +74,9 @@ def test_refuses_unknown_classes_and_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="no published version"):
         s.read(["nothing"])
     (tmp_path / "evil" / "_").mkdir(parents=True)
-    (tmp_path / "evil" / "_" / "CURRENT").write_text(json.dumps({"version": "v", "kind": "object", "cls": "os.system"}))
+    (tmp_path / "evil" / "_" / "CURRENT").write_text(
+        json.dumps({"version": "v", "kind": "object", "cls": "os.system"})
+    )
     with pytest.raises(TypeError, match="refusing"):
         s.read(["evil"])
 
@@ -93,11 +101,21 @@ def test_the_object_store_path_roundtrips_and_collects(tmp_path):
     assert s.path_of(["a"], "p") == f"bucket/root/a/p/{manifests[-1]['version']}"
     import pyarrow.fs as pafs
 
-    dirs = sorted(i.base_name for i in s.fs.get_file_info(pafs.FileSelector("bucket/root/a/p")) if i.type == pafs.FileType.Directory)
+    dirs = sorted(
+        i.base_name
+        for i in s.fs.get_file_info(pafs.FileSelector("bucket/root/a/p"))
+        if i.type == pafs.FileType.Directory
+    )
     assert dirs == [m["version"] for m in manifests[-2:]]
     s.write(["j"], None, [1, "x"])
     assert s.read(["j"]) == [1, "x"]
-    fm = FactorModel(np.array([1, 2]), np.ones((2, 3), np.float32), np.array([5]), np.zeros((1, 3), np.float32), {"rank": 3})
+    fm = FactorModel(
+        np.array([1, 2]),
+        np.ones((2, 3), np.float32),
+        np.array([5]),
+        np.zeros((1, 3), np.float32),
+        {"rank": 3},
+    )
     s.write(["m"], None, fm)
     back = s.read(["m"])
     assert isinstance(back, FactorModel) and back.params == {"rank": 3} and back.item_ids.tolist() == [5]
@@ -112,7 +130,8 @@ def test_stale_pointers_of_crashed_writers_are_removed_and_bad_objects_refused(t
     m = s.write(["a"], None, {"v": 2})
     assert not stale.exists() and s.read(["a"]) == {"v": 2}
     assert sorted(p.name for p in (tmp_path / "a" / "_").iterdir()) == sorted(
-        [*(p.name for p in (tmp_path / "a" / "_").iterdir() if p.is_dir()), "CURRENT"])
+        [*(p.name for p in (tmp_path / "a" / "_").iterdir() if p.is_dir()), "CURRENT"]
+    )
     assert m["kind"] == "json" and "rows" not in m
     with pytest.raises(TypeError, match="cannot store set"):
         s.write(["b"], None, {1, 2})

@@ -41,9 +41,14 @@ def test_tables_drop_the_frame_index_and_json_stringifies_what_it_cannot_encode(
 
 def test_manifests_name_their_kind_and_errors_name_the_key(tmp_path):
     s = VersionedStore(str(tmp_path))
-    fm = FactorModel(np.array([1]), np.ones((1, 2), np.float32), np.array([5]), np.zeros((1, 2), np.float32), {})
+    fm = FactorModel(
+        np.array([1]), np.ones((1, 2), np.float32), np.array([5]), np.zeros((1, 2), np.float32), {}
+    )
     s.write(["m"], None, fm)
-    assert s.current(["m"])["kind"] == "object" and s.current(["m"])["cls"] == "assets.embeddings.factor_model.FactorModel"
+    assert (
+        s.current(["m"])["kind"] == "object"
+        and s.current(["m"])["cls"] == "assets.embeddings.factor_model.FactorModel"
+    )
     with pytest.raises(FileNotFoundError, match=r"^no published version of a/b \[unpartitioned\]$"):
         s.read(["a", "b"])
     with pytest.raises(FileNotFoundError, match=r"^no published version of a/b \[2026-01-01\]$"):
@@ -86,5 +91,7 @@ def test_the_io_manager_records_the_run_and_path_and_loads_each_kind_of_input(tm
         assert r.output_for_node("same_partition") == {"partition": p, "seen": [p]}
     r = dg.materialize([settings, doubled], resources={"io_manager": io})
     assert r.output_for_node("doubled") == {"n": 14}
-    r = dg.materialize([settings, doubled], selection=[doubled], resources={"io_manager": io})  # loaded from the store
+    r = dg.materialize(
+        [settings, doubled], selection=[doubled], resources={"io_manager": io}
+    )  # loaded from the store
     assert r.output_for_node("doubled") == {"n": 14}

@@ -19,7 +19,9 @@ def reference(scores, k, exclude):
         top = cand[:k]
         out_i.append([c for _, c in top] + [-1] * (k - len(top)))
         out_s.append([-v for v, _ in top] + [-np.inf] * (k - len(top)))
-    return np.array(out_i, np.int64).reshape(len(scores), k), np.array(out_s, np.float32).reshape(len(scores), k)
+    return np.array(out_i, np.int64).reshape(len(scores), k), np.array(out_s, np.float32).reshape(
+        len(scores), k
+    )
 
 
 def test_excludes_pads_and_orders():
@@ -43,9 +45,15 @@ def test_ties_nan_and_empty():
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(1, 9)),
-              elements=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf])),
-       st.integers(0, 12), st.integers(0, 2**31 - 1))
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 6), st.integers(1, 9)),
+        elements=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan, np.inf, -np.inf]),
+    ),
+    st.integers(0, 12),
+    st.integers(0, 2**31 - 1),
+)
 def test_matches_reference(scores, k, seed):
     ex = np.random.default_rng(seed).random(scores.shape) < 0.3
     ids, sc = topk(scores, k, ex)
@@ -119,7 +127,9 @@ def test_one_row_ties_above_the_cut_nan_and_integer_masks():
     assert ids.tolist() == [[0, 1]]
     ids, _ = topk(np.array([[np.nan, 0.5, 0.2]]), 1)  # NaN is never the best
     assert ids.tolist() == [[1]]
-    ids, _ = topk(np.array([[0.1, 0.9, 0.5]]), 2, np.array([[0, 1, 0]]))  # a 0/1 integer mask, not row indices
+    ids, _ = topk(
+        np.array([[0.1, 0.9, 0.5]]), 2, np.array([[0, 1, 0]])
+    )  # a 0/1 integer mask, not row indices
     assert ids.tolist() == [[2, 0]]
     rng = np.random.default_rng(1)
     q, c = rng.normal(size=(5, 3)), rng.normal(size=(6, 3))

@@ -33,7 +33,9 @@ def test_tuning_is_seeded_budgeted_and_blind_to_test():
     space = SearchSpace(rank=(4, 32), iterations=(3, 8))
     calls = []
     proto = TuningProtocol(folds=3, patience=None)
-    a = tune_als(train, score, n_trials=4, seed=1, space=space, on_trial=lambda *x: calls.append(x), protocol=proto)
+    a = tune_als(
+        train, score, n_trials=4, seed=1, space=space, on_trial=lambda *x: calls.append(x), protocol=proto
+    )
     b = tune_als(train, ndcg_score(10), n_trials=4, seed=1, space=space, protocol=proto)
     assert [t[2] for t in a["trials"]] == [t[2] for t in b["trials"]]  # seeded: the same trials
     assert len(a["trials"]) == 4 and len(calls) == 4
@@ -42,7 +44,9 @@ def test_tuning_is_seeded_budgeted_and_blind_to_test():
     # defaults when they won): each on its own split of train.
     fold_sizes = [(len(f), len(v)) for f, v in folds]
     assert seen[:12] == fold_sizes * 4
-    assert set(seen[12:]) == {(len(search), len(confirm))} and len(seen) == 12 + (1 if a["best_params"] == a["baseline_params"] else 2)
+    assert set(seen[12:]) == {(len(search), len(confirm))} and len(seen) == 12 + (
+        1 if a["best_params"] == a["baseline_params"] else 2
+    )
     held = [v for _, v in folds] + [confirm]
     for part in [search, confirm, *[f for f, _ in folds], *held]:
         assert not _keys(part).isin(_keys(test)).any()  # the test split is never seen
@@ -54,8 +58,10 @@ def test_tuning_is_seeded_budgeted_and_blind_to_test():
     # Then the engines' documented defaults (Spark's, and at implicit's rank), clipped the same way:
     # the rank bound of this data is a quarter of its items.
     top = a["rank_bound"]
-    assert [t[2] for t in a["trials"][1:3]] == [{"rank": min(10, top), "reg": 0.1, "alpha": 1.0, "iterations": 8},
-                                                 {"rank": min(32, top), "reg": 0.1, "alpha": 1.0, "iterations": 8}]
+    assert [t[2] for t in a["trials"][1:3]] == [
+        {"rank": min(10, top), "reg": 0.1, "alpha": 1.0, "iterations": 8},
+        {"rank": min(32, top), "reg": 0.1, "alpha": 1.0, "iterations": 8},
+    ]
     assert a["default_value"] == a["trials"][0][1]
     best = [ndcg_score(10)(train_als("implicit", f, AlsParams(**a["best_params"])), f, v) for f, v in folds]
     assert a["best_value"] == pytest.approx(np.mean(best))  # a trial's score is its mean over the folds
@@ -69,14 +75,20 @@ def test_last_n_folds_step_back_in_time_and_never_see_their_future():
     assert (confirm.set_index("user_id")["ts"] == last_ts.reindex(confirm["user_id"])).all()
     for j, (fit, val) in enumerate(folds):
         v = val.set_index("user_id")["ts"]
-        assert (fit.groupby("user_id")["ts"].max().reindex(v.index) <= v).all()  # fit ends before its hold-out
+        assert (
+            fit.groupby("user_id")["ts"].max().reindex(v.index) <= v
+        ).all()  # fit ends before its hold-out
         if j:
             prev = folds[j - 1][1].set_index("user_id")["ts"]
             both = v.index.intersection(prev.index)
             assert len(both) and (v[both] <= prev[both]).all()
     assert rolled_back(train, 0) is train
     one = rolled_back(pd.DataFrame({"user_id": [1, 1, 2], "item_id": [5, 6, 7], "ts": [1, 2, 3]}), 5)
-    assert one.to_dict("list") == {"user_id": [1, 2], "item_id": [5, 7], "ts": [1, 3]}  # users keep their first
+    assert one.to_dict("list") == {
+        "user_id": [1, 2],
+        "item_id": [5, 7],
+        "ts": [1, 3],
+    }  # users keep their first
 
 
 def test_random_folds_are_distinct_draws_of_the_evaluations_fraction():
@@ -95,20 +107,37 @@ def test_random_folds_are_distinct_draws_of_the_evaluations_fraction():
     assert a and len(a & b) < 0.5 * len(a)  # different draws, not one hold-out repeated
 
 
-def _toy_search(fold_score, n_trials=12, protocol=TuningProtocol(folds=2, confirm_margin=0.02, patience=None)):
-    return confirmed_search(lambda t: {"x": t.suggest_float("x", 0.0, 1.0)}, fold_score, ["f0", "f1"], "confirm",
-                            {"x": 0.5}, {"x": 0.5}, n_trials, seed=0, protocol=protocol)
+def _toy_search(
+    fold_score, n_trials=12, protocol=TuningProtocol(folds=2, confirm_margin=0.02, patience=None)
+):
+    return confirmed_search(
+        lambda t: {"x": t.suggest_float("x", 0.0, 1.0)},
+        fold_score,
+        ["f0", "f1"],
+        "confirm",
+        {"x": 0.5},
+        {"x": 0.5},
+        n_trials,
+        seed=0,
+        protocol=protocol,
+    )
 
 
 def test_a_winner_that_loses_on_confirmation_is_not_adopted():
     """Validation rewards a degenerate setting (x near 1); confirmation prefers the defaults."""
     res = _toy_search(lambda p, fold: -abs(p["x"] - 0.5) if fold == "confirm" else p["x"])
-    assert res["best_trial"] != 0 and res["best_params"]["x"] > 0.5 and res["best_value"] == max(v for _, v, _ in res["trials"])
+    assert (
+        res["best_trial"] != 0
+        and res["best_params"]["x"] > 0.5
+        and res["best_value"] == max(v for _, v, _ in res["trials"])
+    )
     assert res["adopted"] is False
     assert res["confirmation"]["default"] == 0.0 and res["confirmation"]["tuned"] < 0
     from assets.common.tuned import adopted_fields, params_source
 
-    assert adopted_fields({**res, "searched": ["x"]}) == {} and "kept the defaults" in params_source("t", True, res)
+    assert adopted_fields({**res, "searched": ["x"]}) == {} and "kept the defaults" in params_source(
+        "t", True, res
+    )
 
 
 def test_a_winner_that_confirms_by_the_margin_is_adopted_and_one_below_it_is_not():
@@ -119,7 +148,9 @@ def test_a_winner_that_confirms_by_the_margin_is_adopted_and_one_below_it_is_not
 
     assert adopted_fields({**res, "searched": ["x"]}) == {"x": res["best_params"]["x"]}
     # A gain smaller than the margin keeps the defaults.
-    small = _toy_search(lambda p, fold: 100.0 + p["x"], protocol=TuningProtocol(folds=2, confirm_margin=0.05, patience=None))
+    small = _toy_search(
+        lambda p, fold: 100.0 + p["x"], protocol=TuningProtocol(folds=2, confirm_margin=0.05, patience=None)
+    )
     assert small["best_trial"] != 0 and small["confirmation"]["tuned"] > small["confirmation"]["default"]
     assert small["adopted"] is False
 
@@ -129,7 +160,9 @@ def test_fold_scores_are_averaged_and_the_search_stops_when_stale():
 
     def fold_score(p, fold):
         seen.append(fold)
-        return {"f0": 1.0, "f1": 3.0, "confirm": 0.0}[fold] - p["x"]  # the defaults (0.5) are hard to beat by luck
+        return {"f0": 1.0, "f1": 3.0, "confirm": 0.0}[fold] - p[
+            "x"
+        ]  # the defaults (0.5) are hard to beat by luck
 
     res = _toy_search(fold_score, n_trials=50, protocol=TuningProtocol(folds=2, patience=3))
     assert res["default_value"] == pytest.approx(1.5)  # mean of 0.5 and 2.5
@@ -179,9 +212,16 @@ def test_ndcg_all_users_counts_users_without_a_vector_as_zero():
     part = FactorModel(m.user_ids[:half], m.user_factors[:half], m.item_ids, m.item_factors, {})
     p = ndcg_all_users(part, train, test)
     assert 0 < p < full  # the dropped users' hits are lost, not averaged away
-    best_part = evaluate_als_vs_popularity(train, test[test["user_id"].isin(part.user_ids)], part, 10)["als"]["ndcg@10"]
+    best_part = evaluate_als_vs_popularity(train, test[test["user_id"].isin(part.user_ids)], part, 10)["als"][
+        "ndcg@10"
+    ]
     assert p < best_part  # the mean over served users alone would flatter it
-    assert ndcg_all_users(FactorModel(m.user_ids[:0], m.user_factors[:0], m.item_ids, m.item_factors, {}), train, test) == 0.0
+    assert (
+        ndcg_all_users(
+            FactorModel(m.user_ids[:0], m.user_factors[:0], m.item_ids, m.item_factors, {}), train, test
+        )
+        == 0.0
+    )
 
 
 def test_item2vec_tuning_is_seeded_blind_to_test_and_beats_bad_defaults():
@@ -192,12 +232,22 @@ def test_item2vec_tuning_is_seeded_blind_to_test_and_beats_bad_defaults():
     train, test = _data()
     # Poor but trainable defaults: a window of 1, 2 negatives and a recency half-life of 15 minutes.
     # Trial 0 trains and scores above 0, so "beats the defaults" compares against a real model.
-    bad = Item2VecParams(dim=16, epochs=5, window=1, negative=2, min_count=8, recency_half_life_days=0.01, seed=0)
+    bad = Item2VecParams(
+        dim=16, epochs=5, window=1, negative=2, min_count=8, recency_half_life_days=0.01, seed=0
+    )
     space = Item2VecSpace(min_count=(1, 40))
     calls = []
     proto = TuningProtocol(folds=2, patience=None)
-    a = tune_item2vec(train, bad, gap_seconds=10**9, n_trials=6, seed=2, space=space, on_trial=lambda *x: calls.append(x),
-                      protocol=proto)
+    a = tune_item2vec(
+        train,
+        bad,
+        gap_seconds=10**9,
+        n_trials=6,
+        seed=2,
+        space=space,
+        on_trial=lambda *x: calls.append(x),
+        protocol=proto,
+    )
     b = tune_item2vec(train, bad, gap_seconds=10**9, n_trials=6, seed=2, space=space, protocol=proto)
     assert [t[2] for t in a["trials"]] == [t[2] for t in b["trials"]] and a["best_value"] == b["best_value"]
     assert a["trials"][0][2] == {"window": 1, "negative": 2, "min_count": 8, "recency_half_life_days": 0.01}
@@ -223,8 +273,13 @@ def test_a_trial_that_fails_to_train_fails_the_search(monkeypatch):
 
     train, _ = _data()
     base = Item2VecParams(dim=8, epochs=1, min_count=1, seed=0)
-    degenerate = tune_item2vec(train, Item2VecParams(dim=8, epochs=1, min_count=10_000, seed=0), gap_seconds=10**9,
-                               n_trials=1, space=Item2VecSpace(min_count=(1, 10_000)))
+    degenerate = tune_item2vec(
+        train,
+        Item2VecParams(dim=8, epochs=1, min_count=10_000, seed=0),
+        gap_seconds=10**9,
+        n_trials=1,
+        space=Item2VecSpace(min_count=(1, 10_000)),
+    )
     assert degenerate["default_value"] == 0.0
 
     def broken(*a, **k):
@@ -263,9 +318,11 @@ def test_two_tower_tuning_holds_training_queries_out_and_is_seeded(monkeypatch):
     fold = holdout({"train": confirm[0], "train_docs": confirm[1]}, 0.1, seed=2)
     held_c, held_f = set(confirm[2]["query"]), set(fold[2]["query"])
     assert held_c and held_f and not held_c & held_f
-    n_confirm = 1 if a["best_params"] == a["baseline_params"] else 2  # the defaults and the winner, retrained on the confirmation split
+    n_confirm = (
+        1 if a["best_params"] == a["baseline_params"] else 2
+    )  # the defaults and the winner, retrained on the confirmation split
     assert len(seen_queries) == 2 * (3 + n_confirm)
-    for i, (queries, positives, corpus) in enumerate(seen_queries[:3 + n_confirm]):
+    for i, (queries, positives, corpus) in enumerate(seen_queries[: 3 + n_confirm]):
         # Confirmation queries never reach any training or the vocabulary's corpus; a fold's own
         # hold-out never reaches the trials that it scores.
         assert not held_c & (queries | positives | corpus)
@@ -274,7 +331,12 @@ def test_two_tower_tuning_holds_training_queries_out_and_is_seeded(monkeypatch):
     assert not set(kb["test"]["query"]) & seen_queries[0][0]
     assert a["confirmation"]["default"] > 0
     p = TwoTowerConfig(dim=8).params({**a, "adopted": True, "searched": ["tau", "lr", "max_epochs"]})
-    assert (p.dim, p.tau, p.lr, p.max_epochs) == (8, a["best_params"]["tau"], a["best_params"]["lr"], a["best_params"]["max_epochs"])
+    assert (p.dim, p.tau, p.lr, p.max_epochs) == (
+        8,
+        a["best_params"]["tau"],
+        a["best_params"]["lr"],
+        a["best_params"]["max_epochs"],
+    )
 
 
 def test_als_tuning_keeps_the_defaults_when_a_planted_validation_winner_loses_on_confirmation():
@@ -292,10 +354,18 @@ def test_als_tuning_keeps_the_defaults_when_a_planted_validation_winner_loses_on
             return honest(model, fit, val)
         return float(model.params["reg"])
 
-    res = tune_als(train, planted, n_trials=10, seed=0, space=SearchSpace(rank=(4, 32), iterations=(3, 8)),
-                   protocol=TuningProtocol(folds=2, patience=None))
+    res = tune_als(
+        train,
+        planted,
+        n_trials=10,
+        seed=0,
+        space=SearchSpace(rank=(4, 32), iterations=(3, 8)),
+        protocol=TuningProtocol(folds=2, patience=None),
+    )
     assert res["best_params"]["reg"] > 0.5 and res["best_value"] == res["best_params"]["reg"]
-    assert res["confirmation"]["tuned"] < res["confirmation"]["default"]  # the premise: it loses on confirmation
+    assert (
+        res["confirmation"]["tuned"] < res["confirmation"]["default"]
+    )  # the premise: it loses on confirmation
     assert res["adopted"] is False
     out = {**res, "searched": ["rank", "reg", "alpha", "iterations"]}
     assert AlsConfig().params(out) == AlsConfig(use_tuned=False).params(out)

@@ -13,7 +13,18 @@ from assets.evaluation.faq import bm25_rank, retrieval_metrics
 
 
 def test_tokenize_chinese_and_english():
-    assert tokenize("花呗怎么还款 Card-2 isn't here") == ["花", "呗", "怎", "么", "还", "款", "card", "2", "isn't", "here"]
+    assert tokenize("花呗怎么还款 Card-2 isn't here") == [
+        "花",
+        "呗",
+        "怎",
+        "么",
+        "还",
+        "款",
+        "card",
+        "2",
+        "isn't",
+        "here",
+    ]
     assert tokenize("花呗怎么还款", "jieba")[-2:] == ["怎么", "还款"]  # words, not characters
     assert tokenize("") == [] and tokenize(None) == []
     with pytest.raises(ValueError):
@@ -40,9 +51,11 @@ def test_batches_keep_groups_apart():
 
 
 def test_tiny_training_gives_unit_vectors_and_roundtrips(tmp_path):
-    topics = {"card": ["my card has not arrived", "where is my new card", "card delivery is late"],
-              "refund": ["i want a refund", "how do i get my money back", "refund my purchase"],
-              "pin": ["i forgot my pin", "reset my pin code", "change the pin"]}
+    topics = {
+        "card": ["my card has not arrived", "where is my new card", "card delivery is late"],
+        "refund": ["i want a refund", "how do i get my money back", "refund my purchase"],
+        "pin": ["i forgot my pin", "reset my pin code", "change the pin"],
+    }
     q, p, g = [], [], []
     for i, (t, qs) in enumerate(topics.items()):
         for a in qs:
@@ -50,7 +63,9 @@ def test_tiny_training_gives_unit_vectors_and_roundtrips(tmp_path):
     params = TwoTowerParams(dim=32, out_dim=16, heads=2, max_epochs=3, batch_size=3, val_fraction=0.0)
     m = train_two_tower(q * 4, p * 4, g * 4, params)
     v = m.encode(["my card is late", "", "完全未知的词"])
-    assert v.shape == (3, 16) and np.isfinite(v).all() and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert (
+        v.shape == (3, 16) and np.isfinite(v).all() and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    )
     m.save(tmp_path / "tt")
     back = TwoTower.load(tmp_path / "tt")
     np.testing.assert_allclose(back.encode(["my card is late"]), v[:1], atol=1e-5)
@@ -61,11 +76,14 @@ def test_tiny_training_gives_unit_vectors_and_roundtrips(tmp_path):
 
 
 def test_faq_metrics_bm25_and_doc_vectors():
-    docs = pd.DataFrame({"doc_id": [0, 1], "title": ["card arrival", "refund"], "questions": [["where is my card"], []]})
+    docs = pd.DataFrame(
+        {"doc_id": [0, 1], "title": ["card arrival", "refund"], "questions": [["where is my card"], []]}
+    )
     ranked = bm25_rank(docs, ["card card", "refund please"])
     assert ranked[:, 0].tolist() == [0, 1]
     m = retrieval_metrics(np.array([[0, 1], [0, 1]]), np.array([0, 1]))
     assert m == {"recall@1": 0.5, "recall@5": 1.0, "mrr@10": 0.75}
+
     def enc(texts):
         return np.array([[1.0, 0.0] if "card" in t else [0.0, 1.0] for t in texts], np.float32)
 
@@ -78,4 +96,6 @@ def test_group_pools_hold_each_distinct_positive_once():
 
     pos = ["title a", "q2", "title a", "q1", "title b", "title b"]
     pools = _group_pools(np.arange(6), np.array([0, 0, 0, 0, 1, 1]), pos)
-    assert sorted(pos[i] for i in pools[0]) == ["q1", "q2", "title a"] and [pos[i] for i in pools[1]] == ["title b"]
+    assert sorted(pos[i] for i in pools[0]) == ["q1", "q2", "title a"] and [pos[i] for i in pools[1]] == [
+        "title b"
+    ]

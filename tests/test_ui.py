@@ -25,16 +25,28 @@ CHROMIUM = settings.env("RECSTACK_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "ui"
 STAGES = ("ingest", "features", "embeddings", "indexes", "retrieval", "evaluation")
 # Chromium's background services try hosts this sandbox cannot reach; keep it to the page.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        servers.skip_not_installed(servers.NotInstalled(
-            f"no Chromium at {CHROMIUM} (Debian package `chromium`; `make test` installs it where apt can run)"))
+        servers.skip_not_installed(
+            servers.NotInstalled(
+                f"no Chromium at {CHROMIUM} (Debian package `chromium`; `make test` installs it where apt "
+                f"can run)"
+            )
+        )
     from playwright.sync_api import sync_playwright  # a dev dependency: installed by make, never skipped
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -82,8 +94,17 @@ def test_asset_graph_shows_every_stage(page, dagster_ui, materialized_slice):
     _open(page, f"{dagster_ui}/assets")
     page.get_by_text("als_model", exact=True).first.wait_for(state="visible")
     text = page.inner_text("body")
-    for key in ("interactions", "als_model", "als_item_vectors", "faiss_index_als_items", "lookalike_audiences",
-                "als_evaluation", "als_promotion", "milvus_collection_entities", "kb_search_evaluation"):
+    for key in (
+        "interactions",
+        "als_model",
+        "als_item_vectors",
+        "faiss_index_als_items",
+        "lookalike_audiences",
+        "als_evaluation",
+        "als_promotion",
+        "milvus_collection_entities",
+        "kb_search_evaluation",
+    ):
         assert key in text, key
     page.screenshot(path=str(SHOTS / "dagster-catalog.png"))
 
@@ -117,7 +138,9 @@ def _sensor_ticks(home, name: str, wait_s: float = 90) -> list:
     while True:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             states = [s for s in instance.all_instigator_state() if s.instigator_name == name]
-            ticks = [t for s in states for t in instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=5)]
+            ticks = [
+                t for s in states for t in instance.get_ticks(s.instigator_origin_id, s.selector_id, limit=5)
+            ]
         if ticks or time.monotonic() > deadline:
             return sorted(ticks, key=lambda t: t.timestamp, reverse=True)
         time.sleep(2)
@@ -143,7 +166,9 @@ def test_materialization_launched_from_the_ui_succeeds(page, dagster_ui, materia
     assert run.status == dg.DagsterRunStatus.SUCCESS, run.status
     # The sensor saw v1 already served: no rebuild, *and* it did evaluate (a tick with its cursor).
     ticks = _sensor_ticks(home, "champion_alias_sensor")
-    assert ticks and ticks[0].cursor and json.loads(ticks[0].cursor)["seen"] == {"recstack-als": "1"}, ticks[:1]
+    assert ticks and ticks[0].cursor and json.loads(ticks[0].cursor)["seen"] == {"recstack-als": "1"}, ticks[
+        :1
+    ]
     assert not [r for r in new if r.job_name == "rebuild_als_serving"]
     # The run's page says so too.
     _open(page, f"{dagster_ui}/runs/{run.run_id}")
@@ -154,7 +179,9 @@ def test_materialization_launched_from_the_ui_succeeds(page, dagster_ui, materia
 @pytest.fixture(scope="module")
 def mlflow_ui(materialized_slice, tmp_path_factory):
     try:
-        with servers.mlflow_server(tmp_path_factory.mktemp("mlflow-ui"), backend_uri=materialized_slice.tracking_uri) as url:
+        with servers.mlflow_server(
+            tmp_path_factory.mktemp("mlflow-ui"), backend_uri=materialized_slice.tracking_uri
+        ) as url:
             yield url
     except servers.NotInstalled as e:
         servers.skip_not_installed(e)
@@ -177,13 +204,20 @@ def test_mlflow_ui_lists_models_with_champion_and_challenger(page, mlflow_ui, ma
     for name in ("recstack-als", "recstack-item2vec", "recstack-two-tower", "recstack-entity-vectors"):
         aliases = set(registry.get_registered_model(name).aliases)  # what the UI must show
         # The two-tower's first version stays challenger where the test KB cannot separate it from BM25.
-        assert "challenger" in aliases and (name == "recstack-two-tower" or "champion" in aliases), (name, aliases)
-        page.goto("about:blank")  # a full load per model: a hash-only change can leave the previous model shown
+        assert "challenger" in aliases and (name == "recstack-two-tower" or "champion" in aliases), (
+            name,
+            aliases,
+        )
+        page.goto(
+            "about:blank"
+        )  # a full load per model: a hash-only change can leave the previous model shown
         page.goto(f"{mlflow_ui}/#/models/{name}")
         # Each version row shows its aliases as tags ("@ alias", title=alias).
         for alias in aliases:
             page.locator(f"[role=status][title='{alias}']").first.wait_for(state="visible")
         shown = {t.get_attribute("title") for t in page.locator("[role=status][title]").all()}
         assert shown >= aliases, (name, shown, aliases)
-        assert page.get_by_text(re.compile(r"recstack\.promotion")).count() >= 1  # the decision is on the version
+        assert (
+            page.get_by_text(re.compile(r"recstack\.promotion")).count() >= 1
+        )  # the decision is on the version
         page.screenshot(path=str(SHOTS / f"mlflow-{name}.png"))

@@ -47,8 +47,10 @@ def test_exact_index_matches_brute_force_and_maps_ids(tmp_path):
     sims = x[:5] @ x.T
     np.testing.assert_array_equal(got, ids[np.argsort(-sims, axis=1, kind="stable")[:, :3]])
     np.testing.assert_allclose(scores, np.sort(sims, axis=1)[:, ::-1][:, :3], rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(exact_neighbors(x, x[:5], 3, "l2"),
-                                  np.argsort(((x[:5, None, :] - x[None]) ** 2).sum(-1), axis=1, kind="stable")[:, :3])
+    np.testing.assert_array_equal(
+        exact_neighbors(x, x[:5], 3, "l2"),
+        np.argsort(((x[:5, None, :] - x[None]) ** 2).sum(-1), axis=1, kind="stable")[:, :3],
+    )
     idx.save(tmp_path / "i")
     back = VectorIndex.load(tmp_path / "i")
     np.testing.assert_array_equal(back.search(x[:5], 3)[0], got)
@@ -68,7 +70,10 @@ def test_auto_choice_and_bad_input():
     assert plan_index(1000, 64).factory == "Flat"
     assert plan_index(200_000, 64).factory == "HNSW32"
     assert plan_index(200_000, 10).factory.startswith("IVF")  # low dimension: lists are cheap to scan
-    assert plan_index(4_474_857, 10).factory == "IVF2048,Flat" and plan_index(4_474_857, 10).train_size == 131_072
+    assert (
+        plan_index(4_474_857, 10).factory == "IVF2048,Flat"
+        and plan_index(4_474_857, 10).train_size == 131_072
+    )
     assert plan_index(5_000_000, 64, memory_budget_bytes=1 << 30).factory.endswith(",SQ8")
     assert ",PQ" in plan_index(5_000_000, 64, memory_budget_bytes=200 << 20).factory
     with pytest.raises(ValueError):
@@ -82,7 +87,9 @@ def test_auto_choice_and_bad_input():
 
 def test_tuner_reaches_the_target_with_the_smallest_parameter():
     x = clustered(30_000, 16, centers=200, noise=0.3)
-    idx = VectorIndex.build(np.arange(len(x)), x, index_type="IVF128,Flat", target_recall=0.95, recall_k=10, tune_sample=300)
+    idx = VectorIndex.build(
+        np.arange(len(x)), x, index_type="IVF128,Flat", target_recall=0.95, recall_k=10, tune_sample=300
+    )
     p = idx.params
     assert p["search_param"] == "nprobe" and p["tuned_recall"] >= 0.95
     curve = dict(p["tune_curve"])
@@ -123,7 +130,11 @@ def test_plan_index_boundaries_and_estimates():
     from assets.indexes.faiss_tuning import EXACT_MAX, HNSW_MAX, HNSW_MIN_DIM, _nlist
 
     p = plan_index(EXACT_MAX, 16)
-    assert (p.factory, p.train_size, p.bytes_estimate) == ("Flat", 0, EXACT_MAX * 16 * 4) and "exact" in p.reason
+    assert (p.factory, p.train_size, p.bytes_estimate) == (
+        "Flat",
+        0,
+        EXACT_MAX * 16 * 4,
+    ) and "exact" in p.reason
     assert plan_index(EXACT_MAX + 1, HNSW_MIN_DIM).factory == "HNSW32"
     h = plan_index(HNSW_MAX, HNSW_MIN_DIM)
     assert h.factory == "HNSW32" and h.bytes_estimate == HNSW_MAX * HNSW_MIN_DIM * 4 + HNSW_MAX * 32 * 2 * 4
@@ -137,7 +148,9 @@ def test_plan_index_boundaries_and_estimates():
     assert sq8.factory == "IVF1024,SQ8" and sq8.bytes_estimate == n * d + n * 8
     pq = plan_index(n, d, memory_budget_bytes=n * d + n * 8 - 1)
     assert pq.factory == "IVF1024,PQ8" and pq.bytes_estimate == n * (8 + 8)  # 16 bytes a vector did not fit
-    assert plan_index(n, 12, memory_budget_bytes=1).factory == "IVF1024,PQ1"  # nothing fits: the smallest code
+    assert (
+        plan_index(n, 12, memory_budget_bytes=1).factory == "IVF1024,PQ1"
+    )  # nothing fits: the smallest code
     assert (_nlist(100), _nlist(10**6), _nlist(10**12)) == (64, 1024, 65536)
     assert plan_index(1000, 10).train_size == 0
 
@@ -168,7 +181,13 @@ def test_search_knobs_and_tuning_with_given_queries():
     assert res["value"] >= 5 and res["recall"] >= 0.9 and search_knob(hnsw) == ("efSearch", res["value"])
     assert all(r < 0.9 for v, r in res["curve"] if v < res["value"]) and res["target"] == 0.9
     exact = tune_search(flat, x, k=5, sample=30)
-    assert (exact["param"], exact["value"], exact["recall"], exact["curve"], exact["n_queries"]) == (None, None, 1.0, [], 30)
+    assert (exact["param"], exact["value"], exact["recall"], exact["curve"], exact["n_queries"]) == (
+        None,
+        None,
+        1.0,
+        [],
+        30,
+    )
     ivf = faiss.index_factory(8, "IVF16,Flat", faiss.METRIC_INNER_PRODUCT)
     ivf.train(x)
     ivf.add(x)

@@ -1,4 +1,5 @@
-"""The daily warehouse chain through Dagster: idempotent days, bad input stopped, dictionary-driven columns."""
+"""The daily warehouse chain through Dagster: idempotent days, bad input stopped, dictionary-driven
+columns."""
 
 import json
 from datetime import date, timedelta
@@ -34,8 +35,13 @@ def _run_days(defs, instance, days, run_config=QUIET):
     job = defs.resolve_job_def("feature_warehouse_daily")
     for i in range(days - 1, -1, -1):
         sel = None if i == 0 else ingest_chain()
-        res = job.execute_in_process(instance=instance, partition_key=(END - timedelta(days=i)).isoformat(),
-                                     asset_selection=sel, run_config=run_config, raise_on_error=False)
+        res = job.execute_in_process(
+            instance=instance,
+            partition_key=(END - timedelta(days=i)).isoformat(),
+            asset_selection=sel,
+            run_config=run_config,
+            raise_on_error=False,
+        )
         assert res.success, [e.step_failure_data.error.message for e in res.all_events if e.is_step_failure]
     return res
 
@@ -44,16 +50,32 @@ def test_daily_chain_is_idempotent_and_dictionary_driven(recstack_home, tmp_path
     defs = _defs(crm=SMALL)
     # A dictionary with one extra row: a new derived feature with no code change.
     dic = pd.read_csv("assets/features/data/feature_dictionary.csv", keep_default_na=False)
-    extra = {"dim": "user", "id": 77, "name": "post_len", "explain": "test row", "cal_sort": "SUM|MAX",
-             "times": "7|30", "data_src": "post_sum", "agg_rule": "max"}
+    extra = {
+        "dim": "user",
+        "id": 77,
+        "name": "post_len",
+        "explain": "test row",
+        "cal_sort": "SUM|MAX",
+        "times": "7|30",
+        "data_src": "post_sum",
+        "agg_rule": "max",
+    }
     path = tmp_path / "dict.csv"
     pd.concat([dic, pd.DataFrame([extra])]).to_csv(path, index=False)
     with dg.DagsterInstance.get() as instance:
-        assert defs.resolve_job_def("feature_dictionary_load").execute_in_process(
-            instance=instance, run_config={"ops": {"feature_dictionary": {"config": {"path": str(path)}}}}).success
+        assert (
+            defs.resolve_job_def("feature_dictionary_load")
+            .execute_in_process(
+                instance=instance, run_config={"ops": {"feature_dictionary": {"config": {"path": str(path)}}}}
+            )
+            .success
+        )
         last = _run_days(defs, instance, 3)
         store = EmbeddedStore(recstack_home / "feature_store" / "store.sqlite")
-        counts = {t: _count(store, t) for t in ("dwd_events", "mid_daily", "app_features", "scd_opportunity_owner", "feature_index")}
+        counts = {
+            t: _count(store, t)
+            for t in ("dwd_events", "mid_daily", "app_features", "scd_opportunity_owner", "feature_index")
+        }
         wf = last.output_for_node("window_features")
         assert "post_len_01_SUM_7d" in wf.columns and "post_len_02_MAX_30d" in wf.columns
         manifest = last.output_for_node("libsvm_datasets")
@@ -79,14 +101,23 @@ def test_bad_events_stop_the_partition_before_any_write(recstack_home, tmp_path)
     ev.to_csv(str(path).format(date=END.isoformat()), index=False)
     defs = _defs(crm=CrmSourceResource(n_users=60, n_opportunities=40, events_path=str(path)))
     with dg.DagsterInstance.get() as instance:
-        defs.resolve_job_def("feature_dictionary_load").execute_in_process(instance=instance, run_config=QUIET)
+        defs.resolve_job_def("feature_dictionary_load").execute_in_process(
+            instance=instance, run_config=QUIET
+        )
         res = defs.resolve_job_def("feature_warehouse_daily").execute_in_process(
-            instance=instance, partition_key=END.isoformat(), run_config=QUIET, raise_on_error=False)
+            instance=instance, partition_key=END.isoformat(), run_config=QUIET, raise_on_error=False
+        )
         assert not res.success
         check = next(c for c in res.get_asset_check_evaluations() if c.check_name == "raw_events_suite")
         assert not check.passed
-        assert f"row 4 (event_id={ev.event_id[4]})" in check.description and "unknown feature" in check.description
-        assert f"row 9 (event_id={ev.event_id[9]})" in check.description and "non-numeric value" in check.description
+        assert (
+            f"row 4 (event_id={ev.event_id[4]})" in check.description
+            and "unknown feature" in check.description
+        )
+        assert (
+            f"row 9 (event_id={ev.event_id[9]})" in check.description
+            and "non-numeric value" in check.description
+        )
         assert instance.get_latest_materialization_event(dg.AssetKey("hbase_dwd_events")) is None
     store = EmbeddedStore(recstack_home / "feature_store" / "store.sqlite")
     assert _count(store, "dwd_events") == 0
@@ -108,7 +139,9 @@ def test_mid_ttl_hides_expired_days(tmp_path):
     store = EmbeddedStore(tmp_path / "s.sqlite")
     store.create_table(table_specs(mid_ttl_days=30)["mid_daily"])
     old, new = END - timedelta(days=45), END
-    store.put_cells("mid_daily", [(b"aau1", f"m:call_cnt_01_{d:%Y%m%d}".encode(), b"2.0", day_ms(d)) for d in (old, new)])
+    store.put_cells(
+        "mid_daily", [(b"aau1", f"m:call_cnt_01_{d:%Y%m%d}".encode(), b"2.0", day_ms(d)) for d in (old, new)]
+    )
     got = store.row("mid_daily", b"aau1")
     assert list(got) == [f"m:call_cnt_01_{new:%Y%m%d}".encode()]
     assert store.compact("mid_daily") == 1

@@ -34,7 +34,9 @@ def test_default_dictionary_parses_and_bad_rows_are_named():
     df = load_dictionary()
     bad = df.copy()
     bad.loc[2, "cal_sort"] = "SUM|P99"
-    with pytest.raises(DictionaryError, match=r"dictionary row 3 \(id=3, name='login_cnt'\): unknown window function"):
+    with pytest.raises(
+        DictionaryError, match=r"dictionary row 3 \(id=3, name='login_cnt'\): unknown window function"
+    ):
         parse_dictionary(bad, DIMS, MID_FEATURES)
     bad = df.copy()
     bad.loc[0, "times"] = "3|14"
@@ -55,28 +57,57 @@ def test_raw_rows_are_checked_by_row():
     bad.loc[7, "value"] = "lots"
     bad.loc[8, "line"] = "09"
     msgs = " | ".join(bad_raw_rows(bad))
-    for needle in ("unknown feature", f"row 3 (event_id={ev.event_id[3]})", "malformed event_ts", "row 5",
-                   "non-numeric value", "row 7", "unknown business line", "row 8"):
+    for needle in (
+        "unknown feature",
+        f"row 3 (event_id={ev.event_id[3]})",
+        "malformed event_ts",
+        "row 5",
+        "non-numeric value",
+        "row 7",
+        "unknown business line",
+        "row 8",
+    ):
         assert needle in msgs
     assert bad_raw_rows(ev.drop(columns="value")) == ["missing column(s) ['value']"]
 
 
 def test_dwd_cells_and_mid_values():
-    ev = pd.DataFrame({"event_id": ["a", "b", "c"], "entity_type": "phone", "entity_id": "p1", "feature": "call",
-                       "line": ["01", "01", "02"], "event_ts": ["2021-05-08T10:13:58Z", "2021-05-08T11:00:00Z", "2021-05-08T12:00:00Z"],
-                       "value": [108.0, 30.0, 5.0], "detail": "{}"})
+    ev = pd.DataFrame(
+        {
+            "event_id": ["a", "b", "c"],
+            "entity_type": "phone",
+            "entity_id": "p1",
+            "feature": "call",
+            "line": ["01", "01", "02"],
+            "event_ts": ["2021-05-08T10:13:58Z", "2021-05-08T11:00:00Z", "2021-05-08T12:00:00Z"],
+            "value": [108.0, 30.0, 5.0],
+            "detail": "{}",
+        }
+    )
     cells = dwd_cells(ev)
     assert cells[0][1] == b"d:call_01_20210508101358_108"
     assert cells[0][3] == 1620468838000
     mid = mid_daily_values(parse_dwd([(cells[0][0], {c[1]: (c[2], c[3]) for c in cells})]))
     got = {(r.mid_feature, r.line): r.value for r in mid.itertuples()}
-    assert got == {("call_cnt", "01"): 2, ("call_sum", "01"): 138, ("call_cnt", "02"): 1, ("call_sum", "02"): 5}
+    assert got == {
+        ("call_cnt", "01"): 2,
+        ("call_sum", "01"): 138,
+        ("call_cnt", "02"): 1,
+        ("call_sum", "02"): 5,
+    }
 
 
 def test_window_table_columns_and_dims():
     es = entries()
-    long = pd.DataFrame({"entity_id": ["p1", "p1", "u1"], "mid_feature": ["call_cnt", "call_cnt", "login_cnt"],
-                         "line": ["01", "01", "02"], "offset": [0, 5, 1], "value": [2.0, 4.0, 1.0]})
+    long = pd.DataFrame(
+        {
+            "entity_id": ["p1", "p1", "u1"],
+            "mid_feature": ["call_cnt", "call_cnt", "login_cnt"],
+            "line": ["01", "01", "02"],
+            "offset": [0, 5, 1],
+            "value": [2.0, 4.0, 1.0],
+        }
+    )
     ents = pd.DataFrame({"entity_id": ["p1", "u1", "u2"], "dim": ["phone", "user", "user"]})
     t = compute_window_table(long, ents, es).set_index("entity_id")
     assert t.loc["p1", "call_cnt_01_SUM_3d"] == 2 and t.loc["p1", "call_cnt_01_SUM_7d"] == 6
@@ -87,10 +118,24 @@ def test_window_table_columns_and_dims():
 
 def test_adding_a_dictionary_row_adds_columns_without_code():
     df = load_dictionary()
-    extra = pd.DataFrame([{"dim": "user", "id": 99, "name": "post_len", "explain": "new", "cal_sort": "SUM|MAX",
-                           "times": "7|30", "data_src": "post_sum", "agg_rule": "max"}])
+    extra = pd.DataFrame(
+        [
+            {
+                "dim": "user",
+                "id": 99,
+                "name": "post_len",
+                "explain": "new",
+                "cal_sort": "SUM|MAX",
+                "times": "7|30",
+                "data_src": "post_sum",
+                "agg_rule": "max",
+            }
+        ]
+    )
     es = parse_dictionary(pd.concat([df, extra], ignore_index=True), DIMS, MID_FEATURES)
-    long = pd.DataFrame({"entity_id": ["u1"], "mid_feature": ["post_sum"], "line": ["01"], "offset": [2], "value": [3.0]})
+    long = pd.DataFrame(
+        {"entity_id": ["u1"], "mid_feature": ["post_sum"], "line": ["01"], "offset": [2], "value": [3.0]}
+    )
     t = compute_window_table(long, pd.DataFrame({"entity_id": ["u1"], "dim": ["user"]}), es)
     assert t.loc[0, "post_len_01_SUM_7d"] == 3 and "post_len_02_MAX_30d" in t.columns
 
@@ -105,10 +150,20 @@ def test_scd2_zipper_merge_and_as_of():
     assert again[0].empty and again[1].empty  # idempotent
     snap2 = pd.DataFrame({"opp_id": ["o1", "o2"], "owner": ["s9", "s2"]})
     closed, opened = scd2_merge(hist, snap2, date(2026, 1, 5), "opp_id", ["owner"])
-    assert closed.to_dict("records") == [{"opp_id": "o1", "owner": "s1", "start": "20260101", "end": "20260105"}]
-    hist = pd.concat([hist[~((hist.opp_id == "o1") & (hist.start == "20260101"))], closed, opened], ignore_index=True)
-    assert scd2_as_of(hist, date(2026, 1, 4)).set_index("opp_id")["owner"].to_dict() == {"o1": "s1", "o2": "s2"}
-    assert scd2_as_of(hist, date(2026, 1, 5)).set_index("opp_id")["owner"].to_dict() == {"o1": "s9", "o2": "s2"}
+    assert closed.to_dict("records") == [
+        {"opp_id": "o1", "owner": "s1", "start": "20260101", "end": "20260105"}
+    ]
+    hist = pd.concat(
+        [hist[~((hist.opp_id == "o1") & (hist.start == "20260101"))], closed, opened], ignore_index=True
+    )
+    assert scd2_as_of(hist, date(2026, 1, 4)).set_index("opp_id")["owner"].to_dict() == {
+        "o1": "s1",
+        "o2": "s2",
+    }
+    assert scd2_as_of(hist, date(2026, 1, 5)).set_index("opp_id")["owner"].to_dict() == {
+        "o1": "s9",
+        "o2": "s2",
+    }
 
 
 def test_feature_index_is_append_only_and_libsvm():
@@ -136,9 +191,18 @@ def test_population_label_depends_on_engagement():
 def test_window_suite_forbids_nan_counts_for_own_dim():
     from resources.validation import GreatExpectationsResource
 
-    long = pd.DataFrame({"entity_id": ["p1", "u1"], "mid_feature": ["call_cnt", "login_cnt"], "line": ["01", "01"],
-                         "offset": [0, 3], "value": [2.0, 1.0]})
-    t = compute_window_table(long, pd.DataFrame({"entity_id": ["p1", "p2", "u1"], "dim": ["phone", "phone", "user"]}), entries())
+    long = pd.DataFrame(
+        {
+            "entity_id": ["p1", "u1"],
+            "mid_feature": ["call_cnt", "login_cnt"],
+            "line": ["01", "01"],
+            "offset": [0, 3],
+            "value": [2.0, 1.0],
+        }
+    )
+    t = compute_window_table(
+        long, pd.DataFrame({"entity_id": ["p1", "p2", "u1"], "dim": ["phone", "phone", "user"]}), entries()
+    )
     gx = GreatExpectationsResource()
     assert gx.validate(t, "window_features").success  # p2 has no activity: COUNT 0, SUM 0, not NaN
     bad = t.copy()

@@ -45,7 +45,9 @@ def reference(values_by_offset: dict[int, float], w: int, func: str) -> float:
     raise AssertionError(func)
 
 
-series = st.dictionaries(st.integers(0, 200), st.sampled_from([0.0, 1.0, 2.0, 2.5, 7.0, 120.0, -3.0]), max_size=25)
+series = st.dictionaries(
+    st.integers(0, 200), st.sampled_from([0.0, 1.0, 2.0, 2.5, 7.0, 120.0, -3.0]), max_size=25
+)
 
 
 @settings(max_examples=60, deadline=None)

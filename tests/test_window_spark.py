@@ -14,12 +14,22 @@ pytestmark = pytest.mark.slow
 def test_spark_equals_single_node(spark):
     rng = np.random.default_rng(4)
     es = parse_dictionary(load_dictionary(), DIMS, MID_FEATURES)
-    ents = pd.DataFrame({"entity_id": [f"u{i}" for i in range(60)] + [f"p{i}" for i in range(60)],
-                         "dim": ["user"] * 60 + ["phone"] * 60})
+    ents = pd.DataFrame(
+        {
+            "entity_id": [f"u{i}" for i in range(60)] + [f"p{i}" for i in range(60)],
+            "dim": ["user"] * 60 + ["phone"] * 60,
+        }
+    )
     n = 4000
-    long = pd.DataFrame({"entity_id": rng.choice(ents["entity_id"][:110], n), "mid_feature": rng.choice(MID_FEATURES, n),
-                         "line": rng.choice(["01", "02"], n), "offset": rng.integers(0, 200, n),
-                         "value": rng.integers(0, 9, n).astype(float)})
+    long = pd.DataFrame(
+        {
+            "entity_id": rng.choice(ents["entity_id"][:110], n),
+            "mid_feature": rng.choice(MID_FEATURES, n),
+            "line": rng.choice(["01", "02"], n),
+            "offset": rng.integers(0, 200, n),
+            "value": rng.integers(0, 9, n).astype(float),
+        }
+    )
     long = long.drop_duplicates(["entity_id", "mid_feature", "line", "offset"])
     single = compute_window_table(long, ents, es).sort_values("entity_id").reset_index(drop=True)
     dist = window_table_spark(spark, long, ents, es, shards=4)

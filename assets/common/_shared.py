@@ -45,14 +45,24 @@ def field_docs(params_type: type) -> dict[str, str]:
 
 def params_defaults(params_type: type) -> dict[str, Any]:
     """``field -> default`` of a dataclass (``default_factory`` called)."""
-    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            for f in dataclasses.fields(params_type)}
+    return {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(params_type)
+    }
 
 
-def params_config(params_type: type, name: str, doc: str, *, base: type = dg.Config, only: tuple[str, ...] = (),
-                  exclude: tuple[str, ...] = (), rename: dict[str, str] | None = None,
-                  overrides: dict[str, tuple[Any, str]] | None = None,
-                  extra: dict[str, tuple[Any, Any, str]] | None = None) -> type[dg.Config]:
+def params_config(
+    params_type: type,
+    name: str,
+    doc: str,
+    *,
+    base: type = dg.Config,
+    only: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    rename: dict[str, str] | None = None,
+    overrides: dict[str, tuple[Any, str]] | None = None,
+    extra: dict[str, tuple[Any, Any, str]] | None = None,
+) -> type[dg.Config]:
     """A Dagster ``Config`` class whose fields are ``params_type``'s.
 
     Parameters
@@ -73,7 +83,11 @@ def params_config(params_type: type, name: str, doc: str, *, base: type = dg.Con
         ``config field -> (type, default, description)``: pipeline-only fields (not parameters).
     """
     rename, overrides = rename or {}, overrides or {}
-    hints, docs, defaults = typing.get_type_hints(params_type), field_docs(params_type), params_defaults(params_type)
+    hints, docs, defaults = (
+        typing.get_type_hints(params_type),
+        field_docs(params_type),
+        params_defaults(params_type),
+    )
     unknown = (set(only) | set(exclude) | set(rename) | set(overrides)) - set(defaults)
     if unknown:
         raise ValueError(f"{name}: {sorted(unknown)} are not {params_type.__name__} fields")
@@ -92,7 +106,9 @@ def params_config(params_type: type, name: str, doc: str, *, base: type = dg.Con
     for key, (tp, default, description) in (extra or {}).items():
         fields[key] = (tp, Field(default=default, description=description))
     # Defined in the caller's module, as namedtuple does (Dagster and the docs name it from there).
-    cls = create_model(name, __base__=base, __module__=sys._getframe(1).f_globals.get("__name__", __name__), **fields)
+    cls = create_model(
+        name, __base__=base, __module__=sys._getframe(1).f_globals.get("__name__", __name__), **fields
+    )
     cls.__doc__ = doc
     cls.__params_fields__ = {params_type: mapping}
     cls.__overrides__ = {rename.get(f, f): reason for f, (_, reason) in overrides.items()}
@@ -119,7 +135,9 @@ def params_of(config: dg.Config, params_type: type, **changes):
     """The ``params_type`` instance a config describes (fields it does not expose keep their
     defaults), with ``changes`` applied."""
     mapping = derived_fields(type(config))[params_type]
-    return dataclasses.replace(params_type(**{f: getattr(config, key) for f, key in mapping.items()}), **changes)
+    return dataclasses.replace(
+        params_type(**{f: getattr(config, key) for f, key in mapping.items()}), **changes
+    )
 
 
 def default_drift(config_type: type) -> list[str]:
@@ -131,7 +149,9 @@ def default_drift(config_type: type) -> list[str]:
         for f, key in mapping.items():
             got = config_type.model_fields[key].get_default(call_default_factory=True)
             if got != pure[f] and key not in overrides:
-                bad.append(f"{config_type.__name__}.{key} = {got!r}, but {params_type.__name__}.{f} = {pure[f]!r}")
+                bad.append(
+                    f"{config_type.__name__}.{key} = {got!r}, but {params_type.__name__}.{f} = {pure[f]!r}"
+                )
     return bad
 
 

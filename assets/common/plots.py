@@ -28,7 +28,9 @@ def _figure(w: float = 4.0, h: float = 2.6):
     return plt.subplots(figsize=(w, h))
 
 
-def curve_markdown(points: list[tuple[float, float]], xlabel: str, ylabel: str, target: float | None = None, title: str = "") -> str:
+def curve_markdown(
+    points: list[tuple[float, float]], xlabel: str, ylabel: str, target: float | None = None, title: str = ""
+) -> str:
     """A line plot of ``(x, y)`` points (e.g. recall against nprobe), with an optional target line."""
     fig, ax = _figure()
     xs, ys = zip(*points) if points else ((), ())

@@ -14,7 +14,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 
-def topk(scores: np.ndarray, k: int, exclude: sp.spmatrix | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def topk(
+    scores: np.ndarray, k: int, exclude: sp.spmatrix | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best columns of every row.
 
     Parameters
@@ -52,7 +54,7 @@ def topk(scores: np.ndarray, k: int, exclude: sp.spmatrix | np.ndarray | None = 
     if kk == 0 or n == 0:
         return ids, out
     if kk < m:
-        part = np.argpartition(s, m - kk, axis=1)[:, m - kk:]  # no negated copy of the block
+        part = np.argpartition(s, m - kk, axis=1)[:, m - kk :]  # no negated copy of the block
     else:
         part = np.broadcast_to(np.arange(m), (n, m))
     ps = np.take_along_axis(s, part, axis=1)
@@ -80,11 +82,20 @@ def topk(scores: np.ndarray, k: int, exclude: sp.spmatrix | np.ndarray | None = 
 def take_ids(ids: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """Map positions from :func:`topk` to external ids, keeping ``-1`` padding."""
     ids = np.asarray(ids, dtype=np.int64)
-    return np.where(positions >= 0, ids[np.clip(positions, 0, None)], -1) if len(ids) else np.full_like(positions, -1)
+    return (
+        np.where(positions >= 0, ids[np.clip(positions, 0, None)], -1)
+        if len(ids)
+        else np.full_like(positions, -1)
+    )
 
 
-def interaction_mask(pairs: pd.DataFrame, row_ids: np.ndarray | pd.Index, col_ids: np.ndarray | pd.Index,
-                     row_col: str = "user_id", col_col: str = "item_id") -> sp.csr_matrix:
+def interaction_mask(
+    pairs: pd.DataFrame,
+    row_ids: np.ndarray | pd.Index,
+    col_ids: np.ndarray | pd.Index,
+    row_col: str = "user_id",
+    col_col: str = "item_id",
+) -> sp.csr_matrix:
     """CSR ``(len(row_ids), len(col_ids))`` with a 1 for every ``(row, col)`` pair present in ``pairs``.
 
     Pairs whose ids are not in ``row_ids`` / ``col_ids`` are ignored. Used as the ``exclude`` of
@@ -93,14 +104,17 @@ def interaction_mask(pairs: pd.DataFrame, row_ids: np.ndarray | pd.Index, col_id
     r = pd.Index(row_ids).get_indexer(pairs[row_col])
     c = pd.Index(col_ids).get_indexer(pairs[col_col])
     ok = (r >= 0) & (c >= 0)
-    m = sp.csr_matrix((np.ones(int(ok.sum()), dtype=np.float32), (r[ok], c[ok])), shape=(len(row_ids), len(col_ids)))
+    m = sp.csr_matrix(
+        (np.ones(int(ok.sum()), dtype=np.float32), (r[ok], c[ok])), shape=(len(row_ids), len(col_ids))
+    )
     m.sum_duplicates()
     m.data[:] = 1  # a pair seen twice is still one pair (as truth, a duplicate must not count twice)
     return m
 
 
-def batched_topk(queries: np.ndarray, candidates: np.ndarray, k: int, exclude: sp.spmatrix | None = None,
-                 batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def batched_topk(
+    queries: np.ndarray, candidates: np.ndarray, k: int, exclude: sp.spmatrix | None = None, batch: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`topk` of ``queries @ candidates.T`` in row batches.
 
     Parameters

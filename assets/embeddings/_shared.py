@@ -16,17 +16,33 @@ def data_version(df: pd.DataFrame) -> str:
 
 def vector_outputs(ids, vecs, model: FactorModel, kind: str, check: str, gx: GreatExpectationsResource):
     """Yield the vectors' blocking check (suite ``vectors``) and, if it passed, the contract table."""
-    meta = VectorMeta(metric="ip", normalized=True, model_name=model.params.get("model_name", ""),
-                      model_version=str(model.params.get("model_version", "")), extra={"entity": kind})
+    meta = VectorMeta(
+        metric="ip",
+        normalized=True,
+        model_name=model.params.get("model_name", ""),
+        model_version=str(model.params.get("model_version", "")),
+        extra={"entity": kind},
+    )
     table = vectors_to_table(ids, vecs, meta)
     yield from gate(gx.validate(vector_profile(table), "vectors"), check)
-    yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1]),
-                                     "model_version": meta.model_version, "metric": "ip (unit vectors)"})
+    yield dg.Output(
+        table,
+        metadata={
+            "rows": table.num_rows,
+            "dim": int(vecs.shape[1]),
+            "model_version": meta.model_version,
+            "metric": "ip (unit vectors)",
+        },
+    )
 
 
 def vectors_check(asset: str) -> list[dg.AssetCheckSpec]:
     """The blocking ``vectors`` suite check of a vector-table asset."""
-    return [dg.AssetCheckSpec(f"{asset}_suite", asset=asset, blocking=True,
-                              description="expectations/vectors.json: unique ids, one dimension, finite, unit norm")]
-
-
+    return [
+        dg.AssetCheckSpec(
+            f"{asset}_suite",
+            asset=asset,
+            blocking=True,
+            description="expectations/vectors.json: unique ids, one dimension, finite, unit norm",
+        )
+    ]

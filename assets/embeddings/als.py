@@ -70,11 +70,15 @@ def index_ids(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     return g[["u", "i", "confidence"]], user_ids, item_ids
 
 
-def confidence_matrix(interactions: pd.DataFrame, alpha: float) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+def confidence_matrix(
+    interactions: pd.DataFrame, alpha: float
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
     """The user × item matrix of ``1 + alpha * confidence`` (what ``implicit`` takes) and both id arrays."""
     triples, user_ids, item_ids = index_ids(interactions)
     conf = 1.0 + alpha * triples["confidence"].to_numpy(np.float32)
-    m = sp.csr_matrix((conf, (triples["u"].to_numpy(), triples["i"].to_numpy())), shape=(len(user_ids), len(item_ids)))
+    m = sp.csr_matrix(
+        (conf, (triples["u"].to_numpy(), triples["i"].to_numpy())), shape=(len(user_ids), len(item_ids))
+    )
     return m, user_ids, item_ids
 
 
@@ -83,25 +87,62 @@ def fit_implicit_library(m: sp.csr_matrix, params: AlsParams, use_gpu: bool) -> 
     start) on a :func:`confidence_matrix`; returns host ``(user_factors, item_factors)``."""
     from implicit.als import AlternatingLeastSquares
 
-    model = AlternatingLeastSquares(factors=params.rank, regularization=params.reg, alpha=1.0, iterations=params.iterations,
-                                    random_state=params.seed, use_gpu=use_gpu, calculate_training_loss=False)
+    model = AlternatingLeastSquares(
+        factors=params.rank,
+        regularization=params.reg,
+        alpha=1.0,
+        iterations=params.iterations,
+        random_state=params.seed,
+        use_gpu=use_gpu,
+        calculate_training_loss=False,
+    )
     model.fit(m, show_progress=False)
     model = model.to_cpu() if use_gpu else model
     return model.user_factors, model.item_factors
 
 
-def pack_factor_model(engine: str, user_ids, user_factors, item_ids, item_factors, params: AlsParams, seconds: float,
-                      n_pairs: int, **extra) -> FactorModel:
+def pack_factor_model(
+    engine: str,
+    user_ids,
+    user_factors,
+    item_ids,
+    item_factors,
+    params: AlsParams,
+    seconds: float,
+    n_pairs: int,
+    **extra,
+) -> FactorModel:
     """An engine's factors as the one :class:`FactorModel` every engine returns (float32, params recorded)."""
-    log.info("%s ALS: %d users, %d items, rank %d in %.1fs", engine, len(user_ids), len(item_ids), params.rank, seconds)
-    return FactorModel(user_ids=user_ids, user_factors=np.asarray(user_factors, np.float32),
-                       item_ids=item_ids, item_factors=np.asarray(item_factors, np.float32),
-                       params={"engine": engine, **asdict(params), **extra, "train_seconds": round(seconds, 2),
-                               "n_pairs": int(n_pairs)})
+    log.info(
+        "%s ALS: %d users, %d items, rank %d in %.1fs",
+        engine,
+        len(user_ids),
+        len(item_ids),
+        params.rank,
+        seconds,
+    )
+    return FactorModel(
+        user_ids=user_ids,
+        user_factors=np.asarray(user_factors, np.float32),
+        item_ids=item_ids,
+        item_factors=np.asarray(item_factors, np.float32),
+        params={
+            "engine": engine,
+            **asdict(params),
+            **extra,
+            "train_seconds": round(seconds, 2),
+            "n_pairs": int(n_pairs),
+        },
+    )
 
 
-def train_als(engine: AlsEngine, interactions: pd.DataFrame, params: AlsParams = AlsParams(), spark=None,
-              match_spark: bool = True) -> FactorModel:
+def train_als(
+    engine: AlsEngine,
+    interactions: pd.DataFrame,
+    params: AlsParams = AlsParams(),
+    spark=None,
+    match_spark: bool = True,
+) -> FactorModel:
     """Train implicit ALS with ``engine``.
 
     Parameters

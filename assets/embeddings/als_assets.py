@@ -15,31 +15,55 @@ from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource
 
 AlsConfig = params_config(
-    AlsParams, "AlsConfig", "Implicit ALS: :class:`~assets.embeddings.als.AlsParams`, the engine, and whether "
-    "``als_tuning``'s adopted parameters replace these.", base=TunedParamsConfig,
-    extra={"engine": (AlsEngine, "spark", "spark: local[*] or a cluster; implicit: fast single node; implicit-gpu: CUDA"),
-           "use_tuned": (bool, True, "train with als_tuning's adopted parameters; False: the values here")})
+    AlsParams,
+    "AlsConfig",
+    "Implicit ALS: :class:`~assets.embeddings.als.AlsParams`, the engine, and whether "
+    "``als_tuning``'s adopted parameters replace these.",
+    base=TunedParamsConfig,
+    extra={
+        "engine": (
+            AlsEngine,
+            "spark",
+            "spark: local[*] or a cluster; implicit: fast single node; implicit-gpu: CUDA",
+        ),
+        "use_tuned": (bool, True, "train with als_tuning's adopted parameters; False: the values here"),
+    },
+)
 
 
 @dg.asset(kinds={"spark", "mlflow"})
 def als_model(
-    context: dg.AssetExecutionContext, config: AlsConfig, interactions: pd.DataFrame, als_tuning: dict,
-    spark: SparkResource, mlflow_tracking: MlflowResource,
+    context: dg.AssetExecutionContext,
+    config: AlsConfig,
+    interactions: pd.DataFrame,
+    als_tuning: dict,
+    spark: SparkResource,
+    mlflow_tracking: MlflowResource,
 ) -> dg.Output[FactorModel]:
     """Implicit ALS (Spark MLlib, or the single-node ``implicit`` engine by config) with the tuned
     parameters, logged to MLflow and registered as ``challenger``."""
     params = config.params(als_tuning)
     source = params_source("als_tuning", config.use_tuned, als_tuning)
-    model = train_als(config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None)
+    model = train_als(
+        config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None
+    )
     dv = data_version(interactions)
     reg = register_factor_model(context, mlflow_tracking, model, names.ALS_MODEL, dv)
     return dg.Output(
         model,
         metadata={
             "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
-            "model_version": reg.version, "users": len(model.user_ids), "items": len(model.item_ids),
-            "rank": params.rank, "reg": params.reg, "alpha": params.alpha, "iterations": params.iterations, "params_from": source,
-            "engine": config.engine, "train_seconds": model.params["train_seconds"], "data_version": dv,
+            "model_version": reg.version,
+            "users": len(model.user_ids),
+            "items": len(model.item_ids),
+            "rank": params.rank,
+            "reg": params.reg,
+            "alpha": params.alpha,
+            "iterations": params.iterations,
+            "params_from": source,
+            "engine": config.engine,
+            "train_seconds": model.params["train_seconds"],
+            "data_version": dv,
         },
     )
 
@@ -60,14 +84,24 @@ def _source(model: FactorModel, config: VectorsConfig, mlflow_tracking: MlflowRe
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_user_vectors"))
-def als_user_vectors(config: VectorsConfig, als_model: FactorModel, gx: GreatExpectationsResource, mlflow_tracking: MlflowResource):
+def als_user_vectors(
+    config: VectorsConfig,
+    als_model: FactorModel,
+    gx: GreatExpectationsResource,
+    mlflow_tracking: MlflowResource,
+):
     """User factors as unit vectors (id, vector) carrying the ALS model version."""
     m = _source(als_model, config, mlflow_tracking)
     yield from vector_outputs(m.user_ids, m.user_factors, m, "user", "als_user_vectors_suite", gx)
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_item_vectors"))
-def als_item_vectors(config: VectorsConfig, als_model: FactorModel, gx: GreatExpectationsResource, mlflow_tracking: MlflowResource):
+def als_item_vectors(
+    config: VectorsConfig,
+    als_model: FactorModel,
+    gx: GreatExpectationsResource,
+    mlflow_tracking: MlflowResource,
+):
     """Item factors as unit vectors (id, vector) carrying the ALS model version."""
     m = _source(als_model, config, mlflow_tracking)
     yield from vector_outputs(m.item_ids, m.item_factors, m, "item", "als_item_vectors_suite", gx)

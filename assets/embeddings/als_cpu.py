@@ -33,8 +33,14 @@ def _buckets(counts: np.ndarray, ratio: float) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 
-def weighted_reg_solve(cui: sp.csr_matrix, x: np.ndarray, y: np.ndarray, reg: float, cg_steps: int | None = None,
-                       bucket_ratio: float = 1.05) -> None:
+def weighted_reg_solve(
+    cui: sp.csr_matrix,
+    x: np.ndarray,
+    y: np.ndarray,
+    reg: float,
+    cg_steps: int | None = None,
+    bucket_ratio: float = 1.05,
+) -> None:
     """One ALS half-step in place: each row ``u`` of ``x`` from ``y`` with regularisation ``reg * n_u``.
 
     ``cui`` holds confidences with rows sorted by their number of interactions ``n_u``. Runs of rows
@@ -48,7 +54,9 @@ def weighted_reg_solve(cui: sp.csr_matrix, x: np.ndarray, y: np.ndarray, reg: fl
     counts = np.diff(cui.indptr)
     for a, b in _buckets(counts, bucket_ratio):
         p0, p1 = cui.indptr[a], cui.indptr[b]
-        sub = sp.csr_matrix((cui.data[p0:p1], cui.indices[p0:p1], cui.indptr[a:b + 1] - p0), shape=(b - a, cui.shape[1]))
+        sub = sp.csr_matrix(
+            (cui.data[p0:p1], cui.indices[p0:p1], cui.indptr[a : b + 1] - p0), shape=(b - a, cui.shape[1])
+        )
         lam = float(reg * counts[a:b].mean())
         if cg_steps is None:
             _als.least_squares(sub, x[a:b], y, lam, num_threads=0)
@@ -86,7 +94,9 @@ def _fit_spark_objective(m: sp.csr_matrix, params: AlsParams) -> tuple[np.ndarra
     return uf, itf
 
 
-def train_als_cpu(interactions: pd.DataFrame, params: AlsParams = AlsParams(), match_spark: bool = True) -> FactorModel:
+def train_als_cpu(
+    interactions: pd.DataFrame, params: AlsParams = AlsParams(), match_spark: bool = True
+) -> FactorModel:
     """Train implicit ALS on the CPU.
 
     Parameters
@@ -110,6 +120,17 @@ def train_als_cpu(interactions: pd.DataFrame, params: AlsParams = AlsParams(), m
     t0 = time.perf_counter()
     m, user_ids, item_ids = confidence_matrix(interactions, params.alpha)
     with threadpool_limits(1, "blas"):  # implicit parallelises itself
-        uf, itf = _fit_spark_objective(m, params) if match_spark else fit_implicit_library(m, params, use_gpu=False)
-    return pack_factor_model("implicit", user_ids, uf, item_ids, itf, params, time.perf_counter() - t0, m.nnz,
-                             match_spark=match_spark)
+        uf, itf = (
+            _fit_spark_objective(m, params) if match_spark else fit_implicit_library(m, params, use_gpu=False)
+        )
+    return pack_factor_model(
+        "implicit",
+        user_ids,
+        uf,
+        item_ids,
+        itf,
+        params,
+        time.perf_counter() - t0,
+        m.nnz,
+        match_spark=match_spark,
+    )

@@ -29,5 +29,14 @@ def train_als_gpu(interactions, params: AlsParams = AlsParams()) -> FactorModel:
     t0 = time.perf_counter()
     m, user_ids, item_ids = confidence_matrix(interactions, params.alpha)
     uf, itf = fit_implicit_library(m, params, use_gpu=True)
-    return pack_factor_model("implicit-gpu", user_ids, uf, item_ids, itf, params, time.perf_counter() - t0, m.nnz,
-                             match_spark=False)
+    return pack_factor_model(
+        "implicit-gpu",
+        user_ids,
+        uf,
+        item_ids,
+        itf,
+        params,
+        time.perf_counter() - t0,
+        m.nnz,
+        match_spark=False,
+    )

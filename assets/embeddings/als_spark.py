@@ -40,8 +40,15 @@ def train_als_spark(spark, interactions: pd.DataFrame, params: AlsParams = AlsPa
     triples, user_ids, item_ids = index_ids(interactions)
     sdf = spark.createDataFrame(triples)
     als = ALS(
-        rank=params.rank, maxIter=params.iterations, regParam=params.reg, alpha=params.alpha,
-        implicitPrefs=True, userCol="u", itemCol="i", ratingCol="confidence", seed=params.seed,
+        rank=params.rank,
+        maxIter=params.iterations,
+        regParam=params.reg,
+        alpha=params.alpha,
+        implicitPrefs=True,
+        userCol="u",
+        itemCol="i",
+        ratingCol="confidence",
+        seed=params.seed,
         coldStartStrategy="drop",
     )
     model = als.fit(sdf)
@@ -52,8 +59,23 @@ def train_als_spark(spark, interactions: pd.DataFrame, params: AlsParams = AlsPa
     user_factors[uf["id"].to_numpy()] = np.stack(uf["features"].to_numpy()).astype(np.float32)
     item_factors[itf["id"].to_numpy()] = np.stack(itf["features"].to_numpy()).astype(np.float32)
     secs = time.perf_counter() - t0
-    log.info("Spark ALS: %d users, %d items, %d pairs, rank %d in %.1fs", len(user_ids), len(item_ids), len(triples), params.rank, secs)
+    log.info(
+        "Spark ALS: %d users, %d items, %d pairs, rank %d in %.1fs",
+        len(user_ids),
+        len(item_ids),
+        len(triples),
+        params.rank,
+        secs,
+    )
     return FactorModel(
-        user_ids=user_ids, user_factors=user_factors, item_ids=item_ids, item_factors=item_factors,
-        params={"engine": "spark", **asdict(params), "train_seconds": round(secs, 2), "n_pairs": int(len(triples))},
+        user_ids=user_ids,
+        user_factors=user_factors,
+        item_ids=item_ids,
+        item_factors=item_factors,
+        params={
+            "engine": "spark",
+            **asdict(params),
+            "train_seconds": round(secs, 2),
+            "n_pairs": int(len(triples)),
+        },
     )

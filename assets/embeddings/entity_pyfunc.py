@@ -16,7 +16,11 @@ class EntityEncoderPyfunc(mlflow.pyfunc.PythonModel):
         self.encoder = EntityEncoder.load(context.artifacts["encoder"])
 
     def predict(self, context, model_input, params=None):
-        df = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame({"description": list(model_input)})
+        df = (
+            model_input
+            if isinstance(model_input, pd.DataFrame)
+            else pd.DataFrame({"description": list(model_input)})
+        )
         return np.asarray(self.encoder.encode(df)[0])
 
 

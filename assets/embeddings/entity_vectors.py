@@ -48,7 +48,9 @@ class EntityVectorParams:
     seed: int = 0
     pretrained_path: str = ""
     text_weight: float = 1.0
-    field_weights: dict[str, float] = field(default_factory=lambda: {"location": 0.3, "type": 0.2, "tags": 0.3})
+    field_weights: dict[str, float] = field(
+        default_factory=lambda: {"location": 0.3, "type": 0.2, "tags": 0.3}
+    )
 
 
 def word_vectors(token_lists: list[list[str]], p: EntityVectorParams):
@@ -61,8 +63,16 @@ def word_vectors(token_lists: list[list[str]], p: EntityVectorParams):
     sentences = [t for t in token_lists if t]
     if not sentences:
         raise ValueError("no tokens in any description: cannot train word vectors")
-    return Word2Vec(sentences, vector_size=p.dim, window=p.window, min_count=p.min_count, sg=1, epochs=p.epochs,
-                    workers=1, seed=p.seed).wv
+    return Word2Vec(
+        sentences,
+        vector_size=p.dim,
+        window=p.window,
+        min_count=p.min_count,
+        sg=1,
+        epochs=p.epochs,
+        workers=1,
+        seed=p.seed,
+    ).wv
 
 
 def text_part(token_lists: list[list[str]], kv) -> tuple[np.ndarray, np.ndarray]:
@@ -84,11 +94,16 @@ def _values(v) -> list:
 
 def field_categories(df: pd.DataFrame, weights: dict) -> dict[str, list[str]]:
     """The categories of each weighted field seen in ``df`` (sorted; what the one-hot blocks span)."""
-    return {col: sorted({str(x) for vs in df[col].map(_values) for x in vs})
-            for col, w in weights.items() if w != 0 and col in df.columns}
+    return {
+        col: sorted({str(x) for vs in df[col].map(_values) for x in vs})
+        for col, w in weights.items()
+        if w != 0 and col in df.columns
+    }
 
 
-def field_part(df: pd.DataFrame, weights: dict, categories: dict[str, list[str]] | None = None) -> tuple[np.ndarray, list[str]]:
+def field_part(
+    df: pd.DataFrame, weights: dict, categories: dict[str, list[str]] | None = None
+) -> tuple[np.ndarray, list[str]]:
     """One-hot (multi-hot for list fields) blocks, each scaled to unit norm times its weight.
 
     ``categories`` fixes the columns (from training); values not among them are ignored.
@@ -156,8 +171,9 @@ class EntityEncoder:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         np.savez(path / "words.npz", words=self.words.words, vectors=self.words.vectors)
-        (path / "encoder.json").write_text(json.dumps({"params": asdict(self.params), "categories": self.categories},
-                                                      ensure_ascii=False))
+        (path / "encoder.json").write_text(
+            json.dumps({"params": asdict(self.params), "categories": self.categories}, ensure_ascii=False)
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> EntityEncoder:
@@ -168,13 +184,20 @@ class EntityEncoder:
         return cls(EntityVectorParams(**meta["params"]), words, meta["categories"])
 
 
-def entity_vectors(profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> tuple[np.ndarray, dict]:
+def entity_vectors(
+    profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()
+) -> tuple[np.ndarray, dict]:
     """Unit vectors for every profile (a fitted :class:`EntityEncoder`), plus stats."""
     enc = EntityEncoder.fit(profiles, p)
     vec, known = enc.encode(profiles)
-    return vec, {"vocab": len(enc.words.words), "no_known_word": int((~known).sum()),
-                 "field_columns": enc.dim - enc.words.vector_size, "dim": int(vec.shape[1]),
-                 **{k: v for k, v in asdict(p).items() if k != "field_weights"}, "field_weights": p.field_weights}
+    return vec, {
+        "vocab": len(enc.words.words),
+        "no_known_word": int((~known).sum()),
+        "field_columns": enc.dim - enc.words.vector_size,
+        "dim": int(vec.shape[1]),
+        **{k: v for k, v in asdict(p).items() if k != "field_weights"},
+        "field_weights": p.field_weights,
+    }
 
 
 def same_label_precision(vecs: np.ndarray, labels: np.ndarray, k: int = 10) -> float:

@@ -42,8 +42,10 @@ class FactorModel:
         path.mkdir(parents=True, exist_ok=True)
         np.savez(
             path / "factors.npz",
-            user_ids=self.user_ids, user_factors=self.user_factors,
-            item_ids=self.item_ids, item_factors=self.item_factors,
+            user_ids=self.user_ids,
+            user_factors=self.user_factors,
+            item_ids=self.item_ids,
+            item_factors=self.item_factors,
         )
         (path / "params.json").write_text(json.dumps(self.params, indent=2, sort_keys=True, default=str))
 
@@ -58,8 +60,13 @@ class FactorModel:
         """Factor row of each user id, ``-1`` for unknown users."""
         return pd.Index(self.user_ids).get_indexer(np.asarray(user_ids, dtype=np.int64))
 
-    def recommend(self, user_ids: np.ndarray, k: int = 10, exclude: sp.spmatrix | pd.DataFrame | dict | None = None,
-                  batch: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    def recommend(
+        self,
+        user_ids: np.ndarray,
+        k: int = 10,
+        exclude: sp.spmatrix | pd.DataFrame | dict | None = None,
+        batch: int = 4096,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k items for users by dot product, batched (no per-user Python loop).
 
         Parameters
@@ -85,11 +92,15 @@ class FactorModel:
         scores = np.full((len(user_ids), k), -np.inf, dtype=np.float32)
         known = np.flatnonzero(rows >= 0)
         if known.size:
-            pos, sc = batched_topk(self.user_factors[rows[known]], self.item_factors, k,
-                                   None if mask is None else mask[known], batch=batch)
+            pos, sc = batched_topk(
+                self.user_factors[rows[known]],
+                self.item_factors,
+                k,
+                None if mask is None else mask[known],
+                batch=batch,
+            )
             ids[known], scores[known] = take_ids(self.item_ids, pos), sc
         return ids, scores
-
 
 
 def exclusion_matrix(exclude, user_ids: np.ndarray, item_ids: np.ndarray) -> sp.csr_matrix | None:
@@ -103,4 +114,6 @@ def exclusion_matrix(exclude, user_ids: np.ndarray, item_ids: np.ndarray) -> sp.
         exclude = pd.DataFrame(pairs, columns=["user_id", "item_id"], dtype=np.int64)
     if isinstance(exclude, pd.DataFrame):
         return interaction_mask(exclude, user_ids, item_ids)
-    raise TypeError(f"exclude must be a sparse matrix, a DataFrame of pairs or a dict, not {type(exclude).__name__}")
+    raise TypeError(
+        f"exclude must be a sparse matrix, a DataFrame of pairs or a dict, not {type(exclude).__name__}"
+    )

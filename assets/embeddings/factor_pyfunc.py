@@ -17,7 +17,9 @@ class FactorModelPyfunc(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None):
         k = int((params or {}).get("k", 10))
         ids, scores = self.model.recommend(model_input["user_id"].to_numpy(), k=k)
-        return pd.DataFrame({"user_id": model_input["user_id"].to_numpy(), "item_ids": list(ids), "scores": list(scores)})
+        return pd.DataFrame(
+            {"user_id": model_input["user_id"].to_numpy(), "item_ids": list(ids), "scores": list(scores)}
+        )
 
 
 mlflow.models.set_model(FactorModelPyfunc())

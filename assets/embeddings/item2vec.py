@@ -39,8 +39,9 @@ class SessionSpec:
     min_len: int = 2
 
 
-def sessionize(interactions: pd.DataFrame, gap_seconds: int = SessionSpec.gap_seconds,
-               min_len: int = SessionSpec.min_len) -> pd.DataFrame:
+def sessionize(
+    interactions: pd.DataFrame, gap_seconds: int = SessionSpec.gap_seconds, min_len: int = SessionSpec.min_len
+) -> pd.DataFrame:
     """Per-user, time-ordered sessions.
 
     Parameters
@@ -69,7 +70,9 @@ def sessionize(interactions: pd.DataFrame, gap_seconds: int = SessionSpec.gap_se
     return g[["user_id", "session", "items"]]
 
 
-def random_walks(sessions: pd.Series, walks_per_item: int = 5, walk_length: int = 10, seed: int = 0) -> list[list[int]]:
+def random_walks(
+    sessions: pd.Series, walks_per_item: int = 5, walk_length: int = 10, seed: int = 0
+) -> list[list[int]]:
     """DeepWalk-style walks over the item co-occurrence graph (consecutive items in a session).
 
     Transition probabilities are proportional to co-occurrence counts; walks start from every
@@ -83,7 +86,7 @@ def random_walks(sessions: pd.Series, walks_per_item: int = 5, walk_length: int 
     if not a:
         return []
     ids, inv = np.unique(np.r_[a, b], return_inverse=True)
-    src, dst = inv[: len(a)], inv[len(a):]
+    src, dst = inv[: len(a)], inv[len(a) :]
     adj = sp.csr_matrix((np.ones(2 * len(a)), (np.r_[src, dst], np.r_[dst, src])), shape=(len(ids), len(ids)))
     adj.sum_duplicates()
     walks = []
@@ -158,17 +161,34 @@ def train_item2vec(sessions: pd.DataFrame, params: Item2VecParams = Item2VecPara
     t0 = time.perf_counter()
     sentences = [[str(i) for i in s] for s in sessions["items"]]
     if params.walks_per_item:
-        sentences += [[str(i) for i in w] for w in random_walks(sessions["items"], params.walks_per_item, seed=params.seed)]
-    m = Word2Vec(sentences, vector_size=params.dim, window=params.window, negative=params.negative, sg=1,
-                 min_count=params.min_count, epochs=params.epochs, workers=params.workers, seed=params.seed)
+        sentences += [
+            [str(i) for i in w]
+            for w in random_walks(sessions["items"], params.walks_per_item, seed=params.seed)
+        ]
+    m = Word2Vec(
+        sentences,
+        vector_size=params.dim,
+        window=params.window,
+        negative=params.negative,
+        sg=1,
+        min_count=params.min_count,
+        epochs=params.epochs,
+        workers=params.workers,
+        seed=params.seed,
+    )
     keys = np.array([int(k) for k in m.wv.index_to_key], dtype=np.int64)
     order = np.argsort(keys)
     vecs = l2_normalize(m.wv.vectors[order])
     return keys[order], vecs, time.perf_counter() - t0
 
 
-def user_vectors(interactions: pd.DataFrame, item_ids: np.ndarray, item_vecs: np.ndarray, how: str = "mean",
-                 half_life_days: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def user_vectors(
+    interactions: pd.DataFrame,
+    item_ids: np.ndarray,
+    item_vecs: np.ndarray,
+    how: str = "mean",
+    half_life_days: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """A user's vector is the (optionally recency-weighted) sum or mean of their items' vectors.
 
     Items without a vector are skipped; users with none get no vector (never a NaN one).
@@ -216,10 +236,14 @@ class Blocklist:
     def mask(self, user_ids, item_ids):
         cols = np.flatnonzero(np.isin(item_ids, self.blocked))
         rows = np.repeat(np.arange(len(user_ids)), len(cols))
-        return sp.csr_matrix((np.ones(len(rows)), (rows, np.tile(cols, len(user_ids)))), shape=(len(user_ids), len(item_ids)))
+        return sp.csr_matrix(
+            (np.ones(len(rows)), (rows, np.tile(cols, len(user_ids)))), shape=(len(user_ids), len(item_ids))
+        )
 
 
-def recommend(user_ids, user_vecs, item_ids, item_vecs, k: int = 10, filters: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+def recommend(
+    user_ids, user_vecs, item_ids, item_vecs, k: int = 10, filters: list | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest items to each user vector, after every filter: ``(item ids, scores)``, ``-1`` padded."""
     mask = None
     for f in filters or []:
@@ -247,6 +271,13 @@ def fit_item2vec(sessions: pd.DataFrame, interactions: pd.DataFrame, params: Ite
         Unit user and item vectors, ids sorted, ``params`` recording the parameters and timing.
     """
     item_ids, item_vecs, secs = train_item2vec(sessions, params)
-    users, uvecs = user_vectors(interactions, item_ids, item_vecs, params.user_vector, params.recency_half_life_days)
-    return FactorModel(users, l2_normalize(uvecs), item_ids, item_vecs,
-                       {"engine": "item2vec", **asdict(params), "train_seconds": round(secs, 2), "sessions": len(sessions)})
+    users, uvecs = user_vectors(
+        interactions, item_ids, item_vecs, params.user_vector, params.recency_half_life_days
+    )
+    return FactorModel(
+        users,
+        l2_normalize(uvecs),
+        item_ids,
+        item_vecs,
+        {"engine": "item2vec", **asdict(params), "train_seconds": round(secs, 2), "sessions": len(sessions)},
+    )

@@ -95,7 +95,9 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.tok = nn.Embedding(vocab_size, p.dim, padding_idx=0)
         self.pos = nn.Embedding(p.max_len, p.dim)
-        layer = nn.TransformerEncoderLayer(p.dim, p.heads, dim_feedforward=2 * p.dim, dropout=p.dropout, batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            p.dim, p.heads, dim_feedforward=2 * p.dim, dropout=p.dropout, batch_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, p.layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.Linear(p.dim, p.dim), nn.GELU(), nn.Linear(p.dim, p.out_dim))
 
@@ -146,16 +148,23 @@ class TwoTower:
         dev = next(self.model.parameters()).device
         out = []
         for i in range(0, len(texts), batch_size):
-            ids = pad([self.vocab.encode(t, self.params.max_len) for t in texts[i:i + batch_size]], self.params.max_len)
+            ids = pad(
+                [self.vocab.encode(t, self.params.max_len) for t in texts[i : i + batch_size]],
+                self.params.max_len,
+            )
             out.append(self.model(ids.to(dev)).cpu().numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.params.out_dim), np.float32)
+        return (
+            np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.params.out_dim), np.float32)
+        )
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.vocab.save(path / "vocab.json")
         torch.save({k: v.cpu() for k, v in self.model.state_dict().items()}, path / "weights.pt")
-        (path / "params.json").write_text(json.dumps({"params": asdict(self.params), "history": self.history}))
+        (path / "params.json").write_text(
+            json.dumps({"params": asdict(self.params), "history": self.history})
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> TwoTower:
@@ -164,7 +173,9 @@ class TwoTower:
         p = TwoTowerParams(**meta["params"])
         vocab = Vocab.load(path / "vocab.json")
         model = TextEncoder(len(vocab), p)
-        model.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))  # tensors only
+        model.load_state_dict(
+            torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        )  # tensors only
         return cls(vocab, model.to(device()), p, meta.get("history"))
 
 
@@ -177,9 +188,14 @@ def _mrr(q: np.ndarray, d: np.ndarray, groups: np.ndarray) -> float:
     return float(np.mean(np.where(rank <= 10, 1.0 / rank, 0.0)))
 
 
-def train_two_tower(queries: list[str], positives: list[str], groups: list | None = None,
-                    params: TwoTowerParams = TwoTowerParams(), corpus: list[str] | None = None,
-                    validate: Callable[[TwoTower], float] | None = None) -> TwoTower:
+def train_two_tower(
+    queries: list[str],
+    positives: list[str],
+    groups: list | None = None,
+    params: TwoTowerParams = TwoTowerParams(),
+    corpus: list[str] | None = None,
+    validate: Callable[[TwoTower], float] | None = None,
+) -> TwoTower:
     """Train the shared-tower encoder on ``(query, positive)`` pairs with in-batch negatives (InfoNCE).
 
     Parameters
@@ -207,7 +223,9 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
         raise ValueError("need a non-empty list of (query, positive) pairs")
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
-    vocab = Vocab.build(list(corpus or []) + list(queries) + list(positives), params.tokenizer, params.min_freq)
+    vocab = Vocab.build(
+        list(corpus or []) + list(queries) + list(positives), params.tokenizer, params.min_freq
+    )
     dev = device()
     model = TextEncoder(len(vocab), params).to(dev)
     q_ids = [vocab.encode(t, params.max_len) for t in queries]
@@ -220,7 +238,9 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
     steps = params.max_epochs * max(1, math.ceil(len(tr) / params.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
     warm = max(1, int(steps * params.warmup_fraction))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: min((t + 1) / warm, max(0.05, (steps - t) / max(1, steps - warm))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: min((t + 1) / warm, max(0.05, (steps - t) / max(1, steps - warm)))
+    )
     tt = TwoTower(vocab, model, params)
     best, best_state, bad, hist = -1.0, None, 0, {"val_mrr": [], "loss": []}
     t0 = time.perf_counter()
@@ -245,7 +265,13 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
             vm = 0.0
         hist["loss"].append(float(np.mean(losses)) if losses else math.nan)
         hist["val_mrr"].append(vm)
-        log.info("two-tower epoch %d loss %.4f val MRR@10 %.4f (%.0f s)", epoch, hist["loss"][-1], vm, time.perf_counter() - t0)
+        log.info(
+            "two-tower epoch %d loss %.4f val MRR@10 %.4f (%.0f s)",
+            epoch,
+            hist["loss"][-1],
+            vm,
+            time.perf_counter() - t0,
+        )
         if vm > best + 1e-4 or (validate is None and not n_val):
             best, bad = vm, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -254,7 +280,12 @@ def train_two_tower(queries: list[str], positives: list[str], groups: list | Non
             if bad >= params.patience:
                 break
     model.load_state_dict(best_state)
-    hist.update(best_val_mrr=best, epochs=len(hist["loss"]), train_seconds=round(time.perf_counter() - t0, 1), device=str(dev))
+    hist.update(
+        best_val_mrr=best,
+        epochs=len(hist["loss"]),
+        train_seconds=round(time.perf_counter() - t0, 1),
+        device=str(dev),
+    )
     return TwoTower(vocab, model, params, hist)
 
 

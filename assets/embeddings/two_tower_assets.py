@@ -22,32 +22,63 @@ TWO_TOWER_PYFUNC = str(Path(__file__).with_name("two_tower_pyfunc.py"))
 
 
 TwoTowerConfig = params_config(
-    TwoTowerParams, "TwoTowerConfig", "Encoder and training parameters (:class:`~assets.embeddings.two_tower.TwoTowerParams`).",
-    base=TunedParamsConfig, extra={"use_tuned": (bool, True, "tau, lr, max_epochs from two_tower_tuning when it adopted them")})
+    TwoTowerParams,
+    "TwoTowerConfig",
+    "Encoder and training parameters (:class:`~assets.embeddings.two_tower.TwoTowerParams`).",
+    base=TunedParamsConfig,
+    extra={"use_tuned": (bool, True, "tau, lr, max_epochs from two_tower_tuning when it adopted them")},
+)
 
 
 @dg.asset(kinds={"torch", "mlflow"}, op_tags=gpu_op_tags())
-def two_tower_model(context: dg.AssetExecutionContext, config: TwoTowerConfig, kb_documents: dict, two_tower_tuning: dict,
-                    mlflow_tracking: MlflowResource) -> dg.Output[TwoTower]:
+def two_tower_model(
+    context: dg.AssetExecutionContext,
+    config: TwoTowerConfig,
+    kb_documents: dict,
+    two_tower_tuning: dict,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[TwoTower]:
     """Shared-tower transformer encoder trained with InfoNCE on in-batch negatives, with
     ``two_tower_tuning``'s best tau, lr and epoch budget; logged as a pyfunc (``predict(list[str])
     -> vectors``) and registered as ``challenger``."""
     train, docs = pd.DataFrame(kb_documents["train"]), pd.DataFrame(kb_documents["docs"])
     p = config.params(two_tower_tuning)
-    model = train_two_tower(train["query"].tolist(), train["positive"].tolist(), train["doc_id"].tolist(), p, corpus=doc_texts(docs))
+    model = train_two_tower(
+        train["query"].tolist(),
+        train["positive"].tolist(),
+        train["doc_id"].tolist(),
+        p,
+        corpus=doc_texts(docs),
+    )
     h = model.history
     reg = mlflow_tracking.log_and_register(
-        names.TWO_TOWER_MODEL, TWO_TOWER_PYFUNC, {"encoder": model.save}, run_name="two_tower_model", tags=dagster_tags(context),
+        names.TWO_TOWER_MODEL,
+        TWO_TOWER_PYFUNC,
+        {"encoder": model.save},
+        run_name="two_tower_model",
+        tags=dagster_tags(context),
         params={**p.__dict__, "vocab": len(model.vocab)},
         metrics={"best_val_mrr_at_10": h["best_val_mrr"], "train_seconds": h["train_seconds"]},
         step_metrics={"train_loss": h["loss"], "val_mrr_at_10": h["val_mrr"]},
-        requirements=("torch", *(("jieba",) if p.tokenizer == "jieba" else ())))
+        requirements=("torch", *(("jieba",) if p.tokenizer == "jieba" else ())),
+    )
     model.history.update(mlflow_run_id=reg.run_id, model_version=reg.version)
-    return dg.Output(model, metadata={"mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
-                                      "model_version": reg.version, "epochs": h["epochs"], "best_val_mrr@10": round(h["best_val_mrr"], 4),
-                                      "train_seconds": h["train_seconds"], "device": h["device"], "vocab": len(model.vocab),
-                                      "tau": p.tau, "lr": p.lr, "max_epochs": p.max_epochs,
-                                      "params_from": params_source("two_tower_tuning", config.use_tuned, two_tower_tuning)})
+    return dg.Output(
+        model,
+        metadata={
+            "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
+            "model_version": reg.version,
+            "epochs": h["epochs"],
+            "best_val_mrr@10": round(h["best_val_mrr"], 4),
+            "train_seconds": h["train_seconds"],
+            "device": h["device"],
+            "vocab": len(model.vocab),
+            "tau": p.tau,
+            "lr": p.lr,
+            "max_epochs": p.max_epochs,
+            "params_from": params_source("two_tower_tuning", config.use_tuned, two_tower_tuning),
+        },
+    )
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("kb_doc_vectors"))
@@ -55,8 +86,14 @@ def kb_doc_vectors(kb_documents: dict, two_tower_model: TwoTower, gx: GreatExpec
     """A document's vector: the mean of its title's and all its similar questions' vectors, re-normalised."""
     docs = pd.DataFrame(kb_documents["docs"])
     vecs = document_vectors(two_tower_model.encode, docs)
-    table = vectors_to_table(docs["doc_id"].to_numpy(np.int64), vecs,
-                             VectorMeta(model_name=names.TWO_TOWER_MODEL, model_version=str(two_tower_model.history.get("model_version", "")),
-                                        extra={"entity": "kb_document", "tokenizer": two_tower_model.params.tokenizer}))
+    table = vectors_to_table(
+        docs["doc_id"].to_numpy(np.int64),
+        vecs,
+        VectorMeta(
+            model_name=names.TWO_TOWER_MODEL,
+            model_version=str(two_tower_model.history.get("model_version", "")),
+            extra={"entity": "kb_document", "tokenizer": two_tower_model.params.tokenizer},
+        ),
+    )
     yield from gate(gx.validate(vector_profile(table), "vectors"), "kb_doc_vectors_suite")
     yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1])})

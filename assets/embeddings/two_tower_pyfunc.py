@@ -16,7 +16,11 @@ class TwoTowerPyfunc(mlflow.pyfunc.PythonModel):
         self.model = TwoTower.load(context.artifacts["encoder"])
 
     def predict(self, context, model_input, params=None):
-        texts = model_input["text"].tolist() if isinstance(model_input, pd.DataFrame) else [str(t) for t in model_input]
+        texts = (
+            model_input["text"].tolist()
+            if isinstance(model_input, pd.DataFrame)
+            else [str(t) for t in model_input]
+        )
         return np.asarray(self.model.encode(texts))
 
 

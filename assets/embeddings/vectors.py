@@ -50,9 +50,17 @@ def vectors_to_table(ids: np.ndarray, vectors: np.ndarray, meta: VectorMeta) -> 
         vecs = l2_normalize(vecs)
     dim = vecs.shape[1]
     col = pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), type=pa.float32()), dim)
-    md = {"dim": dim, "metric": meta.metric, "normalized": meta.normalized, "model_name": meta.model_name,
-          "model_version": meta.model_version, **meta.extra}
-    schema = pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), dim))], metadata={_META_KEY: json.dumps(md)})
+    md = {
+        "dim": dim,
+        "metric": meta.metric,
+        "normalized": meta.normalized,
+        "model_name": meta.model_name,
+        "model_version": meta.model_version,
+        **meta.extra,
+    }
+    schema = pa.schema(
+        [("id", pa.int64()), ("vector", pa.list_(pa.float32(), dim))], metadata={_META_KEY: json.dumps(md)}
+    )
     return pa.Table.from_arrays([pa.array(ids), col], schema=schema)
 
 
@@ -74,6 +82,12 @@ def vector_profile(table: pa.Table) -> pd.DataFrame:
     import pandas as pd
 
     ids, vecs, md = table_to_vectors(table)
-    return pd.DataFrame({"id": ids, "dim": vecs.shape[1], "norm": np.linalg.norm(vecs, axis=1),
-                         "finite": np.isfinite(vecs).all(axis=1),
-                         "unit": bool(md.get("metric") == "ip" and md.get("normalized", False))})
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "dim": vecs.shape[1],
+            "norm": np.linalg.norm(vecs, axis=1),
+            "finite": np.isfinite(vecs).all(axis=1),
+            "unit": bool(md.get("metric") == "ip" and md.get("normalized", False)),
+        }
+    )

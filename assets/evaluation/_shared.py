@@ -13,6 +13,11 @@ class _SplitMethods(dg.Config):
 
 
 SplitConfig = params_config(
-    SplitSpec, "SplitConfig", "The held-out split of a family's evaluation "
+    SplitSpec,
+    "SplitConfig",
+    "The held-out split of a family's evaluation "
     "(:class:`~assets.evaluation.offline.SplitSpec`); its tuning carves validation by the same rule.",
-    base=_SplitMethods, rename={"method": "split", "n": "holdout_n", "seed": "split_seed"}, exclude=("min_train",))
+    base=_SplitMethods,
+    rename={"method": "split", "n": "holdout_n", "seed": "split_seed"},
+    exclude=("min_train",),
+)

@@ -29,8 +29,13 @@ def load_banking77(folder: str | Path, seed: int = 0) -> dict:
     te = pd.read_csv(folder / "test.csv")
     cats = sorted(tr["category"].unique())
     cid = {c: i for i, c in enumerate(cats)}
-    docs = pd.DataFrame({"doc_id": range(len(cats)), "title": [c.replace("_", " ") for c in cats],
-                         "questions": [tr.loc[tr["category"] == c, "text"].tolist() for c in cats]})
+    docs = pd.DataFrame(
+        {
+            "doc_id": range(len(cats)),
+            "title": [c.replace("_", " ") for c in cats],
+            "questions": [tr.loc[tr["category"] == c, "text"].tolist() for c in cats],
+        }
+    )
     rng = np.random.default_rng(seed)
     pairs = []
     for c, qs in zip(cats, docs["questions"]):
@@ -43,7 +48,11 @@ def load_banking77(folder: str | Path, seed: int = 0) -> dict:
 
 
 def _read_pairs(path: Path) -> pd.DataFrame:
-    rows = [r for r in csv.reader(path.open(encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE) if len(r) >= 3]
+    rows = [
+        r
+        for r in csv.reader(path.open(encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE)
+        if len(r) >= 3
+    ]
     return pd.DataFrame(rows, columns=["s1", "s2", "label"]).assign(label=lambda d: d["label"].astype(int))
 
 
@@ -59,13 +68,17 @@ def load_afqmc(folder: str | Path) -> dict:
     pos = tr[tr["label"] == 1]
     codes, uniq = pd.factorize(pos["s2"])
     train = pd.DataFrame({"query": pos["s1"].tolist(), "positive": pos["s2"].tolist(), "doc_id": codes})
-    train_docs = pd.DataFrame({"doc_id": range(len(uniq)), "title": list(uniq), "questions": [[] for _ in uniq]})
+    train_docs = pd.DataFrame(
+        {"doc_id": range(len(uniq)), "title": list(uniq), "questions": [[] for _ in uniq]}
+    )
     dpos = dev[dev["label"] == 1]
     test = pd.DataFrame({"query": dpos["s1"].tolist(), "doc_id": dpos["s2"].map(pid).tolist()})
     return {"docs": docs, "train": train, "train_docs": train_docs, "test": test, "tokenizer": "char"}
 
 
-def holdout(data: dict, fraction: float = 0.1, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def holdout(
+    data: dict, fraction: float = 0.1, seed: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Hold a ``fraction`` of distinct training queries out for validation.
 
     Returns ``(train_pairs, val_docs, val_queries)``: the pairs of the other queries (without
@@ -81,12 +94,18 @@ def holdout(data: dict, fraction: float = 0.1, seed: int = 1) -> tuple[pd.DataFr
     docs["questions"] = [[q for q in qs if q not in held] for qs in docs["questions"]]
     # A held-out query may also be another query's positive: drop those pairs too.
     keep = ~is_val & ~train["positive"].isin(held)
-    return train[keep].reset_index(drop=True), docs, train[is_val].drop_duplicates("query")[["query", "doc_id"]]
+    return (
+        train[keep].reset_index(drop=True),
+        docs,
+        train[is_val].drop_duplicates("query")[["query", "doc_id"]],
+    )
 
 
 def evaluate_encoder(encode, docs: pd.DataFrame, queries: pd.DataFrame) -> dict[str, float]:
     """recall@1/5 and MRR@10 of ``encode`` (texts → unit vectors) retrieving each query's document."""
-    ranked = vector_rank(document_vectors(encode, docs), encode(queries["query"].tolist()), docs["doc_id"].to_numpy())
+    ranked = vector_rank(
+        document_vectors(encode, docs), encode(queries["query"].tolist()), docs["doc_id"].to_numpy()
+    )
     return retrieval_metrics(ranked, queries["doc_id"].to_numpy())
 
 
@@ -94,8 +113,11 @@ def retrieval_metrics(ranked: np.ndarray, relevant: np.ndarray) -> dict[str, flo
     """recall@1, recall@5, MRR@10 for one relevant document per query (``ranked``: doc ids, best first)."""
     hit = ranked[:, :10] == np.asarray(relevant)[:, None]
     rank = np.where(hit.any(1), hit.argmax(1) + 1, 0)
-    return {"recall@1": float((rank == 1).mean()), "recall@5": float(((rank >= 1) & (rank <= 5)).mean()),
-            "mrr@10": float(np.where(rank > 0, 1.0 / np.maximum(rank, 1), 0.0).mean())}
+    return {
+        "recall@1": float((rank == 1).mean()),
+        "recall@5": float(((rank >= 1) & (rank <= 5)).mean()),
+        "mrr@10": float(np.where(rank > 0, 1.0 / np.maximum(rank, 1), 0.0).mean()),
+    }
 
 
 def bm25_rank(docs: pd.DataFrame, queries: list[str], tokenizer: str = "char", k: int = 10) -> np.ndarray:
@@ -104,7 +126,9 @@ def bm25_rank(docs: pd.DataFrame, queries: list[str], tokenizer: str = "char", k
 
     r = bm25s.BM25()
     r.index([tokenize(t, tokenizer) or ["[UNK]"] for t in doc_texts(docs)], show_progress=False)
-    ranked, _ = r.retrieve([tokenize(q, tokenizer) or ["[UNK]"] for q in queries], k=min(k, len(docs)), show_progress=False)
+    ranked, _ = r.retrieve(
+        [tokenize(q, tokenizer) or ["[UNK]"] for q in queries], k=min(k, len(docs)), show_progress=False
+    )
     return docs["doc_id"].to_numpy()[np.asarray(ranked)]
 
 
@@ -113,18 +137,34 @@ def vector_rank(doc_vecs: np.ndarray, query_vecs: np.ndarray, doc_ids: np.ndarra
     return take_ids(doc_ids, batched_topk(query_vecs, doc_vecs, k)[0])
 
 
-def kb_search_metrics(docs: pd.DataFrame, test: pd.DataFrame, encode, doc_ids, doc_vecs, tokenizer: str) -> dict:
+def kb_search_metrics(
+    docs: pd.DataFrame, test: pd.DataFrame, encode, doc_ids, doc_vecs, tokenizer: str
+) -> dict:
     """recall@1/5 and MRR@10 of vector search (``encode`` + document vectors) and of BM25."""
     rel = test["doc_id"].to_numpy()
     queries = test["query"].tolist()
-    return {"two_tower": retrieval_metrics(vector_rank(doc_vecs, encode(queries), doc_ids), rel),
-            "bm25": retrieval_metrics(bm25_rank(docs, queries, tokenizer), rel)}
+    return {
+        "two_tower": retrieval_metrics(vector_rank(doc_vecs, encode(queries), doc_ids), rel),
+        "bm25": retrieval_metrics(bm25_rank(docs, queries, tokenizer), rel),
+    }
 
 
-def evaluate_kb_modes(index: HybridKbIndex, test: pd.DataFrame, query_vecs: np.ndarray, n_candidates: int = 50,
-                      lexical_weight: float = 0.0) -> dict[str, dict[str, float]]:
+def evaluate_kb_modes(
+    index: HybridKbIndex,
+    test: pd.DataFrame,
+    query_vecs: np.ndarray,
+    n_candidates: int = 50,
+    lexical_weight: float = 0.0,
+) -> dict[str, dict[str, float]]:
     """recall@1/@5 and MRR@10 of BM25, BM25×PageRank, vector and hybrid search on ``test`` queries."""
     rel = test["doc_id"].to_numpy()
     queries = test["query"].tolist()
-    return {mode: retrieval_metrics(index.search(queries, query_vecs, k=10, mode=mode, n_candidates=n_candidates,
-                                                 lexical_weight=lexical_weight)[0], rel) for mode in MODES}
+    return {
+        mode: retrieval_metrics(
+            index.search(
+                queries, query_vecs, k=10, mode=mode, n_candidates=n_candidates, lexical_weight=lexical_weight
+            )[0],
+            rel,
+        )
+        for mode in MODES
+    }

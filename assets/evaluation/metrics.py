@@ -105,7 +105,9 @@ def dcg_graded(gains_in_rank_order: np.ndarray, k: int, discount: str = "log2") 
     return float((g / d).sum())
 
 
-def ndcg_graded(gains_in_rank_order: np.ndarray, all_true_gains: np.ndarray, k: int, discount: str = "log2") -> float:
+def ndcg_graded(
+    gains_in_rank_order: np.ndarray, all_true_gains: np.ndarray, k: int, discount: str = "log2"
+) -> float:
     """Graded nDCG@k for one list; the ideal ranking sorts *all* true gains."""
     ideal = np.sort(np.asarray(all_true_gains, dtype=np.float64))[::-1]
     idcg = dcg_graded(ideal, k, discount)

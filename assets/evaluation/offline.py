@@ -67,13 +67,19 @@ def split_interactions(df: pd.DataFrame, spec: SplitSpec = SplitSpec()) -> tuple
 
 
 def recommend_from_factors(
-    user_factors: np.ndarray, item_factors: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, batch: int = 2048
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    k: int,
+    exclude: sp.csr_matrix | None = None,
+    batch: int = 2048,
 ) -> np.ndarray:
     """Top-k item positions for every user by dot product (:func:`batched_topk`), ``-1`` padded."""
     return batched_topk(user_factors, item_factors, k, exclude, batch=batch)[0]
 
 
-def recommend_popular(train: pd.DataFrame, n_users: int, item_index: pd.Index, k: int, exclude: sp.csr_matrix) -> np.ndarray:
+def recommend_popular(
+    train: pd.DataFrame, n_users: int, item_index: pd.Index, k: int, exclude: sp.csr_matrix
+) -> np.ndarray:
     """The popularity baseline: the most-interacted items not yet seen by each user."""
     counts = train["item_id"].value_counts().reindex(item_index, fill_value=0).to_numpy(dtype=np.float32)
     scores = np.broadcast_to(counts, (n_users, counts.size))
@@ -108,22 +114,30 @@ def evaluate_recommendations(
     truth.sum_duplicates()
     has_test = np.diff(truth.indptr) > 0
     truth = truth[has_test]
-    metrics = ranking_metrics(recommended_idx[has_test], truth.indptr, truth.indices, k, n_items=len(item_index))
+    metrics = ranking_metrics(
+        recommended_idx[has_test], truth.indptr, truth.indices, k, n_items=len(item_index)
+    )
     metrics["n_eval_users"] = float(has_test.sum())
     return metrics
 
 
-def evaluate_als_vs_popularity(train: pd.DataFrame, test: pd.DataFrame, model: FactorModel, k: int) -> dict[str, dict[str, float]]:
+def evaluate_als_vs_popularity(
+    train: pd.DataFrame, test: pd.DataFrame, model: FactorModel, k: int
+) -> dict[str, dict[str, float]]:
     """Metrics of a factor model trained on ``train`` and of the popularity baseline."""
     users, items = pd.Index(model.user_ids), pd.Index(model.item_ids)
     seen = interaction_mask(train, users, items)
     rec_model = recommend_from_factors(model.user_factors, model.item_factors, k, exclude=seen)
     rec_pop = recommend_popular(train, len(users), items, k, exclude=seen)
-    return {"als": evaluate_recommendations(rec_model, test, users, items, k),
-            "popularity": evaluate_recommendations(rec_pop, test, users, items, k)}
+    return {
+        "als": evaluate_recommendations(rec_model, test, users, items, k),
+        "popularity": evaluate_recommendations(rec_pop, test, users, items, k),
+    }
 
 
-def evaluate_models_same_users(train: pd.DataFrame, test: pd.DataFrame, models: dict[str, FactorModel], k: int) -> dict:
+def evaluate_models_same_users(
+    train: pd.DataFrame, test: pd.DataFrame, models: dict[str, FactorModel], k: int
+) -> dict:
     """Score several factor models and popularity on the users *every* model can serve."""
     common = None
     for m in models.values():
@@ -134,9 +148,16 @@ def evaluate_models_same_users(train: pd.DataFrame, test: pd.DataFrame, models: 
         items = pd.Index(m.item_ids)
         seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
         rows = pd.Index(m.user_ids).get_indexer(users)
-        out[name] = evaluate_recommendations(recommend_from_factors(m.user_factors[rows], m.item_factors, k, exclude=seen),
-                                             test, users, items, k)
+        out[name] = evaluate_recommendations(
+            recommend_from_factors(m.user_factors[rows], m.item_factors, k, exclude=seen),
+            test,
+            users,
+            items,
+            k,
+        )
     items = pd.Index(np.unique(train["item_id"]))
     seen = interaction_mask(train[train["user_id"].isin(users)], users, items)
-    out["popularity"] = evaluate_recommendations(recommend_popular(train, len(users), items, k, seen), test, users, items, k)
+    out["popularity"] = evaluate_recommendations(
+        recommend_popular(train, len(users), items, k, seen), test, users, items, k
+    )
     return out

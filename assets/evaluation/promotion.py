@@ -37,8 +37,14 @@ def load_policy(model: str, folder: Path = POLICY_DIR) -> Policy:
         raise ValueError(f"{path}: missing {missing}")
     if d["model"] != model:
         raise ValueError(f"{path}: names model {d['model']!r}, expected {model!r}")
-    return Policy(model, str(d["metric"]), float(d["min_relative_improvement"]), str(d["evaluation_dataset"]),
-                  str(d["baseline"]), tuple(d["blocking_checks"] or ()))
+    return Policy(
+        model,
+        str(d["metric"]),
+        float(d["min_relative_improvement"]),
+        str(d["evaluation_dataset"]),
+        str(d["baseline"]),
+        tuple(d["blocking_checks"] or ()),
+    )
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,13 @@ class Decision:
     reference: float | None  # the champion's value, or the baseline's when there is no champion
 
 
-def decide(policy: Policy, challenger: dict, champion: dict | None, baseline: dict | None,
-           failed_checks: list[str] | None = None) -> Decision:
+def decide(
+    policy: Policy,
+    challenger: dict,
+    champion: dict | None,
+    baseline: dict | None,
+    failed_checks: list[str] | None = None,
+) -> Decision:
     """Whether the challenger takes ``champion``.
 
     ``challenger``, ``champion`` and ``baseline`` map metric names to values on the same held-out
@@ -67,11 +78,25 @@ def decide(policy: Policy, challenger: dict, champion: dict | None, baseline: di
     if champion is None:
         b = float((baseline or {}).get(m, float("-inf")))
         if c > b:
-            return Decision(True, f"first version: {m} {c:.4f} beats the {policy.baseline} baseline's {b:.4f}", c, b)
-        return Decision(False, f"first version: {m} {c:.4f} does not beat the {policy.baseline} baseline's {b:.4f}", c, b)
+            return Decision(
+                True, f"first version: {m} {c:.4f} beats the {policy.baseline} baseline's {b:.4f}", c, b
+            )
+        return Decision(
+            False, f"first version: {m} {c:.4f} does not beat the {policy.baseline} baseline's {b:.4f}", c, b
+        )
     ref = float(champion[m])
     need = ref * (1 + policy.min_relative_improvement)
     gain = (c / ref - 1) if ref else float("inf")
     if c > ref and c >= need:
-        return Decision(True, f"{m} {c:.4f} vs champion {ref:.4f} (+{gain:.1%} >= +{policy.min_relative_improvement:.1%})", c, ref)
-    return Decision(False, f"{m} {c:.4f} vs champion {ref:.4f} ({gain:+.1%}; needs > +{policy.min_relative_improvement:.1%})", c, ref)
+        return Decision(
+            True,
+            f"{m} {c:.4f} vs champion {ref:.4f} (+{gain:.1%} >= +{policy.min_relative_improvement:.1%})",
+            c,
+            ref,
+        )
+    return Decision(
+        False,
+        f"{m} {c:.4f} vs champion {ref:.4f} ({gain:+.1%}; needs > +{policy.min_relative_improvement:.1%})",
+        c,
+        ref,
+    )

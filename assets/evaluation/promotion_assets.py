@@ -15,7 +15,12 @@ from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.two_tower import TwoTower
 from assets.embeddings.vectors import table_to_vectors
 from assets.evaluation.faq import retrieval_metrics, vector_rank
-from assets.evaluation.offline import SplitSpec, evaluate_als_vs_popularity, evaluate_models_same_users, split_interactions
+from assets.evaluation.offline import (
+    SplitSpec,
+    evaluate_als_vs_popularity,
+    evaluate_models_same_users,
+    split_interactions,
+)
 from assets.evaluation.promotion import decide, load_policy
 from recstack import names
 from resources.mlflow_tracking import MlflowResource
@@ -31,8 +36,15 @@ def champion_params(mlflow_tracking: MlflowResource, model_name: str) -> tuple[s
     return version, mlflow_tracking.version_params(model_name, version)
 
 
-def promote_by_policy(context, mlflow_tracking: MlflowResource, model_name: str, challenger_version: str, challenger: dict,
-                      baseline: dict, score_champion: Callable[[str, dict], dict]) -> dg.Output[dict]:
+def promote_by_policy(
+    context,
+    mlflow_tracking: MlflowResource,
+    model_name: str,
+    challenger_version: str,
+    challenger: dict,
+    baseline: dict,
+    score_champion: Callable[[str, dict], dict],
+) -> dg.Output[dict]:
     """Score the champion (``score_champion(version, run_params)``) unless the challenger already is it,
     decide by the model's policy, move ``champion`` or tag why not; the decision is the output."""
     policy = load_policy(model_name)
@@ -50,23 +62,53 @@ def promote_by_policy(context, mlflow_tracking: MlflowResource, model_name: str,
         previous = mlflow_tracking.move_champion(model_name, challenger_version, reason, by="policy")
         context.log.info("%s v%s is champion (was %s): %s", model_name, challenger_version, previous, reason)
     else:
-        mlflow_tracking.version_tags(model_name, challenger_version,
-                                     {names.TAG_PROMOTION: "not promoted", names.TAG_PROMOTION_REASON: reason})
+        mlflow_tracking.version_tags(
+            model_name,
+            challenger_version,
+            {names.TAG_PROMOTION: "not promoted", names.TAG_PROMOTION_REASON: reason},
+        )
         context.log.info("%s v%s stays challenger: %s", model_name, challenger_version, reason)
     m = policy.metric
-    out = {"model": model_name, "challenger_version": challenger_version, "champion_version_before": champion_v, "promoted": promote,
-           "reason": reason, "metric": m, names.CHALLENGER: challenger.get(m), names.CHAMPION: (champion_metrics or {}).get(m),
-           "baseline": baseline.get(m)}
-    return dg.Output(out, metadata={"promoted": promote, "reason": reason, "challenger_version": challenger_version,
-                                    "champion_version": mlflow_tracking.alias_version(model_name, names.CHAMPION) or "none",
-                                    f"challenger_{m}": round(float(out[names.CHALLENGER]), 5),
-                                    **({f"champion_{m}": round(float(out[names.CHAMPION]), 5)} if out[names.CHAMPION] is not None else {})})
+    out = {
+        "model": model_name,
+        "challenger_version": challenger_version,
+        "champion_version_before": champion_v,
+        "promoted": promote,
+        "reason": reason,
+        "metric": m,
+        names.CHALLENGER: challenger.get(m),
+        names.CHAMPION: (champion_metrics or {}).get(m),
+        "baseline": baseline.get(m),
+    }
+    return dg.Output(
+        out,
+        metadata={
+            "promoted": promote,
+            "reason": reason,
+            "challenger_version": challenger_version,
+            "champion_version": mlflow_tracking.alias_version(model_name, names.CHAMPION) or "none",
+            f"challenger_{m}": round(float(out[names.CHALLENGER]), 5),
+            **(
+                {f"champion_{m}": round(float(out[names.CHAMPION]), 5)}
+                if out[names.CHAMPION] is not None
+                else {}
+            ),
+        },
+    )
 
 
-@dg.asset(kinds={"mlflow"}, deps=[names.ALS_USER_VECTORS, names.ALS_ITEM_VECTORS], retry_policy=EXTERNAL_RETRY)
+@dg.asset(
+    kinds={"mlflow"}, deps=[names.ALS_USER_VECTORS, names.ALS_ITEM_VECTORS], retry_policy=EXTERNAL_RETRY
+)
 @transient_only
-def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, als_model: FactorModel, als_evaluation: dict,
-                  spark: SparkResource, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+def als_promotion(
+    context: dg.AssetExecutionContext,
+    interactions: pd.DataFrame,
+    als_model: FactorModel,
+    als_evaluation: dict,
+    spark: SparkResource,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[dict]:
     """The ALS ``champion`` (refit with its registered parameters) scored on the split ``als_evaluation``
     scored the challenger on; ``champion`` moves only when ``mlflow/policies/recstack-als.yaml`` says so.
     (Runs after the vectors' blocking checks: a challenger whose suites failed never gets here.)"""
@@ -75,17 +117,37 @@ def als_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame,
     def score_champion(version: str, params: dict) -> dict:
         train, test = split_interactions(interactions, SplitSpec(**als_evaluation["split"]))
         engine = params.get("engine", "spark")
-        m = train_als(engine, train, AlsParams.from_dict(params), spark=spark.get_session() if engine == "spark" else None)
+        m = train_als(
+            engine,
+            train,
+            AlsParams.from_dict(params),
+            spark=spark.get_session() if engine == "spark" else None,
+        )
         return evaluate_als_vs_popularity(train, test, m, k)["als"]
 
-    return promote_by_policy(context, mlflow_tracking, names.ALS_MODEL, str(als_model.params["model_version"]),
-                             dict(als_evaluation["metrics"]["als"]), als_evaluation["metrics"]["popularity"], score_champion)
+    return promote_by_policy(
+        context,
+        mlflow_tracking,
+        names.ALS_MODEL,
+        str(als_model.params["model_version"]),
+        dict(als_evaluation["metrics"]["als"]),
+        als_evaluation["metrics"]["popularity"],
+        score_champion,
+    )
 
 
-@dg.asset(kinds={"mlflow"}, deps=[names.ITEM2VEC_ITEM_VECTORS, names.ITEM2VEC_USER_VECTORS], retry_policy=EXTERNAL_RETRY)
+@dg.asset(
+    kinds={"mlflow"},
+    deps=[names.ITEM2VEC_ITEM_VECTORS, names.ITEM2VEC_USER_VECTORS],
+    retry_policy=EXTERNAL_RETRY,
+)
 @transient_only
-def item2vec_promotion(context: dg.AssetExecutionContext, interactions: pd.DataFrame, item2vec_evaluation: dict,
-                       mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+def item2vec_promotion(
+    context: dg.AssetExecutionContext,
+    interactions: pd.DataFrame,
+    item2vec_evaluation: dict,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[dict]:
     """The item2vec ``champion`` (refit with its registered parameters) scored with the same split, sessions
     and servable users ``item2vec_evaluation`` scored the challenger with; ``champion`` moves only when
     ``mlflow/policies/recstack-item2vec.yaml`` says so (popularity is the baseline)."""
@@ -95,18 +157,34 @@ def item2vec_promotion(context: dg.AssetExecutionContext, interactions: pd.DataF
 
     def score_champion(version: str, params: dict) -> dict:
         train, test = split_interactions(interactions, SplitSpec(**ev["split"]))
-        champion = fit_item2vec(sessionize(train, ev["session_gap_seconds"]), train, Item2VecParams.from_dict(params))
+        champion = fit_item2vec(
+            sessionize(train, ev["session_gap_seconds"]), train, Item2VecParams.from_dict(params)
+        )
         # Same companion model as the challenger's evaluation, so both are scored on the same users.
-        return evaluate_models_same_users(train, test, {"item2vec": champion, "als": train_als("implicit", train, AlsParams())}, k)["item2vec"]
+        return evaluate_models_same_users(
+            train, test, {"item2vec": champion, "als": train_als("implicit", train, AlsParams())}, k
+        )["item2vec"]
 
-    return promote_by_policy(context, mlflow_tracking, names.ITEM2VEC_MODEL, str(ev["model_version"]),
-                             dict(ev["metrics"]["item2vec"]), ev["metrics"]["popularity"], score_champion)
+    return promote_by_policy(
+        context,
+        mlflow_tracking,
+        names.ITEM2VEC_MODEL,
+        str(ev["model_version"]),
+        dict(ev["metrics"]["item2vec"]),
+        ev["metrics"]["popularity"],
+        score_champion,
+    )
 
 
 @dg.asset(kinds={"mlflow"}, deps=[names.KB_DOC_VECTORS], retry_policy=EXTERNAL_RETRY)
 @transient_only
-def two_tower_promotion(context: dg.AssetExecutionContext, kb_documents: dict, two_tower_model: TwoTower,
-                        kb_search_evaluation: dict, mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+def two_tower_promotion(
+    context: dg.AssetExecutionContext,
+    kb_documents: dict,
+    two_tower_model: TwoTower,
+    kb_search_evaluation: dict,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[dict]:
     """The two-tower ``champion`` encodes the same documents and held-out queries the challenger was
     scored on; ``champion`` moves by ``mlflow/policies/recstack-two-tower.yaml`` (BM25 is the baseline)."""
     from assets.embeddings.text import document_vectors
@@ -116,17 +194,30 @@ def two_tower_promotion(context: dg.AssetExecutionContext, kb_documents: dict, t
     def score_champion(version: str, params: dict) -> dict:
         model = mlflow_tracking.load_pyfunc(names.TWO_TOWER_MODEL, version)
         encode = lambda texts: np.asarray(model.predict(list(texts)), np.float32)  # noqa: E731
-        ranked = vector_rank(document_vectors(encode, docs), encode(test["query"].tolist()), docs["doc_id"].to_numpy())
+        ranked = vector_rank(
+            document_vectors(encode, docs), encode(test["query"].tolist()), docs["doc_id"].to_numpy()
+        )
         return retrieval_metrics(ranked, test["doc_id"].to_numpy())
 
-    return promote_by_policy(context, mlflow_tracking, names.TWO_TOWER_MODEL, str(two_tower_model.history["model_version"]),
-                             kb_search_evaluation["two_tower"], kb_search_evaluation["bm25"], score_champion)
+    return promote_by_policy(
+        context,
+        mlflow_tracking,
+        names.TWO_TOWER_MODEL,
+        str(two_tower_model.history["model_version"]),
+        kb_search_evaluation["two_tower"],
+        kb_search_evaluation["bm25"],
+        score_champion,
+    )
 
 
 @dg.asset(kinds={"mlflow"}, retry_policy=EXTERNAL_RETRY)
 @transient_only
-def entity_vectors_promotion(context: dg.AssetExecutionContext, entity_profiles: pd.DataFrame, entity_vectors,
-                             mlflow_tracking: MlflowResource) -> dg.Output[dict]:
+def entity_vectors_promotion(
+    context: dg.AssetExecutionContext,
+    entity_profiles: pd.DataFrame,
+    entity_vectors,
+    mlflow_tracking: MlflowResource,
+) -> dg.Output[dict]:
     """Same-industry precision@10 of the challenger's vectors against the champion encoder's on the same
     profiles; the structured fields alone are the baseline (``mlflow/policies/recstack-entity-vectors.yaml``).
     Without an ``industry`` column there is nothing to decide on and the challenger stays."""
@@ -135,8 +226,10 @@ def entity_vectors_promotion(context: dg.AssetExecutionContext, entity_profiles:
     ids, vecs, md = table_to_vectors(entity_vectors)
     version = str(md.get("model_version", ""))
     if "industry" not in entity_profiles.columns:
-        return dg.Output({"model": names.ENTITY_MODEL, "promoted": False, "reason": "no labelled profiles to evaluate on"},
-                         metadata={"promoted": False, "reason": "no labelled profiles to evaluate on"})
+        return dg.Output(
+            {"model": names.ENTITY_MODEL, "promoted": False, "reason": "no labelled profiles to evaluate on"},
+            metadata={"promoted": False, "reason": "no labelled profiles to evaluate on"},
+        )
     profiles = entity_profiles.set_index("entity_id").loc[ids].reset_index()
     labels = profiles["industry"].to_numpy()
     metric = "same_industry_precision_at_10"
@@ -147,6 +240,12 @@ def entity_vectors_promotion(context: dg.AssetExecutionContext, entity_profiles:
         cols = [c for c in ("description", "location", "type", "tags") if c in profiles.columns]
         return {metric: same_label_precision(np.asarray(model.predict(profiles[cols]), np.float32), labels)}
 
-    return promote_by_policy(context, mlflow_tracking, names.ENTITY_MODEL, version,
-                             {metric: same_label_precision(vecs, labels)}, {metric: same_label_precision(fields, labels)},
-                             score_champion)
+    return promote_by_policy(
+        context,
+        mlflow_tracking,
+        names.ENTITY_MODEL,
+        version,
+        {metric: same_label_precision(vecs, labels)},
+        {metric: same_label_precision(fields, labels)},
+        score_champion,
+    )

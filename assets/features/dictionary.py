@@ -52,7 +52,9 @@ def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tupl
         funcs = tuple(f.strip().upper() for f in str(r["cal_sort"]).split("|") if f.strip())
         unknown = [f for f in funcs if f not in FUNCS]
         if unknown or not funcs:
-            raise DictionaryError(f"{where}: unknown window function(s) {unknown or '(none)'}; known: {list(FUNCS)}")
+            raise DictionaryError(
+                f"{where}: unknown window function(s) {unknown or '(none)'}; known: {list(FUNCS)}"
+            )
         try:
             windows = tuple(int(w) for w in str(r["times"]).split("|") if w.strip())
         except ValueError:
@@ -69,7 +71,18 @@ def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tupl
         if r["name"] in names:
             raise DictionaryError(f"{where}: duplicate name")
         names.add(r["name"])
-        entries.append(Entry(r["dim"], int(r["id"]), r["name"], funcs, windows, r["data_src"], r["agg_rule"], str(r.get("explain", ""))))
+        entries.append(
+            Entry(
+                r["dim"],
+                int(r["id"]),
+                r["name"],
+                funcs,
+                windows,
+                r["data_src"],
+                r["agg_rule"],
+                str(r.get("explain", "")),
+            )
+        )
     return entries
 
 

@@ -24,10 +24,12 @@ def aggregate_to_opportunities(app: pd.DataFrame, opps: pd.DataFrame, entries: l
     aggregated over the opportunity's entities of the column's dim by the entry's ``agg_rule``
     (NaNs skipped; an opportunity with no such entity gets NaN).
     """
-    links = pd.concat([
-        opps[["opp_id", "user_ids"]].explode("user_ids").rename(columns={"user_ids": "entity_id"}),
-        opps[["opp_id", "phone_ids"]].explode("phone_ids").rename(columns={"phone_ids": "entity_id"}),
-    ]).dropna()
+    links = pd.concat(
+        [
+            opps[["opp_id", "user_ids"]].explode("user_ids").rename(columns={"user_ids": "entity_id"}),
+            opps[["opp_id", "phone_ids"]].explode("phone_ids").rename(columns={"phone_ids": "entity_id"}),
+        ]
+    ).dropna()
     joined = links.merge(app, on="entity_id", how="inner")
     out = pd.DataFrame({"opp_id": opps["opp_id"]})
     by_rule: dict[str, list[str]] = {}
@@ -66,8 +68,11 @@ def to_libsvm(labels: np.ndarray, features: pd.DataFrame, index: dict[str, int])
 def to_jsonl(ids, labels, features: pd.DataFrame) -> str:
     """The same data as JSON lines (non-NaN, non-zero values), for the size comparison."""
     recs = features.to_dict("records")
-    return "".join(json.dumps({"id": i, "label": int(l), "features": {k: v for k, v in r.items() if v == v and v != 0}}) + "\n"
-                   for i, l, r in zip(ids, labels, recs))
+    return "".join(
+        json.dumps({"id": i, "label": int(l), "features": {k: v for k, v in r.items() if v == v and v != 0}})
+        + "\n"
+        for i, l, r in zip(ids, labels, recs)
+    )
 
 
 def load_model_features(path: Path) -> list[str]:
@@ -82,8 +87,14 @@ def subset_index(selected: list[str], full_index: dict[str, int]) -> dict[str, i
     return {s: i for i, s in enumerate(selected, start=1)}
 
 
-def opportunity_samples(feats: pd.DataFrame, owners: pd.DataFrame, snapshot: pd.DataFrame, entries: list[Entry],
-                        label_column: str = "converted", require_activity: bool = True) -> pd.DataFrame:
+def opportunity_samples(
+    feats: pd.DataFrame,
+    owners: pd.DataFrame,
+    snapshot: pd.DataFrame,
+    entries: list[Entry],
+    label_column: str = "converted",
+    require_activity: bool = True,
+) -> pd.DataFrame:
     """Training samples: ``opp_id, owner, label`` and every derived feature.
 
     ``owners`` is the owner as of the day (``opp_id, owner``); the label comes from
@@ -91,12 +102,19 @@ def opportunity_samples(feats: pd.DataFrame, owners: pd.DataFrame, snapshot: pd.
     COUNT value above 0 in any window (no activity at all) is dropped.
     """
     if label_column not in snapshot.columns:
-        raise ValueError(f"label column {label_column!r} not in the opportunity snapshot ({list(snapshot.columns)})")
+        raise ValueError(
+            f"label column {label_column!r} not in the opportunity snapshot ({list(snapshot.columns)})"
+        )
     fcols = [c for c in feats.columns if c != "opp_id"]
     out = feats.merge(owners[["opp_id", "owner"]], on="opp_id", how="left").merge(
-        snapshot[["opp_id", label_column]].rename(columns={label_column: "label"}), on="opp_id")
+        snapshot[["opp_id", label_column]].rename(columns={label_column: "label"}), on="opp_id"
+    )
     if require_activity:
-        counts = [name for _e, _l, func, _w, name in output_columns(entries) if func == "COUNT" and name in out.columns]
+        counts = [
+            name
+            for _e, _l, func, _w, name in output_columns(entries)
+            if func == "COUNT" and name in out.columns
+        ]
         out = out[out[counts].fillna(0).sum(axis=1) > 0]
     return out[["opp_id", "owner", "label", *fcols]].reset_index(drop=True)
 
@@ -111,7 +129,9 @@ class LibsvmExport:
     stats: dict
 
 
-def libsvm_export(samples: pd.DataFrame, index: dict[str, int], model_lists: dict[str, list[str]], day: str) -> LibsvmExport:
+def libsvm_export(
+    samples: pd.DataFrame, index: dict[str, int], model_lists: dict[str, list[str]], day: str
+) -> LibsvmExport:
     """LibSVM for ``samples`` (see :func:`opportunity_samples`) over the append-only ``index``.
 
     Writes ``libsvm/<day>/full.libsvm`` + ``full.index.tsv`` (``idx<TAB>name``) and, per model
@@ -125,8 +145,12 @@ def libsvm_export(samples: pd.DataFrame, index: dict[str, int], model_lists: dic
     labels = samples["label"].to_numpy()
     base = f"libsvm/{day}"
     full = to_libsvm(labels, samples[fcols], new_index)
-    files = {f"{base}/full.libsvm": full,
-             f"{base}/full.index.tsv": "".join(f"{v}\t{k}\n" for k, v in sorted(new_index.items(), key=lambda kv: kv[1]))}
+    files = {
+        f"{base}/full.libsvm": full,
+        f"{base}/full.index.tsv": "".join(
+            f"{v}\t{k}\n" for k, v in sorted(new_index.items(), key=lambda kv: kv[1])
+        ),
+    }
     models = {}
     for name, sel in sorted(model_lists.items()):
         sub = subset_index(sel, new_index)
@@ -135,8 +159,15 @@ def libsvm_export(samples: pd.DataFrame, index: dict[str, int], model_lists: dic
         files[f"{base}/{name}.index.tsv"] = "".join(f"{i}\t{n}\t{new_index[n]}\n" for n, i in sub.items())
         models[name] = {"features": len(sel), "bytes": len(text.encode())}
     jsonl_bytes = len(to_jsonl(samples["opp_id"], labels, samples[fcols]).encode())
-    stats = {"rows": len(labels), "features": len(fcols), "index_size": len(new_index), "index_added": len(added),
-             "full_bytes": len(full.encode()), "jsonl_bytes": jsonl_bytes, "models": models}
+    stats = {
+        "rows": len(labels),
+        "features": len(fcols),
+        "index_size": len(new_index),
+        "index_added": len(added),
+        "full_bytes": len(full.encode()),
+        "jsonl_bytes": jsonl_bytes,
+        "models": models,
+    }
     return LibsvmExport(files, new_index, added, stats)
 
 

@@ -29,11 +29,15 @@ _DWD_Q = re.compile(rb"^d:([a-z]+)_(\d{2})_(\d{14})_([^#]+)(?:#\d+)?$")
 _MID_Q = re.compile(rb"^m:([a-z]+_[a-z]+)_(\d{2})_(\d{8})$")
 
 
-def table_specs(mid_ttl_days: int = 540, mid_versions: int = 1, dwd_ttl_days: int = 540) -> dict[str, TableSpec]:
+def table_specs(
+    mid_ttl_days: int = 540, mid_versions: int = 1, dwd_ttl_days: int = 540
+) -> dict[str, TableSpec]:
     """The warehouse tables and their family settings (TTL and VERSIONS from config)."""
     return {
         "dwd_events": TableSpec("dwd_events", (FamilySpec("d", 1, dwd_ttl_days * 86400),)),
-        "mid_daily": TableSpec("mid_daily", (FamilySpec("m", mid_versions, mid_ttl_days * 86400), FamilySpec("t", 1))),
+        "mid_daily": TableSpec(
+            "mid_daily", (FamilySpec("m", mid_versions, mid_ttl_days * 86400), FamilySpec("t", 1))
+        ),
         "app_features": TableSpec("app_features", (FamilySpec("a", 1, mid_ttl_days * 86400),)),
         "scd_opportunity_owner": TableSpec("scd_opportunity_owner", (FamilySpec("h", 1),)),
         "feature_dictionary": TableSpec("feature_dictionary", (FamilySpec("f", 1),)),
@@ -57,15 +61,26 @@ def bad_raw_rows(df: pd.DataFrame, max_report: int = 5) -> list[str]:
         idx = np.flatnonzero(np.asarray(mask))
         if idx.size:
             rows = ", ".join(f"row {i} (event_id={df['event_id'].iloc[i]})" for i in idx[:max_report])
-            problems.append(f"{idx.size} row(s) with {what}: {rows}" + (" …" if idx.size > max_report else ""))
+            problems.append(
+                f"{idx.size} row(s) with {what}: {rows}" + (" …" if idx.size > max_report else "")
+            )
 
     report(~df["feature"].isin(list(EVENT_FEATURES)), f"unknown feature (known: {list(EVENT_FEATURES)})")
     report(~df["line"].astype(str).isin(LINES), f"unknown business line (known: {list(LINES)})")
-    report(~df["event_ts"].astype(str).str.match(_TS_RE) | pd.to_datetime(df["event_ts"], errors="coerce", utc=True).isna(),
-           "malformed event_ts (want yyyy-mm-ddThh:mm:ssZ)")
-    report(df["entity_id"].isna() | df["entity_id"].astype(str).str.strip().isin(["", "nan", "None"]), "missing entity_id")
+    report(
+        ~df["event_ts"].astype(str).str.match(_TS_RE)
+        | pd.to_datetime(df["event_ts"], errors="coerce", utc=True).isna(),
+        "malformed event_ts (want yyyy-mm-ddThh:mm:ssZ)",
+    )
+    report(
+        df["entity_id"].isna() | df["entity_id"].astype(str).str.strip().isin(["", "nan", "None"]),
+        "missing entity_id",
+    )
     # An event's id is what makes a second delivery the same event (build_dwd keeps one).
-    report(df["event_id"].isna() | df["event_id"].astype(str).str.strip().isin(["", "nan", "None"]), "missing event_id")
+    report(
+        df["event_id"].isna() | df["event_id"].astype(str).str.strip().isin(["", "nan", "None"]),
+        "missing event_id",
+    )
     vals = pd.to_numeric(df["value"], errors="coerce")
     report(vals.isna() | ~np.isfinite(vals.fillna(0)), "non-numeric value")
     report(vals < 0, "negative value (counts and durations are >= 0)")
@@ -92,7 +107,8 @@ class DwdBatch:
 
 
 def build_dwd(events: pd.DataFrame) -> DwdBatch:
-    """One cell per distinct event: qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``, ts = event time (ms).
+    """One cell per distinct event: qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``, ts = event time
+    (ms).
 
     The rule (README, "Identical cells"):
 
@@ -113,20 +129,41 @@ def build_dwd(events: pd.DataFrame) -> DwdBatch:
     ms = (ts.astype("int64") // 1_000_000).to_numpy()
     values = pd.to_numeric(ev["value"]).to_numpy(np.float64)
     dt = ts.dt  # yyyyMMddHHmmss by arithmetic: strftime costs more than the rest of the build
-    stamp = ((dt.year * 10_000 + dt.month * 100 + dt.day).astype("int64") * 1_000_000
-             + dt.hour * 10_000 + dt.minute * 100 + dt.second).astype(str)
-    base = ("d:" + ev["feature"].astype(str) + "_" + ev["line"].astype(str) + "_" + stamp
-            + "_" + pd.Series([f"{v:g}" for v in values], index=ev.index))
-    keyed = pd.DataFrame({"entity": ev["entity_id"].astype(str).to_numpy(), "base": base.to_numpy(),
-                          "event_id": ev["event_id"].astype(str).to_numpy()})
+    stamp = (
+        (dt.year * 10_000 + dt.month * 100 + dt.day).astype("int64") * 1_000_000
+        + dt.hour * 10_000
+        + dt.minute * 100
+        + dt.second
+    ).astype(str)
+    base = (
+        "d:"
+        + ev["feature"].astype(str)
+        + "_"
+        + ev["line"].astype(str)
+        + "_"
+        + stamp
+        + "_"
+        + pd.Series([f"{v:g}" for v in values], index=ev.index)
+    )
+    keyed = pd.DataFrame(
+        {
+            "entity": ev["entity_id"].astype(str).to_numpy(),
+            "base": base.to_numpy(),
+            "event_id": ev["event_id"].astype(str).to_numpy(),
+        }
+    )
     rank = keyed.groupby(["entity", "base"])["event_id"].rank(method="first").to_numpy(np.int64) - 1
     qual = np.where(rank > 0, keyed["base"] + "#" + rank.astype(str), keyed["base"])
     rowkey = {e: salted_rowkey(e) for e in keyed["entity"].unique()}
     # The body is {"event_id": …, **detail} in compact JSON; each distinct detail is parsed once.
-    details = ev["detail"].where(ev["detail"].notna(), "")  # an empty CSV cell reads as NaN, which is no dict key
+    details = ev["detail"].where(
+        ev["detail"].notna(), ""
+    )  # an empty CSV cell reads as NaN, which is no dict key
     rest = {d: _detail_tail(d) for d in details.unique()}
-    cells = [(rowkey[ent], q.encode(), ('{"event_id":' + json.dumps(eid) + rest[d]).encode(), int(t))
-             for ent, q, eid, d, t in zip(keyed["entity"], qual, keyed["event_id"], details, ms)]
+    cells = [
+        (rowkey[ent], q.encode(), ('{"event_id":' + json.dumps(eid) + rest[d]).encode(), int(t))
+        for ent, q, eid, d, t in zip(keyed["entity"], qual, keyed["event_id"], details, ms)
+    ]
     return DwdBatch(cells, n_in, n_in - len(ev), int((rank > 0).sum()))
 
 
@@ -145,9 +182,13 @@ def dwd_cells(events: pd.DataFrame) -> list[tuple[bytes, bytes, bytes, int]]:
 
 def dwd_frame(cells: list[tuple[bytes, bytes, bytes, int]]) -> pd.DataFrame:
     """The DWD cells as the ``dwd_events`` suite sees them: ``rowkey``, ``qualifier``, ``ts``."""
-    return pd.DataFrame({"rowkey": [row.decode() for row, _col, _val, _ts in cells],
-                         "qualifier": [col.decode() for _row, col, _val, _ts in cells],
-                         "ts": np.array([ts for *_, ts in cells], dtype=np.int64)})
+    return pd.DataFrame(
+        {
+            "rowkey": [row.decode() for row, _col, _val, _ts in cells],
+            "qualifier": [col.decode() for _row, col, _val, _ts in cells],
+            "ts": np.array([ts for *_, ts in cells], dtype=np.int64),
+        }
+    )
 
 
 def parse_dwd(rows) -> pd.DataFrame:
@@ -168,7 +209,12 @@ def mid_daily_values(dwd: pd.DataFrame) -> pd.DataFrame:
     if dwd.empty:
         return pd.DataFrame(columns=["entity_id", "mid_feature", "line", "value"])
     g = dwd.groupby(["entity_id", "feature", "line"])["value"].agg(cnt="size", sum="sum").reset_index()
-    long = g.melt(id_vars=["entity_id", "feature", "line"], value_vars=list(MID_AGGS), var_name="agg", value_name="value")
+    long = g.melt(
+        id_vars=["entity_id", "feature", "line"],
+        value_vars=list(MID_AGGS),
+        var_name="agg",
+        value_name="value",
+    )
     long["mid_feature"] = long["feature"] + "_" + long["agg"]
     return long[["entity_id", "mid_feature", "line", "value"]].astype({"value": "float64"})
 
@@ -179,8 +225,10 @@ def mid_cells(mid: pd.DataFrame, day: date, targets: dict[str, str]) -> list[tup
     ``targets`` maps entity id → dim for the entities the APP layer computes.
     """
     ts, stamp = day_ms(day), f"{day:%Y%m%d}"
-    cells = [(salted_rowkey(e), f"m:{f}_{l}_{stamp}".encode(), repr(float(v)).encode(), ts)
-             for e, f, l, v in zip(mid["entity_id"], mid["mid_feature"], mid["line"], mid["value"])]
+    cells = [
+        (salted_rowkey(e), f"m:{f}_{l}_{stamp}".encode(), repr(float(v)).encode(), ts)
+        for e, f, l, v in zip(mid["entity_id"], mid["mid_feature"], mid["line"], mid["value"])
+    ]
     for e, dim in targets.items():
         cells.append((salted_rowkey(e), b"t:target", b"1", ts))
         cells.append((salted_rowkey(e), b"t:dim", dim.encode(), ts))
@@ -206,10 +254,18 @@ def parse_mid(rows, day: date) -> tuple[pd.DataFrame, dict[str, str]]:
 # -- APP: window features -------------------------------------------------------------------------
 def output_columns(entries: list[Entry], lines=LINES) -> list[tuple[Entry, str, str, int, str]]:
     """Every derived column: ``(entry, line, func, window, name)`` in a stable order."""
-    return [(e, l, f, w, column_name(e.name, l, f, w)) for e in entries for l in lines for w in e.windows for f in e.funcs]
+    return [
+        (e, l, f, w, column_name(e.name, l, f, w))
+        for e in entries
+        for l in lines
+        for w in e.windows
+        for f in e.funcs
+    ]
 
 
-def compute_window_table(long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], lines=LINES) -> pd.DataFrame:
+def compute_window_table(
+    long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], lines=LINES
+) -> pd.DataFrame:
     """The APP window-feature table; the one function the single-node path and every Spark shard call.
 
     Parameters
@@ -238,12 +294,15 @@ def compute_window_table(long: pd.DataFrame, entities: pd.DataFrame, entries: li
     src_idx = {s: i for i, s in enumerate(srcs)}
     line_idx = {l: i for i, l in enumerate(lines)}
     lg = long[long["entity_id"].isin(pos) & long["mid_feature"].isin(srcs) & long["line"].isin(lines)]
-    grp = (pos.get_indexer(lg["entity_id"]) * len(srcs) + lg["mid_feature"].map(src_idx).to_numpy()) * len(lines) \
-        + lg["line"].map(line_idx).to_numpy()
+    grp = (pos.get_indexer(lg["entity_id"]) * len(srcs) + lg["mid_feature"].map(src_idx).to_numpy()) * len(
+        lines
+    ) + lg["line"].map(line_idx).to_numpy()
     n_groups = n * len(srcs) * len(lines)
     funcs = sorted({f for e in entries for f in e.funcs})
     windows = sorted({w for e in entries for w in e.windows})
-    stats = window_stats(grp.astype(np.int64), lg["offset"].to_numpy(), lg["value"].to_numpy(), n_groups, windows, funcs)
+    stats = window_stats(
+        grp.astype(np.int64), lg["offset"].to_numpy(), lg["value"].to_numpy(), n_groups, windows, funcs
+    )
     dims = ents["dim"].to_numpy()
     data = {"entity_id": ents["entity_id"].to_numpy(), "dim": dims}
     base = np.arange(n) * len(srcs)
@@ -271,7 +330,9 @@ def app_cells(table: pd.DataFrame, day: date) -> list[tuple[bytes, bytes, bytes,
 
 
 # -- SCD2 (zipper) ---------------------------------------------------------------------------------
-def scd2_merge(history: pd.DataFrame, snapshot: pd.DataFrame, day: date, key: str, attrs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scd2_merge(
+    history: pd.DataFrame, snapshot: pd.DataFrame, day: date, key: str, attrs: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merge today's snapshot into a zipper history.
 
     History rows: ``key, *attrs, start, end`` (``yyyyMMdd``; ``end`` exclusive, ``99991231`` open).
@@ -285,9 +346,15 @@ def scd2_merge(history: pd.DataFrame, snapshot: pd.DataFrame, day: date, key: st
     cur = snapshot.merge(open_rows, on=key, how="left", suffixes=("", "_old"))
     changed = cur["start"].isna() | np.logical_or.reduce([cur[a] != cur[f"{a}_old"] for a in attrs])
     stale = cur[changed & cur["start"].notna() & (cur["start"] != d)]
-    closed = stale[[key, *[f"{a}_old" for a in attrs], "start"]].rename(columns={f"{a}_old": a for a in attrs}).assign(end=d)
+    closed = (
+        stale[[key, *[f"{a}_old" for a in attrs], "start"]]
+        .rename(columns={f"{a}_old": a for a in attrs})
+        .assign(end=d)
+    )
     same_day = cur[changed & (cur["start"] == d)]  # corrected snapshot for the same day: replace in place
-    opened = pd.concat([cur[changed & (cur["start"].isna() | (cur["start"] != d))], same_day])[[key, *attrs]].assign(start=d, end=OPEN_END)
+    opened = pd.concat([cur[changed & (cur["start"].isna() | (cur["start"] != d))], same_day])[
+        [key, *attrs]
+    ].assign(start=d, end=OPEN_END)
     return closed.reset_index(drop=True), opened.reset_index(drop=True)
 
 
@@ -299,9 +366,15 @@ def scd2_as_of(history: pd.DataFrame, day: date) -> pd.DataFrame:
 
 def scd2_cells(rows: pd.DataFrame, key: str, attrs: list[str]) -> list[tuple[bytes, bytes, bytes, int]]:
     """Zipper rows as cells: row = salted key, qualifier ``h:{start}``, value = JSON of the interval."""
-    return [(salted_rowkey(r[key]), f"h:{r['start']}".encode(),
-             json.dumps({**{a: r[a] for a in attrs}, "start": r["start"], "end": r["end"]}).encode(), 0)
-            for r in rows.to_dict("records")]
+    return [
+        (
+            salted_rowkey(r[key]),
+            f"h:{r['start']}".encode(),
+            json.dumps({**{a: r[a] for a in attrs}, "start": r["start"], "end": r["end"]}).encode(),
+            0,
+        )
+        for r in rows.to_dict("records")
+    ]
 
 
 def parse_scd2(rows, key: str) -> pd.DataFrame:

@@ -16,7 +16,9 @@ from assets.features.dictionary import Entry
 from assets.features.layers import LINES, compute_window_table, output_columns
 
 
-def window_table_spark(spark, long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], shards: int = 8) -> pd.DataFrame:
+def window_table_spark(
+    spark, long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], shards: int = 8
+) -> pd.DataFrame:
     """Compute the APP table on Spark; returns it as pandas, rows sorted by ``entity_id``."""
     from pyspark.sql.types import BinaryType, IntegerType, StructField, StructType
 
@@ -35,12 +37,25 @@ def window_table_spark(spark, long: pd.DataFrame, entities: pd.DataFrame, entrie
     # Pack each entity's cells into byte strings (one row per entity, empty for inactive ones).
     bounds = np.searchsorted(e, np.arange(len(ents) + 1))
     sl = list(zip(bounds[:-1], bounds[1:]))
-    rows = pd.DataFrame({"e": np.arange(len(ents), dtype=np.int32),
-                         "f": [f[a:b].tobytes() for a, b in sl], "l": [l[a:b].tobytes() for a, b in sl],
-                         "o": [o[a:b].tobytes() for a, b in sl], "v": [v[a:b].tobytes() for a, b in sl]})
+    rows = pd.DataFrame(
+        {
+            "e": np.arange(len(ents), dtype=np.int32),
+            "f": [f[a:b].tobytes() for a, b in sl],
+            "l": [l[a:b].tobytes() for a, b in sl],
+            "o": [o[a:b].tobytes() for a, b in sl],
+            "v": [v[a:b].tobytes() for a, b in sl],
+        }
+    )
     dim_of = pd.Index(dims).get_indexer(ents["dim"]).astype(np.int8)
-    in_schema = StructType([StructField("e", IntegerType()), StructField("f", BinaryType()), StructField("l", BinaryType()),
-                            StructField("o", BinaryType()), StructField("v", BinaryType())])
+    in_schema = StructType(
+        [
+            StructField("e", IntegerType()),
+            StructField("f", BinaryType()),
+            StructField("l", BinaryType()),
+            StructField("o", BinaryType()),
+            StructField("v", BinaryType()),
+        ]
+    )
     names = [c[-1] for c in output_columns(entries)]
     # One binary column of float64s per row: a ~1,000-column schema costs Spark more in code
     # generation and Arrow conversion than the computation itself.
@@ -55,10 +70,15 @@ def window_table_spark(spark, long: pd.DataFrame, entities: pd.DataFrame, entrie
         fv = np.frombuffer(b"".join(pdf["f"]), np.int8)
         n = np.fromiter((len(x) for x in pdf["f"]), np.int64, len(pdf))
         ent_df = pd.DataFrame({"entity_id": ent, "dim": dims_a[dim_of[ent]]})
-        lg = pd.DataFrame({"entity_id": np.repeat(ent, n), "mid_feature": feats_a[fv],
-                           "line": lines_a[np.frombuffer(b"".join(pdf["l"]), np.int8)],
-                           "offset": np.frombuffer(b"".join(pdf["o"]), np.int16).astype(np.int64),
-                           "value": np.frombuffer(b"".join(pdf["v"]), np.float64)})
+        lg = pd.DataFrame(
+            {
+                "entity_id": np.repeat(ent, n),
+                "mid_feature": feats_a[fv],
+                "line": lines_a[np.frombuffer(b"".join(pdf["l"]), np.int8)],
+                "offset": np.frombuffer(b"".join(pdf["o"]), np.int16).astype(np.int64),
+                "value": np.frombuffer(b"".join(pdf["v"]), np.float64),
+            }
+        )
         t = compute_window_table(lg, ent_df, entries)
         x = np.ascontiguousarray(t[names].to_numpy(np.float64))
         yield pd.DataFrame({"e": t["entity_id"].to_numpy(np.int32), "x": [r.tobytes() for r in x]})

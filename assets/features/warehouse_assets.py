@@ -13,7 +13,12 @@ import dagster as dg
 import pandas as pd
 
 from assets.features.dictionary import DEFAULT_PATH, load_dictionary, parse_dictionary
-from assets.features.export import aggregate_to_opportunities, libsvm_export, model_feature_lists, opportunity_samples
+from assets.features.export import (
+    aggregate_to_opportunities,
+    libsvm_export,
+    model_feature_lists,
+    opportunity_samples,
+)
 from assets.features.layers import (
     DIMS,
     MID_FEATURES,
@@ -34,7 +39,13 @@ from assets.features.layers import (
     scd2_merge,
     table_specs,
 )
-from assets.ingest.crm import CrmSpec, daily_events, opportunities_on, read_events_file, read_opportunities_file
+from assets.ingest.crm import (
+    CrmSpec,
+    daily_events,
+    opportunities_on,
+    read_events_file,
+    read_opportunities_file,
+)
 from recstack.settings import warehouse_start
 from resources.feature_store.base import FeatureStore
 from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
@@ -65,8 +76,14 @@ def _spec(name: str, desc: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(f"{name}_suite", asset=name, blocking=True, description=desc)
 
 
-@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"pandas"},
-          check_specs=[_spec("raw_events", "row checks (feature, line, timestamp, value) + expectations/raw_events.json")])
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=ONE_DAY_PER_RUN,
+    kinds={"pandas"},
+    check_specs=[
+        _spec("raw_events", "row checks (feature, line, timestamp, value) + expectations/raw_events.json")
+    ],
+)
 def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
     """One day of CRM activity: calls (value = seconds), logins, posts, clicks on lines 01/02."""
     day, path = _day(context), crm.events_file(_day(context))
@@ -75,35 +92,63 @@ def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: Gr
     except InputError as e:
         raise e.failure() from None
     problems = bad_raw_rows(df)
-    summary = (ValidationSummary("raw_events", False, len(df), len(problems), problems) if problems
-               else gx.validate(df, "raw_events"))
+    summary = (
+        ValidationSummary("raw_events", False, len(df), len(problems), problems)
+        if problems
+        else gx.validate(df, "raw_events")
+    )
     yield from gate(summary, "raw_events_suite")
     counts = df.groupby(["feature", "line"]).size().rename("events").reset_index()
-    yield dg.Output(df, metadata={"rows": len(df), "entities": int(df["entity_id"].nunique()),
-                                  "by_feature": dg.MetadataValue.md(counts.to_markdown(index=False))})
+    yield dg.Output(
+        df,
+        metadata={
+            "rows": len(df),
+            "entities": int(df["entity_id"].nunique()),
+            "by_feature": dg.MetadataValue.md(counts.to_markdown(index=False)),
+        },
+    )
 
 
-@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"pandas"},
-          check_specs=[_spec("opportunity_snapshot", "expectations/opportunity_snapshot.json")])
-def opportunity_snapshot(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=ONE_DAY_PER_RUN,
+    kinds={"pandas"},
+    check_specs=[_spec("opportunity_snapshot", "expectations/opportunity_snapshot.json")],
+)
+def opportunity_snapshot(
+    context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource
+):
     """Opportunities as of the day: linked user and phone ids, owner, conversion label."""
     day, path = _day(context), crm.opportunities_file(_day(context))
     try:
         df = read_opportunities_file(path) if path else opportunities_on(day, _crm_spec(crm))
     except InputError as e:
         raise e.failure() from None
-    summary = gx.validate(df.drop(columns=["user_ids", "phone_ids"], errors="ignore").assign(
-        user_ids=df["user_ids"].map(len) if "user_ids" in df else None,
-        phone_ids=df["phone_ids"].map(len) if "phone_ids" in df else None), "opportunity_snapshot")
+    summary = gx.validate(
+        df.drop(columns=["user_ids", "phone_ids"], errors="ignore").assign(
+            user_ids=df["user_ids"].map(len) if "user_ids" in df else None,
+            phone_ids=df["phone_ids"].map(len) if "phone_ids" in df else None,
+        ),
+        "opportunity_snapshot",
+    )
     yield from gate(summary, "opportunity_snapshot_suite")
     yield dg.Output(df, metadata={"rows": len(df), "converted_rate": round(float(df["converted"].mean()), 4)})
 
 
-@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"},
-          check_specs=[_spec("hbase_dwd_events", "expectations/dwd_events.json on the cells before writing")])
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=ONE_DAY_PER_RUN,
+    retry_policy=EXTERNAL_RETRY,
+    kinds={"hbase"},
+    check_specs=[_spec("hbase_dwd_events", "expectations/dwd_events.json on the cells before writing")],
+)
 @transient_only
-def hbase_dwd_events(context: dg.AssetExecutionContext, raw_events: pd.DataFrame, feature_store: FeatureStoreResource,
-                     gx: GreatExpectationsResource):
+def hbase_dwd_events(
+    context: dg.AssetExecutionContext,
+    raw_events: pd.DataFrame,
+    feature_store: FeatureStoreResource,
+    gx: GreatExpectationsResource,
+):
     """DWD detail: one cell per distinct event, qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``
     (``#k`` appended for the k-th other event on the same qualifier), ts = event time. A second
     delivery of an ``event_id`` is the same event and writes nothing new."""
@@ -111,22 +156,40 @@ def hbase_dwd_events(context: dg.AssetExecutionContext, raw_events: pd.DataFrame
     frame = dwd_frame(batch.cells)
     yield from gate(gx.validate(frame, "dwd_events"), "hbase_dwd_events_suite")
     if batch.redeliveries or batch.collisions:
-        context.log.info(f"{batch.events_in} events: {batch.redeliveries} redelivered event id(s) kept once, "
-                         f"{batch.collisions} distinct event(s) on a shared qualifier kept with a #k suffix")
+        context.log.info(
+            f"{batch.events_in} events: {batch.redeliveries} redelivered event id(s) kept once, "
+            f"{batch.collisions} distinct event(s) on a shared qualifier kept with a #k suffix"
+        )
     t0 = time.perf_counter()
     n = _store(feature_store).put_cells("dwd_events", batch.cells)
     secs = time.perf_counter() - t0
-    yield dg.MaterializeResult(metadata={"cells": n, "rows": int(frame["rowkey"].nunique()), "events_in": batch.events_in,
-                                         "redeliveries_dropped": batch.redeliveries,
-                                         "qualifier_collisions_kept": batch.collisions,
-                                         "write_cells_per_s": round(n / max(secs, 1e-9))})
+    yield dg.MaterializeResult(
+        metadata={
+            "cells": n,
+            "rows": int(frame["rowkey"].nunique()),
+            "events_in": batch.events_in,
+            "redeliveries_dropped": batch.redeliveries,
+            "qualifier_collisions_kept": batch.collisions,
+            "write_cells_per_s": round(n / max(secs, 1e-9)),
+        }
+    )
 
 
-@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"}, deps=[hbase_dwd_events],
-          check_specs=[_spec("hbase_mid_daily", "expectations/mid_daily.json on the day's values before writing")])
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=ONE_DAY_PER_RUN,
+    retry_policy=EXTERNAL_RETRY,
+    kinds={"hbase"},
+    deps=[hbase_dwd_events],
+    check_specs=[_spec("hbase_mid_daily", "expectations/mid_daily.json on the day's values before writing")],
+)
 @transient_only
-def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame, feature_store: FeatureStoreResource,
-                    gx: GreatExpectationsResource):
+def hbase_mid_daily(
+    context: dg.AssetExecutionContext,
+    opportunity_snapshot: pd.DataFrame,
+    feature_store: FeatureStoreResource,
+    gx: GreatExpectationsResource,
+):
     """MID: per entity, feature and line the day's count and sum (``{feature}_{line}_{yyyyMMdd}``),
     plus target-population tags for every user and phone linked to an opportunity."""
     day = _day(context)
@@ -137,21 +200,35 @@ def hbase_mid_daily(context: dg.AssetExecutionContext, opportunity_snapshot: pd.
     targets = {u: "user" for us in opportunity_snapshot["user_ids"] for u in us}
     targets.update({p: "phone" for ps in opportunity_snapshot["phone_ids"] for p in ps})
     n = store.put_cells("mid_daily", mid_cells(mid, day, targets))
-    yield dg.MaterializeResult(metadata={"cells": n, "values": len(mid), "target_entities": len(targets),
-                                         "dwd_events_read": len(dwd)})
+    yield dg.MaterializeResult(
+        metadata={
+            "cells": n,
+            "values": len(mid),
+            "target_entities": len(targets),
+            "dwd_events_read": len(dwd),
+        }
+    )
 
 
 @dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, retry_policy=EXTERNAL_RETRY, kinds={"hbase"})
 @transient_only
-def opportunity_owner_history(context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame,
-                              feature_store: FeatureStoreResource) -> dg.MaterializeResult:
+def opportunity_owner_history(
+    context: dg.AssetExecutionContext, opportunity_snapshot: pd.DataFrame, feature_store: FeatureStoreResource
+) -> dg.MaterializeResult:
     """SCD2 (zipper) history of opportunity owners: one row per validity interval; merge days in order."""
     store = _store(feature_store)
     hist = parse_scd2(store.scan("scd_opportunity_owner"), "opp_id")
-    closed, opened = scd2_merge(hist, opportunity_snapshot[["opp_id", "owner"]], _day(context), "opp_id", ["owner"])
+    closed, opened = scd2_merge(
+        hist, opportunity_snapshot[["opp_id", "owner"]], _day(context), "opp_id", ["owner"]
+    )
     store.put_cells("scd_opportunity_owner", scd2_cells(pd.concat([closed, opened]), "opp_id", ["owner"]))
-    return dg.MaterializeResult(metadata={"intervals_closed": len(closed), "intervals_opened": len(opened),
-                                          "history_rows": len(hist) + len(opened)})
+    return dg.MaterializeResult(
+        metadata={
+            "intervals_closed": len(closed),
+            "intervals_opened": len(opened),
+            "history_rows": len(hist) + len(opened),
+        }
+    )
 
 
 class DictionaryConfig(dg.Config):
@@ -159,8 +236,9 @@ class DictionaryConfig(dg.Config):
 
 
 @dg.asset(kinds={"csv", "hbase"})
-def feature_dictionary(context: dg.AssetExecutionContext, config: DictionaryConfig,
-                       feature_store: FeatureStoreResource) -> dg.Output[pd.DataFrame]:
+def feature_dictionary(
+    context: dg.AssetExecutionContext, config: DictionaryConfig, feature_store: FeatureStoreResource
+) -> dg.Output[pd.DataFrame]:
     """The feature dictionary (a data file), validated row by row and loaded into its table."""
     try:
         df = load_dictionary(config.path)
@@ -168,11 +246,23 @@ def feature_dictionary(context: dg.AssetExecutionContext, config: DictionaryConf
     except InputError as e:
         raise e.at(config.path).failure() from None
     df = df.assign(id=df["id"].astype("int64"))
-    _store(feature_store).put_cells("feature_dictionary", [
-        (r["name"].encode(), f"f:{k}".encode(), str(v).encode(), 0) for r in df.to_dict("records") for k, v in r.items()])
+    _store(feature_store).put_cells(
+        "feature_dictionary",
+        [
+            (r["name"].encode(), f"f:{k}".encode(), str(v).encode(), 0)
+            for r in df.to_dict("records")
+            for k, v in r.items()
+        ],
+    )
     n_cols = sum(len(e.funcs) * len(e.windows) * 2 for e in entries)
-    return dg.Output(df, metadata={"entries": len(df), "derived_columns": n_cols,
-                                   "dictionary": dg.MetadataValue.md(df.to_markdown(index=False))})
+    return dg.Output(
+        df,
+        metadata={
+            "entries": len(df),
+            "derived_columns": n_cols,
+            "dictionary": dg.MetadataValue.md(df.to_markdown(index=False)),
+        },
+    )
 
 
 class WindowConfig(dg.Config):
@@ -182,20 +272,40 @@ class WindowConfig(dg.Config):
     spark_shards: int = 8
 
 
-@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"hbase", "pandas"},
-          ins={"feature_dictionary": dg.AssetIn()},
-          deps=[dg.AssetDep("hbase_mid_daily", partition_mapping=dg.TimeWindowPartitionMapping(
-              start_offset=-(HISTORY_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True))],
-          check_specs=[_spec("window_features", "expectations/window_features.json (monotone windows, COUNT ≤ window)")])
-def window_features(context: dg.AssetExecutionContext, config: WindowConfig, feature_dictionary: pd.DataFrame,
-                    feature_store: FeatureStoreResource, gx: GreatExpectationsResource, spark: SparkResource):
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=ONE_DAY_PER_RUN,
+    kinds={"hbase", "pandas"},
+    ins={"feature_dictionary": dg.AssetIn()},
+    deps=[
+        dg.AssetDep(
+            "hbase_mid_daily",
+            partition_mapping=dg.TimeWindowPartitionMapping(
+                start_offset=-(HISTORY_DAYS - 1), end_offset=0, allow_nonexistent_upstream_partitions=True
+            ),
+        )
+    ],
+    check_specs=[
+        _spec("window_features", "expectations/window_features.json (monotone windows, COUNT ≤ window)")
+    ],
+)
+def window_features(
+    context: dg.AssetExecutionContext,
+    config: WindowConfig,
+    feature_dictionary: pd.DataFrame,
+    feature_store: FeatureStoreResource,
+    gx: GreatExpectationsResource,
+    spark: SparkResource,
+):
     """APP layer: every dictionary function × window × line for each target entity, from 180 days of MID."""
     day = _day(context)
     store = _store(feature_store)
     entries = parse_dictionary(feature_dictionary, DIMS, MID_FEATURES)
     lo, hi = day_range(day, HISTORY_DAYS)
     t0 = time.perf_counter()
-    long, dims = parse_mid(store.scan("mid_daily", columns=[b"m", b"t"], ts_min=lo, ts_max=hi, tag=b"t:target"), day)
+    long, dims = parse_mid(
+        store.scan("mid_daily", columns=[b"m", b"t"], ts_min=lo, ts_max=hi, tag=b"t:target"), day
+    )
     read_s = time.perf_counter() - t0
     ents = pd.DataFrame({"entity_id": sorted(dims), "dim": [dims[e] for e in sorted(dims)]})
     t0 = time.perf_counter()
@@ -209,9 +319,19 @@ def window_features(context: dg.AssetExecutionContext, config: WindowConfig, fea
     yield from gate(gx.validate(table, "window_features"), "window_features_suite")
     n = store.put_cells("app_features", app_cells(table, day))
     values = int(table.shape[0] * (table.shape[1] - 2))
-    yield dg.Output(table, metadata={"rows": len(table), "columns": table.shape[1] - 2, "app_cells": n, "engine": config.engine,
-                                     "mid_values_read": len(long), "read_seconds": round(read_s, 2),
-                                     "compute_seconds": round(comp_s, 3), "derived_values_per_s": round(values / max(comp_s, 1e-9))})
+    yield dg.Output(
+        table,
+        metadata={
+            "rows": len(table),
+            "columns": table.shape[1] - 2,
+            "app_cells": n,
+            "engine": config.engine,
+            "mid_values_read": len(long),
+            "read_seconds": round(read_s, 2),
+            "compute_seconds": round(comp_s, 3),
+            "derived_values_per_s": round(values / max(comp_s, 1e-9)),
+        },
+    )
 
 
 class SampleConfig(dg.Config):
@@ -221,44 +341,89 @@ class SampleConfig(dg.Config):
     require_activity: bool = True  # drop opportunities whose entities have no activity at all
 
 
-@dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"pandas"}, deps=[opportunity_owner_history],
-          check_specs=[_spec("opportunity_features", "expectations/opportunity_features.json")])
-def opportunity_features(context: dg.AssetExecutionContext, config: SampleConfig, window_features: pd.DataFrame,
-                         opportunity_snapshot: pd.DataFrame, feature_dictionary: pd.DataFrame,
-                         feature_store: FeatureStoreResource, gx: GreatExpectationsResource):
+@dg.asset(
+    partitions_def=daily,
+    backfill_policy=ONE_DAY_PER_RUN,
+    kinds={"pandas"},
+    deps=[opportunity_owner_history],
+    check_specs=[_spec("opportunity_features", "expectations/opportunity_features.json")],
+)
+def opportunity_features(
+    context: dg.AssetExecutionContext,
+    config: SampleConfig,
+    window_features: pd.DataFrame,
+    opportunity_snapshot: pd.DataFrame,
+    feature_dictionary: pd.DataFrame,
+    feature_store: FeatureStoreResource,
+    gx: GreatExpectationsResource,
+):
     """Entity features rolled up to opportunities by each feature's dictionary rule, with owner (as of
     the day, from the SCD2 history) and label."""
     entries = parse_dictionary(feature_dictionary, DIMS, MID_FEATURES)
     feats = aggregate_to_opportunities(window_features, opportunity_snapshot, entries)
     hist = parse_scd2(_store(feature_store).scan("scd_opportunity_owner"), "opp_id")
-    owners = scd2_as_of(hist, _day(context))[["opp_id", "owner"]] if len(hist) else pd.DataFrame(columns=["opp_id", "owner"])
+    owners = (
+        scd2_as_of(hist, _day(context))[["opp_id", "owner"]]
+        if len(hist)
+        else pd.DataFrame(columns=["opp_id", "owner"])
+    )
     try:
-        out = opportunity_samples(feats, owners, opportunity_snapshot, entries, config.label_column, config.require_activity)
+        out = opportunity_samples(
+            feats, owners, opportunity_snapshot, entries, config.label_column, config.require_activity
+        )
     except ValueError as e:
         raise dg.Failure(description=str(e)) from None
     fcols = [c for c in feats.columns if c != "opp_id"]
     yield from gate(gx.validate(out, "opportunity_features"), "opportunity_features_suite")
-    yield dg.Output(out, metadata={"rows": len(out), "features": len(fcols), "positive_rate": round(float(out["label"].mean()), 4)})
+    yield dg.Output(
+        out,
+        metadata={
+            "rows": len(out),
+            "features": len(fcols),
+            "positive_rate": round(float(out["label"].mean()), 4),
+        },
+    )
 
 
 @dg.asset(partitions_def=daily, backfill_policy=ONE_DAY_PER_RUN, kinds={"libsvm"})
-def libsvm_datasets(context: dg.AssetExecutionContext, opportunity_features: pd.DataFrame,
-                    feature_store: FeatureStoreResource, exports: ExportResource) -> dg.Output[dict]:
+def libsvm_datasets(
+    context: dg.AssetExecutionContext,
+    opportunity_features: pd.DataFrame,
+    feature_store: FeatureStoreResource,
+    exports: ExportResource,
+) -> dg.Output[dict]:
     """LibSVM: the full set over a stable, append-only feature index, and one remapped subset per
     model feature list in ``assets/features/data/model_features``."""
     store = _store(feature_store)
     index = {r.decode(): int(c[b"i:idx"][0]) for r, c in store.scan("feature_index")}
     export = libsvm_export(opportunity_features, index, model_feature_lists(), context.partition_key)
     # The index grows before the files name it: a crash in between leaves unused numbers, never reused ones.
-    store.put_cells("feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()])
+    store.put_cells(
+        "feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()]
+    )
     paths = {rel: exports.write_text(rel, text) for rel, text in export.files.items()}
     st = export.stats
     full = next(p for rel, p in paths.items() if rel.endswith("/full.libsvm"))
-    manifest = {"partition": context.partition_key, **st, "full": full,
-                "models": {m: {**v, "path": next(p for rel, p in paths.items() if rel.endswith(f"/{m}.libsvm"))}
-                           for m, v in st["models"].items()}}
+    manifest = {
+        "partition": context.partition_key,
+        **st,
+        "full": full,
+        "models": {
+            m: {**v, "path": next(p for rel, p in paths.items() if rel.endswith(f"/{m}.libsvm"))}
+            for m, v in st["models"].items()
+        },
+    }
     ratio = st["full_bytes"] / max(1, st["jsonl_bytes"])
-    return dg.Output(manifest, metadata={"rows": st["rows"], "features": st["features"], "index_added": st["index_added"],
-                                         "libsvm_bytes": st["full_bytes"], "jsonl_bytes": st["jsonl_bytes"],
-                                         "size_vs_jsonl": round(ratio, 3), "path": full,
-                                         "models": dg.MetadataValue.json(manifest["models"])})
+    return dg.Output(
+        manifest,
+        metadata={
+            "rows": st["rows"],
+            "features": st["features"],
+            "index_added": st["index_added"],
+            "libsvm_bytes": st["full_bytes"],
+            "jsonl_bytes": st["jsonl_bytes"],
+            "size_vs_jsonl": round(ratio, 3),
+            "path": full,
+            "models": dg.MetadataValue.json(manifest["models"]),
+        },
+    )

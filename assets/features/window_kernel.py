@@ -30,8 +30,12 @@ WINDOWS = (3, 7, 15, 30, 90, 180)
 
 
 def window_stats(
-    group: np.ndarray, offset: np.ndarray, value: np.ndarray, n_groups: int,
-    windows=WINDOWS, funcs=FUNCS,
+    group: np.ndarray,
+    offset: np.ndarray,
+    value: np.ndarray,
+    n_groups: int,
+    windows=WINDOWS,
+    funcs=FUNCS,
 ) -> dict[tuple[str, int], np.ndarray]:
     """Compute ``funcs`` over ``windows`` for every group.
 

@@ -137,16 +137,38 @@ class VectorIndex:
             set_search_knob(index, nprobe)
             tuning = {"param": search_knob(index)[0], "value": nprobe, "recall": None, "tune_seconds": 0.0}
         else:
-            tuning = tune_search(index, x, k=recall_k, target=target_recall, sample=tune_sample, metric=metric, seed=seed)
-        params = {"metric": metric, "index_type": factory, "plan_reason": plan.reason if index_type == "auto" else "given",
-                  "search_param": tuning["param"], "search_value": tuning["value"],
-                  "nprobe": tuning["value"] if tuning["param"] == "nprobe" else None,
-                  "tuned_recall": tuning["recall"], "target_recall": target_recall, "recall_k": recall_k,
-                  "tune_curve": tuning.get("curve", []), "dim": int(x.shape[1]), "n": int(len(x)),
-                  "build_seconds": round(build_s, 3), "tune_seconds": tuning["tune_seconds"],
-                  "index_bytes": index_bytes(index), "vector_bytes": int(x.nbytes), "use_gpu": use_gpu}
-        log.info("faiss %s over %d x %d built in %.2fs (%s); %s=%s", factory, len(x), x.shape[1], build_s,
-                 params["plan_reason"], tuning["param"], tuning["value"])
+            tuning = tune_search(
+                index, x, k=recall_k, target=target_recall, sample=tune_sample, metric=metric, seed=seed
+            )
+        params = {
+            "metric": metric,
+            "index_type": factory,
+            "plan_reason": plan.reason if index_type == "auto" else "given",
+            "search_param": tuning["param"],
+            "search_value": tuning["value"],
+            "nprobe": tuning["value"] if tuning["param"] == "nprobe" else None,
+            "tuned_recall": tuning["recall"],
+            "target_recall": target_recall,
+            "recall_k": recall_k,
+            "tune_curve": tuning.get("curve", []),
+            "dim": int(x.shape[1]),
+            "n": int(len(x)),
+            "build_seconds": round(build_s, 3),
+            "tune_seconds": tuning["tune_seconds"],
+            "index_bytes": index_bytes(index),
+            "vector_bytes": int(x.nbytes),
+            "use_gpu": use_gpu,
+        }
+        log.info(
+            "faiss %s over %d x %d built in %.2fs (%s); %s=%s",
+            factory,
+            len(x),
+            x.shape[1],
+            build_s,
+            params["plan_reason"],
+            tuning["param"],
+            tuning["value"],
+        )
         return cls(index, ids, params)
 
     def _searcher(self):
@@ -171,7 +193,9 @@ class VectorIndex:
         k = int(min(k, len(self.ids)))
         searcher = self._searcher()
         if self.params.get("device") == "gpu" and len(q) > GPU_QUERY_BATCH:
-            parts = [searcher.search(q[a:a + GPU_QUERY_BATCH], k) for a in range(0, len(q), GPU_QUERY_BATCH)]
+            parts = [
+                searcher.search(q[a : a + GPU_QUERY_BATCH], k) for a in range(0, len(q), GPU_QUERY_BATCH)
+            ]
             scores, pos = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         else:
             scores, pos = searcher.search(q, k)
@@ -189,7 +213,11 @@ class VectorIndex:
                 faiss.extract_index_ivf(self.index).make_direct_map()
             except RuntimeError:
                 pass
-        return np.stack([self.index.reconstruct(int(p)) for p in pos]) if len(pos) else np.zeros((0, self.params["dim"]), np.float32)
+        return (
+            np.stack([self.index.reconstruct(int(p)) for p in pos])
+            if len(pos)
+            else np.zeros((0, self.params["dim"]), np.float32)
+        )
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -202,4 +230,6 @@ class VectorIndex:
     def load(cls, path: str | Path) -> VectorIndex:
         path = Path(path)
         params = json.loads((path / "params.json").read_text())
-        return cls(faiss.read_index(str(path / "index.faiss")), np.load(path / "ids.npy", allow_pickle=False), params)
+        return cls(
+            faiss.read_index(str(path / "index.faiss")), np.load(path / "ids.npy", allow_pickle=False), params
+        )

@@ -53,22 +53,46 @@ def plan_index(n: int, dim: int, memory_budget_bytes: int = 8 << 30) -> IndexPla
     if n <= EXACT_MAX:
         return IndexPlan("Flat", f"exact: {n:,} vectors <= {EXACT_MAX:,}", 0, raw)
     if raw <= memory_budget_bytes and n <= HNSW_MAX and dim >= HNSW_MIN_DIM:
-        return IndexPlan("HNSW32", f"graph: {n:,} vectors <= {HNSW_MAX:,} of dim {dim} >= {HNSW_MIN_DIM}", 0,
-                         raw + n * 32 * 2 * 4)
+        return IndexPlan(
+            "HNSW32",
+            f"graph: {n:,} vectors <= {HNSW_MAX:,} of dim {dim} >= {HNSW_MIN_DIM}",
+            0,
+            raw + n * 32 * 2 * 4,
+        )
     nlist = _nlist(n)
     train = min(n, TRAIN_PER_LIST * nlist)
     if raw + n * 8 <= memory_budget_bytes:
-        return IndexPlan(f"IVF{nlist},Flat", f"inverted lists: raw vectors ({raw / 2**20:,.0f} MiB) fit the budget", train, raw + n * 8)
+        return IndexPlan(
+            f"IVF{nlist},Flat",
+            f"inverted lists: raw vectors ({raw / 2**20:,.0f} MiB) fit the budget",
+            train,
+            raw + n * 8,
+        )
     if n * dim + n * 8 <= memory_budget_bytes:
-        return IndexPlan(f"IVF{nlist},SQ8", "8-bit scalar quantisation: raw vectors exceed the budget", train, n * dim + n * 8)
+        return IndexPlan(
+            f"IVF{nlist},SQ8",
+            "8-bit scalar quantisation: raw vectors exceed the budget",
+            train,
+            n * dim + n * 8,
+        )
     m = next((m for m in (64, 32, 16, 8, 4, 2, 1) if dim % m == 0 and n * (m + 8) <= memory_budget_bytes), 1)
-    return IndexPlan(f"IVF{nlist},PQ{m}", f"product quantisation ({m} bytes per vector): SQ8 exceeds the budget", train, n * (m + 8))
+    return IndexPlan(
+        f"IVF{nlist},PQ{m}",
+        f"product quantisation ({m} bytes per vector): SQ8 exceeds the budget",
+        train,
+        n * (m + 8),
+    )
 
 
 def exact_neighbors(base: np.ndarray, queries: np.ndarray, k: int, metric: str = "ip") -> np.ndarray:
     """Row positions of the exact top-k neighbours (brute force over ``base``, no copy of it)."""
     mt = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
-    _, pos = faiss.knn(np.ascontiguousarray(queries, dtype=np.float32), np.ascontiguousarray(base, dtype=np.float32), k, metric=mt)
+    _, pos = faiss.knn(
+        np.ascontiguousarray(queries, dtype=np.float32),
+        np.ascontiguousarray(base, dtype=np.float32),
+        k,
+        metric=mt,
+    )
     return pos
 
 
@@ -98,8 +122,16 @@ def set_search_knob(index, value: int) -> None:
         faiss.downcast_index(index).hnsw.efSearch = int(value)
 
 
-def tune_search(index, base: np.ndarray, k: int = 10, target: float = 0.99, sample: int = 1000, metric: str = "ip",
-                seed: int = 0, queries: np.ndarray | None = None) -> dict:
+def tune_search(
+    index,
+    base: np.ndarray,
+    k: int = 10,
+    target: float = 0.99,
+    sample: int = 1000,
+    metric: str = "ip",
+    seed: int = 0,
+    queries: np.ndarray | None = None,
+) -> dict:
     """Set the smallest search parameter whose recall@k reaches ``target``.
 
     Parameters
@@ -127,8 +159,15 @@ def tune_search(index, base: np.ndarray, k: int = 10, target: float = 0.99, samp
         queries = base[np.sort(rng.choice(len(base), size=min(sample, len(base)), replace=False))]
     k = min(k, len(base))
     if name is None:
-        return {"param": None, "value": None, "recall": 1.0, "curve": [], "target": target, "n_queries": len(queries),
-                "tune_seconds": round(time.perf_counter() - t0, 3)}
+        return {
+            "param": None,
+            "value": None,
+            "recall": 1.0,
+            "curve": [],
+            "target": target,
+            "n_queries": len(queries),
+            "tune_seconds": round(time.perf_counter() - t0, 3),
+        }
     truth = exact_neighbors(base, queries, k, metric)
     upper = int(faiss.extract_index_ivf(index).nlist) if name == "nprobe" else 4096
     lower = 1 if name == "nprobe" else k
@@ -152,9 +191,25 @@ def tune_search(index, base: np.ndarray, k: int = 10, target: float = 0.99, samp
     else:
         best = hi  # the target is out of reach: the most thorough setting
     set_search_knob(index, best)
-    log.info("tuned %s=%d: recall@%d %.4f (target %.2f) in %.1fs", name, best, k, curve[best], target, time.perf_counter() - t0)
-    return {"param": name, "value": int(best), "recall": float(curve[best]), "curve": sorted(curve.items()), "target": target,
-            "n_queries": int(len(queries)), "tune_seconds": round(time.perf_counter() - t0, 3), "previous": current}
+    log.info(
+        "tuned %s=%d: recall@%d %.4f (target %.2f) in %.1fs",
+        name,
+        best,
+        k,
+        curve[best],
+        target,
+        time.perf_counter() - t0,
+    )
+    return {
+        "param": name,
+        "value": int(best),
+        "recall": float(curve[best]),
+        "curve": sorted(curve.items()),
+        "target": target,
+        "n_queries": int(len(queries)),
+        "tune_seconds": round(time.perf_counter() - t0, 3),
+        "previous": current,
+    }
 
 
 def measure_recall(index, vectors: np.ndarray, k: int = 10, sample: int = 1000, seed: int = 0) -> dict:
@@ -171,4 +226,8 @@ def measure_recall(index, vectors: np.ndarray, k: int = 10, sample: int = 1000, 
     t0 = time.perf_counter()
     got, _ = index.search(q, k)
     secs = time.perf_counter() - t0
-    return {f"recall@{k}": recall_at_k(got, truth), "qps": float(len(q) / max(secs, 1e-9)), "n_queries": int(len(q))}
+    return {
+        f"recall@{k}": recall_at_k(got, truth),
+        "qps": float(len(q) / max(secs, 1e-9)),
+        "n_queries": int(len(q)),
+    }

@@ -30,30 +30,81 @@ class IndexConfig(dg.Config):
 def faiss_index_asset(name: str, vectors_asset: str) -> dg.AssetsDefinition:
     """Build an ``@asset`` named ``name`` that indexes the vector table ``vectors_asset``."""
 
-    @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset)}, kinds={"faiss"},
-              op_tags=gpu_op_tags(), description=f"Faiss index over `{vectors_asset}` with recall measured against exact search.")
-    def _index(context: dg.AssetExecutionContext, config: IndexConfig, vectors: pa.Table, faiss_cfg: FaissResource) -> dg.Output[VectorIndex]:
+    @dg.asset(
+        name=name,
+        ins={"vectors": dg.AssetIn(vectors_asset)},
+        kinds={"faiss"},
+        op_tags=gpu_op_tags(),
+        description=f"Faiss index over `{vectors_asset}` with recall measured against exact search.",
+    )
+    def _index(
+        context: dg.AssetExecutionContext, config: IndexConfig, vectors: pa.Table, faiss_cfg: FaissResource
+    ) -> dg.Output[VectorIndex]:
         ids, vecs, md = table_to_vectors(vectors)
-        index = VectorIndex.build(ids, vecs, metric=md.get("metric", "ip"), index_type=config.index_type,
-                                  nprobe=faiss_cfg.nprobe, use_gpu=faiss_cfg.use_gpu, target_recall=faiss_cfg.target_recall,
-                                  recall_k=config.recall_k, tune_sample=config.recall_sample,
-                                  memory_budget_mb=faiss_cfg.memory_budget_mb, threads=faiss_cfg.threads)
-        rec = measure_recall(index, vecs, k=config.recall_k, sample=config.recall_sample, seed=1)  # queries the tuner did not see
-        index.params.update(vectors_model_version=md.get("model_version", ""), vectors_model=md.get("model_name", ""), **rec)
-        context.log.info("%s: %s, recall@%d=%.3f", name, index.params["index_type"], config.recall_k, rec[f"recall@{config.recall_k}"])
-        return dg.Output(index, metadata={
-            "index_type": index.params["index_type"], "vectors": int(len(ids)), "dim": int(vecs.shape[1]),
-            f"recall@{config.recall_k}_vs_exact": rec[f"recall@{config.recall_k}"], "qps": round(rec["qps"], 1),
-            "device": index.params.get("device", "cpu"), "build_seconds": index.params["build_seconds"],
-            "vectors_model_version": md.get("model_version", ""), "plan": index.params["plan_reason"],
-            "search_param": f"{index.params['search_param']}={index.params['search_value']}" if index.params["search_param"] else "exact",
-            "target_recall": index.params["target_recall"], "tune_seconds": index.params["tune_seconds"],
-            "index_mib": round(index.params["index_bytes"] / 2**20, 2),
-            "recall_curve": dg.MetadataValue.json([[int(v), round(r, 4)] for v, r in index.params["tune_curve"]]),
-            **({"recall_plot": dg.MetadataValue.md(curve_markdown(
-                index.params["tune_curve"], index.params["search_param"], f"recall@{config.recall_k}", index.params["target_recall"],
-                f"{name}: recall vs {index.params['search_param']}"))} if index.params["tune_curve"] else {}),
-        })
+        index = VectorIndex.build(
+            ids,
+            vecs,
+            metric=md.get("metric", "ip"),
+            index_type=config.index_type,
+            nprobe=faiss_cfg.nprobe,
+            use_gpu=faiss_cfg.use_gpu,
+            target_recall=faiss_cfg.target_recall,
+            recall_k=config.recall_k,
+            tune_sample=config.recall_sample,
+            memory_budget_mb=faiss_cfg.memory_budget_mb,
+            threads=faiss_cfg.threads,
+        )
+        rec = measure_recall(
+            index, vecs, k=config.recall_k, sample=config.recall_sample, seed=1
+        )  # queries the tuner did not see
+        index.params.update(
+            vectors_model_version=md.get("model_version", ""), vectors_model=md.get("model_name", ""), **rec
+        )
+        context.log.info(
+            "%s: %s, recall@%d=%.3f",
+            name,
+            index.params["index_type"],
+            config.recall_k,
+            rec[f"recall@{config.recall_k}"],
+        )
+        return dg.Output(
+            index,
+            metadata={
+                "index_type": index.params["index_type"],
+                "vectors": int(len(ids)),
+                "dim": int(vecs.shape[1]),
+                f"recall@{config.recall_k}_vs_exact": rec[f"recall@{config.recall_k}"],
+                "qps": round(rec["qps"], 1),
+                "device": index.params.get("device", "cpu"),
+                "build_seconds": index.params["build_seconds"],
+                "vectors_model_version": md.get("model_version", ""),
+                "plan": index.params["plan_reason"],
+                "search_param": f"{index.params['search_param']}={index.params['search_value']}"
+                if index.params["search_param"]
+                else "exact",
+                "target_recall": index.params["target_recall"],
+                "tune_seconds": index.params["tune_seconds"],
+                "index_mib": round(index.params["index_bytes"] / 2**20, 2),
+                "recall_curve": dg.MetadataValue.json(
+                    [[int(v), round(r, 4)] for v, r in index.params["tune_curve"]]
+                ),
+                **(
+                    {
+                        "recall_plot": dg.MetadataValue.md(
+                            curve_markdown(
+                                index.params["tune_curve"],
+                                index.params["search_param"],
+                                f"recall@{config.recall_k}",
+                                index.params["target_recall"],
+                                f"{name}: recall vs {index.params['search_param']}",
+                            )
+                        )
+                    }
+                    if index.params["tune_curve"]
+                    else {}
+                ),
+            },
+        )
 
     return _index
 
@@ -78,54 +129,122 @@ class MilvusCollectionConfig(dg.Config):
 
 
 def scalar_fields(frame: pd.DataFrame | None, ids) -> pd.DataFrame | None:
-    """``line``, ``region``, ``type`` for each id from an entity frame (``entity_id``, ``location``, ``type``, ``line``)."""
+    """``line``, ``region``, ``type`` for each id from an entity frame (``entity_id``, ``location``,
+    ``type``, ``line``)."""
     if frame is None:
         return None
     f = frame.set_index("entity_id").reindex(ids)
-    return pd.DataFrame({"line": f["line"].fillna("").to_numpy() if "line" in f else "",
-                         "region": f["location"].fillna("").to_numpy() if "location" in f else "",
-                         "type": f["type"].fillna("").to_numpy() if "type" in f else ""})
+    return pd.DataFrame(
+        {
+            "line": f["line"].fillna("").to_numpy() if "line" in f else "",
+            "region": f["location"].fillna("").to_numpy() if "location" in f else "",
+            "type": f["type"].fillna("").to_numpy() if "type" in f else "",
+        }
+    )
 
 
-def publish_vectors(context, config: MilvusCollectionConfig, milvus: MilvusResource, alias: str, vectors: pa.Table,
-                    scalars: pd.DataFrame | None = None) -> dg.Output[dict]:
+def publish_vectors(
+    context,
+    config: MilvusCollectionConfig,
+    milvus: MilvusResource,
+    alias: str,
+    vectors: pa.Table,
+    scalars: pd.DataFrame | None = None,
+) -> dg.Output[dict]:
     """Publish a vector table as the next version behind ``alias`` (the body of every Milvus asset)."""
     ids, vecs, md = table_to_vectors(vectors)
-    spec = CollectionSpec(alias=alias, dim=int(vecs.shape[1]), metric="IP" if md.get("metric", "ip") == "ip" else "L2",
-                          index_type=config.index_type, nlist=config.nlist, nprobe=config.nprobe, hnsw_m=config.hnsw_m, ef=config.ef)
-    info = milvus_index.publish(milvus.client(), spec, ids, vecs, scalar_fields(scalars, ids),
-                                recall_sample=config.recall_sample, min_recall=config.min_recall)
+    spec = CollectionSpec(
+        alias=alias,
+        dim=int(vecs.shape[1]),
+        metric="IP" if md.get("metric", "ip") == "ip" else "L2",
+        index_type=config.index_type,
+        nlist=config.nlist,
+        nprobe=config.nprobe,
+        hnsw_m=config.hnsw_m,
+        ef=config.ef,
+    )
+    info = milvus_index.publish(
+        milvus.client(),
+        spec,
+        ids,
+        vecs,
+        scalar_fields(scalars, ids),
+        recall_sample=config.recall_sample,
+        min_recall=config.min_recall,
+    )
     info.update(vectors_model=md.get("model_name", ""), vectors_model_version=md.get("model_version", ""))
     context.log.info("%s now serves %s (%d rows)", alias, info["collection"], info["rows"])
-    return dg.Output(info, metadata={
-        "alias": alias, "collection": info["collection"], "version": info["version"], "rows": info["rows"],
-        "recall@10_vs_exact": round(info["recall@10"], 4), "index_type": config.index_type,
-        "publish_seconds": info["publish_seconds"], "dropped_versions": dg.MetadataValue.json(info["dropped_versions"]),
-        "vectors_model_version": info["vectors_model_version"]})
+    return dg.Output(
+        info,
+        metadata={
+            "alias": alias,
+            "collection": info["collection"],
+            "version": info["version"],
+            "rows": info["rows"],
+            "recall@10_vs_exact": round(info["recall@10"], 4),
+            "index_type": config.index_type,
+            "publish_seconds": info["publish_seconds"],
+            "dropped_versions": dg.MetadataValue.json(info["dropped_versions"]),
+            "vectors_model_version": info["vectors_model_version"],
+        },
+    )
 
 
-def milvus_collection_asset(name: str, vectors_asset: str, alias: str, scalars_asset: str | None = None) -> dg.AssetsDefinition:
+def milvus_collection_asset(
+    name: str, vectors_asset: str, alias: str, scalars_asset: str | None = None
+) -> dg.AssetsDefinition:
     """An ``@asset`` publishing ``vectors_asset`` to Milvus behind ``alias`` (scalar fields from
     ``scalars_asset``, an entity frame, when given)."""
-    desc = f"Milvus collection behind alias `{alias}` over `{vectors_asset}`: versioned, verified, then switched."
+    desc = (
+        f"Milvus collection behind alias `{alias}` over `{vectors_asset}`: "
+        "versioned, verified, then switched."
+    )
     if scalars_asset is None:
-        @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset)}, kinds={"milvus"}, description=desc, retry_policy=EXTERNAL_RETRY)
+
+        @dg.asset(
+            name=name,
+            ins={"vectors": dg.AssetIn(vectors_asset)},
+            kinds={"milvus"},
+            description=desc,
+            retry_policy=EXTERNAL_RETRY,
+        )
         @transient_only
-        def _plain(context: dg.AssetExecutionContext, config: MilvusCollectionConfig, milvus: MilvusResource, vectors: pa.Table):
+        def _plain(
+            context: dg.AssetExecutionContext,
+            config: MilvusCollectionConfig,
+            milvus: MilvusResource,
+            vectors: pa.Table,
+        ):
             return publish_vectors(context, config, milvus, alias, vectors)
 
         return _plain
 
-    @dg.asset(name=name, ins={"vectors": dg.AssetIn(vectors_asset), "scalars": dg.AssetIn(scalars_asset)}, kinds={"milvus"},
-              description=desc, retry_policy=EXTERNAL_RETRY)
+    @dg.asset(
+        name=name,
+        ins={"vectors": dg.AssetIn(vectors_asset), "scalars": dg.AssetIn(scalars_asset)},
+        kinds={"milvus"},
+        description=desc,
+        retry_policy=EXTERNAL_RETRY,
+    )
     @transient_only
-    def _with_scalars(context: dg.AssetExecutionContext, config: MilvusCollectionConfig, milvus: MilvusResource,
-                      vectors: pa.Table, scalars: pd.DataFrame):
+    def _with_scalars(
+        context: dg.AssetExecutionContext,
+        config: MilvusCollectionConfig,
+        milvus: MilvusResource,
+        vectors: pa.Table,
+        scalars: pd.DataFrame,
+    ):
         return publish_vectors(context, config, milvus, alias, vectors, scalars)
 
     return _with_scalars
 
 
-milvus_collection_entities = milvus_collection_asset(names.MILVUS_COLLECTION_ENTITIES, names.ENTITY_VECTORS, names.MILVUS_ENTITIES,
-                                                     scalars_asset=names.ENTITY_PROFILES)
-milvus_collection_als_items = milvus_collection_asset(names.MILVUS_COLLECTION_ALS_ITEMS, names.ALS_ITEM_VECTORS, names.MILVUS_ALS_ITEMS)
+milvus_collection_entities = milvus_collection_asset(
+    names.MILVUS_COLLECTION_ENTITIES,
+    names.ENTITY_VECTORS,
+    names.MILVUS_ENTITIES,
+    scalars_asset=names.ENTITY_PROFILES,
+)
+milvus_collection_als_items = milvus_collection_asset(
+    names.MILVUS_COLLECTION_ALS_ITEMS, names.ALS_ITEM_VECTORS, names.MILVUS_ALS_ITEMS
+)

@@ -52,7 +52,9 @@ class CollectionSpec:
 
     def __post_init__(self):
         if self.index_type not in SUPPORTED_INDEX_TYPES:
-            raise ValueError(f"index type {self.index_type!r} is not supported here ({', '.join(SUPPORTED_INDEX_TYPES)})")
+            raise ValueError(
+                f"index type {self.index_type!r} is not supported here ({', '.join(SUPPORTED_INDEX_TYPES)})"
+            )
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.alias):
             raise ValueError(f"alias {self.alias!r}: letters, digits and underscores only")
 
@@ -63,7 +65,13 @@ class CollectionSpec:
         return {"index_type": self.index_type, "metric_type": self.metric, "params": p}
 
     def search_params(self) -> dict:
-        p = {"nprobe": self.nprobe} if self.index_type.startswith("IVF") else {"ef": self.ef} if self.index_type == "HNSW" else {}
+        p = (
+            {"nprobe": self.nprobe}
+            if self.index_type.startswith("IVF")
+            else {"ef": self.ef}
+            if self.index_type == "HNSW"
+            else {}
+        )
         return {"metric_type": self.metric, "params": p}
 
 
@@ -105,14 +113,27 @@ def _partition(line: str) -> str:
     return f"line_{re.sub(r'[^A-Za-z0-9_]', '_', str(line))}"
 
 
-def rows(ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None, now: int | None = None) -> list[dict]:
+def rows(
+    ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None, now: int | None = None
+) -> list[dict]:
     """Insertable rows; missing scalars are empty strings, ``created_at`` defaults to now."""
     n = len(ids)
     sc = scalars if scalars is not None else pd.DataFrame(index=range(n))
     cols = {s: (sc[s].astype(str).to_numpy() if s in sc else np.full(n, "", dtype=object)) for s in SCALARS}
-    created = sc["created_at"].to_numpy(np.int64) if "created_at" in sc else np.full(n, now or int(time.time()), np.int64)
-    return [{"id": int(ids[i]), "vector": vectors[i].tolist(), **{s: str(cols[s][i]) for s in SCALARS}, "created_at": int(created[i])}
-            for i in range(n)]
+    created = (
+        sc["created_at"].to_numpy(np.int64)
+        if "created_at" in sc
+        else np.full(n, now or int(time.time()), np.int64)
+    )
+    return [
+        {
+            "id": int(ids[i]),
+            "vector": vectors[i].tolist(),
+            **{s: str(cols[s][i]) for s in SCALARS},
+            "created_at": int(created[i]),
+        }
+        for i in range(n)
+    ]
 
 
 def write(client, name: str, spec: CollectionSpec, data: list[dict], upsert: bool = False) -> int:
@@ -120,10 +141,12 @@ def write(client, name: str, spec: CollectionSpec, data: list[dict], upsert: boo
     op = client.upsert if upsert else client.insert
     groups: dict[str, list[dict]] = {}
     for r in data:
-        groups.setdefault(_partition(r["line"]) if spec.partitions and r["line"] in spec.partitions else "", []).append(r)
+        groups.setdefault(
+            _partition(r["line"]) if spec.partitions and r["line"] in spec.partitions else "", []
+        ).append(r)
     for part, rs in groups.items():
         for a in range(0, len(rs), BATCH):
-            op(name, rs[a:a + BATCH], partition_name=part)
+            op(name, rs[a : a + BATCH], partition_name=part)
     return len(data)
 
 
@@ -133,14 +156,29 @@ def count(client, name: str) -> int:
     return int(res[0]["count(*)"])
 
 
-def search(client, collection: str, queries: np.ndarray, k: int, spec: CollectionSpec, filter: str = "",
-           partitions: list[str] | None = None, consistency: str = "Bounded") -> tuple[np.ndarray, np.ndarray]:
+def search(
+    client,
+    collection: str,
+    queries: np.ndarray,
+    k: int,
+    spec: CollectionSpec,
+    filter: str = "",
+    partitions: list[str] | None = None,
+    consistency: str = "Bounded",
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k ``(ids, scores)`` per query, ``-1`` / ``-inf`` padded; ``filter`` is a Milvus boolean
     expression over the scalar fields (``line == "01" and id in [1, 2]``)."""
     q = np.atleast_2d(np.asarray(queries, dtype=np.float32))
-    hits = client.search(collection, data=q.tolist(), limit=k, filter=filter, search_params=spec.search_params(),
-                         partition_names=[_partition(p) for p in partitions] if partitions else None,
-                         output_fields=[], consistency_level=consistency)
+    hits = client.search(
+        collection,
+        data=q.tolist(),
+        limit=k,
+        filter=filter,
+        search_params=spec.search_params(),
+        partition_names=[_partition(p) for p in partitions] if partitions else None,
+        output_fields=[],
+        consistency_level=consistency,
+    )
     ids = np.full((len(q), k), -1, np.int64)
     scores = np.full((len(q), k), -np.inf, np.float32)
     for r, hs in enumerate(hits):
@@ -192,9 +230,20 @@ def _switch(client, alias: str, name: str) -> str | None:
     return previous
 
 
-def publish(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None,
-            recall_k: int = 10, recall_sample: int = 200, min_recall: float = 0.8, keep: int = 2, seed: int = 0) -> dict:
-    """Build ``spec.alias``'s next version, verify it, switch the alias to it, keep ``keep`` verified versions.
+def publish(
+    client,
+    spec: CollectionSpec,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    scalars: pd.DataFrame | None = None,
+    recall_k: int = 10,
+    recall_sample: int = 200,
+    min_recall: float = 0.8,
+    keep: int = 2,
+    seed: int = 0,
+) -> dict:
+    """Build ``spec.alias``'s next version, verify it, switch the alias to it, keep ``keep`` verified
+    versions.
 
     Parameters
     ----------
@@ -257,7 +306,9 @@ def publish(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, 
         recall = float(np.mean([np.intersect1d(a, b).size / k for a, b in zip(got, truth)]))
         if recall < min_recall:
             raise RuntimeError(f"{name}: recall@{k} {recall:.3f} against exact search is below {min_recall}")
-        client.alter_collection_properties(name, properties={VERIFIED: str(int(time.time())), "recstack.rows": str(n)})
+        client.alter_collection_properties(
+            name, properties={VERIFIED: str(int(time.time())), "recstack.rows": str(n)}
+        )
     except Exception:
         client.drop_collection(name)
         raise
@@ -267,10 +318,27 @@ def publish(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, 
         client.drop_collection(collection_name(spec.alias, v))
         dropped.append(v)
     secs = time.perf_counter() - t0
-    log.info("published %s -> %s (%d rows, recall@%d %.3f) in %.1fs; dropped %s", spec.alias, name, n, k, recall, secs, dropped)
-    return {"alias": spec.alias, "collection": name, "version": version, "previous": previous, "rows": n,
-            f"recall@{k}": recall, "dropped_versions": sorted(cleaned + dropped), "index_type": spec.index_type,
-            "publish_seconds": round(secs, 2)}
+    log.info(
+        "published %s -> %s (%d rows, recall@%d %.3f) in %.1fs; dropped %s",
+        spec.alias,
+        name,
+        n,
+        k,
+        recall,
+        secs,
+        dropped,
+    )
+    return {
+        "alias": spec.alias,
+        "collection": name,
+        "version": version,
+        "previous": previous,
+        "rows": n,
+        f"recall@{k}": recall,
+        "dropped_versions": sorted(cleaned + dropped),
+        "index_type": spec.index_type,
+        "publish_seconds": round(secs, 2),
+    }
 
 
 def rollback(client, alias: str) -> str:
@@ -285,12 +353,20 @@ def rollback(client, alias: str) -> str:
     return name
 
 
-def upsert(client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None) -> int:
+def upsert(
+    client, spec: CollectionSpec, ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None
+) -> int:
     """Incremental update of the serving collection: insert or replace rows by id."""
     name = serving_collection(client, spec.alias)
     if name is None:
         raise RuntimeError(f"alias {spec.alias!r} is not published yet")
-    return write(client, name, spec, rows(np.asarray(ids, np.int64), np.asarray(vectors, np.float32), scalars), upsert=True)
+    return write(
+        client,
+        name,
+        spec,
+        rows(np.asarray(ids, np.int64), np.asarray(vectors, np.float32), scalars),
+        upsert=True,
+    )
 
 
 def delete(client, spec: CollectionSpec, ids: np.ndarray) -> None:

@@ -39,19 +39,27 @@ def population(spec: CrmSpec = CrmSpec()) -> dict[str, pd.DataFrame]:
     n = spec.n_users
     eng = rng.lognormal(-0.3, 0.9, n)
     line_pref = rng.random(n)  # share of activity on line 01
-    users = pd.DataFrame({"user_id": [f"u{i:06d}" for i in range(n)], "phone_id": [f"p{i:06d}" for i in range(n)],
-                          "engagement": eng, "line01_share": line_pref})
+    users = pd.DataFrame(
+        {
+            "user_id": [f"u{i:06d}" for i in range(n)],
+            "phone_id": [f"p{i:06d}" for i in range(n)],
+            "engagement": eng,
+            "line01_share": line_pref,
+        }
+    )
     m = spec.n_opportunities
     first = rng.integers(0, n, m)
     second = np.where(rng.random(m) < 0.3, rng.integers(0, n, m), -1)
     score = np.log(eng[first]) + np.where(second >= 0, 0.5 * np.log(eng[np.maximum(second, 0)]), 0.0)
     p = 1 / (1 + np.exp(-(1.6 * score - 0.4)))
-    opps = pd.DataFrame({
-        "opp_id": [f"o{j:06d}" for j in range(m)],
-        "user_ids": [[f"u{a:06d}"] + ([f"u{b:06d}"] if b >= 0 else []) for a, b in zip(first, second)],
-        "converted": (rng.random(m) < p).astype(np.int64),
-        "owner0": [f"s{k:03d}" for k in rng.integers(0, spec.n_staff, m)],
-    })
+    opps = pd.DataFrame(
+        {
+            "opp_id": [f"o{j:06d}" for j in range(m)],
+            "user_ids": [[f"u{a:06d}"] + ([f"u{b:06d}"] if b >= 0 else []) for a, b in zip(first, second)],
+            "converted": (rng.random(m) < p).astype(np.int64),
+            "owner0": [f"s{k:03d}" for k in rng.integers(0, spec.n_staff, m)],
+        }
+    )
     opps["phone_ids"] = [[u.replace("u", "p", 1) for u in us] for us in opps["user_ids"]]
     return {"users": users, "opportunities": opps}
 
@@ -75,19 +83,38 @@ def daily_events(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None) 
             continue
         line = np.where(rng.random(k) < u["line01_share"].to_numpy()[idx], "01", "02")
         secs = rng.integers(8 * 3600, 22 * 3600, k)
-        value = (np.round(rng.exponential(110, k)) + 5) if feat == "call" else (rng.integers(1, 6, k) if feat == "click" else np.ones(k))
+        value = (
+            (np.round(rng.exponential(110, k)) + 5)
+            if feat == "call"
+            else (rng.integers(1, 6, k) if feat == "click" else np.ones(k))
+        )
         ent = (u["phone_id"] if dim == "phone" else u["user_id"]).to_numpy()[idx]
-        frames.append(pd.DataFrame({"entity_type": dim, "entity_id": ent, "feature": feat, "line": line,
-                                    "event_ts": pd.Timestamp(base) + pd.to_timedelta(secs, unit="s"),
-                                    "value": value.astype(np.float64)}))
-    ev = pd.concat(frames, ignore_index=True).sort_values(["event_ts", "entity_id"], kind="stable").reset_index(drop=True)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "entity_type": dim,
+                    "entity_id": ent,
+                    "feature": feat,
+                    "line": line,
+                    "event_ts": pd.Timestamp(base) + pd.to_timedelta(secs, unit="s"),
+                    "value": value.astype(np.float64),
+                }
+            )
+        )
+    ev = (
+        pd.concat(frames, ignore_index=True)
+        .sort_values(["event_ts", "entity_id"], kind="stable")
+        .reset_index(drop=True)
+    )
     ev["event_ts"] = ev["event_ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     ev.insert(0, "event_id", pd.Series(np.arange(len(ev))).map(f"{day:%Y%m%d}-{{:07d}}".format))
     ev["detail"] = json.dumps({"src": "synthetic"})
     return ev[RAW_COLUMNS]
 
 
-def owner_snapshot(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None, start: date = date(2026, 1, 1)) -> pd.DataFrame:
+def owner_snapshot(
+    day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None, start: date = date(2026, 1, 1)
+) -> pd.DataFrame:
     """Each opportunity's owner on ``day``: the initial owner, changed by dated reassignments."""
     pop = pop or population(spec)
     opps = pop["opportunities"]

@@ -25,14 +25,30 @@ INDUSTRIES = {
     "餐饮": ["餐厅", "菜品", "外卖", "厨师", "火锅", "咖啡", "食材", "连锁", "烘焙", "饮品"],
     "地产": ["房地产", "楼盘", "物业", "住宅", "开发商", "租赁", "商铺", "装修", "土地", "中介"],
 }
-GENERIC = ["公司", "提供", "专业", "客户", "服务", "领先", "企业", "品牌", "市场", "团队", "产品", "发展", "合作", "优质"]
+GENERIC = [
+    "公司",
+    "提供",
+    "专业",
+    "客户",
+    "服务",
+    "领先",
+    "企业",
+    "品牌",
+    "市场",
+    "团队",
+    "产品",
+    "发展",
+    "合作",
+    "优质",
+]
 PROVINCES = ["北京", "上海", "广东", "浙江", "江苏", "四川", "湖北", "山东"]
 TYPES = ["国企", "民营", "外资"]
 TAGS = ["上市", "高新技术", "小微", "独角兽", "老字号", "出口"]
 
 
 def generate_profiles(n: int = 2000, seed: int = 5, noise: float = 0.25) -> pd.DataFrame:
-    """``entity_id``, ``name``, ``description``, ``location``, ``type``, ``tags`` (list), ``industry`` (truth)."""
+    """``entity_id``, ``name``, ``description``, ``location``, ``type``, ``tags`` (list), ``industry``
+    (truth)."""
     rng = np.random.default_rng(seed)
     inds = list(INDUSTRIES)
     ind = rng.integers(0, len(inds), n)
@@ -45,9 +61,23 @@ def generate_profiles(n: int = 2000, seed: int = 5, noise: float = 0.25) -> pd.D
             words += list(rng.choice(other, 2))
         rng.shuffle(words)
         loc = PROVINCES[k % len(PROVINCES)] if rng.random() < 0.4 else PROVINCES[rng.integers(len(PROVINCES))]
-        tags = sorted(set(rng.choice(TAGS, rng.integers(0, 3)).tolist() + ([TAGS[k % len(TAGS)]] if rng.random() < 0.3 else [])))
-        rows.append({"entity_id": i, "name": f"企业{i:05d}", "description": "，".join(words) + "。", "location": loc,
-                     "type": TYPES[rng.integers(len(TYPES))], "tags": tags, "industry": inds[k]})
+        tags = sorted(
+            set(
+                rng.choice(TAGS, rng.integers(0, 3)).tolist()
+                + ([TAGS[k % len(TAGS)]] if rng.random() < 0.3 else [])
+            )
+        )
+        rows.append(
+            {
+                "entity_id": i,
+                "name": f"企业{i:05d}",
+                "description": "，".join(words) + "。",
+                "location": loc,
+                "type": TYPES[rng.integers(len(TYPES))],
+                "tags": tags,
+                "industry": inds[k],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -68,8 +98,13 @@ def load_profiles_file(path: str, id_mapping: IdMapping = "none") -> pd.DataFram
     if id_mapping == "stable_hash":
         out["external_id"] = df["entity_id"].astype(str).str.strip().to_numpy()
     for col in ("name", "description", "location", "type"):
-        out[col] = df[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)).to_numpy() \
-            if col in df.columns else ""
+        out[col] = (
+            df[col]
+            .map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+            .to_numpy()
+            if col in df.columns
+            else ""
+        )
     out["tags"] = text_lists(df["tags"]).to_numpy() if "tags" in df.columns else [[] for _ in range(len(df))]
     if "industry" in df.columns:
         out["industry"] = df["industry"].astype(str).to_numpy()

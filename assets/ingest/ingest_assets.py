@@ -12,7 +12,14 @@ import pandas as pd
 
 from assets.ingest.entities import generate_profiles, load_profiles_file
 from assets.ingest.kb import documents_profile, generate_kb, load_documents_file
-from assets.ingest.loaders import ConversionMethod, FileFormat, IdMapping, ImplicitConversion, TsFormat, load_interaction_file
+from assets.ingest.loaders import (
+    ConversionMethod,
+    FileFormat,
+    IdMapping,
+    ImplicitConversion,
+    TsFormat,
+    load_interaction_file,
+)
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 from resources.validation import GreatExpectationsResource, InputError, gate
 
@@ -39,8 +46,13 @@ def load_interactions(config: InteractionsConfig) -> tuple[pd.DataFrame, pd.Data
     """Interactions for ``config`` with a ``confidence`` column (not yet validated), and the id map."""
     if config.source == "synthetic":
         raw, _ = generate_interactions(
-            SyntheticSpec(n_interactions=config.n_interactions, n_communities=config.n_communities, seed=config.seed))
-        id_map = pd.DataFrame({"column": pd.Series(dtype=str), "original": pd.Series(dtype=str), "id": pd.Series(dtype="int64")})
+            SyntheticSpec(
+                n_interactions=config.n_interactions, n_communities=config.n_communities, seed=config.seed
+            )
+        )
+        id_map = pd.DataFrame(
+            {"column": pd.Series(dtype=str), "original": pd.Series(dtype=str), "id": pd.Series(dtype="int64")}
+        )
     else:
         raw, id_map = load_interaction_file(config.path, config.format, config.id_mapping, config.ts_format)
     conv = ImplicitConversion(method=config.conversion, alpha=config.alpha, min_rating=config.min_rating)
@@ -49,15 +61,32 @@ def load_interactions(config: InteractionsConfig) -> tuple[pd.DataFrame, pd.Data
 
 @dg.multi_asset(
     outs={
-        "interactions": dg.AssetOut(kinds={"pandas", "parquet"}, description=(
-            "User–item interactions: user_id, item_id (int64), ts (unix s), rating, confidence (ALS weight).")),
-        "interaction_id_map": dg.AssetOut(kinds={"pandas"}, description=(
-            "Original → int64 ids when id_mapping='stable_hash' (column, original, id); empty otherwise.")),
+        "interactions": dg.AssetOut(
+            kinds={"pandas", "parquet"},
+            description=(
+                "User–item interactions: user_id, item_id (int64), ts (unix s), rating, confidence (ALS "
+                "weight)."
+            ),
+        ),
+        "interaction_id_map": dg.AssetOut(
+            kinds={"pandas"},
+            description=(
+                "Original → int64 ids when id_mapping='stable_hash' (column, original, id); empty otherwise."
+            ),
+        ),
     },
-    check_specs=[dg.AssetCheckSpec("interactions_suite", asset="interactions", blocking=True,
-                                   description="Great Expectations suite expectations/interactions.json")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "interactions_suite",
+            asset="interactions",
+            blocking=True,
+            description="Great Expectations suite expectations/interactions.json",
+        )
+    ],
 )
-def interactions(context: dg.AssetExecutionContext, config: InteractionsConfig, gx: GreatExpectationsResource):
+def interactions(
+    context: dg.AssetExecutionContext, config: InteractionsConfig, gx: GreatExpectationsResource
+):
     """User–item interactions with an implicit-feedback ``confidence``, and their id map."""
     try:
         df, id_map = load_interactions(config)
@@ -65,36 +94,61 @@ def interactions(context: dg.AssetExecutionContext, config: InteractionsConfig, 
         raise e.failure() from None
     context.log.info("loaded %d interactions from %s", len(df), config.path or config.source)
     yield from gate(gx.validate(df, "interactions"), "interactions_suite", "interactions")
-    yield dg.Output(df, output_name="interactions", metadata={
-        "rows": len(df), "users": int(df["user_id"].nunique()), "items": int(df["item_id"].nunique()),
-        "source": config.source, "id_mapping": config.id_mapping,
-        "density": float(len(df) / max(1, df["user_id"].nunique() * df["item_id"].nunique())),
-        "preview": dg.MetadataValue.md(df.head(5).to_markdown(index=False)),
-    })
+    yield dg.Output(
+        df,
+        output_name="interactions",
+        metadata={
+            "rows": len(df),
+            "users": int(df["user_id"].nunique()),
+            "items": int(df["item_id"].nunique()),
+            "source": config.source,
+            "id_mapping": config.id_mapping,
+            "density": float(len(df) / max(1, df["user_id"].nunique() * df["item_id"].nunique())),
+            "preview": dg.MetadataValue.md(df.head(5).to_markdown(index=False)),
+        },
+    )
     yield dg.Output(id_map, output_name="interaction_id_map", metadata={"rows": len(id_map)})
 
 
 class EntityProfilesConfig(dg.Config):
     source: Source = "synthetic"
-    path: str = ""  # for source="file": CSV, Parquet or JSON lines with entity_id, description[, name, location, type, tags]
+    # for source="file": CSV, Parquet or JSON lines with entity_id, description[, name, location, type, tags]
+    path: str = ""
     id_mapping: IdMapping = "none"
     n_entities: int = 2000
     seed: int = 5
 
 
-@dg.asset(kinds={"pandas"}, check_specs=[dg.AssetCheckSpec(
-    "entity_profiles_suite", asset="entity_profiles", blocking=True, description="expectations/entity_profiles.json")])
+@dg.asset(
+    kinds={"pandas"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "entity_profiles_suite",
+            asset="entity_profiles",
+            blocking=True,
+            description="expectations/entity_profiles.json",
+        )
+    ],
+)
 def entity_profiles(config: EntityProfilesConfig, gx: GreatExpectationsResource):
     """Companies: ``entity_id``, ``name``, ``description``, ``location``, ``type``, ``tags`` (and ``industry``
     where known, for evaluation)."""
     try:
-        df = generate_profiles(config.n_entities, config.seed) if config.source == "synthetic" \
+        df = (
+            generate_profiles(config.n_entities, config.seed)
+            if config.source == "synthetic"
             else load_profiles_file(config.path, config.id_mapping)
+        )
     except InputError as e:
         raise e.failure() from None
     yield from gate(gx.validate(df.drop(columns=["tags"]), "entity_profiles"), "entity_profiles_suite")
-    yield dg.Output(df, metadata={"rows": len(df),
-                                  "preview": dg.MetadataValue.md(df.head(3).drop(columns="tags").to_markdown(index=False))})
+    yield dg.Output(
+        df,
+        metadata={
+            "rows": len(df),
+            "preview": dg.MetadataValue.md(df.head(3).drop(columns="tags").to_markdown(index=False)),
+        },
+    )
 
 
 class KbConfig(dg.Config):
@@ -106,15 +160,34 @@ class KbConfig(dg.Config):
     seed: int = 3
 
 
-@dg.asset(kinds={"pandas"}, check_specs=[dg.AssetCheckSpec(
-    "kb_documents_suite", asset="kb_documents", blocking=True, description="expectations/kb_documents.json")])
+@dg.asset(
+    kinds={"pandas"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "kb_documents_suite",
+            asset="kb_documents",
+            blocking=True,
+            description="expectations/kb_documents.json",
+        )
+    ],
+)
 def kb_documents(config: KbConfig, gx: GreatExpectationsResource):
     """FAQ documents (title + similar questions), training query pairs and held-out queries."""
     try:
-        kb = generate_kb(config.n_docs, config.questions_per_doc, config.seed) if config.source == "synthetic" \
+        kb = (
+            generate_kb(config.n_docs, config.questions_per_doc, config.seed)
+            if config.source == "synthetic"
             else load_documents_file(config.path, config.test_fraction, config.seed)
+        )
     except InputError as e:
         raise e.failure() from None
     yield from gate(gx.validate(documents_profile(kb), "kb_documents"), "kb_documents_suite")
     out = {k: v.to_dict("records") for k, v in kb.items()}
-    yield dg.Output(out, metadata={"documents": len(kb["docs"]), "train_pairs": len(kb["train"]), "test_queries": len(kb["test"])})
+    yield dg.Output(
+        out,
+        metadata={
+            "documents": len(kb["docs"]),
+            "train_pairs": len(kb["train"]),
+            "test_queries": len(kb["test"]),
+        },
+    )

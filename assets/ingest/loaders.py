@@ -31,18 +31,39 @@ IdMapping = Literal["none", "stable_hash"]
 TsFormat = Literal["unix_s", "unix_ms", "iso8601"]
 ConversionMethod = Literal["binary", "linear", "log"]
 
-_SUFFIX = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl", ".dat": "dat"}
+_SUFFIX = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".dat": "dat",
+}
 INT64_MAX = np.iinfo(np.int64).max
 _INT_RE = r"[+-]?\d+"
 
 # Column aliases seen in public datasets, mapped onto our names.
-_ALIASES = {"userid": "user_id", "user": "user_id", "uid": "user_id", "movieid": "item_id", "itemid": "item_id",
-            "item": "item_id", "movie_id": "item_id", "timestamp": "ts", "time": "ts", "score": "rating"}
+_ALIASES = {
+    "userid": "user_id",
+    "user": "user_id",
+    "uid": "user_id",
+    "movieid": "item_id",
+    "itemid": "item_id",
+    "item": "item_id",
+    "movie_id": "item_id",
+    "timestamp": "ts",
+    "time": "ts",
+    "score": "rating",
+}
 
 
 # -- reading ------------------------------------------------------------------------------------
-def read_table(path: str | Path, fmt: FileFormat = "auto", dat_columns: tuple[str, ...] = ("user_id", "item_id", "rating", "ts"),
-               text_columns: bool = True) -> pd.DataFrame:
+def read_table(
+    path: str | Path,
+    fmt: FileFormat = "auto",
+    dat_columns: tuple[str, ...] = ("user_id", "item_id", "rating", "ts"),
+    text_columns: bool = True,
+) -> pd.DataFrame:
     """Read CSV, Parquet, JSON lines or ``::``-separated text into a DataFrame.
 
     CSV and ``.dat`` columns come back as text (``text_columns``), so the typed coercions below
@@ -70,7 +91,9 @@ def read_table(path: str | Path, fmt: FileFormat = "auto", dat_columns: tuple[st
         try:
             df = pd.read_parquet(p)
         except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
-            raise InputError(f"not a readable Parquet file ({type(e).__name__}: {str(e).splitlines()[0][:200]})", src) from None
+            raise InputError(
+                f"not a readable Parquet file ({type(e).__name__}: {str(e).splitlines()[0][:200]})", src
+            ) from None
     else:
         text = _decode(p.read_bytes(), src)
         if fmt == "jsonl":
@@ -91,14 +114,23 @@ def _decode(raw: bytes, src: str) -> str:
         return raw.decode("utf-8-sig")  # a byte-order mark is fine
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 text: undecodable byte 0x{raw[e.start]:02x} at offset {e.start}", src,
-                         row=line, hint="re-encode the file as UTF-8") from None
+        raise InputError(
+            f"not UTF-8 text: undecodable byte 0x{raw[e.start]:02x} at offset {e.start}",
+            src,
+            row=line,
+            hint="re-encode the file as UTF-8",
+        ) from None
 
 
 def _read_csv(text: str, src: str, tab: bool, as_text: bool) -> pd.DataFrame:
     try:
-        return pd.read_csv(io.StringIO(text), sep="\t" if tab else ",", dtype=str if as_text else None,
-                           keep_default_na=False, skipinitialspace=True)
+        return pd.read_csv(
+            io.StringIO(text),
+            sep="\t" if tab else ",",
+            dtype=str if as_text else None,
+            keep_default_na=False,
+            skipinitialspace=True,
+        )
     except pd.errors.EmptyDataError:
         raise InputError("no columns: the file holds only blank lines", src) from None
     except (pd.errors.ParserError, ValueError) as e:
@@ -129,8 +161,12 @@ def _read_dat(text: str, src: str, columns: tuple[str, ...]) -> pd.DataFrame:
             continue
         parts = line.split("::")
         if len(parts) != len(columns):
-            raise InputError(f"expected {len(columns)} fields separated by '::', found {len(parts)}", src, row=n,
-                             hint="wrong separator? .dat files are user::item::rating::ts")
+            raise InputError(
+                f"expected {len(columns)} fields separated by '::', found {len(parts)}",
+                src,
+                row=n,
+                hint="wrong separator? .dat files are user::item::rating::ts",
+            )
         rows.append(parts)
     return pd.DataFrame(rows, columns=list(columns), dtype=str)
 
@@ -162,7 +198,9 @@ def _row(i: int, header: bool) -> int:
     return i + (2 if header else 1)
 
 
-def int_ids(s: pd.Series, column: str, src: str, mapping: IdMapping = "none", header: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
+def int_ids(
+    s: pd.Series, column: str, src: str, mapping: IdMapping = "none", header: bool = True
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Integer ids ``>= 0`` as int64, and the original → int64 map (empty unless ``stable_hash``).
 
     Without a mapping, ids must be integers in ``[0, 2^63)``: words, fractions, values beyond
@@ -170,7 +208,9 @@ def int_ids(s: pd.Series, column: str, src: str, mapping: IdMapping = "none", he
     With ``mapping="stable_hash"`` every id, as text, maps to ``stable_int64`` (blake2b).
     """
     if s.isna().any() or (s.dtype == object and s.astype(str).str.strip().eq("").any()):
-        bad = s.isna().to_numpy() | (s.astype(str).str.strip().eq("").to_numpy() if s.dtype == object else False)
+        bad = s.isna().to_numpy() | (
+            s.astype(str).str.strip().eq("").to_numpy() if s.dtype == object else False
+        )
         raise InputError(f"{column} is missing", src, row=_row(_first(bad), header))
     if mapping == "stable_hash":
         text = s.map(lambda v: str(v).strip()).to_numpy(dtype=object)
@@ -178,22 +218,33 @@ def int_ids(s: pd.Series, column: str, src: str, mapping: IdMapping = "none", he
         codes = np.fromiter((stable_int64(u) for u in uniq), dtype=np.int64, count=len(uniq))
         ids = codes[pd.Index(uniq).get_indexer(text)]
         return ids, pd.DataFrame({"column": column, "original": uniq.astype(str), "id": codes})
-    empty = pd.DataFrame({"column": pd.Series(dtype=str), "original": pd.Series(dtype=str), "id": pd.Series(dtype=np.int64)})
+    empty = pd.DataFrame(
+        {"column": pd.Series(dtype=str), "original": pd.Series(dtype=str), "id": pd.Series(dtype=np.int64)}
+    )
     if pd.api.types.is_bool_dtype(s):
         raise InputError(f"{column} is boolean, not an integer id", src)
     if pd.api.types.is_integer_dtype(s):
         v = s.to_numpy()
         if v.dtype == np.uint64 and (v > INT64_MAX).any():
-            raise InputError(f"{column} {v[v > INT64_MAX][0]} is beyond int64", src, row=_row(_first(v > INT64_MAX), header))
+            raise InputError(
+                f"{column} {v[v > INT64_MAX][0]} is beyond int64",
+                src,
+                row=_row(_first(v > INT64_MAX), header),
+            )
         v = v.astype(np.int64)
     elif pd.api.types.is_float_dtype(s):
         f = s.to_numpy(np.float64)
         frac = ~np.isfinite(f) | (f != np.round(f))
         if frac.any():
-            raise InputError(f"{column} {f[frac][0]!r} is not an integer id", src, row=_row(_first(frac), header))
-        if (np.abs(f) >= 2.0 ** 63).any():
-            raise InputError(f"{column} {f[np.abs(f) >= 2.0 ** 63][0]:.0f} is beyond int64", src,
-                             row=_row(_first(np.abs(f) >= 2.0 ** 63), header))
+            raise InputError(
+                f"{column} {f[frac][0]!r} is not an integer id", src, row=_row(_first(frac), header)
+            )
+        if (np.abs(f) >= 2.0**63).any():
+            raise InputError(
+                f"{column} {f[np.abs(f) >= 2.0**63][0]:.0f} is beyond int64",
+                src,
+                row=_row(_first(np.abs(f) >= 2.0**63), header),
+            )
         v = f.astype(np.int64)
     else:
         t = s.astype(str).str.strip()
@@ -201,20 +252,31 @@ def int_ids(s: pd.Series, column: str, src: str, mapping: IdMapping = "none", he
         if not ok.all():
             i = _first(~ok)
             val = t.iloc[i]
-            numeric = re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)(e[+-]?\d+)?|[+-]?(inf|nan)", val, re.I) is not None
-            raise InputError(f"{column} {val!r} is not an integer id", src, row=_row(i, header),
-                             hint=None if numeric else "a string id: set id_mapping='stable_hash' to map string ids to stable int64 ids")
+            numeric = (
+                re.fullmatch(r"[+-]?(\d+\.\d*|\.\d+|\d+)(e[+-]?\d+)?|[+-]?(inf|nan)", val, re.I) is not None
+            )
+            raise InputError(
+                f"{column} {val!r} is not an integer id",
+                src,
+                row=_row(i, header),
+                hint=None
+                if numeric
+                else "a string id: set id_mapping='stable_hash' to map string ids to stable int64 ids",
+            )
         big = t.str.lstrip("+-").str.lstrip("0").str.len().to_numpy() > 18
         if big.any():  # only long strings can overflow: check those exactly
             vals = [int(x) for x in t[big]]
-            over = [x for x in vals if not -(2 ** 63) <= x <= INT64_MAX]
+            over = [x for x in vals if not -(2**63) <= x <= INT64_MAX]
             if over:
                 j = np.flatnonzero(big)[[int(x) for x in vals].index(over[0])]
                 raise InputError(f"{column} {over[0]} is beyond int64", src, row=_row(int(j), header))
         v = t.astype(np.int64).to_numpy()
     if (v < 0).any():
-        raise InputError(f"{column} {v[v < 0][0]} is negative (ids are >= 0; -1 marks padding in results)", src,
-                         row=_row(_first(v < 0), header))
+        raise InputError(
+            f"{column} {v[v < 0][0]} is negative (ids are >= 0; -1 marks padding in results)",
+            src,
+            row=_row(_first(v < 0), header),
+        )
     return v, empty
 
 
@@ -232,12 +294,18 @@ def timestamps(s: pd.Series, src: str, fmt: TsFormat = "unix_s", header: bool = 
     if num.isna().any() or not np.isfinite(num.to_numpy(np.float64)).all():
         bad = num.isna().to_numpy() | ~np.isfinite(num.to_numpy(np.float64))
         i = _first(bad)
-        iso = pd.notna(pd.to_datetime(pd.Series([str(s.iloc[i])]), utc=True, format="ISO8601", errors="coerce")[0])
-        raise InputError(f"ts {s.iloc[i]!r} is not a unix timestamp", src, row=_row(i, header),
-                         hint="set ts_format='iso8601' for ISO-8601 timestamps" if iso else None)
+        iso = pd.notna(
+            pd.to_datetime(pd.Series([str(s.iloc[i])]), utc=True, format="ISO8601", errors="coerce")[0]
+        )
+        raise InputError(
+            f"ts {s.iloc[i]!r} is not a unix timestamp",
+            src,
+            row=_row(i, header),
+            hint="set ts_format='iso8601' for ISO-8601 timestamps" if iso else None,
+        )
     f = num.to_numpy(np.float64)
-    if (np.abs(f) >= 2.0 ** 62).any():
-        i = _first(np.abs(f) >= 2.0 ** 62)
+    if (np.abs(f) >= 2.0**62).any():
+        i = _first(np.abs(f) >= 2.0**62)
         raise InputError(f"ts {s.iloc[i]!r} is out of range", src, row=_row(i, header))
     v = np.floor(f).astype(np.int64)
     return v // 1000 if fmt == "unix_ms" else v
@@ -258,6 +326,7 @@ def floats(s: pd.Series, column: str, src: str, header: bool = True) -> np.ndarr
 
 def text_lists(s: pd.Series) -> pd.Series:
     """List columns from Parquet/JSON lists, JSON text (``["a","b"]``) or ``a|b`` text."""
+
     def one(v):
         if isinstance(v, (list, tuple, np.ndarray)):
             return [str(x) for x in v]
@@ -270,12 +339,14 @@ def text_lists(s: pd.Series) -> pd.Series:
             except json.JSONDecodeError:
                 pass
         return [x.strip() for x in t.split("|") if x.strip()]
+
     return s.map(one)
 
 
 # -- interactions ------------------------------------------------------------------------------
-def load_interaction_file(path: str | Path, fmt: FileFormat = "auto", id_mapping: IdMapping = "none",
-                          ts_format: TsFormat = "unix_s") -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_interaction_file(
+    path: str | Path, fmt: FileFormat = "auto", id_mapping: IdMapping = "none", ts_format: TsFormat = "unix_s"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Interactions from a file: ``(user_id, item_id, ts, rating)`` typed, and the id map.
 
     Parameters
@@ -303,8 +374,14 @@ def load_interaction_file(path: str | Path, fmt: FileFormat = "auto", id_mapping
     require_columns(df, ["user_id", "item_id", "ts"], src)
     users, umap = int_ids(df["user_id"], "user_id", src, id_mapping, header)
     items, imap = int_ids(df["item_id"], "item_id", src, id_mapping, header)
-    out = pd.DataFrame({"user_id": users, "item_id": items, "ts": timestamps(df["ts"], src, ts_format, header),
-                        "rating": floats(df["rating"], "rating", src, header) if "rating" in df.columns else 1.0})
+    out = pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": items,
+            "ts": timestamps(df["ts"], src, ts_format, header),
+            "rating": floats(df["rating"], "rating", src, header) if "rating" in df.columns else 1.0,
+        }
+    )
     return out, pd.concat([umap, imap], ignore_index=True)
 
 

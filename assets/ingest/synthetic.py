@@ -121,5 +121,7 @@ def generate_interactions(spec: SyntheticSpec = SyntheticSpec()) -> tuple[pd.Dat
         }
     )
     df = df.drop_duplicates(["user_id", "item_id", "ts"]).sort_values(["user_id", "ts"], kind="stable")
-    truth = pd.DataFrame({"user_id": np.arange(n_users, dtype=np.int64), "community": user_comm.astype(np.int64)})
+    truth = pd.DataFrame(
+        {"user_id": np.arange(n_users, dtype=np.int64), "community": user_comm.astype(np.int64)}
+    )
     return df.reset_index(drop=True), truth

@@ -27,13 +27,15 @@ Mode = Literal["bm25", "bm25_pr", "vector", "hybrid"]
 MODES: tuple[str, ...] = ("bm25", "bm25_pr", "vector", "hybrid")
 
 
-def pagerank(weights: np.ndarray, damping: float = 0.85, iterations: int = 100, tol: float = 1e-10) -> np.ndarray:
+def pagerank(
+    weights: np.ndarray, damping: float = 0.85, iterations: int = 100, tol: float = 1e-10
+) -> np.ndarray:
     """PageRank of a weighted adjacency matrix (row i links to the columns it weights), scaled to mean 1."""
     n = len(weights)
     w = np.asarray(weights, np.float64)
     out = w.sum(axis=1, keepdims=True)
     p = np.divide(w, out, out=np.zeros_like(w), where=out > 0)
-    dangling = (out[:, 0] == 0)
+    dangling = out[:, 0] == 0
     r = np.full(n, 1.0 / n)
     for _ in range(iterations):
         new = damping * (r @ p + r[dangling].sum() / n) + (1 - damping) / n
@@ -67,8 +69,14 @@ class HybridKbIndex:
     _bm25: object
 
     @classmethod
-    def build(cls, docs: pd.DataFrame, doc_vecs: np.ndarray, tokenizer: str = "char", graph_m: int = 5,
-              pagerank_values: dict[int, float] | None = None) -> HybridKbIndex:
+    def build(
+        cls,
+        docs: pd.DataFrame,
+        doc_vecs: np.ndarray,
+        tokenizer: str = "char",
+        graph_m: int = 5,
+        pagerank_values: dict[int, float] | None = None,
+    ) -> HybridKbIndex:
         """``docs``: ``doc_id``, ``title``, ``questions``; ``doc_vecs`` in the same order.
         ``pagerank_values`` (doc id -> PR on the mean-1 scale) replaces the similar-question graph
         where a real link graph exists; missing ids get 1."""
@@ -86,17 +94,30 @@ class HybridKbIndex:
     def bm25_scores(self, queries: list[str]) -> np.ndarray:
         """BM25 score of every document for every query, ``(n_queries, n_docs)``."""
         toks = [tokenize(q, self.tokenizer) or ["[UNK]"] for q in queries]
-        return np.stack([self._bm25.get_scores(t) for t in toks]).astype(np.float32) if toks else np.zeros((0, len(self.doc_ids)))
+        return (
+            np.stack([self._bm25.get_scores(t) for t in toks]).astype(np.float32)
+            if toks
+            else np.zeros((0, len(self.doc_ids)))
+        )
 
-    def candidates(self, queries: list[str], query_vecs: np.ndarray, n_candidates: int = 50) -> list[np.ndarray]:
+    def candidates(
+        self, queries: list[str], query_vecs: np.ndarray, n_candidates: int = 50
+    ) -> list[np.ndarray]:
         """The hybrid's candidate document ids per query: the union of the BM25 × PR and vector top lists."""
         lex = self.bm25_scores(queries) * np.log1p(2 * self.pr)[None, :].astype(np.float32)
         cos = np.asarray(query_vecs, np.float32) @ self.doc_vecs.T
         a, b = topk(lex, n_candidates, exclude=lex <= 0)[0], topk(cos, n_candidates)[0]
         return [self.doc_ids[np.union1d(x[x >= 0], y[y >= 0])] for x, y in zip(a, b)]
 
-    def search(self, queries: list[str], query_vecs: np.ndarray | None = None, k: int = 10, mode: Mode = "hybrid",
-               n_candidates: int = 50, lexical_weight: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self,
+        queries: list[str],
+        query_vecs: np.ndarray | None = None,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        n_candidates: int = 50,
+        lexical_weight: float = 0.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k document ids and scores per query for ``mode`` (``-1`` / ``-inf`` padded)."""
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
@@ -123,9 +144,9 @@ class HybridKbIndex:
         return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1), sc
 
 
-
-def rerank_in_milvus(client, collection: str, spec, query_vecs: np.ndarray, candidates: list[np.ndarray],
-                     k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def rerank_in_milvus(
+    client, collection: str, spec, query_vecs: np.ndarray, candidates: list[np.ndarray], k: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
     """The hybrid's rerank done where the document vectors are served: a Milvus search per query
     restricted to its candidate ids (``id in [...]``), by cosine to each entry's vector."""
     from assets.indexes.milvus_index import search
@@ -134,5 +155,7 @@ def rerank_in_milvus(client, collection: str, spec, query_vecs: np.ndarray, cand
     scores = np.full((len(query_vecs), k), -np.inf, np.float32)
     for r, (q, cand) in enumerate(zip(query_vecs, candidates)):
         if len(cand):
-            ids[r:r + 1], scores[r:r + 1] = search(client, collection, q[None, :], k, spec, filter=f"id in {[int(c) for c in cand]}")
+            ids[r : r + 1], scores[r : r + 1] = search(
+                client, collection, q[None, :], k, spec, filter=f"id in {[int(c) for c in cand]}"
+            )
     return ids, scores

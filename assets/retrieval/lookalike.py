@@ -37,7 +37,12 @@ def _aggregate(cand: np.ndarray, score: np.ndarray, how: str) -> pd.Series:
 def _finish(agg: pd.Series, exclude: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     agg = agg[~agg.index.isin(exclude)]
     # Sort by score, then id, so ties are deterministic.
-    df = agg.rename("score").rename_axis("id").reset_index().sort_values(["score", "id"], ascending=[False, True])
+    df = (
+        agg.rename("score")
+        .rename_axis("id")
+        .reset_index()
+        .sort_values(["score", "id"], ascending=[False, True])
+    )
     df = df.head(size)
     return df["id"].to_numpy(np.int64), df["score"].to_numpy(np.float32)
 
@@ -97,8 +102,12 @@ def i2u2u(
     audience = item_audience(seed_items, interactions)
     seeds = audience
     if audience.size > max_seed_users:
-        eng = (interactions[interactions["item_id"].isin(seed_items)].groupby("user_id")["confidence"].sum()
-               .sort_values(ascending=False, kind="stable"))
+        eng = (
+            interactions[interactions["item_id"].isin(seed_items)]
+            .groupby("user_id")["confidence"]
+            .sum()
+            .sort_values(ascending=False, kind="stable")
+        )
         seeds = eng.index.to_numpy(np.int64)[:max_seed_users]
     drop = np.union1d(audience, exclude if exclude is not None else np.zeros(0, np.int64))
     return u2u(seeds, user_index, size=size, k_per_seed=k_per_seed, exclude=drop, how=how)
@@ -123,7 +132,11 @@ def i2i2u(
     ids, scores = item_index.search(item_index.reconstruct(seeds), k_items + 1)
     item_w = _aggregate(ids.ravel(), scores.ravel(), "max")
     item_w = item_w[~item_w.index.isin(seeds)]
-    hits = interactions.loc[interactions["item_id"].isin(item_w.index), ["user_id", "item_id"]].drop_duplicates()
+    hits = interactions.loc[
+        interactions["item_id"].isin(item_w.index), ["user_id", "item_id"]
+    ].drop_duplicates()
     user_score = hits.assign(w=item_w.reindex(hits["item_id"]).to_numpy()).groupby("user_id")["w"].sum()
-    drop = np.union1d(item_audience(seeds, interactions), exclude if exclude is not None else np.zeros(0, np.int64))
+    drop = np.union1d(
+        item_audience(seeds, interactions), exclude if exclude is not None else np.zeros(0, np.int64)
+    )
     return _finish(user_score, drop, size)

@@ -39,8 +39,12 @@ class Campaign:
     strategies: tuple[str, ...] = field(default=STRATEGIES)
 
 
-def run_campaign(c: Campaign, interactions: pd.DataFrame, user_index: VectorIndex, item_index: VectorIndex,
-                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def run_campaign(
+    c: Campaign,
+    interactions: pd.DataFrame,
+    user_index: VectorIndex,
+    item_index: VectorIndex,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Build a campaign's audience with each of its strategies.
 
     Parameters
@@ -66,17 +70,27 @@ def run_campaign(c: Campaign, interactions: pd.DataFrame, user_index: VectorInde
     if "u2u" in c.strategies and users.size:
         out["u2u"] = u2u(users, user_index, size=fetch, k_per_seed=c.k_per_seed, exclude=exclude)
     if "i2u2u" in c.strategies and items.size:
-        out["i2u2u"] = i2u2u(items, interactions, user_index, size=fetch, k_per_seed=c.k_per_seed, exclude=exclude)
+        out["i2u2u"] = i2u2u(
+            items, interactions, user_index, size=fetch, k_per_seed=c.k_per_seed, exclude=exclude
+        )
     if "i2i2u" in c.strategies and items.size:
         out["i2i2u"] = i2i2u(items, interactions, item_index, size=fetch, exclude=exclude)
     if c.allowed_users is not None:
         allowed = np.asarray(c.allowed_users, np.int64)
-        out = {s: (ids[np.isin(ids, allowed)][: c.size], sc[np.isin(ids, allowed)][: c.size]) for s, (ids, sc) in out.items()}
+        out = {
+            s: (ids[np.isin(ids, allowed)][: c.size], sc[np.isin(ids, allowed)][: c.size])
+            for s, (ids, sc) in out.items()
+        }
     return {s: (ids[: c.size], sc[: c.size]) for s, (ids, sc) in out.items()}
 
 
-def time_split_targets(interactions: pd.DataFrame, cut_quantile: float = 0.8, n_targets: int = 10, min_seeds: int = 5,
-                       min_new: int = 5) -> tuple[int, pd.DataFrame, dict[int, np.ndarray]]:
+def time_split_targets(
+    interactions: pd.DataFrame,
+    cut_quantile: float = 0.8,
+    n_targets: int = 10,
+    min_seeds: int = 5,
+    min_new: int = 5,
+) -> tuple[int, pd.DataFrame, dict[int, np.ndarray]]:
     """``(T, interactions before T, {item: users who first interact with it after T})`` for the
     ``n_targets`` items with the most new users (at least ``min_new``) and at least ``min_seeds``
     users before ``T``."""
@@ -105,21 +119,38 @@ def audience_metrics(audience: np.ndarray, truth: np.ndarray) -> dict[str, float
     return {"recall": hits / max(1, truth.size), "precision": hits / max(1, audience.size)}
 
 
-def evaluate_strategies(before: pd.DataFrame, truth: dict[int, np.ndarray], user_index: VectorIndex, item_index: VectorIndex,
-                        size: int = 200, k_per_seed: int = 50) -> dict:
+def evaluate_strategies(
+    before: pd.DataFrame,
+    truth: dict[int, np.ndarray],
+    user_index: VectorIndex,
+    item_index: VectorIndex,
+    size: int = 200,
+    k_per_seed: int = 50,
+) -> dict:
     """Mean recall@N and precision@N over the target items for every strategy and the baseline;
     the winner (by recall) and its margin over the runner-up and over the baseline."""
     per: dict[str, list[dict]] = {s: [] for s in (*STRATEGIES, "most_active")}
     for item, users_after in truth.items():
         seeds = item_audience(np.array([item]), before)
-        camp = Campaign(seed_user_ids=tuple(seeds.tolist()), seed_item_ids=(item,), size=size, k_per_seed=k_per_seed)
+        camp = Campaign(
+            seed_user_ids=tuple(seeds.tolist()), seed_item_ids=(item,), size=size, k_per_seed=k_per_seed
+        )
         auds = run_campaign(camp, before, user_index, item_index)
         for s in STRATEGIES:
             per[s].append(audience_metrics(auds[s][0] if s in auds else np.zeros(0, np.int64), users_after))
         per["most_active"].append(audience_metrics(most_active(before, size, seeds), users_after))
-    table = {s: {m: float(np.mean([r[m] for r in rows])) if rows else 0.0 for m in ("recall", "precision")} for s, rows in per.items()}
+    table = {
+        s: {m: float(np.mean([r[m] for r in rows])) if rows else 0.0 for m in ("recall", "precision")}
+        for s, rows in per.items()
+    }
     ranked = sorted(STRATEGIES, key=lambda s: table[s]["recall"], reverse=True)
     best, second = ranked[0], ranked[1]
     base = table["most_active"]["recall"]
-    return {"metrics": table, "winner": best, "margin_over_runner_up": table[best]["recall"] - table[second]["recall"],
-            "lift_over_baseline": table[best]["recall"] / base if base else float("inf"), "targets": len(truth), "size": size}
+    return {
+        "metrics": table,
+        "winner": best,
+        "margin_over_runner_up": table[best]["recall"] - table[second]["recall"],
+        "lift_over_baseline": table[best]["recall"] / base if base else float("inf"),
+        "targets": len(truth),
+        "size": size,
+    }

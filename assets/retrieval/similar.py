@@ -15,13 +15,16 @@ from assets.indexes.faiss_index import VectorIndex
 
 
 def _allowed(profiles: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
-    """Entity ids passing every filter (``{"location": "北京", "type": ["国企", "民营"], "tags": "上市"}``)."""
+    """Entity ids passing every filter (``{"location": "北京", "type": ["国企", "民营"], "tags":
+    "上市"}``)."""
     if not filters:
         return None
     keep = np.ones(len(profiles), bool)
     for col, want in filters.items():
         if col not in profiles.columns:
-            raise ValueError(f"unknown filter field {col!r} (known: {[c for c in profiles.columns if c != 'entity_id']})")
+            raise ValueError(
+                f"unknown filter field {col!r} (known: {[c for c in profiles.columns if c != 'entity_id']})"
+            )
         values = {want} if isinstance(want, str) else set(want)
         vals = profiles[col]
         if vals.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
@@ -31,8 +34,15 @@ def _allowed(profiles: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
     return profiles["entity_id"].to_numpy(np.int64)[keep]
 
 
-def similar(index: VectorIndex, queries: np.ndarray, k: int = 10, exclude: np.ndarray | None = None,
-            profiles: pd.DataFrame | None = None, filters: dict | None = None, oversample: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def similar(
+    index: VectorIndex,
+    queries: np.ndarray,
+    k: int = 10,
+    exclude: np.ndarray | None = None,
+    profiles: pd.DataFrame | None = None,
+    filters: dict | None = None,
+    oversample: int = 4,
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k similar entities per query vector, with structured filters.
 
     Parameters
@@ -82,8 +92,11 @@ def similar(index: VectorIndex, queries: np.ndarray, k: int = 10, exclude: np.nd
     return out_i, out_s
 
 
-def similar_to_entities(index: VectorIndex, entity_ids: np.ndarray, k: int = 10, **kw) -> tuple[np.ndarray, np.ndarray]:
-    """Entities similar to indexed ones (each query entity itself excluded). Unknown ids raise ``KeyError``."""
+def similar_to_entities(
+    index: VectorIndex, entity_ids: np.ndarray, k: int = 10, **kw
+) -> tuple[np.ndarray, np.ndarray]:
+    """Entities similar to indexed ones (each query entity itself excluded). Unknown ids raise
+    ``KeyError``."""
     entity_ids = np.asarray(entity_ids, np.int64)
     unknown = entity_ids[~np.isin(entity_ids, index.ids)]
     if unknown.size:

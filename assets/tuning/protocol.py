@@ -62,9 +62,18 @@ class TuningProtocol:
             raise ValueError(f"patience must be >= 1 or None, got {self.patience}")
 
 
-def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults: dict, n_trials: int,
-                  timeout_s: float | None = None, seed: int = 0, on_trial: OnTrial | None = None, label: str = "",
-                  patience: int | None = None, anchors: Sequence[dict] = ()) -> dict:
+def optuna_search(
+    suggest: Callable,
+    evaluate: Callable[[dict], float],
+    defaults: dict,
+    n_trials: int,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    on_trial: OnTrial | None = None,
+    label: str = "",
+    patience: int | None = None,
+    anchors: Sequence[dict] = (),
+) -> dict:
     """Maximise ``evaluate(params)`` over ``suggest(trial) -> params`` with seeded TPE.
 
     Parameters
@@ -122,18 +131,41 @@ def optuna_search(suggest: Callable, evaluate: Callable[[dict], float], defaults
         study.enqueue_trial(start)
     study.optimize(objective, n_trials=n_trials, timeout=timeout_s, callbacks=[stop_when_stale])
     done = [t for t in study.trials if t.value is not None]
-    log.info("%s tuning: best %.4f vs default %.4f after %d trials%s", label, study.best_value, done[0].value, len(done),
-             f" (stopped: no gain for {patience} trials)" if stopped else "")
-    return {"best_params": study.best_trial.user_attrs["params"], "best_trial": study.best_trial.number,
-            "best_value": float(study.best_value), "default_params": done[0].user_attrs["params"],
-            "default_value": float(done[0].value), "trials": [[t.number, float(t.value), t.params] for t in done],
-            "stopped_early": bool(stopped), "seconds": round(time.perf_counter() - t0, 1)}
+    log.info(
+        "%s tuning: best %.4f vs default %.4f after %d trials%s",
+        label,
+        study.best_value,
+        done[0].value,
+        len(done),
+        f" (stopped: no gain for {patience} trials)" if stopped else "",
+    )
+    return {
+        "best_params": study.best_trial.user_attrs["params"],
+        "best_trial": study.best_trial.number,
+        "best_value": float(study.best_value),
+        "default_params": done[0].user_attrs["params"],
+        "default_value": float(done[0].value),
+        "trials": [[t.number, float(t.value), t.params] for t in done],
+        "stopped_early": bool(stopped),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
-def confirmed_search(suggest: Callable, score: Callable, folds: Sequence, confirm, baseline: dict, start: dict,
-                     n_trials: int, timeout_s: float | None = None, seed: int = 0,
-                     protocol: TuningProtocol = TuningProtocol(), on_trial: OnTrial | None = None, label: str = "",
-                     anchors: Sequence[dict] = ()) -> dict:
+def confirmed_search(
+    suggest: Callable,
+    score: Callable,
+    folds: Sequence,
+    confirm,
+    baseline: dict,
+    start: dict,
+    n_trials: int,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    protocol: TuningProtocol = TuningProtocol(),
+    on_trial: OnTrial | None = None,
+    label: str = "",
+    anchors: Sequence[dict] = (),
+) -> dict:
     """:func:`optuna_search` over the mean of ``score(params, fold)`` on ``folds``, then confirmation.
 
     Parameters
@@ -156,17 +188,41 @@ def confirmed_search(suggest: Callable, score: Callable, folds: Sequence, confir
         (``default``, ``tuned``, ``margin``, ``lift``). The winner is adopted when its confirmation
         score is at least ``(1 + protocol.confirm_margin)`` times the baseline's, and higher.
     """
-    res = optuna_search(suggest, lambda p: float(np.mean([score(p, f) for f in folds])), start, n_trials, timeout_s,
-                        seed, on_trial, label, protocol.patience, anchors)
+    res = optuna_search(
+        suggest,
+        lambda p: float(np.mean([score(p, f) for f in folds])),
+        start,
+        n_trials,
+        timeout_s,
+        seed,
+        on_trial,
+        label,
+        protocol.patience,
+        anchors,
+    )
     c_default = float(score(baseline, confirm))
     same = res["best_params"] == baseline
     c_tuned = c_default if same else float(score(res["best_params"], confirm))
     adopted = not same and c_tuned > c_default and c_tuned >= c_default * (1 + protocol.confirm_margin)
     lift = c_tuned / c_default if c_default else (float("inf") if c_tuned > 0 else 1.0)
-    res.update(baseline_params=baseline, adopted=bool(adopted), confirmation={"default": c_default, "tuned": c_tuned,
-                                                    "margin": protocol.confirm_margin, "lift": lift})
-    log.info("%s confirmation: tuned %.4f vs defaults %.4f (need x%.3f): %s", label, c_tuned, c_default,
-             1 + protocol.confirm_margin, "tuned adopted" if adopted else "defaults kept")
+    res.update(
+        baseline_params=baseline,
+        adopted=bool(adopted),
+        confirmation={
+            "default": c_default,
+            "tuned": c_tuned,
+            "margin": protocol.confirm_margin,
+            "lift": lift,
+        },
+    )
+    log.info(
+        "%s confirmation: tuned %.4f vs defaults %.4f (need x%.3f): %s",
+        label,
+        c_tuned,
+        c_default,
+        1 + protocol.confirm_margin,
+        "tuned adopted" if adopted else "defaults kept",
+    )
     return res
 
 
@@ -183,11 +239,16 @@ def in_space(base, space) -> dict:
     """``base``'s values of the parameters ``space`` searches (its ``(low, high)`` fields), clipped
     into their ranges: trial 0. (A log range cannot take a default of 0, such as "recency off";
     confirmation compares against ``base`` itself.)"""
-    return {f.name: type(getattr(base, f.name))(min(max(getattr(base, f.name), lo), hi))
-            for f in fields(space) if isinstance(getattr(space, f.name), tuple) for lo, hi in [getattr(space, f.name)]}
+    return {
+        f.name: type(getattr(base, f.name))(min(max(getattr(base, f.name), lo), hi))
+        for f in fields(space)
+        if isinstance(getattr(space, f.name), tuple)
+        for lo, hi in [getattr(space, f.name)]
+    }
 
 
 # --- splits -------------------------------------------------------------------------------------
+
 
 def rolled_back(df: pd.DataFrame, steps: int) -> pd.DataFrame:
     """``df`` without each user's last ``steps`` interactions by time (users keep at least one)."""

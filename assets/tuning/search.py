@@ -5,7 +5,6 @@ result (``best_params``, ``adopted``, ``confirmation``, ``trials``); the tuning 
 the next model's training.
 """
 
-
 from __future__ import annotations
 
 import logging
@@ -41,8 +40,10 @@ class SearchSpace:
 
 # Tried right after the defaults: Spark MLlib's documented defaults (rank 10, regParam 0.1, alpha 1,
 # 10 iterations) and the same at the rank ``implicit`` defaults to (100 factors, 15 iterations).
-ALS_ANCHORS = ({"rank": 10, "reg": 0.1, "alpha": 1.0, "iterations": 10},
-               {"rank": 100, "reg": 0.1, "alpha": 1.0, "iterations": 15})
+ALS_ANCHORS = (
+    {"rank": 10, "reg": 0.1, "alpha": 1.0, "iterations": 10},
+    {"rank": 100, "reg": 0.1, "alpha": 1.0, "iterations": 15},
+)
 
 
 def rank_bound(train: pd.DataFrame, space: SearchSpace = SearchSpace()) -> int:
@@ -52,10 +53,19 @@ def rank_bound(train: pd.DataFrame, space: SearchSpace = SearchSpace()) -> int:
     return int(min(max(cap, space.rank[0]), space.rank[1]))
 
 
-def tune_als(train: pd.DataFrame, score, n_trials: int = 20, timeout_s: float | None = None, seed: int = 0,
-             space: SearchSpace = SearchSpace(), engine: str = "implicit", on_trial: OnTrial | None = None,
-             split: SplitSpec = SplitSpec(), protocol: TuningProtocol = TuningProtocol(),
-             defaults: AlsParams | None = None) -> dict:
+def tune_als(
+    train: pd.DataFrame,
+    score,
+    n_trials: int = 20,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    space: SearchSpace = SearchSpace(),
+    engine: str = "implicit",
+    on_trial: OnTrial | None = None,
+    split: SplitSpec = SplitSpec(),
+    protocol: TuningProtocol = TuningProtocol(),
+    defaults: AlsParams | None = None,
+) -> dict:
     """Search ALS parameters maximising ``score(model, fit, held_out)``, by :func:`confirmed_search`.
 
     Parameters
@@ -81,10 +91,15 @@ def tune_als(train: pd.DataFrame, score, n_trials: int = 20, timeout_s: float | 
     top = rank_bound(folds[0][0], space)
 
     def suggest(trial):
-        return asdict(AlsParams(rank=trial.suggest_int("rank", space.rank[0], top, log=True),
-                                reg=trial.suggest_float("reg", *space.reg, log=True),
-                                alpha=trial.suggest_float("alpha", *space.alpha, log=True),
-                                iterations=trial.suggest_int("iterations", *space.iterations), seed=d.seed))
+        return asdict(
+            AlsParams(
+                rank=trial.suggest_int("rank", space.rank[0], top, log=True),
+                reg=trial.suggest_float("reg", *space.reg, log=True),
+                alpha=trial.suggest_float("alpha", *space.alpha, log=True),
+                iterations=trial.suggest_int("iterations", *space.iterations),
+                seed=d.seed,
+            )
+        )
 
     def fold_score(p, fold):
         fit, held = fold
@@ -92,8 +107,21 @@ def tune_als(train: pd.DataFrame, score, n_trials: int = 20, timeout_s: float | 
 
     bounded = replace(space, rank=(space.rank[0], top))
     anchors = [in_space(replace(d, **a), bounded) for a in ALS_ANCHORS]
-    res = confirmed_search(suggest, fold_score, folds, confirm, asdict(d), in_space(d, bounded), n_trials, timeout_s, seed,
-                           protocol, on_trial, "ALS", anchors)
+    res = confirmed_search(
+        suggest,
+        fold_score,
+        folds,
+        confirm,
+        asdict(d),
+        in_space(d, bounded),
+        n_trials,
+        timeout_s,
+        seed,
+        protocol,
+        on_trial,
+        "ALS",
+        anchors,
+    )
     return {**res, "rank_bound": top}
 
 
@@ -121,12 +149,15 @@ def ndcg_all_users(model: FactorModel, train: pd.DataFrame, test: pd.DataFrame, 
     n_all = eligible["user_id"].nunique()
     if not n_all or not len(users):
         return 0.0
-    rec = recommend_from_factors(model.user_factors, model.item_factors, k, exclude=interaction_mask(train, users, items))
+    rec = recommend_from_factors(
+        model.user_factors, model.item_factors, k, exclude=interaction_mask(train, users, items)
+    )
     r = evaluate_recommendations(rec, eligible, users, items, k)
     return float(np.nan_to_num(r[f"ndcg@{k}"]) * r["n_eval_users"] / n_all)
 
 
 # --- item2vec -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Item2VecSpace:
@@ -138,10 +169,19 @@ class Item2VecSpace:
     recency_half_life_days: tuple[float, float] = (0.01, 1000.0)
 
 
-def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = SessionSpec.gap_seconds, n_trials: int = 20,
-                  timeout_s: float | None = None, seed: int = 0, k: int = 10, space: Item2VecSpace = Item2VecSpace(),
-                  on_trial: OnTrial | None = None, split: SplitSpec = SplitSpec(),
-                  protocol: TuningProtocol = TuningProtocol()) -> dict:
+def tune_item2vec(
+    train: pd.DataFrame,
+    base=None,
+    gap_seconds: int = SessionSpec.gap_seconds,
+    n_trials: int = 20,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    k: int = 10,
+    space: Item2VecSpace = Item2VecSpace(),
+    on_trial: OnTrial | None = None,
+    split: SplitSpec = SplitSpec(),
+    protocol: TuningProtocol = TuningProtocol(),
+) -> dict:
     """Search window, negative, min_count and the recency half-life of item2vec.
 
     Confirmation and folds are carved from ``train`` by the evaluation's ``split``. Each trial
@@ -163,11 +203,17 @@ def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = SessionSpec
     confirm, folds = prepare(search, held), [prepare(f, v) for f, v in raw_folds]
 
     def suggest(trial):
-        return asdict(replace(base, window=trial.suggest_int("window", *space.window),
-                              negative=trial.suggest_int("negative", *space.negative),
-                              min_count=trial.suggest_int("min_count", *space.min_count),
-                              recency_half_life_days=trial.suggest_float("recency_half_life_days", *space.recency_half_life_days,
-                                                                         log=True)))
+        return asdict(
+            replace(
+                base,
+                window=trial.suggest_int("window", *space.window),
+                negative=trial.suggest_int("negative", *space.negative),
+                min_count=trial.suggest_int("min_count", *space.min_count),
+                recency_half_life_days=trial.suggest_float(
+                    "recency_half_life_days", *space.recency_half_life_days, log=True
+                ),
+            )
+        )
 
     def fold_score(p, fold):
         sessions, fit, held_out, most = fold
@@ -175,16 +221,32 @@ def tune_item2vec(train: pd.DataFrame, base=None, gap_seconds: int = SessionSpec
         # setting, scored 0 without training. Any error of a training that can run propagates
         # (a bug must fail the search, not look like a bad trial).
         if p["min_count"] > most:
-            log.info("item2vec trial with min_count %d > the most frequent item's %d: nothing to train, scored 0",
-                     p["min_count"], most)
+            log.info(
+                "item2vec trial with min_count %d > the most frequent item's %d: nothing to train, scored 0",
+                p["min_count"],
+                most,
+            )
             return 0.0
         return ndcg_all_users(fit_item2vec(sessions, fit, Item2VecParams(**p)), fit, held_out, k)
 
-    return confirmed_search(suggest, fold_score, folds, confirm, asdict(base), in_space(base, space), n_trials, timeout_s,
-                            seed, protocol, on_trial, "item2vec")
+    return confirmed_search(
+        suggest,
+        fold_score,
+        folds,
+        confirm,
+        asdict(base),
+        in_space(base, space),
+        n_trials,
+        timeout_s,
+        seed,
+        protocol,
+        on_trial,
+        "item2vec",
+    )
 
 
 # --- two-tower ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TwoTowerSpace:
@@ -208,9 +270,17 @@ def query_holdouts(kb: dict, fraction: float, n_folds: int, seed: int = 0):
     return confirm, [holdout(rest, fraction, seed=seed + 2 + j) for j in range(n_folds)]
 
 
-def tune_two_tower(kb: dict, base, n_trials: int = 10, timeout_s: float | None = None, seed: int = 0,
-                   val_fraction: float = 0.1, space: TwoTowerSpace = TwoTowerSpace(), on_trial: OnTrial | None = None,
-                   protocol: TuningProtocol = TuningProtocol(folds=1)) -> dict:
+def tune_two_tower(
+    kb: dict,
+    base,
+    n_trials: int = 10,
+    timeout_s: float | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    space: TwoTowerSpace = TwoTowerSpace(),
+    on_trial: OnTrial | None = None,
+    protocol: TuningProtocol = TuningProtocol(folds=1),
+) -> dict:
     """Search the InfoNCE temperature, learning rate and epoch budget of the two-tower encoder.
 
     ``kb`` has ``train`` pairs (``query``, ``positive``, ``doc_id``) and ``train_docs`` (the FAQ
@@ -226,16 +296,38 @@ def tune_two_tower(kb: dict, base, n_trials: int = 10, timeout_s: float | None =
     confirm, folds = query_holdouts(kb, val_fraction, protocol.folds, seed)
 
     def suggest(trial):
-        return asdict(replace(base, tau=trial.suggest_float("tau", *space.tau, log=True),
-                              lr=trial.suggest_float("lr", *space.lr, log=True),
-                              max_epochs=trial.suggest_int("max_epochs", *space.max_epochs)))
+        return asdict(
+            replace(
+                base,
+                tau=trial.suggest_float("tau", *space.tau, log=True),
+                lr=trial.suggest_float("lr", *space.lr, log=True),
+                max_epochs=trial.suggest_int("max_epochs", *space.max_epochs),
+            )
+        )
 
     def fold_score(p, fold):
         pairs, docs, queries = fold
-        model = train_two_tower(pairs["query"].tolist(), pairs["positive"].tolist(), pairs["doc_id"].tolist(),
-                                TwoTowerParams(**p), corpus=doc_texts(docs),
-                                validate=lambda m: evaluate_encoder(m.encode, docs, queries)["mrr@10"])
+        model = train_two_tower(
+            pairs["query"].tolist(),
+            pairs["positive"].tolist(),
+            pairs["doc_id"].tolist(),
+            TwoTowerParams(**p),
+            corpus=doc_texts(docs),
+            validate=lambda m: evaluate_encoder(m.encode, docs, queries)["mrr@10"],
+        )
         return model.history["best_val_mrr"]
 
-    return confirmed_search(suggest, fold_score, folds, confirm, asdict(base), in_space(base, space), n_trials, timeout_s,
-                            seed, protocol, on_trial, "two-tower")
+    return confirmed_search(
+        suggest,
+        fold_score,
+        folds,
+        confirm,
+        asdict(base),
+        in_space(base, space),
+        n_trials,
+        timeout_s,
+        seed,
+        protocol,
+        on_trial,
+        "two-tower",
+    )

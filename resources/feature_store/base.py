@@ -52,7 +52,10 @@ def entity_of(rowkey: bytes, salt_chars: int = 2) -> str:
 
 def stable_int64(entity_id: str) -> int:
     """A stable non-negative int64 for an entity id (vector stores need integer ids)."""
-    return int.from_bytes(hashlib.blake2b(entity_id.encode(), digest_size=8).digest(), "big") & 0x7FFF_FFFF_FFFF_FFFF
+    return (
+        int.from_bytes(hashlib.blake2b(entity_id.encode(), digest_size=8).digest(), "big")
+        & 0x7FFF_FFFF_FFFF_FFFF
+    )
 
 
 def split_column(column: bytes) -> tuple[bytes, bytes]:
@@ -88,16 +91,28 @@ class FeatureStore(ABC):
 
     @abstractmethod
     def row(
-        self, table: str, row: bytes, columns: list[bytes] | None = None, versions: int = 1,
-        ts_min: int | None = None, ts_max: int | None = None,
+        self,
+        table: str,
+        row: bytes,
+        columns: list[bytes] | None = None,
+        versions: int = 1,
+        ts_min: int | None = None,
+        ts_max: int | None = None,
     ) -> dict[bytes, list[tuple[bytes, int]]]:
         """Up to ``versions`` newest cells per column with ``ts_min <= ts < ts_max``, newest first."""
 
     @abstractmethod
     def scan(
-        self, table: str, row_prefix: bytes | None = None, row_start: bytes | None = None,
-        row_stop: bytes | None = None, columns: list[bytes] | None = None, ts_min: int | None = None,
-        ts_max: int | None = None, limit: int | None = None, tag: bytes | None = None,
+        self,
+        table: str,
+        row_prefix: bytes | None = None,
+        row_start: bytes | None = None,
+        row_stop: bytes | None = None,
+        columns: list[bytes] | None = None,
+        ts_min: int | None = None,
+        ts_max: int | None = None,
+        limit: int | None = None,
+        tag: bytes | None = None,
     ) -> Iterator[tuple[bytes, RowCells]]:
         """Rows in key order with the newest visible cell per column.
 

@@ -143,12 +143,17 @@ class EmbeddedStore(FeatureStore):
             fam = split_column(col)[0]
             if fam not in fams:
                 bad = next(r for r in rows if r[1] == col)
-                raise ValueError(f"table {table!r} has no column family {fam.decode()!r} (cell {bad[0]!r} {col!r})")
+                raise ValueError(
+                    f"table {table!r} has no column family {fam.decode()!r} (cell {bad[0]!r} {col!r})"
+                )
         rows.sort(key=lambda r: (r[0], r[1]))  # key order turns B-tree inserts into appends
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(f'INSERT OR REPLACE INTO "{self._t(table)}" (row, col, value, ts) VALUES (?, ?, ?, ?)', rows)
+                self._conn.executemany(
+                    f'INSERT OR REPLACE INTO "{self._t(table)}" (row, col, value, ts) VALUES (?, ?, ?, ?)',
+                    rows,
+                )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -171,11 +176,15 @@ class EmbeddedStore(FeatureStore):
                 lo, hi = f.name.encode() + b":", f.name.encode() + b";"
                 if f.ttl_seconds is not None:
                     cut = self.clock() - f.ttl_seconds * 1000
-                    removed += self._conn.execute(f'DELETE FROM "{self._t(table)}" WHERE col >= ? AND col < ? AND ts < ?', (lo, hi, cut)).rowcount
+                    removed += self._conn.execute(
+                        f'DELETE FROM "{self._t(table)}" WHERE col >= ? AND col < ? AND ts < ?', (lo, hi, cut)
+                    ).rowcount
                 removed += self._conn.execute(
                     f'DELETE FROM "{self._t(table)}" WHERE (row, col, ts) IN (SELECT row, col, ts FROM '
-                    f'(SELECT row, col, ts, ROW_NUMBER() OVER (PARTITION BY row, col ORDER BY ts DESC) AS n '
-                    f'FROM "{self._t(table)}" WHERE col >= ? AND col < ?) WHERE n > ?)', (lo, hi, f.max_versions)).rowcount
+                    f"(SELECT row, col, ts, ROW_NUMBER() OVER (PARTITION BY row, col ORDER BY ts DESC) AS n "
+                    f'FROM "{self._t(table)}" WHERE col >= ? AND col < ?) WHERE n > ?)',
+                    (lo, hi, f.max_versions),
+                ).rowcount
             self._conn.execute("COMMIT")
         return removed
 
@@ -196,8 +205,13 @@ class EmbeddedStore(FeatureStore):
     def _visibility(self, spec: TableSpec):
         """Per-family (ttl cutoff ms or None, max_versions)."""
         now = self.clock()
-        return {f.name.encode(): (now - f.ttl_seconds * 1000 if f.ttl_seconds is not None else None, f.max_versions)
-                for f in spec.families}
+        return {
+            f.name.encode(): (
+                now - f.ttl_seconds * 1000 if f.ttl_seconds is not None else None,
+                f.max_versions,
+            )
+            for f in spec.families
+        }
 
     def row(self, table, row, columns=None, versions=1, ts_min=None, ts_max=None):
         spec = self.table_spec(table)
@@ -220,8 +234,18 @@ class EmbeddedStore(FeatureStore):
                 cells.append((bytes(value), ts))
         return out
 
-    def scan(self, table, row_prefix=None, row_start=None, row_stop=None, columns=None, ts_min=None, ts_max=None,
-             limit=None, tag=None) -> Iterator[tuple[bytes, RowCells]]:
+    def scan(
+        self,
+        table,
+        row_prefix=None,
+        row_start=None,
+        row_stop=None,
+        columns=None,
+        ts_min=None,
+        ts_max=None,
+        limit=None,
+        tag=None,
+    ) -> Iterator[tuple[bytes, RowCells]]:
         spec = self.table_spec(table)
         vis = self._visibility(spec)
         t = self._t(table)
@@ -234,7 +258,11 @@ class EmbeddedStore(FeatureStore):
         if tag is not None:
             conds.append(f'row IN (SELECT row FROM "{t}" WHERE col = ? AND value = ?)')
             args += [tag, b"1"]
-        sql = f'SELECT row, col, ts, value FROM "{t}"' + (" WHERE " + " AND ".join(conds) if conds else " WHERE 1") + where
+        sql = (
+            f'SELECT row, col, ts, value FROM "{t}"'
+            + (" WHERE " + " AND ".join(conds) if conds else " WHERE 1")
+            + where
+        )
         sql += " ORDER BY row, col, ts DESC"
         cur = self._conn.execute(sql, (*args, *cargs))
         fam_of: dict[bytes, tuple] = {}

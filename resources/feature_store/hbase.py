@@ -35,10 +35,24 @@ class HBaseStore(FeatureStore):
         Pool connections, mutations per Thrift call, attempts on a transient connection error.
     """
 
-    def __init__(self, host: str, port: int = 9090, table_prefix: str = "recstack", pool_size: int = 4,
-                 batch_size: int = 5000, retries: int = 3, timeout_ms: int | None = 60_000):
-        self.pool = happybase.ConnectionPool(size=pool_size, host=host, port=port, table_prefix=table_prefix,
-                                             timeout=timeout_ms, autoconnect=True)
+    def __init__(
+        self,
+        host: str,
+        port: int = 9090,
+        table_prefix: str = "recstack",
+        pool_size: int = 4,
+        batch_size: int = 5000,
+        retries: int = 3,
+        timeout_ms: int | None = 60_000,
+    ):
+        self.pool = happybase.ConnectionPool(
+            size=pool_size,
+            host=host,
+            port=port,
+            table_prefix=table_prefix,
+            timeout=timeout_ms,
+            autoconnect=True,
+        )
         self.batch_size = batch_size
         self.retries = retries
 
@@ -67,15 +81,24 @@ class HBaseStore(FeatureStore):
         def go(c):
             if spec.name.encode() in c.tables() or spec.name in [t.decode() for t in c.tables()]:
                 return
-            c.create_table(spec.name, {f.name: {"max_versions": f.max_versions,
-                                                 **({"time_to_live": f.ttl_seconds} if f.ttl_seconds else {})}
-                                       for f in spec.families})
+            c.create_table(
+                spec.name,
+                {
+                    f.name: {
+                        "max_versions": f.max_versions,
+                        **({"time_to_live": f.ttl_seconds} if f.ttl_seconds else {}),
+                    }
+                    for f in spec.families
+                },
+            )
+
         self._retry(go)
 
     def drop_table(self, name: str) -> None:
         def go(c):
             if name.encode() in c.tables():
                 c.delete_table(name, disable=True)
+
         self._retry(go)
 
     def tables(self) -> list[str]:
@@ -83,16 +106,26 @@ class HBaseStore(FeatureStore):
 
     def table_spec(self, name: str) -> TableSpec:
         fams = self._retry(lambda c: c.table(name).families())
-        return TableSpec(name, tuple(
-            FamilySpec(f.decode(), max_versions=d["max_versions"], ttl_seconds=None if d["time_to_live"] in (-1, 2147483647) else d["time_to_live"])
-            for f, d in sorted(fams.items())))
+        return TableSpec(
+            name,
+            tuple(
+                FamilySpec(
+                    f.decode(),
+                    max_versions=d["max_versions"],
+                    ttl_seconds=None if d["time_to_live"] in (-1, 2147483647) else d["time_to_live"],
+                )
+                for f, d in sorted(fams.items())
+            ),
+        )
 
     def put_cells(self, table: str, cells: Iterable[Put]) -> int:
         rows = list(cells)
         fams = {f.name.encode() for f in self.table_spec(table).families}
         for r, c, _v, _ts in rows:
             if split_column(c)[0] not in fams:
-                raise ValueError(f"table {table!r} has no column family {split_column(c)[0].decode()!r} (cell {r!r} {c!r})")
+                raise ValueError(
+                    f"table {table!r} has no column family {split_column(c)[0].decode()!r} (cell {r!r} {c!r})"
+                )
         # happybase batches carry one timestamp each: group by ts, send batch_size mutations a call.
         by_ts: dict[int, list[Put]] = {}
         for cell in rows:
@@ -104,6 +137,7 @@ class HBaseStore(FeatureStore):
                 with t.batch(timestamp=ts, batch_size=self.batch_size) as b:
                     for r, col, v, _ in group:
                         b.put(r, {col: v})
+
         self._retry(go)
         return len(rows)
 
@@ -120,16 +154,32 @@ class HBaseStore(FeatureStore):
             cols = list(t.row(row, columns=columns, timestamp=ts_max).keys())
             out = {}
             for col in cols:
-                cells = t.cells(row, col, versions=versions if ts_min is None else max(versions, 1000),
-                                timestamp=ts_max, include_timestamp=True)
+                cells = t.cells(
+                    row,
+                    col,
+                    versions=versions if ts_min is None else max(versions, 1000),
+                    timestamp=ts_max,
+                    include_timestamp=True,
+                )
                 cells = [(v, ts) for v, ts in cells if ts_min is None or ts >= ts_min][:versions]
                 if cells:
                     out[col] = cells
             return out
+
         return self._retry(go)
 
-    def scan(self, table, row_prefix=None, row_start=None, row_stop=None, columns=None, ts_min=None, ts_max=None,
-             limit=None, tag=None) -> Iterator[tuple[bytes, RowCells]]:
+    def scan(
+        self,
+        table,
+        row_prefix=None,
+        row_start=None,
+        row_stop=None,
+        columns=None,
+        ts_min=None,
+        ts_max=None,
+        limit=None,
+        tag=None,
+    ) -> Iterator[tuple[bytes, RowCells]]:
         filt = None
         cols = list(columns) if columns else None
         if tag is not None:
@@ -139,10 +189,21 @@ class HBaseStore(FeatureStore):
                 cols.append(tag)  # the filter only sees columns the scan reads
         with self._conn() as c:
             n = 0
-            for key, data in c.table(table).scan(row_start=row_start, row_stop=row_stop, row_prefix=row_prefix,
-                                                 columns=cols, filter=filt, timestamp=ts_max, include_timestamp=True):
-                cells = {k: v for k, v in data.items() if (ts_min is None or v[1] >= ts_min)
-                         and (columns is None or k != tag or tag in columns or split_column(tag)[0] in columns)}
+            for key, data in c.table(table).scan(
+                row_start=row_start,
+                row_stop=row_stop,
+                row_prefix=row_prefix,
+                columns=cols,
+                filter=filt,
+                timestamp=ts_max,
+                include_timestamp=True,
+            ):
+                cells = {
+                    k: v
+                    for k, v in data.items()
+                    if (ts_min is None or v[1] >= ts_min)
+                    and (columns is None or k != tag or tag in columns or split_column(tag)[0] in columns)
+                }
                 if not cells:
                     continue
                 yield key, cells

@@ -1,4 +1,5 @@
-"""Dagster resources of the feature warehouse: the store (typed backend configs), the CRM source, the export target."""
+"""Dagster resources of the feature warehouse: the store (typed backend configs), the CRM source, the
+export target."""
 
 from __future__ import annotations
 

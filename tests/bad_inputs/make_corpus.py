@@ -18,7 +18,9 @@ def interactions() -> dict[str, bytes]:
         "empty.csv": b"",
         "header_only.csv": h.encode(),
         "undecodable.csv": good.encode() + b"3,\xff\xfe11,1700000200,4\n",
-        "truncated.jsonl": b'{"user_id": 1, "item_id": 10, "ts": 1700000000, "rating": 4}\n{"user_id": 2, "item_',
+        "truncated.jsonl": (
+            b'{"user_id": 1, "item_id": 10, "ts": 1700000000, "rating": 4}\n{"user_id": 2, "item_'
+        ),
         "wrong_separator.csv": good.replace(",", ";").encode(),
         "wrong_separator.dat": b"1,10,4,1700000000\n2,10,3,1700000100\n",
         "missing_column.csv": b"user_id,item_id,rating\n1,10,4\n",
@@ -60,12 +62,17 @@ def entity_profiles() -> dict[str, bytes]:
 
 def kb_documents() -> dict[str, bytes]:
     h = "doc_id,title,questions\n"
-    good = h + "1,reset password,how do i reset my password|forgot my password\n2,block card,my card was stolen|block my card\n"
+    good = (
+        h + "1,reset password,how do i reset my password|forgot my password\n2,block card,my card was "
+        "stolen|block my card\n"
+    )
     return {
         "empty.csv": b"",
         "header_only.csv": h.encode(),
         "undecodable.csv": good.encode() + b"3,\xff\xfe,x\n",
-        "truncated.jsonl": b'{"doc_id": 1, "title": "reset password", "questions": ["how do i reset"]}\n{"doc_id": 2, "ti',
+        "truncated.jsonl": (
+            b'{"doc_id": 1, "title": "reset password", "questions": ["how do i reset"]}\n{"doc_id": 2, "ti'
+        ),
         "wrong_separator.csv": good.replace(",", ";").encode(),
         "missing_column.csv": b"doc_id,questions\n1,a|b\n",
         "word_id.csv": (h + "faq-1,reset password,a|b\nfaq-2,block card,c\n").encode(),
@@ -73,7 +80,9 @@ def kb_documents() -> dict[str, bytes]:
         "empty_title.csv": (h + "1,,a|b\n2,block card,c\n").encode(),
         "negative_id.csv": (h + "-1,reset password,a\n2,block card,c\n").encode(),
         "out_of_range_id.csv": (h + "99999999999999999999,reset password,a\n2,block card,c\n").encode(),
-        "duplicate_rows.csv": (good + "1,reset password,how do i reset my password|forgot my password\n").encode(),
+        "duplicate_rows.csv": (
+            good + "1,reset password,how do i reset my password|forgot my password\n"
+        ).encode(),
     }
 
 
@@ -88,7 +97,11 @@ def crm_events() -> dict[str, bytes]:
         "empty.csv": b"",
         "header_only.csv": h.encode(),
         "undecodable.csv": good.encode() + b"e3,user,\xff\xfe,login,01,2026-03-01T10:00:00Z,1,{}\n",
-        "truncated.jsonl": b'{"event_id": "e1", "entity_type": "user", "entity_id": "u1", "feature": "login", "line": "01"}\n{"event_',
+        "truncated.jsonl": (
+            b'{"event_id": "e1", "entity_type": "user", "entity_id": "u1", "feature": "login", '
+            b'"line": "01"}\n'
+            b'{"event_'
+        ),
         "wrong_separator.csv": good.replace(",", ";").encode(),
         "missing_column.csv": good.replace(",value", "").replace(",1,{}", ",{}").encode(),
         "word_value.csv": (h + row(1, value="lots")).encode(),
@@ -116,12 +129,19 @@ def feature_dictionary() -> dict[str, bytes]:
         "inf_window.csv": (h + "user,1,login_cnt,x,COUNT,inf,login_cnt,sum\n").encode(),
         "negative_id.csv": (h + "user,-1,login_cnt,x,COUNT,3,login_cnt,sum\n").encode(),
         "out_of_range_id.csv": (h + "user,99999999999999999999,login_cnt,x,COUNT,3,login_cnt,sum\n").encode(),
-        "duplicate_rows.csv": (good + "user,1,login_cnt,logins per day,COUNT|SUM,3|7,login_cnt,sum\n").encode(),
+        "duplicate_rows.csv": (
+            good + "user,1,login_cnt,logins per day,COUNT|SUM,3|7,login_cnt,sum\n"
+        ).encode(),
     }
 
 
-ENTRIES = {"interactions": interactions, "entity_profiles": entity_profiles, "kb_documents": kb_documents,
-           "crm_events": crm_events, "feature_dictionary": feature_dictionary}
+ENTRIES = {
+    "interactions": interactions,
+    "entity_profiles": entity_profiles,
+    "kb_documents": kb_documents,
+    "crm_events": crm_events,
+    "feature_dictionary": feature_dictionary,
+}
 
 
 if __name__ == "__main__":

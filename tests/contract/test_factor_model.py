@@ -63,7 +63,12 @@ def test_save_load_round_trip_without_pickle(trained, tmp_path):
     engine, m, _, _ = trained
     m.save(tmp_path / "m")
     with zipfile.ZipFile(tmp_path / "m" / "factors.npz") as z:  # plain .npy members, no object arrays
-        assert sorted(z.namelist()) == ["item_factors.npy", "item_ids.npy", "user_factors.npy", "user_ids.npy"]
+        assert sorted(z.namelist()) == [
+            "item_factors.npy",
+            "item_ids.npy",
+            "user_factors.npy",
+            "user_ids.npy",
+        ]
     with np.load(tmp_path / "m" / "factors.npz", allow_pickle=False) as arrays:
         assert all(arrays[k].dtype != object for k in arrays.files)
     back = FactorModel.load(tmp_path / "m")
@@ -77,7 +82,9 @@ def test_recommend_returns_padded_ids_and_scores_without_seen_items(trained):
     users = np.r_[m.user_ids[:50], -5]  # -5: an unknown user
     k = len(m.item_ids)  # every item: rows with seen items must pad
     ids, scores = m.recommend(users, k=k, exclude=train)
-    assert ids.shape == scores.shape == (len(users), k) and ids.dtype == np.int64 and scores.dtype == np.float32
+    assert (
+        ids.shape == scores.shape == (len(users), k) and ids.dtype == np.int64 and scores.dtype == np.float32
+    )
     assert (ids[-1] == -1).all() and np.isneginf(scores[-1]).all()
     seen = interaction_mask(train, users, m.item_ids)
     for r in range(len(users) - 1):
@@ -85,7 +92,7 @@ def test_recommend_returns_padded_ids_and_scores_without_seen_items(trained):
         n_seen = seen[r].nnz
         assert len(got) == len(m.item_ids) - n_seen  # exactly the unseen items, then padding
         assert not set(got.tolist()) & set(m.item_ids[seen[r].indices].tolist())
-        assert (ids[r][len(got):] == -1).all() and np.isneginf(scores[r][len(got):]).all()
+        assert (ids[r][len(got) :] == -1).all() and np.isneginf(scores[r][len(got) :]).all()
         assert np.all(np.diff(scores[r][: len(got)]) <= 0)  # best first
     small, _ = m.recommend(users[:3], k=5)
     assert small.shape == (3, 5) and (small[:, 0] >= 0).all()

@@ -35,17 +35,27 @@ def store(request, tmp_path):
     else:
         host = settings.env("RECSTACK_TEST_HBASE_HOST")
         if not host:
-            pytest.skip("no live HBase: set RECSTACK_TEST_HBASE_HOST to a Thrift server to run the contract against it")
+            pytest.skip(
+                "no live HBase: set RECSTACK_TEST_HBASE_HOST to a Thrift server to run the contract against "
+                "it"
+            )
         from resources.feature_store.hbase import HBaseStore
 
-        s = HBaseStore(host, int(settings.env("RECSTACK_TEST_HBASE_PORT", "9090")), table_prefix=f"rt{uuid.uuid4().hex[:6]}")
+        s = HBaseStore(
+            host,
+            int(settings.env("RECSTACK_TEST_HBASE_PORT", "9090")),
+            table_prefix=f"rt{uuid.uuid4().hex[:6]}",
+        )
         yield s
         for t in s.tables():
             s.drop_table(t)
 
 
 NOW = int(time.time() * 1000)
-SPEC = TableSpec("events", (FamilySpec("d", max_versions=3), FamilySpec("m", max_versions=1, ttl_seconds=3600), FamilySpec("tag")))
+SPEC = TableSpec(
+    "events",
+    (FamilySpec("d", max_versions=3), FamilySpec("m", max_versions=1, ttl_seconds=3600), FamilySpec("tag")),
+)
 
 
 @pytest.fixture
@@ -111,8 +121,15 @@ def test_target_population_tag_filter(table):
 
 
 def test_deletes(table):
-    table.put_cells("events", [(b"r1", b"d:a", b"1", NOW), (b"r1", b"d:b", b"1", NOW), (b"r1", b"m:c", b"1", NOW),
-                               (b"r2", b"d:a", b"1", NOW)])
+    table.put_cells(
+        "events",
+        [
+            (b"r1", b"d:a", b"1", NOW),
+            (b"r1", b"d:b", b"1", NOW),
+            (b"r1", b"m:c", b"1", NOW),
+            (b"r2", b"d:a", b"1", NOW),
+        ],
+    )
     table.delete("events", b"r1", [b"d:a"])
     assert set(table.row("events", b"r1")) == {b"d:b", b"m:c"}
     table.delete("events", b"r1", [b"d"])

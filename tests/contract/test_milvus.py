@@ -48,7 +48,9 @@ def client(request, tmp_path):
         c = milvus_client(request.getfixturevalue("milvus_server"))
         yield c
         for name in c.list_collections():
-            for a in c.list_aliases(name).get("aliases", []) if isinstance(c.list_aliases(name), dict) else []:
+            for a in (
+                c.list_aliases(name).get("aliases", []) if isinstance(c.list_aliases(name), dict) else []
+            ):
                 c.drop_alias(a)
             c.drop_collection(name)
 
@@ -59,12 +61,19 @@ def data(n=3000, d=16, seed=0):
     x = (c[rng.integers(0, 30, n)] + 0.2 * rng.normal(size=(n, d))).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     ids = np.arange(10_000, 10_000 + n, dtype=np.int64)
-    scalars = pd.DataFrame({"line": np.where(np.arange(n) % 2 == 0, "01", "02"), "region": np.where(np.arange(n) % 3 == 0, "north", "south"),
-                            "type": "company"})
+    scalars = pd.DataFrame(
+        {
+            "line": np.where(np.arange(n) % 2 == 0, "01", "02"),
+            "region": np.where(np.arange(n) % 3 == 0, "north", "south"),
+            "type": "company",
+        }
+    )
     return ids, x, scalars
 
 
-SPEC = CollectionSpec(alias="rs_users", dim=16, index_type="IVF_SQ8", nlist=32, nprobe=16, partitions=("01", "02"))
+SPEC = CollectionSpec(
+    alias="rs_users", dim=16, index_type="IVF_SQ8", nlist=32, nprobe=16, partitions=("01", "02")
+)
 
 
 def test_publish_verifies_and_serves_through_the_alias(client):
@@ -86,7 +95,15 @@ def test_filters_candidates_and_partitions(client):
     ids, x, sc = data()
     publish(client, SPEC, ids, x, sc)
     mask = (sc["line"] == "01").to_numpy() & (sc["region"] == "north").to_numpy()
-    got, _ = search(client, "rs_users", x[:10], 10, SPEC, filter='line == "01" and region == "north"', consistency="Strong")
+    got, _ = search(
+        client,
+        "rs_users",
+        x[:10],
+        10,
+        SPEC,
+        filter='line == "01" and region == "north"',
+        consistency="Strong",
+    )
     assert (got >= 0).all()  # 500 rows match: every query gets 10 hits, not an empty answer
     assert set(got.ravel().tolist()) <= set(ids[mask].tolist())
     truth = _exact_filtered(x, ids, x[:10], 10, mask)
@@ -96,9 +113,13 @@ def test_filters_candidates_and_partitions(client):
     # the space comes back whole only when every list is probed.
     every_list = replace(SPEC, nprobe=1024)  # >= any nlist (Milvus Lite builds its segments with 128)
     got, _ = search(client, "rs_users", x[:3], 20, every_list, filter=f"id in {cand}", consistency="Strong")
-    assert all(sorted(row[:10].tolist()) == sorted(cand) for row in got) and (got[:, 10:] == -1).all()  # all ten; padded
+    assert (
+        all(sorted(row[:10].tolist()) == sorted(cand) for row in got) and (got[:, 10:] == -1).all()
+    )  # all ten; padded
     got, _ = search(client, "rs_users", x[:5], 10, SPEC, partitions=["02"], consistency="Strong")
-    assert (got >= 0).all() and set(got.ravel().tolist()) <= set(ids[(sc["line"] == "02").to_numpy()].tolist())
+    assert (got >= 0).all() and set(got.ravel().tolist()) <= set(
+        ids[(sc["line"] == "02").to_numpy()].tolist()
+    )
     truth = _exact_filtered(x, ids, x[:5], 10, (sc["line"] == "02").to_numpy())
     assert np.mean([np.intersect1d(a, b).size / 10 for a, b in zip(got, truth)]) >= 0.9
 
@@ -208,7 +229,11 @@ def _kill_mid_publish(uri: str, tmp_path, n: int) -> str:
 def test_a_publish_killed_mid_write_leaves_the_last_good_version_serving(backend, tmp_path, request):
     """SIGKILL two publishes mid-write: the alias keeps serving v1 whole; each next publish drops the
     half-built build first, and retention keeps the last *verified* versions (v1, not a half-built one)."""
-    uri = str(tmp_path / "milvus" / "lite.db") if backend == "lite" else request.getfixturevalue("milvus_server")
+    uri = (
+        str(tmp_path / "milvus" / "lite.db")
+        if backend == "lite"
+        else request.getfixturevalue("milvus_server")
+    )
     alias_spec = SPEC
     c = milvus_client(uri)
     ids, x, sc = data(6000)
@@ -218,7 +243,9 @@ def test_a_publish_killed_mid_write_leaves_the_last_good_version_serving(backend
     half_built = [_kill_mid_publish(uri, tmp_path, 12_000) for _ in range(2)]
     assert half_built == ["rs_users__v2", "rs_users__v3"]
     c = milvus_client(uri)
-    if backend == "lite":  # Milvus Lite releases its collections when its process ends; a server keeps them loaded
+    if (
+        backend == "lite"
+    ):  # Milvus Lite releases its collections when its process ends; a server keeps them loaded
         c.load_collection("rs_users__v1")
     try:
         assert serving_collection(c, "rs_users") == "rs_users__v1"

@@ -64,7 +64,9 @@ def _venv_exe(name: str) -> str:
     return shutil.which(name) or str(Path(sys.executable).with_name(name))
 
 
-def _wait(ready: Callable[[], bool], proc: subprocess.Popen | None, timeout: float, what: str, log: Path) -> None:
+def _wait(
+    ready: Callable[[], bool], proc: subprocess.Popen | None, timeout: float, what: str, log: Path
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -134,13 +136,23 @@ def milvus_server(folder: Path) -> Iterator[str]:
     data = folder / "milvus-data"
     port = free_port()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([exe, "--data", str(data), "--proxy-port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [exe, "--data", str(data), "--proxy-port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         uri = f"http://127.0.0.1:{port}"
         try:
             _wait(lambda: port_open(port), proc, 180, "milvus-server", log_path)
             # The proxy listens before the coordinators are ready.
-            _wait(lambda: milvus_client(uri).list_collections() is not None, None, 120, "milvus-server", log_path)
+            _wait(
+                lambda: milvus_client(uri).list_collections() is not None,
+                None,
+                120,
+                "milvus-server",
+                log_path,
+            )
             yield uri
         finally:
             release(uri)
@@ -155,9 +167,27 @@ def mlflow_server(folder: Path, backend_uri: str | None = None) -> Iterator[str]
     port = free_port()
     log_path = folder / "mlflow-server.log"
     backend_uri = backend_uri or f"sqlite:///{folder / 'mlflow.db'}"
-    yield from _http_server([_venv_exe("mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", backend_uri, "--artifacts-destination", str(folder / "artifacts")],
-                            port, "/health", "mlflow server", log_path, env=settings.child_env(MLFLOW_DISABLE_TELEMETRY="true"))
+    yield from _http_server(
+        [
+            _venv_exe("mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            backend_uri,
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        port,
+        "/health",
+        "mlflow server",
+        log_path,
+        env=settings.child_env(MLFLOW_DISABLE_TELEMETRY="true"),
+    )
 
 
 @contextmanager
@@ -167,9 +197,15 @@ def dagster_dev(folder: Path, env: dict[str, str]) -> Iterator[str]:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log_path = folder / "dagster-dev.log"
-    yield from _http_server([_venv_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                            port, "/server_info", "dagster dev", log_path, env=settings.child_env(**env),
-                            cwd=Path(__file__).resolve().parents[2])
+    yield from _http_server(
+        [_venv_exe("dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        port,
+        "/server_info",
+        "dagster dev",
+        log_path,
+        env=settings.child_env(**env),
+        cwd=Path(__file__).resolve().parents[2],
+    )
 
 
 def _http_server(cmd: list[str], port: int, health: str, what: str, log_path: Path, **popen) -> Iterator[str]:
@@ -199,7 +235,9 @@ def postgres_server(folder: Path, databases: tuple[str, ...] = ()) -> Iterator[s
     """
     bindir = postgres_bin()
     if bindir is None:
-        raise NotInstalled("PostgreSQL server binaries not found (Debian package `postgresql`; `make test` installs it)")
+        raise NotInstalled(
+            "PostgreSQL server binaries not found (Debian package `postgresql`; `make test` installs it)"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     as_user: list[str] = []
     if os.geteuid() == 0:
@@ -217,8 +255,19 @@ def postgres_server(folder: Path, databases: tuple[str, ...] = ()) -> Iterator[s
             raise ServerUnavailable(f"{Path(args[0]).name} failed: {out.stderr.strip()[-400:]}")
 
     run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log_path), "-w", "-t", "60",
-        "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off", "start")
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(log_path),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off",
+        "start",
+    )
     url = f"postgresql://postgres@127.0.0.1:{port}"
     try:
         import psycopg
@@ -228,6 +277,9 @@ def postgres_server(folder: Path, databases: tuple[str, ...] = ()) -> Iterator[s
                 conn.execute(f'CREATE DATABASE "{db}"')
         yield url
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+        )
         if as_user:
             shutil.rmtree(folder, ignore_errors=True)

@@ -1,4 +1,5 @@
-"""A small, real serving state built in-process (no MLflow): shared by the API tests and the load benchmark."""
+"""A small, real serving state built in-process (no MLflow): shared by the API tests and the load
+benchmark."""
 
 from __future__ import annotations
 
@@ -30,8 +31,13 @@ def hashed_words(texts: list[str], dim: int = 256) -> np.ndarray:
     return l2_normalize(v)
 
 
-def build_state(version: str = "1", n_entities: int = 300, n_interactions: int = 4000, n_users: int | None = None,
-                entity_vectors: np.ndarray | None = None) -> ServingState:
+def build_state(
+    version: str = "1",
+    n_entities: int = 300,
+    n_interactions: int = 4000,
+    n_users: int | None = None,
+    entity_vectors: np.ndarray | None = None,
+) -> ServingState:
     profiles = generate_profiles(n_entities, seed=1)
     enc = EntityEncoder.fit(profiles, EntityVectorParams(epochs=20))
     vecs = enc.encode(profiles)[0] if entity_vectors is None else entity_vectors
@@ -44,11 +50,22 @@ def build_state(version: str = "1", n_entities: int = 300, n_interactions: int =
     kb = generate_kb()
     docs = kb["docs"]
     kb_index = HybridKbIndex.build(docs, document_vectors(hashed_words, docs), "char")
-    caps = {c: Capability(f"recstack-{c}", version, "champion", f"idx-{version}") for c in ("entities", "lookalike", "kb")}
-    return ServingState(entity_index=entity_index, entity_profiles=profiles, encode_entities=lambda d: enc.encode(d)[0],
-                        user_index=users, item_index=items, interactions=inter[["user_id", "item_id", "confidence"]],
-                        kb_index=kb_index, kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
-                        encode_texts=hashed_words, versions=caps)
+    caps = {
+        c: Capability(f"recstack-{c}", version, "champion", f"idx-{version}")
+        for c in ("entities", "lookalike", "kb")
+    }
+    return ServingState(
+        entity_index=entity_index,
+        entity_profiles=profiles,
+        encode_entities=lambda d: enc.encode(d)[0],
+        user_index=users,
+        item_index=items,
+        interactions=inter[["user_id", "item_id", "confidence"]],
+        kb_index=kb_index,
+        kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
+        encode_texts=hashed_words,
+        versions=caps,
+    )
 
 
 def kb_queries() -> pd.DataFrame:

@@ -61,9 +61,18 @@ def captured_output(path: Path):
     logging handler that writes to a console stream (pymilvus and dagster bind theirs at import),
     and file descriptors 1 and 2 (gRPC's C core and other native code)."""
     consoles = {id(s) for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)}
-    loggers = [logging.getLogger(), *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger))]
-    handlers = [h for lg in loggers for h in lg.handlers
-                if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) and id(h.stream) in consoles]
+    loggers = [
+        logging.getLogger(),
+        *(lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)),
+    ]
+    handlers = [
+        h
+        for lg in loggers
+        for h in lg.handlers
+        if isinstance(h, logging.StreamHandler)
+        and not isinstance(h, logging.FileHandler)
+        and id(h.stream) in consoles
+    ]
     sys.stdout.flush()
     sys.stderr.flush()
     with open(path, "w+b", buffering=0) as raw:
@@ -104,5 +113,7 @@ def materialize_slice(home: Path, spark_resource) -> SliceRun:
         # The console logger at INFO, as make run prints it.
         config = {**TINY, "loggers": {"console": {"config": {"log_level": "INFO"}}}}
         with dg.DagsterInstance.get() as instance, captured_output(log_path):
-            result = job.execute_in_process(instance=instance, run_config=config, resources={"spark": spark_resource})
+            result = job.execute_in_process(
+                instance=instance, run_config=config, resources={"spark": spark_resource}
+            )
     return SliceRun(home, result, log_path.read_text(errors="replace"))

@@ -28,7 +28,9 @@ from resources.feature_store.base import FamilySpec, FeatureStore, TableSpec
 
 Hbase = thriftpy2.load(str(Path(happybase.__file__).with_name("Hbase.thrift")), module_name="Hbase_thrift")
 
-_SCVF = re.compile(r"SingleColumnValueFilter\s*\(\s*'([^']*)'\s*,\s*'([^']*)'\s*,\s*=\s*,\s*'binary:([^']*)'\s*,\s*true\s*,\s*true\s*\)")
+_SCVF = re.compile(
+    r"SingleColumnValueFilter\s*\(\s*'([^']*)'\s*,\s*'([^']*)'\s*,\s*=\s*,\s*'binary:([^']*)'\s*,\s*true\s*,\s*true\s*\)"
+)
 
 
 class _Handler:
@@ -58,8 +60,14 @@ class _Handler:
         name = name.decode()
         if name in self.s.tables():
             raise Hbase.AlreadyExists(message=f"table {name} exists")
-        fams = tuple(FamilySpec(f.name.decode().rstrip(":"), max_versions=f.maxVersions,
-                                ttl_seconds=None if f.timeToLive in (-1, None, 2147483647) else f.timeToLive) for f in families)
+        fams = tuple(
+            FamilySpec(
+                f.name.decode().rstrip(":"),
+                max_versions=f.maxVersions,
+                ttl_seconds=None if f.timeToLive in (-1, None, 2147483647) else f.timeToLive,
+            )
+            for f in families
+        )
         self._call(self.s.create_table, TableSpec(name, fams))
 
     def deleteTable(self, name):
@@ -76,9 +84,14 @@ class _Handler:
 
     def getColumnDescriptors(self, name):
         spec = self._call(self.s.table_spec, name.decode())
-        return {f"{f.name}:".encode(): Hbase.ColumnDescriptor(name=f"{f.name}:".encode(), maxVersions=f.max_versions,
-                                                               timeToLive=f.ttl_seconds if f.ttl_seconds else 2147483647)
-                for f in spec.families}
+        return {
+            f"{f.name}:".encode(): Hbase.ColumnDescriptor(
+                name=f"{f.name}:".encode(),
+                maxVersions=f.max_versions,
+                timeToLive=f.ttl_seconds if f.ttl_seconds else 2147483647,
+            )
+            for f in spec.families
+        }
 
     def compact(self, name):
         pass
@@ -123,10 +136,14 @@ class _Handler:
     # -- reads ----------------------------------------------------------------------------
     @staticmethod
     def _result(row, cells: dict) -> Hbase.TRowResult:
-        return Hbase.TRowResult(row=row, columns={c: Hbase.TCell(value=v, timestamp=ts) for c, (v, ts) in cells.items()})
+        return Hbase.TRowResult(
+            row=row, columns={c: Hbase.TCell(value=v, timestamp=ts) for c, (v, ts) in cells.items()}
+        )
 
     def _row(self, table, row, columns, ts):
-        got = self._call(self.s.row, table.decode(), row, [c.rstrip(b":") for c in columns or []] or None, 1, None, ts)
+        got = self._call(
+            self.s.row, table.decode(), row, [c.rstrip(b":") for c in columns or []] or None, 1, None, ts
+        )
         return [self._result(row, {c: v[0] for c, v in got.items()})] if got else []
 
     def getRow(self, table, row, attributes):
@@ -165,8 +182,16 @@ class _Handler:
                 raise Hbase.IllegalArgument(message=f"unsupported filter: {scan.filterString!r}")
             tag = f"{m.group(1)}:{m.group(2)}".encode()
         cols = [c.rstrip(b":") for c in (scan.columns or [])] or None
-        it = self._call(lambda: self._materialize_scan(table.decode(), row_start=scan.startRow or None, row_stop=scan.stopRow or None,
-                                            columns=cols, ts_max=scan.timestamp, tag=tag))
+        it = self._call(
+            lambda: self._materialize_scan(
+                table.decode(),
+                row_start=scan.startRow or None,
+                row_stop=scan.stopRow or None,
+                columns=cols,
+                ts_max=scan.timestamp,
+                tag=tag,
+            )
+        )
         sid = next(self.ids)
         self.scanners[sid] = it
         return sid
@@ -181,7 +206,9 @@ class _Handler:
         return self.scannerOpenWithScan(table, Hbase.TScan(startRow=start, columns=columns), attributes)
 
     def scannerOpenWithStop(self, table, start, stop, columns, attributes):
-        return self.scannerOpenWithScan(table, Hbase.TScan(startRow=start, stopRow=stop, columns=columns), attributes)
+        return self.scannerOpenWithScan(
+            table, Hbase.TScan(startRow=start, stopRow=stop, columns=columns), attributes
+        )
 
     def scannerGetList(self, sid, n):
         it = self.scanners.get(sid)
@@ -213,7 +240,9 @@ class ThriftGateway:
                 s.bind((self.host, 0))
                 self.port = s.getsockname()[1]
         # client_timeout=None: the default 3 s drops idle pooled connections.
-        self.server = make_server(Hbase.Hbase, _Handler(self.store), self.host, self.port, client_timeout=None)
+        self.server = make_server(
+            Hbase.Hbase, _Handler(self.store), self.host, self.port, client_timeout=None
+        )
         self.thread = threading.Thread(target=self.server.serve, daemon=True, name="hbase-thrift-gateway")
         self.thread.start()
         deadline = time.monotonic() + 10
