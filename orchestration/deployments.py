@@ -17,6 +17,7 @@ from resources.feature_store.resource import (
     ExportResource,
     FeatureStoreResource,
     HBaseConfig,
+    WarehouseLayoutResource,
 )
 from resources.milvus import MilvusResource
 from resources.mlflow_tracking import MlflowResource
@@ -40,6 +41,7 @@ def local_resources() -> dict:
             backend=EmbeddedConfig(path=str(h / "feature_store" / "store.sqlite"))
         ),
         "crm": CrmSourceResource(),
+        "warehouse_layout": WarehouseLayoutResource(),
         "exports": ExportResource(root=str(h / "exports")),
         "milvus": MilvusResource(uri=str(h / "milvus" / "recstack.db")),  # Milvus Lite
     }
@@ -61,6 +63,7 @@ def prod_resources() -> dict:
         "feature_store": FeatureStoreResource(
             backend=HBaseConfig(host=dg.EnvVar("RECSTACK_HBASE_HOST"), table_prefix="recstack")
         ),
+        "warehouse_layout": WarehouseLayoutResource(),  # the image's packaged layout
         "crm": CrmSourceResource(
             events_path=dg.EnvVar("RECSTACK_CRM_EVENTS_PATH"),
             opportunities_path=dg.EnvVar("RECSTACK_CRM_OPPORTUNITIES_PATH"),

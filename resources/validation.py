@@ -80,8 +80,9 @@ def _exc_dicts(info: dict) -> list[dict]:
     return [v for v in info.values() if isinstance(v, dict)]
 
 
-def validate_frame(df: pd.DataFrame, suite_path: str | Path) -> ValidationSummary:
-    """Validate ``df`` against the suite stored at ``suite_path``."""
+def validate_frame(df: pd.DataFrame, suite_path: str | Path, params: dict | None = None) -> ValidationSummary:
+    """Validate ``df`` against the suite stored at ``suite_path``; ``params`` fill the suite's
+    ``{"$PARAMETER": name}`` values (the warehouse's lines, event types, dimensions)."""
     suite = load_suite(suite_path)
     ctx, ds = _context()
     name = f"{suite.name}"
@@ -93,7 +94,10 @@ def validate_frame(df: pd.DataFrame, suite_path: str | Path) -> ValidationSummar
         bd = asset.get_batch_definition("whole")
     except (KeyError, LookupError):
         bd = asset.add_batch_definition_whole_dataframe("whole")
-    res = bd.get_batch(batch_parameters={"dataframe": df}).validate(suite)
+    batch = bd.get_batch(batch_parameters={"dataframe": df})
+    res = batch.validate(
+        suite, expectation_parameters={k: list(v) for k, v in (params or {}).items()} or None
+    )
     failures = [_describe(r) for r in res.results if not r.success]
     return ValidationSummary(
         suite=suite.name,
@@ -109,11 +113,12 @@ class GreatExpectationsResource(ConfigurableResource):
 
     suites_dir: str = DEFAULT_SUITES_DIR
 
-    def validate(self, df: pd.DataFrame, suite: str) -> ValidationSummary:
+    def validate(self, df: pd.DataFrame, suite: str, params: dict | None = None) -> ValidationSummary:
+        """Validate ``df`` against ``suites_dir/<suite>.json`` (``params``: its parameters)."""
         path = Path(self.suites_dir) / f"{suite}.json"
         if not path.exists():
             raise FileNotFoundError(f"no expectation suite {suite!r} at {path}")
-        return validate_frame(df, path)
+        return validate_frame(df, path, params)
 
 
 class InputError(ValueError):

@@ -20,7 +20,12 @@ from assets.ingest.ingest_assets import (
     interactions,
     kb_documents,
 )
-from resources.feature_store.resource import CrmSourceResource, EmbeddedConfig, FeatureStoreResource
+from resources.feature_store.resource import (
+    CrmSourceResource,
+    EmbeddedConfig,
+    FeatureStoreResource,
+    WarehouseLayoutResource,
+)
 from resources.validation import GreatExpectationsResource
 
 CORPUS = Path(__file__).resolve().parent / "bad_inputs"
@@ -125,13 +130,19 @@ def _materialize(entry: str, path: Path, tmp_path: Path, events: list) -> list:
         gen = kb_documents(config=KbConfig(source="file", path=str(path), test_fraction=0.5), gx=GX)
     elif entry == "crm_events":
         ctx = dg.build_asset_context(partition_key="2026-03-01")
-        gen = raw_events(ctx, crm=CrmSourceResource(events_path=str(path)), gx=GX)
+        gen = raw_events(
+            ctx,
+            crm=CrmSourceResource(events_path=str(path)),
+            gx=GX,
+            warehouse_layout=WarehouseLayoutResource(),
+        )
     else:
         events.append(
             feature_dictionary(
                 dg.build_asset_context(),
                 config=DictionaryConfig(path=str(path)),
                 feature_store=_dictionary_store(tmp_path),
+                warehouse_layout=WarehouseLayoutResource(),
             )
         )
         return events

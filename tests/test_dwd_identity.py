@@ -11,8 +11,11 @@ from datetime import date, timedelta
 import pandas as pd
 
 from assets.features.layers import build_dwd, dwd_frame, mid_daily_values, parse_dwd
+from assets.features.warehouse_config import load_warehouse_config
 from assets.ingest.crm import CrmSpec, daily_events, population
 from resources.validation import GreatExpectationsResource
+
+LAYOUT = load_warehouse_config()
 
 RAW = {"entity_type": "phone", "entity_id": "p1", "feature": "call", "line": "01", "detail": "{}"}
 
@@ -37,7 +40,7 @@ def test_a_year_of_days_passes_the_dwd_suite():
     frames, collisions, days_with_collisions = [], 0, []
     for i in range(365):
         day = end - timedelta(days=i)
-        batch = build_dwd(daily_events(day, spec, pop))
+        batch = build_dwd(daily_events(day, LAYOUT, spec, pop))
         assert batch.redeliveries == 0, day
         assert len(batch.cells) == batch.events_in, day  # every distinct event kept
         collisions += batch.collisions
@@ -55,7 +58,7 @@ def test_a_year_of_days_passes_the_dwd_suite():
 
 def test_the_day_that_failed_make_run():
     """2026-11-27 has distinct events on one qualifier: both are kept and the suite passes."""
-    batch = build_dwd(daily_events(date(2026, 11, 27)))
+    batch = build_dwd(daily_events(date(2026, 11, 27), LAYOUT))
     assert batch.collisions >= 1
     quals = [c[1] for c in batch.cells]
     assert len(set(zip([c[0] for c in batch.cells], quals))) == len(quals)
@@ -89,7 +92,7 @@ def test_a_redelivered_event_is_one_event():
         b"d:call_01_20210508101358_108": b'{"event_id":"e1","src":"realtime"}',
         b"d:call_01_20210508110000_30": b'{"event_id":"e2"}',
     }
-    mid = mid_daily_values(parse_dwd(_scan(batch.cells)))
+    mid = mid_daily_values(parse_dwd(_scan(batch.cells)), LAYOUT)
     assert dict(zip(mid["mid_feature"], mid["value"])) == {"call_cnt": 2.0, "call_sum": 138.0}
     # Building the same batch again gives the same cells: re-materializing overwrites, adds nothing.
     assert build_dwd(ev).cells == batch.cells
@@ -118,7 +121,7 @@ def test_distinct_events_in_the_same_second_both_survive():
     # The order of delivery does not change which event gets which qualifier (offline and
     # real-time writers of the same events converge).
     assert sorted(build_dwd(ev.iloc[::-1]).cells) == sorted(batch.cells)
-    mid = mid_daily_values(parse_dwd(_scan(batch.cells)))
+    mid = mid_daily_values(parse_dwd(_scan(batch.cells)), LAYOUT)
     got = {(f, line): v for f, line, v in zip(mid["mid_feature"], mid["line"], mid["value"])}
     assert got == {
         ("call_cnt", "01"): 3.0,

@@ -6,12 +6,15 @@ import pytest
 
 from assets.features.dictionary import load_dictionary, parse_dictionary
 from assets.features.export import libsvm_export, opportunity_samples
-from assets.features.layers import DIMS, MID_FEATURES, dwd_cells, dwd_frame, output_columns
+from assets.features.layers import dwd_cells, dwd_frame, output_columns
+from assets.features.warehouse_config import load_warehouse_config
 from assets.ingest.crm import CrmSpec, daily_events
 
-ENTRIES = parse_dictionary(load_dictionary(), DIMS, MID_FEATURES)[:2]
-COLS = [c[-1] for c in output_columns(ENTRIES)]
-COUNT = next(name for _e, _l, f, _w, name in output_columns(ENTRIES) if f == "COUNT")
+LAYOUT = load_warehouse_config()
+
+ENTRIES = parse_dictionary(load_dictionary(), LAYOUT)[:2]
+COLS = [c[-1] for c in output_columns(ENTRIES, LAYOUT.lines)]
+COUNT = next(name for _e, _l, f, _w, name in output_columns(ENTRIES, LAYOUT.lines) if f == "COUNT")
 
 
 def _feats():
@@ -24,12 +27,16 @@ def _feats():
 def test_samples_use_dictionary_count_columns_not_name_matching():
     owners = pd.DataFrame({"opp_id": ["o1", "o2"], "owner": ["s1", "s2"]})
     snap = pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]})
-    out = opportunity_samples(_feats(), owners, snap, ENTRIES, "converted", require_activity=True)
+    out = opportunity_samples(
+        _feats(), owners, snap, ENTRIES, LAYOUT.lines, "converted", require_activity=True
+    )
     assert out["opp_id"].tolist() == ["o1"] and list(out.columns[:3]) == ["opp_id", "owner", "label"]
-    allrows = opportunity_samples(_feats(), owners, snap, ENTRIES, "converted", require_activity=False)
+    allrows = opportunity_samples(
+        _feats(), owners, snap, ENTRIES, LAYOUT.lines, "converted", require_activity=False
+    )
     assert allrows["opp_id"].tolist() == ["o1", "o2", "o3"] and pd.isna(allrows.loc[2, "owner"])
     with pytest.raises(ValueError, match="label column 'won'"):
-        opportunity_samples(_feats(), owners, snap, ENTRIES, "won")
+        opportunity_samples(_feats(), owners, snap, ENTRIES, LAYOUT.lines, "won")
 
 
 def test_libsvm_export_files_index_and_subsets():
@@ -38,6 +45,7 @@ def test_libsvm_export_files_index_and_subsets():
         pd.DataFrame({"opp_id": [], "owner": []}),
         pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]}),
         ENTRIES,
+        LAYOUT.lines,
         require_activity=False,
     )
     index = {COLS[0]: 7}  # an existing index is kept, new names are appended after its maximum
@@ -61,7 +69,9 @@ def test_libsvm_export_files_index_and_subsets():
 
 
 def test_dwd_frame_names_fields():
-    cells = dwd_cells(daily_events(pd.Timestamp("2026-03-01").date(), CrmSpec(n_users=20, n_opportunities=5)))
+    cells = dwd_cells(
+        daily_events(pd.Timestamp("2026-03-01").date(), LAYOUT, CrmSpec(n_users=20, n_opportunities=5))
+    )
     f = dwd_frame(cells)
     assert len(f) == len(cells) and f.dtypes["ts"] == np.int64
     assert f.loc[0, "rowkey"] == cells[0][0].decode() and f.loc[0, "qualifier"] == cells[0][1].decode()

@@ -9,9 +9,12 @@ import pandas as pd
 import pytest
 
 from assets.features.layers import day_ms, dwd_cells, table_specs
+from assets.features.warehouse_config import load_warehouse_config
 from assets.ingest.crm import CrmSpec, daily_events
 from resources.feature_store.embedded import EmbeddedStore
 from resources.feature_store.resource import CrmSourceResource
+
+LAYOUT = load_warehouse_config()
 
 pytestmark = pytest.mark.slow
 END = date.today() - timedelta(days=1)
@@ -94,7 +97,7 @@ def test_daily_chain_is_idempotent_and_dictionary_driven(recstack_home, tmp_path
 
 
 def test_bad_events_stop_the_partition_before_any_write(recstack_home, tmp_path):
-    ev = daily_events(END, CrmSpec(n_users=60, n_opportunities=40))
+    ev = daily_events(END, LAYOUT, CrmSpec(n_users=60, n_opportunities=40))
     ev.loc[4, "feature"] = "fax"
     ev.loc[9, "value"] = "lots"
     path = tmp_path / "events-{date}.csv"
@@ -126,7 +129,7 @@ def test_bad_events_stop_the_partition_before_any_write(recstack_home, tmp_path)
 def test_offline_and_realtime_writes_converge(tmp_path):
     store = EmbeddedStore(tmp_path / "s.sqlite")
     store.create_table(table_specs()["dwd_events"])
-    ev = daily_events(END, CrmSpec(n_users=30, n_opportunities=10))
+    ev = daily_events(END, LAYOUT, CrmSpec(n_users=30, n_opportunities=10))
     store.put_cells("dwd_events", dwd_cells(ev))  # offline batch
     live = ev.iloc[:5].assign(detail=json.dumps({"src": "realtime"}))
     store.put_cells("dwd_events", dwd_cells(live))  # the real-time writer saw the same events

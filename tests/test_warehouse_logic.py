@@ -9,8 +9,6 @@ import pytest
 from assets.features.dictionary import DictionaryError, load_dictionary, parse_dictionary
 from assets.features.export import extend_index, subset_index, to_jsonl, to_libsvm
 from assets.features.layers import (
-    DIMS,
-    MID_FEATURES,
     bad_raw_rows,
     compute_window_table,
     dwd_cells,
@@ -19,13 +17,16 @@ from assets.features.layers import (
     scd2_as_of,
     scd2_merge,
 )
+from assets.features.warehouse_config import load_warehouse_config
 from assets.ingest.crm import CrmSpec, daily_events, population
+
+LAYOUT = load_warehouse_config()
 
 DAY = date(2026, 5, 1)
 
 
 def entries():
-    return parse_dictionary(load_dictionary(), DIMS, MID_FEATURES)
+    return parse_dictionary(load_dictionary(), LAYOUT)
 
 
 def test_default_dictionary_parses_and_bad_rows_are_named():
@@ -37,26 +38,32 @@ def test_default_dictionary_parses_and_bad_rows_are_named():
     with pytest.raises(
         DictionaryError, match=r"dictionary row 3 \(id=3, name='login_cnt'\): unknown window function"
     ):
-        parse_dictionary(bad, DIMS, MID_FEATURES)
-    bad = df.copy()
-    bad.loc[0, "times"] = "3|14"
-    with pytest.raises(DictionaryError, match=r"row 1 .*unknown window\(s\) \[14\]"):
-        parse_dictionary(bad, DIMS, MID_FEATURES)
+        parse_dictionary(bad, LAYOUT)
+    ok = df.copy()
+    ok.loc[0, "times"] = "3|14"  # any window up to the layout's history_days
+    assert parse_dictionary(ok, LAYOUT)[0].windows == (3, 14)
+    for times, bad_w in (("3|181", "[181]"), ("0|7", "[0]")):
+        bad = df.copy()
+        bad.loc[0, "times"] = times
+        with pytest.raises(
+            DictionaryError, match=rf"row 1 .*window\(s\) \{bad_w[:-1]}\] outside 1\.\.180 days"
+        ):
+            parse_dictionary(bad, LAYOUT)
     bad = df.copy()
     bad.loc[1, "data_src"] = "fax_cnt"
     with pytest.raises(DictionaryError, match="unknown data_src 'fax_cnt'"):
-        parse_dictionary(bad, DIMS, MID_FEATURES)
+        parse_dictionary(bad, LAYOUT)
 
 
 def test_raw_rows_are_checked_by_row():
-    ev = daily_events(DAY, CrmSpec(n_users=50, n_opportunities=20))
-    assert bad_raw_rows(ev) == []
+    ev = daily_events(DAY, LAYOUT, CrmSpec(n_users=50, n_opportunities=20))
+    assert bad_raw_rows(ev, LAYOUT) == []
     bad = ev.copy()
     bad.loc[3, "feature"] = "fax"
     bad.loc[5, "event_ts"] = "2026-05-01 25:00"
     bad.loc[7, "value"] = "lots"
     bad.loc[8, "line"] = "09"
-    msgs = " | ".join(bad_raw_rows(bad))
+    msgs = " | ".join(bad_raw_rows(bad, LAYOUT))
     for needle in (
         "unknown feature",
         f"row 3 (event_id={ev.event_id[3]})",
@@ -68,7 +75,7 @@ def test_raw_rows_are_checked_by_row():
         "row 8",
     ):
         assert needle in msgs
-    assert bad_raw_rows(ev.drop(columns="value")) == ["missing column(s) ['value']"]
+    assert bad_raw_rows(ev.drop(columns="value"), LAYOUT) == ["missing column(s) ['value']"]
 
 
 def test_dwd_cells_and_mid_values():
@@ -87,7 +94,7 @@ def test_dwd_cells_and_mid_values():
     cells = dwd_cells(ev)
     assert cells[0][1] == b"d:call_01_20210508101358_108"
     assert cells[0][3] == 1620468838000
-    mid = mid_daily_values(parse_dwd([(cells[0][0], {c[1]: (c[2], c[3]) for c in cells})]))
+    mid = mid_daily_values(parse_dwd([(cells[0][0], {c[1]: (c[2], c[3]) for c in cells})]), LAYOUT)
     got = {(r.mid_feature, r.line): r.value for r in mid.itertuples()}
     assert got == {
         ("call_cnt", "01"): 2,
@@ -109,7 +116,7 @@ def test_window_table_columns_and_dims():
         }
     )
     ents = pd.DataFrame({"entity_id": ["p1", "u1", "u2"], "dim": ["phone", "user", "user"]})
-    t = compute_window_table(long, ents, es).set_index("entity_id")
+    t = compute_window_table(long, ents, es, LAYOUT.lines).set_index("entity_id")
     assert t.loc["p1", "call_cnt_01_SUM_3d"] == 2 and t.loc["p1", "call_cnt_01_SUM_7d"] == 6
     assert t.loc["p1", "call_cnt_01_MAXPARTITION_7d"] == 5
     assert np.isnan(t.loc["u1", "call_cnt_01_SUM_7d"])  # phone feature on a user
@@ -132,11 +139,11 @@ def test_adding_a_dictionary_row_adds_columns_without_code():
             }
         ]
     )
-    es = parse_dictionary(pd.concat([df, extra], ignore_index=True), DIMS, MID_FEATURES)
+    es = parse_dictionary(pd.concat([df, extra], ignore_index=True), LAYOUT)
     long = pd.DataFrame(
         {"entity_id": ["u1"], "mid_feature": ["post_sum"], "line": ["01"], "offset": [2], "value": [3.0]}
     )
-    t = compute_window_table(long, pd.DataFrame({"entity_id": ["u1"], "dim": ["user"]}), es)
+    t = compute_window_table(long, pd.DataFrame({"entity_id": ["u1"], "dim": ["user"]}), es, LAYOUT.lines)
     assert t.loc[0, "post_len_01_SUM_7d"] == 3 and "post_len_02_MAX_30d" in t.columns
 
 
@@ -201,14 +208,22 @@ def test_window_suite_forbids_nan_counts_for_own_dim():
         }
     )
     t = compute_window_table(
-        long, pd.DataFrame({"entity_id": ["p1", "p2", "u1"], "dim": ["phone", "phone", "user"]}), entries()
+        long,
+        pd.DataFrame({"entity_id": ["p1", "p2", "u1"], "dim": ["phone", "phone", "user"]}),
+        entries(),
+        LAYOUT.lines,
     )
     gx = GreatExpectationsResource()
-    assert gx.validate(t, "window_features").success  # p2 has no activity: COUNT 0, SUM 0, not NaN
+    assert gx.validate(
+        t, "window_features", LAYOUT.suite_params()
+    ).success  # p2 has no activity: COUNT 0, SUM 0, not NaN
     bad = t.copy()
     bad.loc[1, "call_cnt_01_COUNT_3d"] = np.nan
-    msg = gx.validate(bad, "window_features").message()
+    msg = gx.validate(bad, "window_features", LAYOUT.suite_params()).message()
     assert "expect_column_values_to_not_be_null(call_cnt_01_COUNT_3d): 1 of 2 rows unexpected" in msg
     bad = t.copy()
     bad.loc[0, "call_cnt_01_SUM_7d"] = 0.0  # SUM over 7 days below SUM over 3 days
-    assert "expect_column_pair_values_a_to_be_greater_than_b" in gx.validate(bad, "window_features").message()
+    assert (
+        "expect_column_pair_values_a_to_be_greater_than_b"
+        in gx.validate(bad, "window_features", LAYOUT.suite_params()).message()
+    )

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from assets.features.window_kernel import FUNCS, WINDOWS
+from assets.features.warehouse_config import WarehouseConfig
+from assets.features.window_kernel import FUNCS
 from resources.validation import InputError
 
 DEFAULT_PATH = Path(__file__).with_name("data") / "feature_dictionary.csv"
@@ -37,8 +38,14 @@ class Entry:
     explain: str = ""
 
 
-def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tuple[str, ...]) -> list[Entry]:
-    """Validate and parse dictionary rows (row numbers in errors are 1-based data rows)."""
+def parse_dictionary(df: pd.DataFrame, config: WarehouseConfig) -> list[Entry]:
+    """Validate and parse dictionary rows against the warehouse ``config``.
+
+    A row's ``dim`` must be one of the config's dimensions, its ``data_src`` one of the MID
+    features its event types build, and its windows positive integers up to ``history_days``.
+    Row numbers in errors are 1-based data rows.
+    """
+    dims, mid_features, hist = config.dims, config.mid_features, config.history_days
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise DictionaryError(f"feature dictionary lacks columns {missing}")
@@ -59,9 +66,12 @@ def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tupl
             windows = tuple(int(w) for w in str(r["times"]).split("|") if w.strip())
         except ValueError:
             raise DictionaryError(f"{where}: windows {r['times']!r} are not integers") from None
-        bad_w = [w for w in windows if w not in WINDOWS]
+        bad_w = [w for w in windows if not 1 <= w <= hist]
         if bad_w or not windows:
-            raise DictionaryError(f"{where}: unknown window(s) {bad_w or '(none)'}; known: {list(WINDOWS)}")
+            raise DictionaryError(
+                f"{where}: window(s) {bad_w or '(none)'} outside 1..{hist} days "
+                "(history_days of the warehouse config)"
+            )
         if r["dim"] not in dims:
             raise DictionaryError(f"{where}: unknown dim {r['dim']!r}; known: {list(dims)}")
         if r["data_src"] not in mid_features:
@@ -84,6 +94,11 @@ def parse_dictionary(df: pd.DataFrame, dims: tuple[str, ...], mid_features: tupl
             )
         )
     return entries
+
+
+def history_needed(entries: list[Entry]) -> int:
+    """Days of MID a day's window features read: the longest window the dictionary uses."""
+    return max(w for e in entries for w in e.windows)
 
 
 def load_dictionary(path: str | Path = DEFAULT_PATH) -> pd.DataFrame:

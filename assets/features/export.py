@@ -11,33 +11,51 @@ import pandas as pd
 
 from assets.features.dictionary import Entry
 from assets.features.layers import output_columns
+from assets.features.warehouse_config import WarehouseConfig
 
 NON_FEATURES = ("opp_id", "owner", "label")
 
 MODEL_FEATURES_DIR = Path(__file__).with_name("data") / "model_features"
 
 
-def aggregate_to_opportunities(app: pd.DataFrame, opps: pd.DataFrame, entries: list[Entry]) -> pd.DataFrame:
-    """Roll entity features up to opportunities through their linked user and phone ids.
+def opportunity_links(opps: pd.DataFrame, config: WarehouseConfig) -> pd.DataFrame:
+    """``opp_id, entity_id, dim``: each opportunity's entities through every dimension's ``link``
+    column (a list column such as ``user_ids``, or one id such as ``owner``)."""
+    parts = []
+    for d in config.dimensions:
+        if d.link not in opps.columns:
+            raise ValueError(
+                f"dimension {d.name!r} links through column {d.link!r}, not in the opportunities"
+            )
+        part = (
+            opps[["opp_id", d.link]].explode(d.link).rename(columns={d.link: "entity_id"}).assign(dim=d.name)
+        )
+        parts.append(part)
+    return pd.concat(parts).dropna(subset=["entity_id"])
 
-    ``opps`` has ``opp_id`` and list columns ``user_ids``, ``phone_ids``. Each derived column is
-    aggregated over the opportunity's entities of the column's dim by the entry's ``agg_rule``
-    (NaNs skipped; an opportunity with no such entity gets NaN).
+
+def aggregate_to_opportunities(
+    app: pd.DataFrame,
+    opps: pd.DataFrame,
+    entries: list[Entry],
+    config: WarehouseConfig,
+    lines: tuple[str, ...],
+) -> pd.DataFrame:
+    """Roll entity features up to opportunities through their linked entities.
+
+    Each derived column (of ``lines``) is aggregated over the opportunity's entities of the
+    column's dim (:func:`opportunity_links`) by the entry's ``agg_rule`` (NaNs skipped; an
+    opportunity with no such entity gets NaN).
     """
-    links = pd.concat(
-        [
-            opps[["opp_id", "user_ids"]].explode("user_ids").rename(columns={"user_ids": "entity_id"}),
-            opps[["opp_id", "phone_ids"]].explode("phone_ids").rename(columns={"phone_ids": "entity_id"}),
-        ]
-    ).dropna()
+    links = opportunity_links(opps, config)[["opp_id", "entity_id"]]
     joined = links.merge(app, on="entity_id", how="inner")
     out = pd.DataFrame({"opp_id": opps["opp_id"]})
     by_rule: dict[str, list[str]] = {}
-    for e, _, _, _, name in output_columns(entries):
+    for e, _, _, _, name in output_columns(entries, lines):
         by_rule.setdefault(e.agg_rule, []).append(name)
     parts = [joined.groupby("opp_id")[cols].agg(rule) for rule, cols in by_rule.items()]
     agg = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=pd.Index([], name="opp_id"))
-    all_cols = [c[-1] for c in output_columns(entries)]
+    all_cols = [c[-1] for c in output_columns(entries, lines)]
     return out.merge(agg.reset_index(), on="opp_id", how="left").reindex(columns=["opp_id", *all_cols])
 
 
@@ -92,6 +110,7 @@ def opportunity_samples(
     owners: pd.DataFrame,
     snapshot: pd.DataFrame,
     entries: list[Entry],
+    lines: tuple[str, ...],
     label_column: str = "converted",
     require_activity: bool = True,
 ) -> pd.DataFrame:
@@ -112,7 +131,7 @@ def opportunity_samples(
     if require_activity:
         counts = [
             name
-            for _e, _l, func, _w, name in output_columns(entries)
+            for _e, _l, func, _w, name in output_columns(entries, lines)
             if func == "COUNT" and name in out.columns
         ]
         out = out[out[counts].fillna(0).sum(axis=1) > 0]

@@ -15,13 +15,11 @@ import numpy as np
 import pandas as pd
 
 from assets.features.dictionary import Entry
+from assets.features.warehouse_config import MID_AGGS, WarehouseConfig
 from assets.features.window_kernel import column_name, window_stats
-from assets.ingest.crm import EVENT_FEATURES, LINES, RAW_COLUMNS
+from assets.ingest.crm import RAW_COLUMNS
 from resources.feature_store.base import FamilySpec, TableSpec, entity_of, salted_rowkey
 
-MID_AGGS = ("cnt", "sum")
-MID_FEATURES = tuple(f"{f}_{a}" for f in EVENT_FEATURES for a in MID_AGGS)
-DIMS = ("user", "phone")
 OPEN_END = "99991231"
 DAY_MS = 86_400_000
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -50,8 +48,9 @@ def day_ms(day: date) -> int:
 
 
 # -- raw events ------------------------------------------------------------------------------
-def bad_raw_rows(df: pd.DataFrame, max_report: int = 5) -> list[str]:
-    """Reasons the raw events cannot be loaded, each naming the offending row(s)."""
+def bad_raw_rows(df: pd.DataFrame, config: WarehouseConfig, max_report: int = 5) -> list[str]:
+    """Reasons the raw events cannot be loaded, each naming the offending row(s); the known event types,
+    lines and their dimensions come from the warehouse ``config``."""
     missing = [c for c in RAW_COLUMNS if c not in df.columns]
     if missing:
         return [f"missing column(s) {missing}"]
@@ -65,8 +64,9 @@ def bad_raw_rows(df: pd.DataFrame, max_report: int = 5) -> list[str]:
                 f"{idx.size} row(s) with {what}: {rows}" + (" …" if idx.size > max_report else "")
             )
 
-    report(~df["feature"].isin(list(EVENT_FEATURES)), f"unknown feature (known: {list(EVENT_FEATURES)})")
-    report(~df["line"].astype(str).isin(LINES), f"unknown business line (known: {list(LINES)})")
+    event_dims = config.event_dims
+    report(~df["feature"].isin(list(event_dims)), f"unknown feature (known: {list(event_dims)})")
+    report(~df["line"].astype(str).isin(config.lines), f"unknown business line (known: {list(config.lines)})")
     report(
         ~df["event_ts"].astype(str).str.match(_TS_RE)
         | pd.to_datetime(df["event_ts"], errors="coerce", utc=True).isna(),
@@ -84,7 +84,7 @@ def bad_raw_rows(df: pd.DataFrame, max_report: int = 5) -> list[str]:
     vals = pd.to_numeric(df["value"], errors="coerce")
     report(vals.isna() | ~np.isfinite(vals.fillna(0)), "non-numeric value")
     report(vals < 0, "negative value (counts and durations are >= 0)")
-    expected_dim = df["feature"].map(EVENT_FEATURES)
+    expected_dim = df["feature"].map(event_dims)
     report(expected_dim.notna() & (df["entity_type"] != expected_dim), "entity_type not matching the feature")
     return problems
 
@@ -204,11 +204,16 @@ def parse_dwd(rows) -> pd.DataFrame:
 
 
 # -- MID ----------------------------------------------------------------------------------------
-def mid_daily_values(dwd: pd.DataFrame) -> pd.DataFrame:
-    """Per entity, feature and line: the day's event count and value sum (MID base features)."""
+def mid_daily_values(dwd: pd.DataFrame, config: WarehouseConfig) -> pd.DataFrame:
+    """Per entity, event type and line: the day's MID base features, each event type's configured
+    aggregations (``cnt``: events, ``sum``: the values' sum, ``max``: the largest value)."""
     if dwd.empty:
         return pd.DataFrame(columns=["entity_id", "mid_feature", "line", "value"])
-    g = dwd.groupby(["entity_id", "feature", "line"])["value"].agg(cnt="size", sum="sum").reset_index()
+    g = (
+        dwd.groupby(["entity_id", "feature", "line"])["value"]
+        .agg(cnt="size", sum="sum", max="max")
+        .reset_index()
+    )
     long = g.melt(
         id_vars=["entity_id", "feature", "line"],
         value_vars=list(MID_AGGS),
@@ -216,13 +221,21 @@ def mid_daily_values(dwd: pd.DataFrame) -> pd.DataFrame:
         value_name="value",
     )
     long["mid_feature"] = long["feature"] + "_" + long["agg"]
-    return long[["entity_id", "mid_feature", "line", "value"]].astype({"value": "float64"})
+    long = long[long["mid_feature"].isin(config.mid_features)]
+    return (
+        long[["entity_id", "mid_feature", "line", "value"]]
+        .astype({"value": "float64"})
+        .reset_index(drop=True)
+    )
 
 
-def mid_cells(mid: pd.DataFrame, day: date, targets: dict[str, str]) -> list[tuple[bytes, bytes, bytes, int]]:
+def mid_cells(
+    mid: pd.DataFrame, day: date, targets: dict[str, str], tags: tuple[bytes, ...]
+) -> list[tuple[bytes, bytes, bytes, int]]:
     """MID cells (qualifier ``{feature}_{line}_{yyyyMMdd}``, ts = the day) and target-population tags.
 
-    ``targets`` maps entity id → dim for the entities the APP layer computes.
+    ``targets`` maps entity id → dim for the entities the APP layer computes; each gets every tag
+    in ``tags`` (one per computation: ``t:target_{task}``) and its ``t:dim``.
     """
     ts, stamp = day_ms(day), f"{day:%Y%m%d}"
     cells = [
@@ -230,7 +243,7 @@ def mid_cells(mid: pd.DataFrame, day: date, targets: dict[str, str]) -> list[tup
         for e, f, l, v in zip(mid["entity_id"], mid["mid_feature"], mid["line"], mid["value"])
     ]
     for e, dim in targets.items():
-        cells.append((salted_rowkey(e), b"t:target", b"1", ts))
+        cells += [(salted_rowkey(e), tag, b"1", ts) for tag in tags]
         cells.append((salted_rowkey(e), b"t:dim", dim.encode(), ts))
     return cells
 
@@ -252,7 +265,7 @@ def parse_mid(rows, day: date) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 # -- APP: window features -------------------------------------------------------------------------
-def output_columns(entries: list[Entry], lines=LINES) -> list[tuple[Entry, str, str, int, str]]:
+def output_columns(entries: list[Entry], lines: tuple[str, ...]) -> list[tuple[Entry, str, str, int, str]]:
     """Every derived column: ``(entry, line, func, window, name)`` in a stable order."""
     return [
         (e, l, f, w, column_name(e.name, l, f, w))
@@ -264,7 +277,7 @@ def output_columns(entries: list[Entry], lines=LINES) -> list[tuple[Entry, str, 
 
 
 def compute_window_table(
-    long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], lines=LINES
+    long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], lines: tuple[str, ...]
 ) -> pd.DataFrame:
     """The APP window-feature table; the one function the single-node path and every Spark shard call.
 

@@ -13,11 +13,16 @@ import numpy as np
 import pandas as pd
 
 from assets.features.dictionary import Entry
-from assets.features.layers import LINES, compute_window_table, output_columns
+from assets.features.layers import compute_window_table, output_columns
 
 
 def window_table_spark(
-    spark, long: pd.DataFrame, entities: pd.DataFrame, entries: list[Entry], shards: int = 8
+    spark,
+    long: pd.DataFrame,
+    entities: pd.DataFrame,
+    entries: list[Entry],
+    lines: tuple[str, ...],
+    shards: int = 8,
 ) -> pd.DataFrame:
     """Compute the APP table on Spark; returns it as pandas, rows sorted by ``entity_id``."""
     from pyspark.sql.types import BinaryType, IntegerType, StructField, StructType
@@ -26,12 +31,12 @@ def window_table_spark(
     ent_index = pd.Index(ents["entity_id"])
     dims = sorted(ents["dim"].unique())
     feats = sorted({e.data_src for e in entries})
-    lg = long[long["entity_id"].isin(ent_index) & long["mid_feature"].isin(feats) & long["line"].isin(LINES)]
+    lg = long[long["entity_id"].isin(ent_index) & long["mid_feature"].isin(feats) & long["line"].isin(lines)]
     e = ent_index.get_indexer(lg["entity_id"]).astype(np.int32)
     order = np.argsort(e, kind="stable")
     e = e[order]
     f = pd.Index(feats).get_indexer(lg["mid_feature"]).astype(np.int8)[order]
-    l = pd.Index(LINES).get_indexer(lg["line"]).astype(np.int8)[order]
+    l = pd.Index(lines).get_indexer(lg["line"]).astype(np.int8)[order]
     o = lg["offset"].to_numpy(np.int16)[order]
     v = lg["value"].to_numpy(np.float64)[order]
     # Pack each entity's cells into byte strings (one row per entity, empty for inactive ones).
@@ -56,11 +61,11 @@ def window_table_spark(
             StructField("v", BinaryType()),
         ]
     )
-    names = [c[-1] for c in output_columns(entries)]
+    names = [c[-1] for c in output_columns(entries, lines)]
     # One binary column of float64s per row: a ~1,000-column schema costs Spark more in code
     # generation and Arrow conversion than the computation itself.
     out_schema = StructType([StructField("e", IntegerType()), StructField("x", BinaryType())])
-    feats_a, lines_a, dims_a = np.array(feats), np.array(LINES), np.array(dims)
+    feats_a, lines_a, dims_a = np.array(feats), np.array(lines), np.array(dims)
 
     def shard(batches):
         pdf = pd.concat(list(batches), ignore_index=True)
@@ -79,7 +84,7 @@ def window_table_spark(
                 "value": np.frombuffer(b"".join(pdf["v"]), np.float64),
             }
         )
-        t = compute_window_table(lg, ent_df, entries)
+        t = compute_window_table(lg, ent_df, entries, tuple(lines))
         x = np.ascontiguousarray(t[names].to_numpy(np.float64))
         yield pd.DataFrame({"e": t["entity_id"].to_numpy(np.int32), "x": [r.tobytes() for r in x]})
 

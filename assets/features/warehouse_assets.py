@@ -12,16 +12,15 @@ from typing import Literal
 import dagster as dg
 import pandas as pd
 
-from assets.features.dictionary import DEFAULT_PATH, load_dictionary, parse_dictionary
+from assets.features.dictionary import DEFAULT_PATH, history_needed, load_dictionary, parse_dictionary
 from assets.features.export import (
     aggregate_to_opportunities,
     libsvm_export,
     model_feature_lists,
+    opportunity_links,
     opportunity_samples,
 )
 from assets.features.layers import (
-    DIMS,
-    MID_FEATURES,
     app_cells,
     bad_raw_rows,
     build_dwd,
@@ -39,6 +38,8 @@ from assets.features.layers import (
     scd2_merge,
     table_specs,
 )
+from assets.features.warehouse_config import DEFAULT_PATH as LAYOUT_PATH
+from assets.features.warehouse_config import WarehouseConfig, load_warehouse_config
 from assets.ingest.crm import (
     CrmSpec,
     daily_events,
@@ -48,15 +49,22 @@ from assets.ingest.crm import (
 )
 from recstack.settings import warehouse_start
 from resources.feature_store.base import FeatureStore
-from resources.feature_store.resource import CrmSourceResource, ExportResource, FeatureStoreResource
+from resources.feature_store.resource import (
+    CrmSourceResource,
+    ExportResource,
+    FeatureStoreResource,
+    WarehouseLayoutResource,
+)
 from resources.retries import EXTERNAL_RETRY, transient_only
 from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource, InputError, ValidationSummary, gate
 
 daily = dg.DailyPartitionsDefinition(start_date=warehouse_start(), end_offset=0)
-# A day needs its 180 days of history: backfills run one partition per run, in order.
+# A day needs its history: backfills run one partition per run, in order.
 ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
-HISTORY_DAYS = 180
+# The dependency the UI shows spans the packaged layout's longest allowed window; a day reads as
+# many days as the dictionary's longest window (history_needed).
+HISTORY_DAYS = load_warehouse_config(LAYOUT_PATH).history_days
 
 
 def _day(context) -> date:
@@ -66,6 +74,14 @@ def _day(context) -> date:
 def _store(feature_store: FeatureStoreResource) -> FeatureStore:
     """The store with the warehouse tables ensured (TTL and VERSIONS from the resource)."""
     return feature_store.open(table_specs(feature_store.mid_ttl_days, feature_store.mid_versions).values())
+
+
+def _layout(warehouse_layout: WarehouseLayoutResource) -> WarehouseConfig:
+    """The validated warehouse layout; a bad file fails the step naming the entry (nothing written)."""
+    try:
+        return load_warehouse_config(warehouse_layout.path or LAYOUT_PATH)
+    except InputError as e:
+        raise e.failure() from None
 
 
 def _crm_spec(crm: CrmSourceResource) -> CrmSpec:
@@ -84,18 +100,25 @@ def _spec(name: str, desc: str) -> dg.AssetCheckSpec:
         _spec("raw_events", "row checks (feature, line, timestamp, value) + expectations/raw_events.json")
     ],
 )
-def raw_events(context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource):
-    """One day of CRM activity: calls (value = seconds), logins, posts, clicks on lines 01/02."""
+def raw_events(
+    context: dg.AssetExecutionContext,
+    crm: CrmSourceResource,
+    gx: GreatExpectationsResource,
+    warehouse_layout: WarehouseLayoutResource,
+):
+    """One day of CRM activity: the layout's event types (by default calls, value = seconds; logins,
+    posts, clicks) on its business lines, row-checked against the layout."""
+    layout = _layout(warehouse_layout)
     day, path = _day(context), crm.events_file(_day(context))
     try:
-        df = read_events_file(path) if path else daily_events(day, _crm_spec(crm))
+        df = read_events_file(path) if path else daily_events(day, layout, _crm_spec(crm))
     except InputError as e:
         raise e.failure() from None
-    problems = bad_raw_rows(df)
+    problems = bad_raw_rows(df, layout)
     summary = (
         ValidationSummary("raw_events", False, len(df), len(problems), problems)
         if problems
-        else gx.validate(df, "raw_events")
+        else gx.validate(df, "raw_events", layout.suite_params())
     )
     yield from gate(summary, "raw_events_suite")
     counts = df.groupby(["feature", "line"]).size().rename("events").reset_index()
@@ -189,17 +212,20 @@ def hbase_mid_daily(
     opportunity_snapshot: pd.DataFrame,
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
+    warehouse_layout: WarehouseLayoutResource,
 ):
-    """MID: per entity, feature and line the day's count and sum (``{feature}_{line}_{yyyyMMdd}``),
-    plus target-population tags for every user and phone linked to an opportunity."""
+    """MID: per entity, event type and line the day's aggregations (``{feature}_{agg}_{line}_{yyyyMMdd}``),
+    plus the target-population tags (``t:target_{task}`` per computation, and ``t:dim``) of every
+    entity an opportunity links to through a dimension of the layout."""
+    layout = _layout(warehouse_layout)
     day = _day(context)
     store = _store(feature_store)
     dwd = parse_dwd(store.scan("dwd_events", ts_min=day_ms(day), ts_max=day_ms(day) + 86_400_000))
-    mid = mid_daily_values(dwd)
-    yield from gate(gx.validate(mid, "mid_daily"), "hbase_mid_daily_suite")
-    targets = {u: "user" for us in opportunity_snapshot["user_ids"] for u in us}
-    targets.update({p: "phone" for ps in opportunity_snapshot["phone_ids"] for p in ps})
-    n = store.put_cells("mid_daily", mid_cells(mid, day, targets))
+    mid = mid_daily_values(dwd, layout)
+    yield from gate(gx.validate(mid, "mid_daily", layout.suite_params()), "hbase_mid_daily_suite")
+    links = opportunity_links(opportunity_snapshot, layout)
+    targets = dict(zip(links["entity_id"], links["dim"]))
+    n = store.put_cells("mid_daily", mid_cells(mid, day, targets, tuple(t.tag for t in layout.tasks)))
     yield dg.MaterializeResult(
         metadata={
             "cells": n,
@@ -237,12 +263,17 @@ class DictionaryConfig(dg.Config):
 
 @dg.asset(kinds={"csv", "hbase"})
 def feature_dictionary(
-    context: dg.AssetExecutionContext, config: DictionaryConfig, feature_store: FeatureStoreResource
+    context: dg.AssetExecutionContext,
+    config: DictionaryConfig,
+    feature_store: FeatureStoreResource,
+    warehouse_layout: WarehouseLayoutResource,
 ) -> dg.Output[pd.DataFrame]:
-    """The feature dictionary (a data file), validated row by row and loaded into its table."""
+    """The feature dictionary (a data file), validated row by row against the warehouse layout
+    (its dimensions, MID features and longest window) and loaded into its table."""
+    layout = _layout(warehouse_layout)
     try:
         df = load_dictionary(config.path)
-        entries = parse_dictionary(df, DIMS, MID_FEATURES)
+        entries = parse_dictionary(df, layout)
     except InputError as e:
         raise e.at(config.path).failure() from None
     df = df.assign(id=df["id"].astype("int64"))
@@ -254,7 +285,7 @@ def feature_dictionary(
             for k, v in r.items()
         ],
     )
-    n_cols = sum(len(e.funcs) * len(e.windows) * 2 for e in entries)
+    n_cols = sum(len(e.funcs) * len(e.windows) * len(layout.lines) for e in entries)
     return dg.Output(
         df,
         metadata={
@@ -266,10 +297,12 @@ def feature_dictionary(
 
 
 class WindowConfig(dg.Config):
-    """``numpy``: the single-node kernel; ``spark``: the same kernel in ``mapInPandas`` over entity shards."""
+    """``numpy``: the single-node kernel; ``spark``: the same kernel in ``mapInPandas`` over entity
+    shards. ``task``: the layout's computation whose tagged population and lines are computed."""
 
     engine: Literal["numpy", "spark"] = "numpy"
     spark_shards: int = 8
+    task: str = "conversion"
 
 
 @dg.asset(
@@ -296,15 +329,19 @@ def window_features(
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
     spark: SparkResource,
+    warehouse_layout: WarehouseLayoutResource,
 ):
-    """APP layer: every dictionary function × window × line for each target entity, from 180 days of MID."""
+    """APP layer: every dictionary function × window × line of the task, for each entity its MID tag
+    marks, from as many days of MID as the dictionary's longest window."""
+    layout = _layout(warehouse_layout)
+    task = layout.task(config.task)
     day = _day(context)
     store = _store(feature_store)
-    entries = parse_dictionary(feature_dictionary, DIMS, MID_FEATURES)
-    lo, hi = day_range(day, HISTORY_DAYS)
+    entries = parse_dictionary(feature_dictionary, layout)
+    lo, hi = day_range(day, history_needed(entries))
     t0 = time.perf_counter()
     long, dims = parse_mid(
-        store.scan("mid_daily", columns=[b"m", b"t"], ts_min=lo, ts_max=hi, tag=b"t:target"), day
+        store.scan("mid_daily", columns=[b"m", b"t"], ts_min=lo, ts_max=hi, tag=task.tag), day
     )
     read_s = time.perf_counter() - t0
     ents = pd.DataFrame({"entity_id": sorted(dims), "dim": [dims[e] for e in sorted(dims)]})
@@ -312,11 +349,13 @@ def window_features(
     if config.engine == "spark":
         from assets.features.spark_windows import window_table_spark
 
-        table = window_table_spark(spark.get_session(), long, ents, entries, shards=config.spark_shards)
+        table = window_table_spark(
+            spark.get_session(), long, ents, entries, task.lines, shards=config.spark_shards
+        )
     else:
-        table = compute_window_table(long, ents, entries)
+        table = compute_window_table(long, ents, entries, task.lines)
     comp_s = time.perf_counter() - t0
-    yield from gate(gx.validate(table, "window_features"), "window_features_suite")
+    yield from gate(gx.validate(table, "window_features", layout.suite_params()), "window_features_suite")
     n = store.put_cells("app_features", app_cells(table, day))
     values = int(table.shape[0] * (table.shape[1] - 2))
     yield dg.Output(
@@ -326,6 +365,9 @@ def window_features(
             "columns": table.shape[1] - 2,
             "app_cells": n,
             "engine": config.engine,
+            "task": task.name,
+            "lines": ", ".join(task.lines),
+            "history_days_read": history_needed(entries),
             "mid_values_read": len(long),
             "read_seconds": round(read_s, 2),
             "compute_seconds": round(comp_s, 3),
@@ -339,6 +381,7 @@ class SampleConfig(dg.Config):
 
     label_column: str = "converted"
     require_activity: bool = True  # drop opportunities whose entities have no activity at all
+    task: str = "conversion"  # the computation whose window features the samples carry (its lines)
 
 
 @dg.asset(
@@ -356,11 +399,14 @@ def opportunity_features(
     feature_dictionary: pd.DataFrame,
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
+    warehouse_layout: WarehouseLayoutResource,
 ):
-    """Entity features rolled up to opportunities by each feature's dictionary rule, with owner (as of
-    the day, from the SCD2 history) and label."""
-    entries = parse_dictionary(feature_dictionary, DIMS, MID_FEATURES)
-    feats = aggregate_to_opportunities(window_features, opportunity_snapshot, entries)
+    """Entity features rolled up to opportunities (through every dimension's link) by each feature's
+    dictionary rule, with owner (as of the day, from the SCD2 history) and label."""
+    layout = _layout(warehouse_layout)
+    lines = layout.task(config.task).lines
+    entries = parse_dictionary(feature_dictionary, layout)
+    feats = aggregate_to_opportunities(window_features, opportunity_snapshot, entries, layout, lines)
     hist = parse_scd2(_store(feature_store).scan("scd_opportunity_owner"), "opp_id")
     owners = (
         scd2_as_of(hist, _day(context))[["opp_id", "owner"]]
@@ -369,7 +415,7 @@ def opportunity_features(
     )
     try:
         out = opportunity_samples(
-            feats, owners, opportunity_snapshot, entries, config.label_column, config.require_activity
+            feats, owners, opportunity_snapshot, entries, lines, config.label_column, config.require_activity
         )
     except ValueError as e:
         raise dg.Failure(description=str(e)) from None

@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 
 FUNCS = ("COUNT", "SUM", "MAX", "MIN", "MAXPARTITION", "MEAN", "MEDIAN", "STD", "RANGE", "MODE")
-WINDOWS = (3, 7, 15, 30, 90, 180)
 
 
 def window_stats(
@@ -34,7 +33,7 @@ def window_stats(
     offset: np.ndarray,
     value: np.ndarray,
     n_groups: int,
-    windows=WINDOWS,
+    windows,
     funcs=FUNCS,
 ) -> dict[tuple[str, int], np.ndarray]:
     """Compute ``funcs`` over ``windows`` for every group.
@@ -49,6 +48,10 @@ def window_stats(
         The effective values (finite).
     n_groups : int
         Number of series; groups with no value get the empty-window results.
+    windows : sequence of int
+        Window lengths in days (offsets ``0 .. w-1``); any positive integers.
+    funcs : sequence of str
+        Names from :data:`FUNCS`.
 
     Returns
     -------

@@ -17,11 +17,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-EVENT_FEATURES = {"call": "phone", "login": "user", "post": "user", "click": "user"}
-LINES = ("01", "02")
 RAW_COLUMNS = ["event_id", "entity_type", "entity_id", "feature", "line", "event_ts", "value", "detail"]
-# Events per active day at engagement 1, per feature.
-_RATES = {"call": 0.6, "login": 1.2, "post": 0.15, "click": 2.0}
 
 
 @dataclass(frozen=True)
@@ -68,39 +64,91 @@ def _day_seed(spec: CrmSpec, day: date, salt: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, day.toordinal(), salt])
 
 
-def daily_events(day: date, spec: CrmSpec = CrmSpec(), pop: dict | None = None) -> pd.DataFrame:
-    """All raw events of one day (deterministic for ``(spec, day)``)."""
-    pop = pop or population(spec)
+def _pool(pop: dict, spec: CrmSpec, pool: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(entity ids, engagement, share of activity on the first line)`` of a simulator population.
+
+    Users and phones share the users' latent engagement; staff draw theirs from a stream of their
+    own, so adding a staff event leaves every other event of the day as it was.
+    """
     u = pop["users"]
+    if pool == "users":
+        return u["user_id"].to_numpy(), u["engagement"].to_numpy(), u["line01_share"].to_numpy()
+    if pool == "phones":
+        return u["phone_id"].to_numpy(), u["engagement"].to_numpy(), u["line01_share"].to_numpy()
+    rng = np.random.default_rng([spec.seed, 7])
+    ids = np.array([f"s{k:03d}" for k in range(spec.n_staff)])
+    return ids, rng.lognormal(0.0, 0.5, spec.n_staff), rng.random(spec.n_staff)
+
+
+def _lines(rng: np.random.Generator, share: np.ndarray, lines: tuple[str, ...]) -> np.ndarray:
+    """Each event's line: the first with probability ``share``, else one of the others uniformly.
+
+    One uniform draw per event, as with two lines (the default), so a config with the same two
+    lines draws the same events."""
+    u = rng.random(len(share))
+    if len(lines) == 1:
+        return np.full(len(u), lines[0])
+    # Past the first line's share, the rest of [0, 1) splits evenly among the other lines.
+    rest = ((u - share) / np.maximum(1 - share, 1e-12) * (len(lines) - 1)).astype(np.int64)
+    return np.asarray(lines)[np.where(u < share, 0, 1 + np.clip(rest, 0, len(lines) - 2))]
+
+
+def _values(rng: np.random.Generator, value: dict, k: int) -> np.ndarray:
+    kind = value["kind"]
+    if kind == "exponential":
+        return np.round(rng.exponential(value["mean"], k)) + value["offset"]
+    if kind == "integers":
+        return rng.integers(value["low"], value["high"], k)
+    return np.full(k, float(value["value"]))
+
+
+def daily_events(day: date, config, spec: CrmSpec = CrmSpec(), pop: dict | None = None) -> pd.DataFrame:
+    """All raw events of one day, for every event type of the warehouse config.
+
+    Parameters
+    ----------
+    day : date
+    config : WarehouseConfig
+        The lines, dimensions and event types to generate (``assets.features.warehouse_config``).
+    spec : CrmSpec
+        Population sizes and the seed.
+    pop : dict, optional
+        :func:`population`'s output (computed when not given).
+
+    Returns
+    -------
+    DataFrame
+        :data:`RAW_COLUMNS`, deterministic for ``(spec, day, config)``.
+    """
+    pop = pop or population(spec)
+    pools = {d.name: d.pool for d in config.dimensions}
     rng = _day_seed(spec, day, 1)
     base = datetime(day.year, day.month, day.day, tzinfo=UTC)
     frames = []
-    for feat, dim in EVENT_FEATURES.items():
-        counts = rng.poisson(_RATES[feat] * u["engagement"].to_numpy())
-        idx = np.repeat(np.arange(len(u)), counts)
+    for ev in config.events:
+        ids, eng, share = _pool(pop, spec, pools[ev.dim])
+        counts = rng.poisson(ev.rate * eng)
+        idx = np.repeat(np.arange(len(ids)), counts)
         k = idx.size
         if k == 0:
             continue
-        line = np.where(rng.random(k) < u["line01_share"].to_numpy()[idx], "01", "02")
+        line = _lines(rng, share[idx], config.lines)
         secs = rng.integers(8 * 3600, 22 * 3600, k)
-        value = (
-            (np.round(rng.exponential(110, k)) + 5)
-            if feat == "call"
-            else (rng.integers(1, 6, k) if feat == "click" else np.ones(k))
-        )
-        ent = (u["phone_id"] if dim == "phone" else u["user_id"]).to_numpy()[idx]
+        value = _values(rng, ev.value, k)
         frames.append(
             pd.DataFrame(
                 {
-                    "entity_type": dim,
-                    "entity_id": ent,
-                    "feature": feat,
+                    "entity_type": ev.dim,
+                    "entity_id": ids[idx],
+                    "feature": ev.name,
                     "line": line,
                     "event_ts": pd.Timestamp(base) + pd.to_timedelta(secs, unit="s"),
                     "value": value.astype(np.float64),
                 }
             )
         )
+    if not frames:
+        return pd.DataFrame(columns=RAW_COLUMNS)
     ev = (
         pd.concat(frames, ignore_index=True)
         .sort_values(["event_ts", "entity_id"], kind="stable")

@@ -95,6 +95,15 @@ class CrmSourceResource(ConfigurableResource):
         return self.opportunities_path.format(date=day.isoformat()) if self.opportunities_path else None
 
 
+class WarehouseLayoutResource(ConfigurableResource):
+    """Where the warehouse's layout is read from: a data file naming the business lines, dimensions,
+    base event types, the longest allowed window and the computations (see
+    ``assets/features/data/warehouse.yaml``). Empty: that packaged default. Adding a line, an event
+    type, a dimension or a longer window is an edit of that file and of the feature dictionary."""
+
+    path: str = ""
+
+
 class ExportResource(ConfigurableResource):
     """Where exported files (LibSVM) go: a folder or any ``pyarrow.fs`` URI."""
 
