@@ -17,7 +17,8 @@ import assets.indexes
 import assets.ingest
 import assets.retrieval
 import assets.tuning
-from assets.features.warehouse_assets import daily, feature_dictionary
+from assets.features._shared import daily
+from assets.features.app_assets import feature_dictionary
 from orchestration.deployments import executor_for, resources_for
 from orchestration.sensors import champion_alias_sensor, rebuild_als_serving
 from recstack import names

@@ -11,7 +11,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.features.warehouse_assets import DictionaryConfig, feature_dictionary, raw_events
+from assets.features.app_assets import DictionaryConfig, feature_dictionary
+from assets.features.warehouse_assets import raw_events
 from assets.ingest.ingest_assets import (
     EntityProfilesConfig,
     InteractionsConfig,

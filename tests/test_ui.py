@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 CHROMIUM = settings.env("RECSTACK_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "test-output" / "ui"
-STAGES = ("ingest", "features", "embeddings", "indexes", "retrieval", "evaluation")
+STAGES = ("ingest", "features", "tuning", "embeddings", "indexes", "retrieval", "evaluation")
 # Chromium's background services try hosts this sandbox cannot reach; keep it to the page.
 ARGS = [
     "--no-sandbox",
