@@ -123,7 +123,23 @@ def catalog_coverage(recommended: np.ndarray, n_items: int) -> float:
 def ranking_metrics(
     recommended: np.ndarray, indptr: np.ndarray, indices: np.ndarray, k: int, n_items: int | None = None
 ) -> dict[str, float]:
-    """All the standard top-k metrics at once, as ``{"precision@k": ..., ...}``."""
+    """All the standard top-k metrics at once (Microsoft Recommenders' conventions).
+
+    Parameters
+    ----------
+    recommended : ndarray of int, shape (n_users, >= k)
+        Item indices, best first, ``-1`` padded.
+    indptr, indices : ndarray
+        Each user's relevant items in CSR form (row ``u`` is ``indices[indptr[u]:indptr[u+1]]``).
+    k : int
+    n_items : int, optional
+        Catalogue size, for ``coverage@k``.
+
+    Returns
+    -------
+    dict
+        ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k`` (and ``coverage@k``).
+    """
     hits = hit_matrix(recommended, indptr, indices)
     n_rel = np.diff(indptr)
     out = {

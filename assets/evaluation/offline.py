@@ -41,10 +41,20 @@ class SplitSpec:
 
 
 def split_interactions(df: pd.DataFrame, spec: SplitSpec = SplitSpec()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split an interaction frame into ``(train, test)`` per user.
+    """Split an interaction frame per user.
 
-    Items a user has in train are removed from their test rows, so the metrics measure discovery
-    of new items, not repetition.
+    Parameters
+    ----------
+    df : DataFrame
+        ``user_id``, ``item_id``, ``ts`` (and any other columns, kept).
+    spec : SplitSpec
+        The rule: each user's last ``n`` by time, or a seeded random fraction.
+
+    Returns
+    -------
+    train, test : DataFrame
+        Items a user has in train are removed from their test rows, so the metrics measure
+        discovery of new items, not repetition.
     """
     if spec.method not in ("last_n", "random"):
         raise ValueError(f"unknown split method {spec.method!r} (last_n, random)")

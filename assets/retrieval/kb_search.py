@@ -118,7 +118,30 @@ class HybridKbIndex:
         n_candidates: int = 50,
         lexical_weight: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k document ids and scores per query for ``mode`` (``-1`` / ``-inf`` padded)."""
+        """Top-k documents per query.
+
+        Parameters
+        ----------
+        queries : list of str
+            Query texts (the lexical stages).
+        query_vecs : ndarray, optional
+            Their encoder vectors (needed by ``vector`` and ``hybrid``).
+        k : int
+        mode : {"bm25", "bm25_pr", "vector", "hybrid"}
+            BM25; BM25 × the PageRank prior; cosine to the entries' vectors; or the union of both
+            top-``n_candidates`` lists reranked by cosine.
+        n_candidates : int
+            Candidates per stage for ``hybrid``.
+        lexical_weight : float
+            ``hybrid`` only: weight of the normalised lexical score in the rerank.
+
+        Returns
+        -------
+        ids : ndarray of int64, shape (len(queries), k)
+            Document ids, ``-1`` padded.
+        scores : ndarray of float32, shape (len(queries), k)
+            ``-inf`` padded.
+        """
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
         if mode != "bm25" and mode != "bm25_pr" and query_vecs is None:

@@ -98,7 +98,32 @@ def i2u2u(
     exclude: np.ndarray | None = None,
     how: Literal["sum", "max", "mean"] = "sum",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seed items → their users (capped, most engaged first) → U2U; the item audience is excluded."""
+    """I2U2U: seed items → their users (capped, most engaged first) → U2U.
+
+    Parameters
+    ----------
+    seed_items : ndarray of int64
+    interactions : DataFrame
+        ``user_id``, ``item_id``, ``confidence``: the items' audiences.
+    user_index : VectorIndex
+        The user vectors' index.
+    size : int
+        Audience size.
+    k_per_seed : int
+        Neighbours fetched per seed user.
+    max_seed_users : int
+        Cap on the seed users (the most engaged with the seed items first).
+    exclude : ndarray of int64, optional
+        Users never returned (besides the items' own audience, always excluded).
+    how : {"sum", "max", "mean"}
+        How a candidate's similarities to the seeds combine.
+
+    Returns
+    -------
+    user_ids : ndarray of int64
+    scores : ndarray of float32
+        Best first, at most ``size``.
+    """
     audience = item_audience(seed_items, interactions)
     seeds = audience
     if audience.size > max_seed_users:
@@ -121,10 +146,28 @@ def i2i2u(
     k_items: int = 20,
     exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Seed items → similar items (similarity-weighted) → the users of those items.
+    """I2I2U: seed items → similar items (similarity-weighted) → the users of those items.
 
-    A user's score is the sum, over the expanded items they interacted with, of the item's best
-    similarity to a seed; the seeds' own audience is excluded (already converted).
+    Parameters
+    ----------
+    seed_items : ndarray of int64
+    interactions : DataFrame
+        ``user_id``, ``item_id``: the expanded items' users.
+    item_index : VectorIndex
+        The item vectors' index.
+    size : int
+        Audience size.
+    k_items : int
+        Similar items fetched per seed.
+    exclude : ndarray of int64, optional
+        Users never returned (besides the seeds' own audience, always excluded: already converted).
+
+    Returns
+    -------
+    user_ids : ndarray of int64
+    scores : ndarray of float32
+        Best first; a user's score is the sum, over the expanded items they interacted with, of
+        the item's best similarity to a seed.
     """
     seeds = np.intersect1d(np.asarray(seed_items, dtype=np.int64), item_index.ids)
     if seeds.size == 0:
