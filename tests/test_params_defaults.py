@@ -20,7 +20,6 @@ PIPELINE_ONLY = {
     "LookalikeConfig": "the audience job's seeds and sizes",
     "SimilarEntitiesConfig": "how many neighbours to store",
     "IndexConfig": "the Faiss factory and recall measurement",
-    "MilvusCollectionConfig": "the Milvus index and verification",
     "InteractionsConfig": "the interaction source (synthetic or a file)",
     "EntityProfilesConfig": "the profile source",
     "KbConfig": "the knowledge-base source",
@@ -70,6 +69,7 @@ def test_the_model_families_are_derived():
     from assets.embeddings.item2vec import Item2VecParams, SessionSpec
     from assets.embeddings.two_tower import TwoTowerParams
     from assets.evaluation.offline import SplitSpec
+    from assets.indexes.milvus_index import CollectionSpec
     from assets.tuning.protocol import TuningProtocol
 
     c = config_classes()
@@ -83,6 +83,7 @@ def test_the_model_families_are_derived():
             "SessionConfig",
             "SplitConfig",
             "TuningBudget",
+            "MilvusCollectionConfig",
         )
     }
     assert got == {
@@ -93,6 +94,7 @@ def test_the_model_families_are_derived():
         "SessionConfig": {SessionSpec},
         "SplitConfig": {SplitSpec},
         "TuningBudget": {TuningProtocol},
+        "MilvusCollectionConfig": {CollectionSpec},
     }
 
 

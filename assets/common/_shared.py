@@ -44,11 +44,14 @@ def field_docs(params_type: type) -> dict[str, str]:
 
 
 def params_defaults(params_type: type) -> dict[str, Any]:
-    """``field -> default`` of a dataclass (``default_factory`` called)."""
-    return {
-        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        for f in dataclasses.fields(params_type)
-    }
+    """``field -> default`` of a dataclass (``default_factory`` called; required fields left out)."""
+    out = {}
+    for f in dataclasses.fields(params_type):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 def params_config(
@@ -131,13 +134,15 @@ def declared_overrides(config_type: type) -> dict[str, str]:
     return out
 
 
+def param_values(config: dg.Config, params_type: type) -> dict[str, Any]:
+    """``param field -> value`` of the ``params_type`` fields a config exposes."""
+    return {f: getattr(config, key) for f, key in derived_fields(type(config))[params_type].items()}
+
+
 def params_of(config: dg.Config, params_type: type, **changes):
     """The ``params_type`` instance a config describes (fields it does not expose keep their
-    defaults), with ``changes`` applied."""
-    mapping = derived_fields(type(config))[params_type]
-    return dataclasses.replace(
-        params_type(**{f: getattr(config, key) for f, key in mapping.items()}), **changes
-    )
+    defaults; ``changes`` supply required fields or replace values)."""
+    return params_type(**{**param_values(config, params_type), **changes})
 
 
 def default_drift(config_type: type) -> list[str]:

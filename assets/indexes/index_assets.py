@@ -5,11 +5,12 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
+from assets.common._shared import params_config, params_of
 from assets.common.plots import curve_markdown
 from assets.embeddings.vectors import table_to_vectors
 from assets.indexes import milvus_index
 from assets.indexes.faiss_index import VectorIndex, measure_recall
-from assets.indexes.milvus_index import CollectionSpec, MilvusIndexType
+from assets.indexes.milvus_index import CollectionSpec
 from recstack import names
 from resources.faiss_resource import FaissResource
 from resources.kubernetes import gpu_op_tags
@@ -115,17 +116,18 @@ faiss_index_item2vec_items = faiss_index_asset(names.FAISS_INDEX_ITEM2VEC_ITEMS,
 faiss_index_entities = faiss_index_asset(names.FAISS_INDEX_ENTITIES, names.ENTITY_VECTORS)
 
 
-class MilvusCollectionConfig(dg.Config):
-    """The collection's index (``IVF_SQ8`` with ``nprobe`` 16 as in the lookalike practice;
-    ``IVF_FLAT``, ``HNSW`` and ``FLAT`` selectable) and the verification a new version must pass."""
-
-    index_type: MilvusIndexType = "IVF_SQ8"
-    nlist: int = 128
-    nprobe: int = 16
-    hnsw_m: int = 16
-    ef: int = 64
-    recall_sample: int = 200
-    min_recall: float = 0.8
+MilvusCollectionConfig = params_config(
+    CollectionSpec,
+    "MilvusCollectionConfig",
+    "The collection's index (:class:`~assets.indexes.milvus_index.CollectionSpec`: ``IVF_SQ8`` with "
+    "``nprobe`` 16 as in the lookalike practice; ``IVF_FLAT``, ``HNSW`` and ``FLAT`` selectable) and the "
+    "verification a new version must pass.",
+    only=("index_type", "nlist", "nprobe", "hnsw_m", "ef_construction", "ef"),
+    extra={
+        "recall_sample": (int, 200, "stored vectors whose recall@10 against exact search is verified"),
+        "min_recall": (float, 0.8, "the verified recall a new version needs before the alias moves"),
+    },
+)
 
 
 def scalar_fields(frame: pd.DataFrame | None, ids) -> pd.DataFrame | None:
@@ -153,16 +155,8 @@ def publish_vectors(
 ) -> dg.Output[dict]:
     """Publish a vector table as the next version behind ``alias`` (the body of every Milvus asset)."""
     ids, vecs, md = table_to_vectors(vectors)
-    spec = CollectionSpec(
-        alias=alias,
-        dim=int(vecs.shape[1]),
-        metric="IP" if md.get("metric", "ip") == "ip" else "L2",
-        index_type=config.index_type,
-        nlist=config.nlist,
-        nprobe=config.nprobe,
-        hnsw_m=config.hnsw_m,
-        ef=config.ef,
-    )
+    metric = "IP" if md.get("metric", "ip") == "ip" else "L2"
+    spec = params_of(config, CollectionSpec, alias=alias, dim=int(vecs.shape[1]), metric=metric)
     info = milvus_index.publish(
         milvus.client(),
         spec,

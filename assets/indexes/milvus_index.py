@@ -35,8 +35,26 @@ BATCH = 5_000
 class CollectionSpec:
     """A served collection: its alias, vectors and index.
 
-    ``index_type`` and its parameters follow the lookalike practice by default: ``IVF_SQ8``,
-    ``nlist`` 128 (Milvus' own default scale for up to ~1M rows), ``nprobe`` 16.
+    Attributes
+    ----------
+    alias : str
+        The serving alias; versions are ``{alias}__v{n}``.
+    dim : int
+        Vector dimension.
+    metric : {"IP", "L2", "COSINE"}
+        Similarity of the vectors (inner product for unit vectors).
+    index_type : {"IVF_SQ8", "IVF_FLAT", "HNSW", "FLAT"}
+        The index; ``IVF_SQ8`` follows the lookalike practice.
+    nlist : int
+        IVF lists (128: Milvus' own default scale for up to ~1M rows).
+    nprobe : int
+        IVF lists searched per query.
+    hnsw_m, ef_construction : int
+        HNSW graph degree and build-time candidate list.
+    ef : int
+        HNSW search-time candidate list.
+    partitions : tuple of str
+        Partitions created with the collection (business lines).
     """
 
     alias: str
