@@ -148,6 +148,20 @@ class EntityEncoder:
 
     @classmethod
     def fit(cls, profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> EntityEncoder:
+        """Fit the encoder: word vectors on the descriptions (or loaded) and the fields' categories.
+
+        Parameters
+        ----------
+        profiles : DataFrame
+            ``description`` and the structured fields (``location``, ``type``, ``tags``).
+        p : EntityVectorParams
+
+        Returns
+        -------
+        EntityEncoder
+            ``encode(profiles) -> (unit vectors, known)``; ``known`` is False where a description
+            has no known word (its vector is then the fields' part alone).
+        """
         if profiles.empty:
             raise ValueError("no entity profiles")
         kv = word_vectors([tokenize(t, p.tokenizer) for t in profiles["description"].fillna("")], p)

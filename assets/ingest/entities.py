@@ -47,8 +47,22 @@ TAGS = ["上市", "高新技术", "小微", "独角兽", "老字号", "出口"]
 
 
 def generate_profiles(n: int = 2000, seed: int = 5, noise: float = 0.25) -> pd.DataFrame:
-    """``entity_id``, ``name``, ``description``, ``location``, ``type``, ``tags`` (list), ``industry``
-    (truth)."""
+    """Synthetic company profiles with planted industries (the truth similar-entity search is scored on).
+
+    Parameters
+    ----------
+    n : int
+        Profiles.
+    seed : int
+    noise : float
+        Share of each description's words drawn from other industries' vocabulary.
+
+    Returns
+    -------
+    DataFrame
+        ``entity_id``, ``name``, ``description``, ``location``, ``type``, ``tags`` (list) and
+        ``industry`` (the planted truth).
+    """
     rng = np.random.default_rng(seed)
     inds = list(INDUSTRIES)
     ind = rng.integers(0, len(inds), n)

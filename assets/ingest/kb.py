@@ -29,8 +29,22 @@ TEMPLATES = [
 
 
 def generate_kb(n_docs: int = 48, questions_per_doc: int = 8, seed: int = 3) -> dict[str, pd.DataFrame]:
-    """``docs`` (doc_id, title, questions), ``train`` pairs (query, positive, doc_id), ``test`` (query,
-    doc_id)."""
+    """A synthetic FAQ of action × object intents, with held-out query templates.
+
+    Parameters
+    ----------
+    n_docs : int
+        FAQ entries.
+    questions_per_doc : int
+        Similar (paraphrased) questions per entry.
+    seed : int
+
+    Returns
+    -------
+    dict of DataFrame
+        ``docs`` (``doc_id``, ``title``, ``questions``), ``train`` pairs (``query``, ``positive``,
+        ``doc_id``) and ``test`` queries (``query``, ``doc_id``) from templates never seen in training.
+    """
     rng = np.random.default_rng(seed)
     intents = [(a, o) for a in ACTIONS for o in OBJECTS]
     pick = rng.choice(len(intents), size=min(n_docs, len(intents)), replace=False)

@@ -77,9 +77,26 @@ class HybridKbIndex:
         graph_m: int = 5,
         pagerank_values: dict[int, float] | None = None,
     ) -> HybridKbIndex:
-        """``docs``: ``doc_id``, ``title``, ``questions``; ``doc_vecs`` in the same order.
-        ``pagerank_values`` (doc id -> PR on the mean-1 scale) replaces the similar-question graph
-        where a real link graph exists; missing ids get 1."""
+        """Index FAQ entries for the four search modes.
+
+        Parameters
+        ----------
+        docs : DataFrame
+            ``doc_id``, ``title``, ``questions`` (similar questions).
+        doc_vecs : ndarray
+            Each entry's vector, in the same order.
+        tokenizer : {"char", "jieba", "word"}
+            BM25's tokenisation.
+        graph_m : int
+            Neighbours per entry in the similar-question graph PageRank runs on.
+        pagerank_values : dict, optional
+            Doc id -> PR on the mean-1 scale, replacing the graph where a real link graph exists;
+            missing ids get 1.
+
+        Returns
+        -------
+        HybridKbIndex
+        """
         import bm25s
 
         r = bm25s.BM25()
