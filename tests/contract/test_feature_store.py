@@ -36,8 +36,8 @@ def store(request, tmp_path):
         host = settings.env("RECSTACK_TEST_HBASE_HOST")
         if not host:
             pytest.skip(
-                "no live HBase: set RECSTACK_TEST_HBASE_HOST to a Thrift server to run the contract against "
-                "it"
+                "no live HBase: set RECSTACK_TEST_HBASE_HOST to a Thrift server "
+                "to run the contract against it"
             )
         from resources.feature_store.hbase import HBaseStore
 
