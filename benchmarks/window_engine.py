@@ -21,20 +21,13 @@ import time
 import numpy as np
 import pandas as pd
 
+from assets.features.warehouse_config import load_warehouse_config
 from benchmarks.common import isolated, write_result
 from recstack import settings
 
-FEATURES = (
-    "call_cnt",
-    "call_sum",
-    "login_cnt",
-    "login_sum",
-    "post_cnt",
-    "post_sum",
-    "click_cnt",
-    "click_sum",
-)
-LINES = ("01", "02")
+# The packaged warehouse layout's MID features and lines (8 features × 2 lines).
+_LAYOUT = load_warehouse_config()
+FEATURES, LINES = _LAYOUT.mid_features, _LAYOUT.lines
 WINDOWS = (3, 7, 15, 30, 90, 180)  # the practice's windows: 6 × 10 functions per series
 DAYS, DENSITY = 180, 0.10
 
