@@ -21,10 +21,13 @@ from assets.indexes.faiss_tuning import (
     KMEANS_ITERATIONS,
     TRAIN_PER_LIST,
     exact_neighbors,
+    exact_neighbors_excluding,
     measure_recall,
     plan_index,
+    recall_at_k,
     search_knob,
     set_search_knob,
+    split_queries,
     tune_search,
 )
 from resources.faiss_resource import gpu_available
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["VectorIndex", "exact_neighbors", "measure_recall", "gpu_resources"]
 GPU_QUERY_BATCH = 65_536
+ADD_BATCH = 262_144  # rows per add: the index is filled from the caller's matrix without a second copy
 _GPU_RES = None
 
 
@@ -131,15 +135,36 @@ class VectorIndex:
             except RuntimeError:
                 n_train = min(len(x), 100_000)
             index.train(x[np.sort(np.random.default_rng(seed).choice(len(x), n_train, replace=False))])
-        index.add(x)
+        held = np.zeros(len(x), bool)
+        if nprobe is None and search_knob(index)[0] is not None:
+            # Tune and report on rows the index does not hold yet: a query that is indexed is
+            # found through itself (graph links, its own list), so it flatters the recall that
+            # unseen queries get. They are added once the search parameter is chosen.
+            tune_pos, report_pos = split_queries(len(x), tune_sample, seed)
+            held[tune_pos] = held[report_pos] = True
+        order = np.concatenate([np.flatnonzero(~held), np.flatnonzero(held)])
+        for a in range(0, len(x), ADD_BATCH):
+            keep = np.flatnonzero(~held[a : a + ADD_BATCH])
+            index.add(x[a + keep] if len(keep) < min(ADD_BATCH, len(x) - a) else x[a : a + ADD_BATCH])
         build_s = time.perf_counter() - t0
+        heldout = None
         if nprobe is not None:
             set_search_knob(index, nprobe)
             tuning = {"param": search_knob(index)[0], "value": nprobe, "recall": None, "tune_seconds": 0.0}
+        elif not held.any():
+            tuning = tune_search(index, x, k=recall_k, target=target_recall, metric=metric)
         else:
+            k = min(recall_k, int((~held).sum()))
+            kept = order[: int((~held).sum())]  # index position -> row of x, for the rows added so far
+            truth = exact_neighbors_excluding(x, x[tune_pos], k, held, metric)
             tuning = tune_search(
-                index, x, k=recall_k, target=target_recall, sample=tune_sample, metric=metric, seed=seed
+                index, x, k=k, target=target_recall, metric=metric, queries=x[tune_pos], truth=truth, rows=kept
             )
+            pos = index.search(x[report_pos], k)[1]
+            found = np.where(pos >= 0, kept[np.clip(pos, 0, None)], -1)
+            heldout = recall_at_k(found, exact_neighbors_excluding(x, x[report_pos], k, held, metric))
+            for a in range(0, int(held.sum()), ADD_BATCH):
+                index.add(x[order[len(kept) + a : len(kept) + a + ADD_BATCH]])
         params = {
             "metric": metric,
             "index_type": factory,
@@ -148,9 +173,13 @@ class VectorIndex:
             "search_value": tuning["value"],
             "nprobe": tuning["value"] if tuning["param"] == "nprobe" else None,
             "tuned_recall": tuning["recall"],
+            "heldout_recall": heldout,
+            "heldout_queries": int(len(report_pos)) if heldout is not None else 0,
+            "tuned_recall_lower": tuning.get("recall_lower"),
             "target_recall": target_recall,
             "recall_k": recall_k,
             "tune_curve": tuning.get("curve", []),
+            "tune_curve_lower": tuning.get("curve_lower", []),
             "dim": int(x.shape[1]),
             "n": int(len(x)),
             "build_seconds": round(build_s, 3),
@@ -169,7 +198,7 @@ class VectorIndex:
             tuning["param"],
             tuning["value"],
         )
-        return cls(index, ids, params)
+        return cls(index, np.asarray(ids, np.int64)[order], params)
 
     def _searcher(self):
         if self._search_index is None:

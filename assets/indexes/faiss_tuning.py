@@ -96,6 +96,24 @@ def exact_neighbors(base: np.ndarray, queries: np.ndarray, k: int, metric: str =
     return pos
 
 
+def exact_neighbors_excluding(
+    base: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray, metric: str = "ip", chunk: int = 262_144
+) -> np.ndarray:
+    """Exact top-k row positions of ``base`` for each query, leaving out the rows where ``exclude``
+    is True; ``base`` is scanned in chunks, so no copy of the kept rows is ever made."""
+    mt = faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    heap = faiss.ResultHeap(len(q), k, keep_max=metric == "ip")
+    for a in range(0, len(base), chunk):
+        keep = np.flatnonzero(~exclude[a : a + chunk])
+        if not len(keep):
+            continue
+        d, p = faiss.knn(q, np.ascontiguousarray(base[a + keep], dtype=np.float32), min(k, len(keep)), metric=mt)
+        heap.add_result(d, np.where(p >= 0, (a + keep)[np.clip(p, 0, None)], -1))
+    heap.finalize()
+    return heap.I
+
+
 def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean share of each row of ``truth`` found in the same row of ``found`` (positions or ids)."""
     k = truth.shape[1]
@@ -122,6 +140,34 @@ def set_search_knob(index, value: int) -> None:
         faiss.downcast_index(index).hnsw.efSearch = int(value)
 
 
+def split_queries(n: int, sample: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint samples of row positions: one the tuner sees, one it never sees.
+
+    A seeded permutation of ``range(n)``: its first ``sample`` positions tune, the next ``sample``
+    report. When ``n < 2 * sample`` the rows are halved between the two. Each is sorted.
+    """
+    size = min(sample, n // 2) if n < 2 * sample else sample
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[:size]), np.sort(perm[size : 2 * size])
+
+
+def drop_self(found: np.ndarray, self_ids: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` results of each row other than the query itself (``self_ids[row]``).
+
+    A query drawn from the indexed vectors is its own nearest neighbour, found by every index:
+    counting it would credit every query with one free hit (a tenth of recall@10).
+    """
+    keep = found != np.asarray(self_ids)[:, None]
+    # Stable: move the self-match to the end of its row and cut at k.
+    order = np.argsort(~keep, axis=1, kind="stable")
+    return np.take_along_axis(found, order, axis=1)[:, :k]
+
+
+def _per_query_recall(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    k = truth.shape[1]
+    return ((found[:, :, None] == truth[:, None, :]).any(axis=1) & (truth >= 0)).sum(axis=1) / k
+
+
 def tune_search(
     index,
     base: np.ndarray,
@@ -131,8 +177,11 @@ def tune_search(
     metric: str = "ip",
     seed: int = 0,
     queries: np.ndarray | None = None,
+    margin_z: float = 2.0,
+    truth: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> dict:
-    """Set the smallest search parameter whose recall@k reaches ``target``.
+    """Set the smallest search parameter whose recall@k holds ``target`` with a margin.
 
     Parameters
     ----------
@@ -143,21 +192,32 @@ def tune_search(
     k, target : int, float
         Recall@k against exact search that the parameter must reach.
     sample : int
-        Queries drawn from ``base`` (seeded) unless ``queries`` are given.
+        Without ``queries``: the tuning half of :func:`split_queries` (seeded), indexed rows
+        whose own match is removed from both the results and the truth (:func:`drop_self`).
+    queries : ndarray, optional
+        Held-out queries from the caller (not rows of ``base``): used as they are.
+    truth, rows : ndarray, optional
+        With ``queries``: their exact top-k as row positions of ``base``, and the row of ``base``
+        that each index position holds (an index that holds only some rows of ``base`` yet).
+    margin_z : float
+        A value passes when its mean recall minus ``margin_z`` standard errors (over the
+        queries) reaches ``target``: the target must hold on queries the tuner did not see,
+        not only on average over these.
 
     Returns
     -------
     dict
-        ``param``, ``value``, ``recall`` (achieved on the sample), ``curve`` ([value, recall] tried),
-        ``target``, ``n_queries``, ``tune_seconds``. For exact indexes ``param`` is None and
+        ``param``, ``value``, ``recall`` (mean on the tuning queries), ``recall_lower`` (the
+        margin's bound), ``curve`` ([value, mean recall] tried), ``curve_lower`` (their bounds), ``target``, ``n_queries``,
+        ``self_matches_removed``, ``tune_seconds``. For exact indexes ``param`` is None and
         recall 1.0.
     """
     t0 = time.perf_counter()
     name, current = search_knob(index)
+    self_pos = None
     if queries is None:
-        rng = np.random.default_rng(seed)
-        queries = base[np.sort(rng.choice(len(base), size=min(sample, len(base)), replace=False))]
-    k = min(k, len(base))
+        self_pos = split_queries(len(base), sample, seed)[0]
+        queries = base[self_pos]
     if name is None:
         return {
             "param": None,
@@ -168,66 +228,90 @@ def tune_search(
             "n_queries": len(queries),
             "tune_seconds": round(time.perf_counter() - t0, 3),
         }
-    truth = exact_neighbors(base, queries, k, metric)
+    k = max(1, min(k, len(base) - (self_pos is not None)))
+    k_search = k + (self_pos is not None)
+    if truth is None:
+        truth = exact_neighbors(base, queries, k_search, metric)
+    if self_pos is not None:
+        truth = drop_self(truth, self_pos, k)
     upper = int(faiss.extract_index_ivf(index).nlist) if name == "nprobe" else 4096
     lower = 1 if name == "nprobe" else k
-    curve: dict[int, float] = {}
+    curve: dict[int, tuple[float, float]] = {}
 
-    def rec(v: int) -> float:
+    def rec(v: int) -> tuple[float, float]:
         if v not in curve:
             set_search_knob(index, v)
-            curve[v] = recall_at_k(index.search(queries, k)[1], truth)
+            found = index.search(queries, k_search)[1]
+            if rows is not None:
+                found = np.where(found >= 0, rows[np.clip(found, 0, None)], -1)
+            per = _per_query_recall(drop_self(found, self_pos, k) if self_pos is not None else found, truth)
+            se = float(per.std(ddof=1) / np.sqrt(len(per))) if len(per) > 1 else 0.0
+            curve[v] = (float(per.mean()), float(per.mean()) - margin_z * se)
         return curve[v]
 
+    def ok(v: int) -> bool:
+        return rec(v)[1] >= target
+
     v = lower
-    while v < upper and rec(v) < target:  # doubling: recall grows with the parameter
+    while v < upper and not ok(v):  # doubling: recall grows with the parameter
         v = min(upper, v * 2)
     lo, hi = max(lower, v // 2), v
-    if rec(hi) >= target:
+    if ok(hi):
         while hi - lo > 1:  # then the smallest passing value between the last failure and it
             mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if rec(mid) >= target else (mid, hi)
-        best = hi if rec(lo) < target else lo
+            lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+        best = hi if not ok(lo) else lo
     else:
         best = hi  # the target is out of reach: the most thorough setting
     set_search_knob(index, best)
     log.info(
-        "tuned %s=%d: recall@%d %.4f (target %.2f) in %.1fs",
+        "tuned %s=%d: recall@%d %.4f (lower bound %.4f, target %.2f) in %.1fs",
         name,
         best,
         k,
-        curve[best],
+        curve[best][0],
+        curve[best][1],
         target,
         time.perf_counter() - t0,
     )
     return {
         "param": name,
         "value": int(best),
-        "recall": float(curve[best]),
-        "curve": sorted(curve.items()),
+        "recall": curve[best][0],
+        "recall_lower": curve[best][1],
+        "curve": sorted((v, r) for v, (r, _) in curve.items()),
+        "curve_lower": sorted((v, lo) for v, (_, lo) in curve.items()),
         "target": target,
         "n_queries": int(len(queries)),
+        "self_matches_removed": self_pos is not None,
         "tune_seconds": round(time.perf_counter() - t0, 3),
         "previous": current,
     }
 
 
-def measure_recall(index, vectors: np.ndarray, k: int = 10, sample: int = 1000, seed: int = 0) -> dict:
-    """Recall@k of a ``VectorIndex`` against exact search, with queries sampled from ``vectors``.
+def measure_recall(
+    index, ids: np.ndarray, vectors: np.ndarray, k: int = 10, sample: int = 1000, seed: int = 0
+) -> dict:
+    """Recall@k of a ``VectorIndex`` against exact search on queries its tuner never saw.
 
-    Returns ``{"recall@k": ..., "qps": ..., "n_queries": ...}``; QPS is measured on the same
-    queries (one batch: throughput, not latency).
+    ``ids`` name the rows of ``vectors`` (the index may hold them in another order).
+    The queries are the reporting half of :func:`split_queries` (same ``seed`` as the tuner's),
+    indexed rows whose own match is removed from results and truth. Returns
+    ``{"recall@k": ..., "qps": ..., "n_queries": ...}``; QPS is measured on the same queries (one
+    batch: throughput, not latency).
     """
-    rng = np.random.default_rng(seed)
     n = len(vectors)
-    q = vectors[np.sort(rng.choice(n, size=min(sample, n), replace=False))]
-    k = min(k, n)
-    truth = index.ids[exact_neighbors(vectors, q, k, index.params["metric"])]
+    pos = split_queries(n, sample, seed)[1]
+    q = vectors[pos]
+    k = max(1, min(k, n - 1))
+    ids = np.asarray(ids, np.int64)
+    self_ids = ids[pos]
+    truth = drop_self(ids[exact_neighbors(vectors, q, k + 1, index.params["metric"])], self_ids, k)
     t0 = time.perf_counter()
-    got, _ = index.search(q, k)
+    got, _ = index.search(q, k + 1)
     secs = time.perf_counter() - t0
     return {
-        f"recall@{k}": recall_at_k(got, truth),
+        f"recall@{k}": recall_at_k(drop_self(got, self_ids, k), truth),
         "qps": float(len(q) / max(secs, 1e-9)),
         "n_queries": int(len(q)),
     }
