@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from recstack import settings
 from recstack.settings import home
 from resources.faiss_resource import FaissResource
 from resources.feature_store.resource import (
@@ -43,7 +44,7 @@ def local_resources() -> dict:
         "crm": CrmSourceResource(),
         "warehouse_layout": WarehouseLayoutResource(),
         "exports": ExportResource(root=str(h / "exports")),
-        "milvus": MilvusResource(uri=str(h / "milvus" / "recstack.db")),  # Milvus Lite
+        "milvus": MilvusResource(uri=settings.milvus_uri()),  # Milvus Lite file unless set
     }
 
 

@@ -27,6 +27,8 @@ TAG_PROMOTION_AT = "recstack.promotion.at"
 # Milvus aliases the service and the publish assets share.
 MILVUS_ENTITIES = "recstack_entities"
 MILVUS_ALS_ITEMS = "recstack_als_items"
+MILVUS_ALS_USERS = "recstack_als_users"
+MILVUS_KB = "recstack_kb"
 
 # Jobs.
 RECOMMENDATION_JOB = "recommendation_slice"
@@ -52,4 +54,8 @@ FAISS_INDEX_ITEM2VEC_ITEMS = "faiss_index_item2vec_items"
 FAISS_INDEX_ENTITIES = "faiss_index_entities"
 MILVUS_COLLECTION_ENTITIES = "milvus_collection_entities"
 MILVUS_COLLECTION_ALS_ITEMS = "milvus_collection_als_items"
+MILVUS_COLLECTION_ALS_USERS = "milvus_collection_als_users"
+MILVUS_COLLECTION_KB = "milvus_collection_kb"
+ITEM_AUDIENCES = "item_audiences"
+ENTITY_PROFILE_CHANGES = "entity_profile_changes"
 LOOKALIKE_AUDIENCES = "lookalike_audiences"

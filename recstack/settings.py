@@ -92,6 +92,26 @@ def serve_poll_seconds() -> float:
     return float(env("RECSTACK_SERVE_POLL_SECONDS", "30"))
 
 
+def serve_backend() -> str:
+    """Where the recall service searches (``RECSTACK_SERVE_BACKEND``): ``faiss`` (the published
+    indexes, loaded into each worker; the default) or ``milvus`` (the published collections,
+    queried through their aliases; nothing per vector is held by a worker)."""
+    b = env("RECSTACK_SERVE_BACKEND", "faiss").strip().lower()
+    if b not in ("faiss", "milvus"):
+        raise ValueError(f"RECSTACK_SERVE_BACKEND must be 'faiss' or 'milvus', not {b!r}")
+    return b
+
+
+def milvus_uri() -> str:
+    """The Milvus the service reads (``RECSTACK_MILVUS_URI``, default the local Milvus Lite file)."""
+    return env("RECSTACK_MILVUS_URI", str(home() / "milvus" / "recstack.db"))
+
+
+def milvus_token() -> str:
+    """Credentials for a Milvus server (``RECSTACK_MILVUS_TOKEN``; empty: none)."""
+    return env("RECSTACK_MILVUS_TOKEN")
+
+
 def api_key() -> str:
     """The recall service's API key (``RECSTACK_API_KEY``; empty: no key required)."""
     return env("RECSTACK_API_KEY")

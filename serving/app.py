@@ -141,9 +141,12 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
         # a worker thread, since encoding it is real work.
         st = state_for("entities")
         filters = req.filters.model_dump(exclude_none=True) if req.filters else None
+        if filters and st.entity_index.native_filters and "tags" in filters:
+            # The collections carry line, region and type; tags (a list per entity) are not stored.
+            raise HTTPException(422, "the tags filter is not served by the Milvus backend")
         if isinstance(req, SimilarByIds):
             ids = np.asarray(req.entity_ids, np.int64)
-            unknown = ids[~np.isin(ids, st.entity_index.ids)]
+            unknown = ids[~st.entity_index.contains(ids)]
             if unknown.size:
                 raise HTTPException(404, f"unknown entity id(s): {unknown[:20].tolist()}")
             q, exclude, labels = st.entity_index.reconstruct(ids), ids, req.entity_ids
@@ -168,7 +171,7 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
     def lookalike(req: LookalikeRequest) -> LookalikeResponse:
         st = state_for("lookalike")
         users, items = np.asarray(req.seed_user_ids, np.int64), np.asarray(req.seed_item_ids, np.int64)
-        bad_u, bad_i = users[~np.isin(users, st.user_index.ids)], items[~np.isin(items, st.item_index.ids)]
+        bad_u, bad_i = users[~st.user_index.contains(users)], items[~st.item_index.contains(items)]
         if bad_u.size or bad_i.size:
             raise HTTPException(
                 404, f"unknown seed id(s): users {bad_u[:20].tolist()}, items {bad_i[:20].tolist()}"
@@ -182,7 +185,7 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             strategies=strategies,
             allowed_users=tuple(req.allowed_user_ids) if req.allowed_user_ids is not None else None,
         )
-        auds = run_campaign(camp, st.interactions, st.user_index, st.item_index)
+        auds = run_campaign(camp, st.audiences, st.user_index, st.item_index)
         out = [
             Audience(strategy=s, user_ids=ids.tolist(), scores=sc.astype(float).tolist())
             for s, (ids, sc) in auds.items()

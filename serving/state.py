@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from assets.indexes.faiss_index import VectorIndex
+from assets.indexes.neighbours import Neighbours
+from assets.retrieval.audiences import ItemAudiences
 from assets.retrieval.kb_search import HybridKbIndex
 from recstack import names
 
@@ -23,10 +24,29 @@ log = logging.getLogger(__name__)
 
 ALIASES = (names.CHAMPION, names.CHALLENGER)  # the first that exists is served
 MODELS = {"entities": names.ENTITY_MODEL, "lookalike": names.ALS_MODEL, "kb": names.TWO_TOWER_MODEL}
+# What each capability reads from the store, per serve backend (the first asset's manifest
+# carries the vectors' model version).
 ASSETS = {
-    "entities": (names.FAISS_INDEX_ENTITIES, names.ENTITY_PROFILES),
-    "lookalike": (names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS, names.INTERACTIONS),
-    "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+    "faiss": {
+        "entities": (names.FAISS_INDEX_ENTITIES, names.ENTITY_PROFILES),
+        "lookalike": (names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS, names.ITEM_AUDIENCES),
+        "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+    },
+    "milvus": {
+        "entities": (names.MILVUS_COLLECTION_ENTITIES,),
+        "lookalike": (
+            names.MILVUS_COLLECTION_ALS_USERS,
+            names.MILVUS_COLLECTION_ALS_ITEMS,
+            names.ITEM_AUDIENCES,
+        ),
+        "kb": (names.MILVUS_COLLECTION_KB, names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+    },
+}
+MILVUS_ALIASES = {
+    names.MILVUS_COLLECTION_ENTITIES: names.MILVUS_ENTITIES,
+    names.MILVUS_COLLECTION_ALS_USERS: names.MILVUS_ALS_USERS,
+    names.MILVUS_COLLECTION_ALS_ITEMS: names.MILVUS_ALS_ITEMS,
+    names.MILVUS_COLLECTION_KB: names.MILVUS_KB,
 }
 
 
@@ -51,23 +71,24 @@ class Capability:
 class ServingState:
     """Everything requests read. Any capability may be missing (its endpoint then answers 503)."""
 
-    entity_index: VectorIndex | None = None
-    entity_profiles: pd.DataFrame | None = None
+    entity_index: Neighbours | None = None
+    entity_profiles: pd.DataFrame | None = None  # the Faiss backend's filter fields
     encode_entities: Callable[[pd.DataFrame], np.ndarray] | None = None
-    user_index: VectorIndex | None = None
-    item_index: VectorIndex | None = None
-    interactions: pd.DataFrame | None = None
+    user_index: Neighbours | None = None
+    item_index: Neighbours | None = None
+    audiences: ItemAudiences | None = None
     kb_index: HybridKbIndex | None = None
     kb_titles: dict[int, str] = field(default_factory=dict)
     encode_texts: Callable[[list[str]], np.ndarray] | None = None
     versions: dict[str, Capability] = field(default_factory=dict)
+    backend: str = "faiss"
 
     @property
     def ready(self) -> bool:
         return bool(self.versions)
 
 
-def fingerprint(store_root: str, tracking_uri: str) -> tuple:
+def fingerprint(store_root: str, tracking_uri: str, backend: str = "faiss") -> tuple:
     """What the served state depends on: alias versions and published index versions."""
     from mlflow.exceptions import MlflowException
 
@@ -84,7 +105,7 @@ def fingerprint(store_root: str, tracking_uri: str) -> tuple:
             except MlflowException:
                 continue
     store = VersionedStore(store_root)
-    for keys in ASSETS.values():
+    for keys in ASSETS[backend].values():
         for k in keys:
             m = store.current([k])
             parts.append((k, m["version"] if m else None))
@@ -102,9 +123,68 @@ def _alias_version(client, name: str) -> tuple[str, str] | None:
     return None
 
 
-def load_state(store_root: str, tracking_uri: str) -> ServingState:
+def _load_entities(store, model, backend: str, milvus) -> tuple[dict, str]:
+    encode = {"encode_entities": lambda df, m=model: np.asarray(m.predict(df), np.float32)}
+    if backend == "milvus":
+        index = milvus(names.MILVUS_COLLECTION_ENTITIES)
+        return {"entity_index": index, **encode}, _built_from(store, names.MILVUS_COLLECTION_ENTITIES)
+    index = store.read([names.FAISS_INDEX_ENTITIES])
+    kw = dict(entity_index=index, entity_profiles=store.read([names.ENTITY_PROFILES]), **encode)
+    return kw, str(index.params.get("vectors_model_version", ""))
+
+
+def _load_lookalike(store, backend: str, milvus) -> tuple[dict, str]:
+    audiences = store.read([names.ITEM_AUDIENCES])
+    if backend == "milvus":
+        users, items = milvus(names.MILVUS_COLLECTION_ALS_USERS), milvus(names.MILVUS_COLLECTION_ALS_ITEMS)
+        built_from = _built_from(store, names.MILVUS_COLLECTION_ALS_USERS)
+    else:
+        users, items = store.read([names.FAISS_INDEX_ALS_USERS]), store.read([names.FAISS_INDEX_ALS_ITEMS])
+        built_from = str(users.params.get("vectors_model_version", ""))
+    return {"user_index": users, "item_index": items, "audiences": audiences}, built_from
+
+
+def _load_kb(store, model, backend: str, milvus) -> tuple[dict, str]:
+    from assets.embeddings.vectors import table_to_vectors
+
+    docs = pd.DataFrame(store.read([names.KB_DOCUMENTS])["docs"])
+    ids, vecs, md = table_to_vectors(store.read([names.KB_DOC_VECTORS]))
+    docs = docs.set_index("doc_id").loc[ids].reset_index()
+    index = HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char"))
+    built_from = str(md.get("model_version", ""))
+    if backend == "milvus":  # the vectors were needed for the PageRank prior only; Milvus holds them
+        index = index.with_dense_store(milvus(names.MILVUS_COLLECTION_KB))
+        built_from = _built_from(store, names.MILVUS_COLLECTION_KB)
+    return {
+        "kb_index": index,
+        "kb_titles": dict(zip(docs["doc_id"].astype(int), docs["title"])),
+        "encode_texts": lambda texts, m=model: np.asarray(m.predict(list(texts)), np.float32),
+    }, built_from
+
+
+def _built_from(store, publish_asset: str) -> str:
+    return str(store.read([publish_asset]).get("vectors_model_version", ""))
+
+
+def load_state(
+    store_root: str,
+    tracking_uri: str,
+    backend: str = "faiss",
+    milvus_uri: str = "",
+    milvus_token: str = "",
+) -> ServingState:
     """Build the state from the registry and the store; a capability whose model or indexes are
-    missing is left out (logged), never half-loaded."""
+    missing is left out (logged), never half-loaded.
+
+    Parameters
+    ----------
+    store_root, tracking_uri : str
+        The IO manager's root and the MLflow registry.
+    backend : {"faiss", "milvus"}
+        ``faiss``: the published Faiss indexes are loaded into this process. ``milvus``: searches
+        go to the published collections through their aliases (``milvus_uri``); this process
+        holds no index, no profiles and no interactions, only the memory-mapped item audiences.
+    """
     import mlflow
     from mlflow import MlflowClient
     from resources.storage import VersionedStore
@@ -112,11 +192,18 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client, store = MlflowClient(tracking_uri), VersionedStore(store_root)
+
+    def milvus(publish_asset: str) -> Neighbours:
+        from assets.indexes.neighbours import MilvusNeighbours
+        from resources.milvus import milvus_client
+
+        return MilvusNeighbours(milvus_client(milvus_uri, milvus_token), MILVUS_ALIASES[publish_asset])
+
     kw: dict = {}
     versions: dict[str, Capability] = {}
     for cap, name in MODELS.items():
         av = _alias_version(client, name)
-        manifests = [store.current([k]) for k in ASSETS[cap]]
+        manifests = [store.current([k]) for k in ASSETS[backend][cap]]
         if av is None or not all(manifests):
             log.warning(
                 "not serving %s: model %s has no champion/challenger, or an index is not published", cap, name
@@ -124,40 +211,16 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
             continue
         alias, version = av
         try:
-            if cap == "entities":
-                model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-                index = store.read([names.FAISS_INDEX_ENTITIES])
-                built_from = str(index.params.get("vectors_model_version", ""))
-                kw.update(
-                    entity_index=index,
-                    entity_profiles=store.read([names.ENTITY_PROFILES]),
-                    encode_entities=lambda df, m=model: np.asarray(m.predict(df), np.float32),
-                )
-            elif cap == "lookalike":
-                users = store.read([names.FAISS_INDEX_ALS_USERS])
-                built_from = str(users.params.get("vectors_model_version", ""))
-                kw.update(
-                    user_index=users,
-                    item_index=store.read([names.FAISS_INDEX_ALS_ITEMS]),
-                    interactions=store.read([names.INTERACTIONS])[["user_id", "item_id", "confidence"]],
-                )
+            if cap == "lookalike":
+                part, built_from = _load_lookalike(store, backend, milvus)
             else:
-                from assets.embeddings.vectors import table_to_vectors
-
                 model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
-                kb = store.read([names.KB_DOCUMENTS])
-                docs = pd.DataFrame(kb["docs"])
-                ids, vecs, md = table_to_vectors(store.read([names.KB_DOC_VECTORS]))
-                built_from = str(md.get("model_version", ""))
-                docs = docs.set_index("doc_id").loc[ids].reset_index()
-                kw.update(
-                    kb_index=HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")),
-                    kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
-                    encode_texts=lambda texts, m=model: np.asarray(m.predict(list(texts)), np.float32),
-                )
+                loader = _load_entities if cap == "entities" else _load_kb
+                part, built_from = loader(store, model, backend, milvus)
         except Exception:  # noqa: BLE001 - one broken capability must not take the others down
             log.exception("could not load %s", cap)
             continue
+        kw.update(part)
         versions[cap] = Capability(
             name, version, alias, "+".join(m["version"] for m in manifests), built_from
         )
@@ -169,7 +232,7 @@ def load_state(store_root: str, tracking_uri: str) -> ServingState:
                 version,
                 built_from,
             )
-    return ServingState(versions=versions, **kw)
+    return ServingState(versions=versions, backend=backend, **kw)
 
 
 class StateHolder:
@@ -225,10 +288,14 @@ class StateHolder:
 
 
 def default_holder() -> StateHolder:
-    """The holder for this deployment: ``RECSTACK_HOME`` storage and MLflow (``MLFLOW_TRACKING_URI``)."""
+    """The holder for this deployment: ``RECSTACK_HOME`` storage, MLflow (``MLFLOW_TRACKING_URI``)
+    and the serve backend (``RECSTACK_SERVE_BACKEND``, with ``RECSTACK_MILVUS_URI``)."""
     from recstack import settings
 
-    root, uri = settings.storage_root(), settings.mlflow_tracking_uri()
+    root, uri, backend = settings.storage_root(), settings.mlflow_tracking_uri(), settings.serve_backend()
+    milvus = (settings.milvus_uri(), settings.milvus_token())
     return StateHolder(
-        lambda: load_state(root, uri), lambda: fingerprint(root, uri), settings.serve_poll_seconds()
+        lambda: load_state(root, uri, backend, *milvus),
+        lambda: fingerprint(root, uri, backend),
+        settings.serve_poll_seconds(),
     )

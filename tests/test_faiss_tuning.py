@@ -290,7 +290,11 @@ def test_measure_recall_reports_on_the_unseen_half_without_self_matches(monkeypa
     truth = drop_self(idx.ids[exact_neighbors(x, x[pos], 11, "ip")], idx.ids[pos], 10)
     want = recall_at_k(drop_self(idx.search(x[pos], 11)[0], idx.ids[pos], 10), truth)
     monkeypatch.setattr(ft.time, "perf_counter", FakeClock(10.0, 10.5))
-    assert measure_recall(idx, np.arange(3000) * 3, x) == {"recall@10": want, "qps": 2000.0, "n_queries": 1000}
+    assert measure_recall(idx, np.arange(3000) * 3, x) == {
+        "recall@10": want,
+        "qps": 2000.0,
+        "n_queries": 1000,
+    }
     monkeypatch.undo()
     with_self = recall_at_k(idx.search(x[pos], 10)[0], idx.ids[exact_neighbors(x, x[pos], 10, "ip")])
     assert with_self > want  # the premise: the self-match flatters
@@ -298,5 +302,7 @@ def test_measure_recall_reports_on_the_unseen_half_without_self_matches(monkeypa
     twenty = measure_recall(idx, np.arange(3000) * 3, x, k=20, sample=200)
     assert set(twenty) == {"recall@20", "qps", "n_queries"} and twenty["n_queries"] == 200
     l2 = VectorIndex.build(np.arange(3000), x, metric="l2", index_type="IVF32,Flat", nprobe=32)
-    assert measure_recall(l2, np.arange(3000), x, sample=100)["recall@10"] == 1.0  # exact (every list) against L2 truth
+    assert (
+        measure_recall(l2, np.arange(3000), x, sample=100)["recall@10"] == 1.0
+    )  # exact (every list) against L2 truth
     assert re.fullmatch(r"recall@\d+", next(iter(measure_recall(l2, np.arange(3000), x, sample=10))))

@@ -63,7 +63,9 @@ def test_ivf_recall_on_clustered_vectors():
     r = measure_recall(idx, np.arange(len(x)), x, k=10, sample=300)
     assert r["recall@10"] > 0.9
     low = VectorIndex.build(np.arange(len(x)), x, index_type="IVF256,Flat", nprobe=1)
-    assert measure_recall(low, np.arange(len(x)), x, k=10, sample=300)["recall@10"] < r["recall@10"]  # the knob matters
+    assert (
+        measure_recall(low, np.arange(len(x)), x, k=10, sample=300)["recall@10"] < r["recall@10"]
+    )  # the knob matters
 
 
 def test_auto_choice_and_bad_input():
@@ -95,7 +97,9 @@ def test_tuner_reaches_the_target_with_the_smallest_parameter():
     lower = dict(p["tune_curve_lower"])
     assert all(r < 0.95 for v, r in lower.items() if v < p["search_value"])  # nothing smaller passed
     assert p["heldout_recall"] >= 0.95  # on held-out rows the tuner never saw
-    assert measure_recall(idx, np.arange(len(x)), x, k=10, sample=300, seed=5)["recall@10"] > 0.94  # holds on other queries
+    assert (
+        measure_recall(idx, np.arange(len(x)), x, k=10, sample=300, seed=5)["recall@10"] > 0.94
+    )  # holds on other queries
     hnsw = VectorIndex.build(np.arange(len(x)), x, index_type="HNSW16", target_recall=0.98, tune_sample=200)
     assert hnsw.params["search_param"] == "efSearch" and hnsw.params["tuned_recall_lower"] >= 0.98
     exact = VectorIndex.build(np.arange(100), x[:100])
@@ -179,7 +183,9 @@ def test_search_knobs_and_tuning_with_given_queries():
     queries = clustered(100, 8, centers=40, seed=7)  # not from the index
     res = tune_search(hnsw, x, k=5, target=0.9, queries=queries)
     assert res["param"] == "efSearch" and res["n_queries"] == 100 and res["previous"] == 33
-    assert res["value"] >= 5 and res["recall_lower"] >= 0.9 and search_knob(hnsw) == ("efSearch", res["value"])
+    assert (
+        res["value"] >= 5 and res["recall_lower"] >= 0.9 and search_knob(hnsw) == ("efSearch", res["value"])
+    )
     assert all(r < 0.9 for v, r in res["curve_lower"] if v < res["value"]) and res["target"] == 0.9
     exact = tune_search(flat, x, k=5, sample=30)
     assert (exact["param"], exact["value"], exact["recall"], exact["curve"], exact["n_queries"]) == (

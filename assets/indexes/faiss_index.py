@@ -74,6 +74,8 @@ class VectorIndex:
         How it was built (metric, index type, nprobe, build seconds, ...).
     """
 
+    native_filters = False  # scalar filters are applied by the caller to over-fetched candidates
+
     def __init__(self, index, ids: np.ndarray, params: dict):
         self.index = index
         self.ids = np.asarray(ids, dtype=np.int64)
@@ -158,7 +160,14 @@ class VectorIndex:
             kept = order[: int((~held).sum())]  # index position -> row of x, for the rows added so far
             truth = exact_neighbors_excluding(x, x[tune_pos], k, held, metric)
             tuning = tune_search(
-                index, x, k=k, target=target_recall, metric=metric, queries=x[tune_pos], truth=truth, rows=kept
+                index,
+                x,
+                k=k,
+                target=target_recall,
+                metric=metric,
+                queries=x[tune_pos],
+                truth=truth,
+                rows=kept,
             )
             pos = index.search(x[report_pos], k)[1]
             found = np.where(pos >= 0, kept[np.clip(pos, 0, None)], -1)
@@ -213,6 +222,15 @@ class VectorIndex:
                 self.params["device"] = "cpu"
         return self._search_index
 
+    @property
+    def size(self) -> int:
+        """Vectors held."""
+        return len(self.ids)
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``ids`` are held."""
+        return np.isin(np.asarray(ids, np.int64), self.ids)
+
     def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k neighbours of each query: ``(ids, scores)``, both ``(n_queries, k)``.
 
@@ -233,10 +251,12 @@ class VectorIndex:
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors of the given ids (exact for Flat/IVF-Flat, approximate for SQ8)."""
-        pos = np.searchsorted(self.ids, ids) if np.all(np.diff(self.ids) > 0) else None
-        if pos is None:
-            lookup = {int(v): i for i, v in enumerate(self.ids)}
-            pos = np.array([lookup[int(i)] for i in ids])
+        ids = np.asarray(ids, np.int64)
+        order = np.argsort(self.ids, kind="stable")
+        at = np.searchsorted(self.ids, ids, sorter=order)
+        pos = order[np.clip(at, 0, len(order) - 1)]
+        if ids.size and not np.array_equal(self.ids[pos], ids):
+            raise KeyError(f"not in the index: {ids[self.ids[pos] != ids][:10].tolist()}")
         if hasattr(self.index, "make_direct_map"):
             try:
                 faiss.extract_index_ivf(self.index).make_direct_map()

@@ -97,7 +97,12 @@ def exact_neighbors(base: np.ndarray, queries: np.ndarray, k: int, metric: str =
 
 
 def exact_neighbors_excluding(
-    base: np.ndarray, queries: np.ndarray, k: int, exclude: np.ndarray, metric: str = "ip", chunk: int = 262_144
+    base: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    exclude: np.ndarray,
+    metric: str = "ip",
+    chunk: int = 262_144,
 ) -> np.ndarray:
     """Exact top-k row positions of ``base`` for each query, leaving out the rows where ``exclude``
     is True; ``base`` is scanned in chunks, so no copy of the kept rows is ever made."""
@@ -108,7 +113,9 @@ def exact_neighbors_excluding(
         keep = np.flatnonzero(~exclude[a : a + chunk])
         if not len(keep):
             continue
-        d, p = faiss.knn(q, np.ascontiguousarray(base[a + keep], dtype=np.float32), min(k, len(keep)), metric=mt)
+        d, p = faiss.knn(
+            q, np.ascontiguousarray(base[a + keep], dtype=np.float32), min(k, len(keep)), metric=mt
+        )
         heap.add_result(d, np.where(p >= 0, (a + keep)[np.clip(p, 0, None)], -1))
     heap.finalize()
     return heap.I
@@ -208,9 +215,9 @@ def tune_search(
     -------
     dict
         ``param``, ``value``, ``recall`` (mean on the tuning queries), ``recall_lower`` (the
-        margin's bound), ``curve`` ([value, mean recall] tried), ``curve_lower`` (their bounds), ``target``, ``n_queries``,
-        ``self_matches_removed``, ``tune_seconds``. For exact indexes ``param`` is None and
-        recall 1.0.
+        margin's bound), ``curve`` ([value, mean recall] tried), ``curve_lower`` (their bounds),
+        ``target``, ``n_queries``, ``self_matches_removed``, ``tune_seconds``. For exact
+        indexes ``param`` is None and recall 1.0.
     """
     t0 = time.perf_counter()
     name, current = search_knob(index)

@@ -124,10 +124,11 @@ faiss_index_entities = faiss_index_asset(names.FAISS_INDEX_ENTITIES, names.ENTIT
 MilvusCollectionConfig = params_config(
     CollectionSpec,
     "MilvusCollectionConfig",
-    "The collection's index (:class:`~assets.indexes.milvus_index.CollectionSpec`: ``IVF_SQ8`` with "
-    "``nprobe`` 16 as in the lookalike practice; ``IVF_FLAT``, ``HNSW`` and ``FLAT`` selectable) and the "
+    "The collection's index (:class:`~assets.indexes.milvus_index.CollectionSpec`: ``IVF_SQ8`` as in the "
+    "lookalike practice, ``nlist`` about 4·√n and ``nprobe`` tuned to ``target_recall`` unless set; "
+    "``IVF_FLAT``, ``HNSW`` and ``FLAT`` selectable) and the "
     "verification a new version must pass.",
-    only=("index_type", "nlist", "nprobe", "hnsw_m", "ef_construction", "ef"),
+    only=("index_type", "nlist", "nprobe", "target_recall", "hnsw_m", "ef_construction", "ef"),
     extra={
         "recall_sample": (int, 200, "stored vectors whose recall@10 against exact search is verified"),
         "min_recall": (float, 0.8, "the verified recall a new version needs before the alias moves"),
@@ -182,6 +183,8 @@ def publish_vectors(
             "rows": info["rows"],
             "recall@10_vs_exact": round(info["recall@10"], 4),
             "index_type": config.index_type,
+            "nlist": info["nlist"],
+            "nprobe": info["nprobe"],
             "publish_seconds": info["publish_seconds"],
             "dropped_versions": dg.MetadataValue.json(info["dropped_versions"]),
             "vectors_model_version": info["vectors_model_version"],
@@ -246,4 +249,10 @@ milvus_collection_entities = milvus_collection_asset(
 )
 milvus_collection_als_items = milvus_collection_asset(
     names.MILVUS_COLLECTION_ALS_ITEMS, names.ALS_ITEM_VECTORS, names.MILVUS_ALS_ITEMS
+)
+milvus_collection_als_users = milvus_collection_asset(
+    names.MILVUS_COLLECTION_ALS_USERS, names.ALS_USER_VECTORS, names.MILVUS_ALS_USERS
+)
+milvus_collection_kb = milvus_collection_asset(
+    names.MILVUS_COLLECTION_KB, names.KB_DOC_VECTORS, names.MILVUS_KB
 )

@@ -13,10 +13,12 @@ Collections have an int64 primary key ``id``, the ``vector`` field and scalar fi
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -46,9 +48,12 @@ class CollectionSpec:
     index_type : {"IVF_SQ8", "IVF_FLAT", "HNSW", "FLAT"}
         The index; ``IVF_SQ8`` follows the lookalike practice.
     nlist : int
-        IVF lists (128: Milvus' own default scale for up to ~1M rows).
+        IVF lists; 0: from the row count, about 4·√n as Milvus recommends (:func:`auto_nlist`).
     nprobe : int
-        IVF lists searched per query.
+        IVF lists searched per query; 0: the smallest power of two whose recall@10 on the
+        verification sample (self-matches removed) reaches ``target_recall``.
+    target_recall : float
+        What an automatic ``nprobe`` must reach.
     hnsw_m, ef_construction : int
         HNSW graph degree and build-time candidate list.
     ef : int
@@ -61,8 +66,9 @@ class CollectionSpec:
     dim: int
     metric: Literal["IP", "L2", "COSINE"] = "IP"
     index_type: MilvusIndexType = "IVF_SQ8"
-    nlist: int = 128
-    nprobe: int = 16
+    nlist: int = 0
+    nprobe: int = 0
+    target_recall: float = 0.95
     hnsw_m: int = 16
     ef_construction: int = 200
     ef: int = 64
@@ -91,6 +97,29 @@ class CollectionSpec:
             else {}
         )
         return {"metric_type": self.metric, "params": p}
+
+
+def auto_nlist(n: int) -> int:
+    """IVF lists for ``n`` rows: 4·√n rounded to a power of two, in [1, 65536] and at most ``n``."""
+    if n <= 1:
+        return 1
+    return int(min(65536, n, 2 ** round(math.log2(4 * math.sqrt(n)))))
+
+
+SPEC_PROPERTY = "recstack.spec"  # collection property: the CollectionSpec it was built and tuned with
+
+
+def served_spec(client, alias: str) -> CollectionSpec:
+    """The :class:`CollectionSpec` (nlist and tuned nprobe resolved) the collection behind
+    ``alias`` was published with."""
+    name = serving_collection(client, alias)
+    if name is None:
+        raise LookupError(f"Milvus alias {alias!r} is not published")
+    props = client.describe_collection(name).get("properties") or {}
+    if SPEC_PROPERTY not in props:
+        raise LookupError(f"{name} carries no {SPEC_PROPERTY} property: republish it")
+    spec = json.loads(props[SPEC_PROPERTY])
+    return CollectionSpec(**{**spec, "partitions": tuple(spec.get("partitions", ()))})
 
 
 def collection_name(alias: str, version: int) -> str:
@@ -212,6 +241,20 @@ def _exact(vectors: np.ndarray, queries: np.ndarray, k: int, metric: str) -> np.
     return exact_neighbors(vectors, queries, k, "ip" if metric in ("IP", "COSINE") else "l2")
 
 
+def _without_self(found: np.ndarray, self_ids: np.ndarray, k: int) -> np.ndarray:
+    from assets.indexes.faiss_tuning import drop_self
+
+    return drop_self(found, self_ids, k)
+
+
+def _tune_nprobe(spec: CollectionSpec, recall_with) -> CollectionSpec:
+    """The smallest power-of-two ``nprobe`` (up to ``nlist``) whose recall reaches the target."""
+    nprobe = 1
+    while nprobe < spec.nlist and recall_with(replace(spec, nprobe=nprobe)) < spec.target_recall:
+        nprobe *= 2
+    return replace(spec, nprobe=min(nprobe, spec.nlist))
+
+
 VERIFIED = "recstack.verified"  # collection property: set once a build passed verification
 
 
@@ -301,6 +344,8 @@ def publish(
     """
     ids = np.asarray(ids, dtype=np.int64)
     x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if spec.index_type.startswith("IVF") and spec.nlist <= 0:
+        spec = replace(spec, nlist=auto_nlist(len(x)))
     cleaned = drop_unverified(client, spec.alias)
     version = max(versions(client, spec.alias) + cleaned, default=0) + 1
     name = collection_name(spec.alias, version)
@@ -318,14 +363,26 @@ def publish(
             raise RuntimeError(f"{name}: {n} rows visible after loading, expected {len(ids)}")
         rng = np.random.default_rng(seed)
         qi = np.sort(rng.choice(len(x), size=min(recall_sample, len(x)), replace=False))
-        k = min(recall_k, len(x))
-        got, _ = search(client, name, x[qi], k, spec, consistency="Strong")
-        truth = ids[_exact(x, x[qi], k, spec.metric)]
-        recall = float(np.mean([np.intersect1d(a, b).size / k for a, b in zip(got, truth)]))
+        k = max(1, min(recall_k, len(x) - 1))
+        truth = _without_self(ids[_exact(x, x[qi], k + 1, spec.metric)], ids[qi], k)
+
+        def recall_with(s: CollectionSpec) -> float:
+            got, _ = search(client, name, x[qi], k + 1, s, consistency="Strong")
+            found = _without_self(got, ids[qi], k)
+            return float(np.mean([np.intersect1d(a, b[b >= 0]).size / k for a, b in zip(truth, found)]))
+
+        if spec.index_type.startswith("IVF") and spec.nprobe <= 0:
+            spec = _tune_nprobe(spec, recall_with)
+        recall = recall_with(spec)
         if recall < min_recall:
             raise RuntimeError(f"{name}: recall@{k} {recall:.3f} against exact search is below {min_recall}")
         client.alter_collection_properties(
-            name, properties={VERIFIED: str(int(time.time())), "recstack.rows": str(n)}
+            name,
+            properties={
+                VERIFIED: str(int(time.time())),
+                "recstack.rows": str(n),
+                SPEC_PROPERTY: json.dumps({**asdict(spec), "partitions": list(spec.partitions)}),
+            },
         )
     except Exception:
         client.drop_collection(name)
@@ -355,6 +412,8 @@ def publish(
         f"recall@{k}": recall,
         "dropped_versions": sorted(cleaned + dropped),
         "index_type": spec.index_type,
+        "nlist": spec.nlist,
+        "nprobe": spec.nprobe,
         "publish_seconds": round(secs, 2),
     }
 

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -60,13 +60,22 @@ def similar_question_graph(doc_vecs: np.ndarray, m: int = 5) -> np.ndarray:
 
 @dataclass
 class HybridKbIndex:
-    """Everything one KB search needs, built once from the documents and their vectors."""
+    """Everything one KB search needs, built once from the documents and their vectors.
+
+    The vector stages read ``doc_vecs`` in process, or, after :meth:`with_dense_store`, a
+    :class:`~assets.indexes.neighbours.Neighbours` (the KB's Milvus alias) that holds them.
+    """
 
     doc_ids: np.ndarray
-    doc_vecs: np.ndarray
+    doc_vecs: np.ndarray | None
     pr: np.ndarray
     tokenizer: str
     _bm25: object
+    dense: object = None
+
+    def with_dense_store(self, dense) -> HybridKbIndex:
+        """This index with its vector stages answered by ``dense`` and no vectors held here."""
+        return replace(self, doc_vecs=None, dense=dense)
 
     @classmethod
     def build(
@@ -163,6 +172,8 @@ class HybridKbIndex:
             raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
         if mode != "bm25" and mode != "bm25_pr" and query_vecs is None:
             raise ValueError(f"mode {mode!r} needs query vectors")
+        if self.doc_vecs is None and mode in ("vector", "hybrid"):
+            return self._search_dense_store(queries, query_vecs, k, mode, n_candidates, lexical_weight)
         lex = self.bm25_scores(queries) if mode != "vector" else None
         if mode == "bm25":
             pos, sc = topk(lex, k, exclude=lex <= 0)
@@ -182,6 +193,33 @@ class HybridKbIndex:
                 norm = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
                 pos, sc = topk(cos + lexical_weight * norm, k, exclude=~cand)
         return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1), sc
+
+    def _search_dense_store(self, queries, query_vecs, k, mode, n_candidates, lexical_weight):
+        """``vector`` and ``hybrid`` over the dense store: its top lists, the lexical top lists,
+        and the cosine rerank on the union's vectors fetched by id (the same ranking as in
+        process when the store searches exactly)."""
+        qv = np.atleast_2d(np.asarray(query_vecs, np.float32))
+        if mode == "vector":
+            return self.dense.search(qv, k)
+        lex = self.bm25_scores(queries) * np.log1p(2 * self.pr)[None, :].astype(np.float32)
+        norm = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
+        lex_top = topk(lex, n_candidates, exclude=lex <= 0)[0]
+        dense_top = self.dense.search(qv, n_candidates)[0]
+        pos_of = {int(d): i for i, d in enumerate(self.doc_ids)}
+        ids = np.full((len(qv), k), -1, np.int64)
+        scores = np.full((len(qv), k), -np.inf, np.float32)
+        for r in range(len(qv)):
+            cand = np.union1d(self.doc_ids[lex_top[r][lex_top[r] >= 0]], dense_top[r][dense_top[r] >= 0])
+            if not cand.size:
+                continue
+            score = (
+                self.dense.reconstruct(cand) @ qv[r]
+                + lexical_weight * norm[r, [pos_of[int(c)] for c in cand]]
+            )
+            best, sc = topk(score[None, :].astype(np.float32), k)
+            ok = best[0] >= 0
+            ids[r, : ok.sum()], scores[r, : ok.sum()] = cand[best[0][ok]], sc[0][ok]
+        return ids, scores
 
 
 def rerank_in_milvus(

@@ -18,7 +18,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from assets.indexes.faiss_index import VectorIndex
+from assets.indexes.neighbours import Neighbours
+from assets.retrieval.audiences import ItemAudiences, audience_rows
+
+Interactions = pd.DataFrame | ItemAudiences  # a frame (evaluation) or the served CSR
 
 
 def _aggregate(cand: np.ndarray, score: np.ndarray, how: str) -> pd.Series:
@@ -49,7 +52,7 @@ def _finish(agg: pd.Series, exclude: np.ndarray, size: int) -> tuple[np.ndarray,
 
 def u2u(
     seed_users: np.ndarray,
-    user_index: VectorIndex,
+    user_index: Neighbours,
     size: int = 1000,
     k_per_seed: int = 100,
     exclude: np.ndarray | None = None,
@@ -61,7 +64,7 @@ def u2u(
     ----------
     seed_users : ndarray of int64
         Seed user ids; ids not in the index are ignored.
-    user_index : VectorIndex
+    user_index : Neighbours
         Index over user vectors.
     size : int
         Audience size to return.
@@ -73,7 +76,8 @@ def u2u(
         How a candidate's similarities to several seeds combine; ``sum`` favours users close to
         many seeds.
     """
-    seeds = np.intersect1d(np.asarray(seed_users, dtype=np.int64), user_index.ids)
+    seeds = np.unique(np.asarray(seed_users, dtype=np.int64))
+    seeds = seeds[user_index.contains(seeds)]
     if seeds.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     q = user_index.reconstruct(seeds)
@@ -83,15 +87,15 @@ def u2u(
     return _finish(agg, drop, size)
 
 
-def item_audience(items: np.ndarray, interactions: pd.DataFrame) -> np.ndarray:
+def item_audience(items: np.ndarray, interactions: Interactions) -> np.ndarray:
     """Users who interacted with any of ``items``."""
-    return np.unique(interactions.loc[interactions["item_id"].isin(items), "user_id"].to_numpy(np.int64))
+    return np.unique(audience_rows(interactions, items)[0])
 
 
 def i2u2u(
     seed_items: np.ndarray,
-    interactions: pd.DataFrame,
-    user_index: VectorIndex,
+    interactions: Interactions,
+    user_index: Neighbours,
     size: int = 1000,
     k_per_seed: int = 50,
     max_seed_users: int = 2000,
@@ -103,9 +107,9 @@ def i2u2u(
     Parameters
     ----------
     seed_items : ndarray of int64
-    interactions : DataFrame
+    interactions : DataFrame or ItemAudiences
         ``user_id``, ``item_id``, ``confidence``: the items' audiences.
-    user_index : VectorIndex
+    user_index : Neighbours
         The user vectors' index.
     size : int
         Audience size.
@@ -124,15 +128,11 @@ def i2u2u(
     scores : ndarray of float32
         Best first, at most ``size``.
     """
-    audience = item_audience(seed_items, interactions)
+    users, _, conf = audience_rows(interactions, seed_items)
+    audience = np.unique(users)
     seeds = audience
     if audience.size > max_seed_users:
-        eng = (
-            interactions[interactions["item_id"].isin(seed_items)]
-            .groupby("user_id")["confidence"]
-            .sum()
-            .sort_values(ascending=False, kind="stable")
-        )
+        eng = pd.Series(conf, index=users).groupby(level=0).sum().sort_values(ascending=False, kind="stable")
         seeds = eng.index.to_numpy(np.int64)[:max_seed_users]
     drop = np.union1d(audience, exclude if exclude is not None else np.zeros(0, np.int64))
     return u2u(seeds, user_index, size=size, k_per_seed=k_per_seed, exclude=drop, how=how)
@@ -140,8 +140,8 @@ def i2u2u(
 
 def i2i2u(
     seed_items: np.ndarray,
-    interactions: pd.DataFrame,
-    item_index: VectorIndex,
+    interactions: Interactions,
+    item_index: Neighbours,
     size: int = 1000,
     k_items: int = 20,
     exclude: np.ndarray | None = None,
@@ -151,9 +151,9 @@ def i2i2u(
     Parameters
     ----------
     seed_items : ndarray of int64
-    interactions : DataFrame
+    interactions : DataFrame or ItemAudiences
         ``user_id``, ``item_id``: the expanded items' users.
-    item_index : VectorIndex
+    item_index : Neighbours
         The item vectors' index.
     size : int
         Audience size.
@@ -169,15 +169,15 @@ def i2i2u(
         Best first; a user's score is the sum, over the expanded items they interacted with, of
         the item's best similarity to a seed.
     """
-    seeds = np.intersect1d(np.asarray(seed_items, dtype=np.int64), item_index.ids)
+    seeds = np.unique(np.asarray(seed_items, dtype=np.int64))
+    seeds = seeds[item_index.contains(seeds)]
     if seeds.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     ids, scores = item_index.search(item_index.reconstruct(seeds), k_items + 1)
     item_w = _aggregate(ids.ravel(), scores.ravel(), "max")
     item_w = item_w[~item_w.index.isin(seeds)]
-    hits = interactions.loc[
-        interactions["item_id"].isin(item_w.index), ["user_id", "item_id"]
-    ].drop_duplicates()
+    users, items, _ = audience_rows(interactions, item_w.index.to_numpy(np.int64))
+    hits = pd.DataFrame({"user_id": users, "item_id": items}).drop_duplicates()
     user_score = hits.assign(w=item_w.reindex(hits["item_id"]).to_numpy()).groupby("user_id")["w"].sum()
     drop = np.union1d(
         item_audience(seeds, interactions), exclude if exclude is not None else np.zeros(0, np.int64)

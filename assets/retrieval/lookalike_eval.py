@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from assets.indexes.faiss_index import VectorIndex
-from assets.retrieval.lookalike import i2i2u, i2u2u, item_audience, u2u
+from assets.indexes.neighbours import Neighbours
+from assets.retrieval.lookalike import Interactions, i2i2u, i2u2u, item_audience, u2u
 
 Strategy = Literal["u2u", "i2u2u", "i2i2u"]
 STRATEGIES: tuple[str, ...] = ("u2u", "i2u2u", "i2i2u")
@@ -41,9 +42,9 @@ class Campaign:
 
 def run_campaign(
     c: Campaign,
-    interactions: pd.DataFrame,
-    user_index: VectorIndex,
-    item_index: VectorIndex,
+    interactions: Interactions,
+    user_index: Neighbours,
+    item_index: Neighbours,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Build a campaign's audience with each of its strategies.
 
@@ -51,10 +52,10 @@ def run_campaign(
     ----------
     c : Campaign
         Seeds, size, strategies, exclusions and the business-rule filter (``allowed_users``).
-    interactions : DataFrame
+    interactions : DataFrame or ItemAudiences
         ``user_id``, ``item_id``, ``confidence``: items' audiences (I2U2U, I2I2U) and converted users.
-    user_index, item_index : VectorIndex
-        The ALS user and item vectors' indexes.
+    user_index, item_index : Neighbours
+        The ALS user and item vectors (a Faiss index or a Milvus alias).
 
     Returns
     -------

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from assets.indexes.faiss_index import VectorIndex
+from assets.retrieval.audiences import ItemAudiences
 from assets.retrieval.lookalike import i2i2u, i2u2u, item_audience, u2u
 from assets.retrieval.similar import similar_to_entities
 
@@ -134,5 +135,20 @@ def similar_entities(
             "entities": int(len(ids)),
             "k": config.k,
             "mean_score": round(float(out["score"].mean()), 4) if len(out) else 0.0,
+        },
+    )
+
+
+@dg.asset(kinds={"numpy"})
+def item_audiences(interactions: pd.DataFrame) -> dg.Output[ItemAudiences]:
+    """Each item's users as a CSR (``.npy`` arrays the service memory-maps), so a serving worker
+    answers "the users of these items" without holding the interactions table."""
+    aud = ItemAudiences.from_frame(interactions)
+    return dg.Output(
+        aud,
+        metadata={
+            "items": len(aud.item_ids),
+            "pairs": len(aud.user_ids),
+            "mib": round(aud.nbytes / 2**20, 2),
         },
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from assets.indexes.faiss_index import VectorIndex
+from assets.indexes.neighbours import Neighbours
 
 
 def _allowed(profiles: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
@@ -35,7 +35,7 @@ def _allowed(profiles: pd.DataFrame, filters: dict | None) -> np.ndarray | None:
 
 
 def similar(
-    index: VectorIndex,
+    index: Neighbours,
     queries: np.ndarray,
     k: int = 10,
     exclude: np.ndarray | None = None,
@@ -47,8 +47,8 @@ def similar(
 
     Parameters
     ----------
-    index : VectorIndex
-        The entity vectors' index.
+    index : Neighbours
+        The entity vectors (a Faiss index, or a Milvus alias that filters natively).
     queries : ndarray
         Query vectors (an entity's own vector, or encoded free text), one row each.
     k : int
@@ -57,8 +57,9 @@ def similar(
     profiles : DataFrame, optional
         ``entity_id`` and the filterable fields (``location``, ``type``, ``tags``).
     filters : dict, optional
-        Field -> value or list of values (list fields match any); candidates are over-fetched and
-        the fetch widens until ``k`` pass or the index is exhausted.
+        Field -> value or list of values (list fields match any). A store that filters natively
+        (Milvus) gets them as its search filter; otherwise candidates are over-fetched and the
+        fetch widens until ``k`` pass or the index is exhausted.
     oversample : int
         The first fetch's multiple of ``k`` when filtering.
 
@@ -70,11 +71,19 @@ def similar(
         Padded with ``-inf``.
     """
     q = np.atleast_2d(np.asarray(queries, np.float32))
-    allowed = _allowed(profiles, filters) if profiles is not None else None
     out_i = np.full((len(q), k), -1, np.int64)
     out_s = np.full((len(q), k), -np.inf, np.float32)
     ex = np.full(len(q), -1, np.int64) if exclude is None else np.asarray(exclude, np.int64)
-    fetch = min(len(index.ids), (k + 1) * (oversample if allowed is not None else 1))
+    if index.native_filters:
+        ids, scores = index.search(q, k + 1, filters=filters or None)
+        for row, (ri, rs) in enumerate(zip(ids, scores)):
+            ok = (ri >= 0) & (ri != ex[row])
+            got = ri[ok][:k]
+            out_i[row, : len(got)], out_s[row, : len(got)] = got, rs[ok][:k]
+        return out_i, out_s
+    allowed = _allowed(profiles, filters) if profiles is not None else None
+    size = index.size
+    fetch = min(size, (k + 1) * (oversample if allowed is not None else 1))
     pending = np.arange(len(q))
     while pending.size:
         ids, scores = index.search(q[pending], fetch)
@@ -84,21 +93,21 @@ def similar(
             if allowed is not None:
                 ok &= np.isin(ri, allowed)
             got = ri[ok][:k]
-            if len(got) == k or fetch >= len(index.ids):
+            if len(got) == k or fetch >= size:
                 out_i[row, : len(got)], out_s[row, : len(got)] = got, rs[ok][:k]
                 done.append(row)
         pending = np.setdiff1d(pending, done)
-        fetch = min(len(index.ids), fetch * 4)
+        fetch = min(size, fetch * 4)
     return out_i, out_s
 
 
 def similar_to_entities(
-    index: VectorIndex, entity_ids: np.ndarray, k: int = 10, **kw
+    index: Neighbours, entity_ids: np.ndarray, k: int = 10, **kw
 ) -> tuple[np.ndarray, np.ndarray]:
     """Entities similar to indexed ones (each query entity itself excluded). Unknown ids raise
     ``KeyError``."""
     entity_ids = np.asarray(entity_ids, np.int64)
-    unknown = entity_ids[~np.isin(entity_ids, index.ids)]
+    unknown = entity_ids[~index.contains(entity_ids)]
     if unknown.size:
         raise KeyError(f"unknown entity id(s): {unknown[:10].tolist()}")
     return similar(index, index.reconstruct(entity_ids), k, exclude=entity_ids, **kw)

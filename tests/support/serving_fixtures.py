@@ -18,6 +18,7 @@ from assets.ingest.entities import generate_profiles
 from assets.ingest.kb import generate_kb
 from assets.ingest.loaders import ImplicitConversion
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+from assets.retrieval.audiences import ItemAudiences
 from assets.retrieval.kb_search import HybridKbIndex
 from serving.state import Capability, ServingState
 
@@ -60,7 +61,7 @@ def build_state(
         encode_entities=lambda d: enc.encode(d)[0],
         user_index=users,
         item_index=items,
-        interactions=inter[["user_id", "item_id", "confidence"]],
+        audiences=ItemAudiences.from_frame(inter),
         kb_index=kb_index,
         kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
         encode_texts=hashed_words,
