@@ -63,6 +63,14 @@ dictionary_job = dg.define_asset_job(
     names.DICTIONARY_JOB, selection=dg.AssetSelection.assets(feature_dictionary)
 )
 warehouse_schedule = dg.build_schedule_from_partitioned_job(warehouse_job, hour_of_day=1, minute_of_hour=30)
+entity_updates_job = dg.define_asset_job(
+    names.ENTITY_UPDATES_JOB,
+    selection=dg.AssetSelection.assets(names.ENTITY_PROFILE_CHANGES),
+    description="the day's new, changed and deleted entity profiles upserted into the served collection",
+)
+entity_updates_schedule = dg.ScheduleDefinition(
+    job=entity_updates_job, cron_schedule="0 * * * *", execution_timezone="UTC"
+)
 
 
 def build_definitions(name: str | None = None, overrides: dict | None = None) -> dg.Definitions:
@@ -71,8 +79,8 @@ def build_definitions(name: str | None = None, overrides: dict | None = None) ->
     name = name or deployment()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[recommendation_job, warehouse_job, dictionary_job, rebuild_als_serving],
-        schedules=[nightly_recommendation, warehouse_schedule],
+        jobs=[recommendation_job, warehouse_job, dictionary_job, rebuild_als_serving, entity_updates_job],
+        schedules=[nightly_recommendation, warehouse_schedule, entity_updates_schedule],
         sensors=[champion_alias_sensor],
         resources={**resources_for(name), **(overrides or {})},
         executor=executor_for(name),

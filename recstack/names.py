@@ -35,6 +35,7 @@ RECOMMENDATION_JOB = "recommendation_slice"
 WAREHOUSE_JOB = "feature_warehouse_daily"
 DICTIONARY_JOB = "feature_dictionary_load"
 REBUILD_ALS_JOB = "rebuild_als_serving"
+ENTITY_UPDATES_JOB = "entity_updates"
 
 # Asset keys named outside their defining module (deps, job selections, the service's store
 # reads, the sensor's run config). An asset's own module names it by its function.

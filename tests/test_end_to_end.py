@@ -58,6 +58,10 @@ def test_slice_materializes_end_to_end(materialized_slice):
         "kb_search_evaluation",
         "milvus_collection_entities",
         "milvus_collection_als_items",
+        "milvus_collection_als_users",
+        "milvus_collection_kb",
+        "item_audiences",
+        "entity_profile_changes",
         "interaction_id_map",
         "lookalike_evaluation",
         "als_promotion",
@@ -221,6 +225,50 @@ def test_slice_materializes_end_to_end(materialized_slice):
     for name in ("recstack-als", "recstack-item2vec", "recstack-two-tower", "recstack-entity-vectors"):
         reqs = client.get_model_version_by_alias(name, "challenger")
         assert reqs.run_id  # every family goes through the same log_and_register path
+
+
+def test_the_service_answers_from_milvus_over_what_the_run_published(materialized_slice):
+    """RECSTACK_SERVE_BACKEND=milvus over the slice: all three capabilities, no index, profiles or
+    interactions in the worker, the day's changed entities served and the deleted ones gone."""
+    from fastapi.testclient import TestClient
+
+    from assets.indexes.faiss_index import VectorIndex
+    from assets.indexes.neighbours import MilvusNeighbours
+    from serving.app import create_app
+    from serving.state import StateHolder, load_state
+
+    home, result = materialized_slice.home, materialized_slice.result
+    root, uri = str(home / "storage"), materialized_slice.tracking_uri
+    st = load_state(root, uri, "milvus", str(home / "milvus" / "recstack.db"))
+    assert st.backend == "milvus" and set(st.versions) == {"entities", "lookalike", "kb"}
+    assert all(v.consistent for v in st.versions.values())
+    fields = vars(st)
+    assert not [k for k, v in fields.items() if isinstance(v, (VectorIndex, pd.DataFrame))]
+    assert isinstance(st.entity_index, MilvusNeighbours) and st.kb_index.doc_vecs is None
+    assert isinstance(st.audiences.user_ids, np.memmap)  # shared pages, not a copy per worker
+    changes = result.output_for_node("entity_profile_changes")
+    assert changes["upserted"] == 10 and changes["deleted"] == 2 and changes["encoder_version"] == "1"
+    new = [i for i in changes["upserted_ids"] if i >= 400]
+    assert len(new) == 5
+    faiss = load_state(root, uri)
+    users = result.output_for_node("als_model").user_ids[:5].tolist()
+    with (
+        TestClient(create_app(StateHolder(lambda: st), api_key="")) as m,
+        TestClient(create_app(StateHolder(lambda: faiss), api_key="")) as f,
+    ):
+        assert m.post("/v1/similar", json={"entity_ids": new, "k": 5}).status_code == 200
+        for gone in changes["deleted_ids"]:
+            assert m.post("/v1/similar", json={"entity_ids": [gone], "k": 5}).status_code == 404
+        touched = set(changes["upserted_ids"]) | set(changes["deleted_ids"])
+        q = {"entity_ids": [i for i in range(20) if i not in touched][:3], "k": 10}
+        a = [set(r["ids"]) for r in f.post("/v1/similar", json=q).json()["results"]]
+        b = [set(r["ids"]) for r in m.post("/v1/similar", json=q).json()["results"]]
+        assert np.mean([len(x & y) / 10 for x, y in zip(a, b)]) >= 0.7  # IVF_SQ8 against exact
+        r = m.post("/v1/lookalike", json={"seed_user_ids": users, "size": 10, "strategy": "u2u"})
+        got = r.json()["audiences"][0]["user_ids"]
+        assert r.status_code == 200 and len(got) == 10 and not set(got) & set(users)
+        r = m.post("/v1/kb/search", json={"query": "how do i reset my card", "k": 3})
+        assert r.status_code == 200 and len(r.json()["hits"]) == 3
 
 
 def test_bad_interactions_are_stopped_and_previous_version_survives(recstack_home, tmp_path, spark_resource):

@@ -16,8 +16,7 @@ from fastapi.testclient import TestClient
 
 from assets.indexes import milvus_index
 from assets.indexes.faiss_index import VectorIndex
-from assets.indexes.index_assets import scalar_fields
-from assets.indexes.milvus_index import CollectionSpec
+from assets.indexes.milvus_index import CollectionSpec, scalar_fields
 from assets.indexes.neighbours import MilvusNeighbours, filter_expression
 from assets.retrieval.audiences import ItemAudiences
 from recstack import names

@@ -10,7 +10,7 @@ from assets.common.plots import curve_markdown
 from assets.embeddings.vectors import table_to_vectors
 from assets.indexes import milvus_index
 from assets.indexes.faiss_index import VectorIndex, measure_recall
-from assets.indexes.milvus_index import CollectionSpec
+from assets.indexes.milvus_index import CollectionSpec, scalar_fields
 from recstack import names
 from resources.faiss_resource import FaissResource
 from resources.kubernetes import gpu_op_tags
@@ -134,21 +134,6 @@ MilvusCollectionConfig = params_config(
         "min_recall": (float, 0.8, "the verified recall a new version needs before the alias moves"),
     },
 )
-
-
-def scalar_fields(frame: pd.DataFrame | None, ids) -> pd.DataFrame | None:
-    """``line``, ``region``, ``type`` for each id from an entity frame (``entity_id``, ``location``,
-    ``type``, ``line``)."""
-    if frame is None:
-        return None
-    f = frame.set_index("entity_id").reindex(ids)
-    return pd.DataFrame(
-        {
-            "line": f["line"].fillna("").to_numpy() if "line" in f else "",
-            "region": f["location"].fillna("").to_numpy() if "location" in f else "",
-            "type": f["type"].fillna("").to_numpy() if "type" in f else "",
-        }
-    )
 
 
 def publish_vectors(

@@ -160,6 +160,21 @@ def _partition(line: str) -> str:
     return f"line_{re.sub(r'[^A-Za-z0-9_]', '_', str(line))}"
 
 
+def scalar_fields(frame: pd.DataFrame | None, ids) -> pd.DataFrame | None:
+    """``line``, ``region``, ``type`` for each id from an entity frame (``entity_id``, ``location``,
+    ``type``, ``line``)."""
+    if frame is None:
+        return None
+    f = frame.set_index("entity_id").reindex(ids)
+    return pd.DataFrame(
+        {
+            "line": f["line"].fillna("").to_numpy() if "line" in f else "",
+            "region": f["location"].fillna("").to_numpy() if "location" in f else "",
+            "type": f["type"].fillna("").to_numpy() if "type" in f else "",
+        }
+    )
+
+
 def rows(
     ids: np.ndarray, vectors: np.ndarray, scalars: pd.DataFrame | None = None, now: int | None = None
 ) -> list[dict]:
