@@ -22,6 +22,9 @@ class SparkResource(ConfigurableResource):
     # directory it cannot, and ~20 iterations overflow the executors' stack). Empty: a local
     # temporary folder, right for local[*]; a cluster needs a shared path (hdfs://, s3a://).
     checkpoint_dir: str = ""
+    # Where executors write results the driver reads back (ALS factors as Parquet). Empty: a local
+    # temporary folder, right for local[*] and a one-host cluster; a cluster needs a shared path.
+    scratch_dir: str = ""
 
     def get_session(self):
         """Return the active SparkSession for this configuration (started on first use)."""

@@ -12,11 +12,13 @@ version with the same content (idempotent). The two newest versions are kept for
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,55 @@ _ALLOWED_PREFIXES = ("assets.", "resources.")
 KEEP_VERSIONS = 2
 
 
+@dataclass(frozen=True)
+class ParquetDataset:
+    """A published table by reference: what an engine that reads Parquet itself (Spark) is given
+    instead of the rows, so they never pass through this process.
+
+    Attributes
+    ----------
+    uri : str
+        The Parquet file (a local path, or ``scheme://…`` on an object store).
+    rows : int
+        Row count from the manifest.
+    version : str
+        The storage version it belongs to.
+    """
+
+    uri: str
+    rows: int
+    version: str
+
+    @classmethod
+    def write(cls, frame: pd.DataFrame, path: str | Path) -> ParquetDataset:
+        """``frame`` written to the local file ``path``, by reference (tests, benchmarks)."""
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), str(path))
+        return cls(str(path), len(frame), "")
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The rows, read here (for the single-node engines)."""
+        fs, path = (
+            pafs.FileSystem.from_uri(self.uri) if "://" in self.uri else (pafs.LocalFileSystem(), self.uri)
+        )
+        return pq.read_table(path, filesystem=fs).to_pandas()
+
+    def content_hash(self) -> str:
+        """12 hex digits of SHA-256 over the file, streamed (the model's data version)."""
+        fs, path = (
+            pafs.FileSystem.from_uri(self.uri) if "://" in self.uri else (pafs.LocalFileSystem(), self.uri)
+        )
+        h = hashlib.sha256()
+        with fs.open_input_stream(path) as f:
+            while chunk := f.read(8 << 20):
+                h.update(chunk)
+        return h.hexdigest()[:12]
+
+
 class VersionedStore:
     """Plain (Dagster-free) versioned object store used by the IO manager and by tests."""
 
     def __init__(self, root: str):
+        self.scheme = root.split("://", 1)[0] if "://" in root else ""
         if "://" in root:
             self.fs, base = pafs.FileSystem.from_uri(root)
         else:
@@ -117,6 +164,15 @@ class VersionedStore:
         cls = getattr(importlib.import_module(module), name)
         return self._load_object(cls, f"{vdir}/obj")
 
+    def dataset(self, key: list[str], partition: str | None = None) -> ParquetDataset:
+        """The published version of a table by reference (nothing is read)."""
+        m = self.current(key, partition)
+        if m is None or m.get("kind") not in ("dataframe", "arrow"):
+            raise FileNotFoundError(f"no published table {'/'.join(key)} [{partition or 'unpartitioned'}]")
+        path = f"{self._dir(key, partition)}/{m['version']}/data.parquet"
+        uri = path if self.local else f"{self.scheme}://{path}"
+        return ParquetDataset(uri, int(m.get("rows", 0)), m["version"])
+
     def path_of(self, key: list[str], partition: str | None = None) -> str | None:
         m = self.current(key, partition)
         return f"{self._dir(key, partition)}/{m['version']}" if m else None
@@ -177,6 +233,9 @@ class VersionedIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> Any:
         key = list(context.asset_key.path)
+        if context.dagster_type.typing_type is ParquetDataset:  # by reference: the reader reads it
+            part = context.asset_partition_key if context.has_asset_partitions else None
+            return self._store().dataset(key, part)
         if context.has_asset_partitions:
             keys = context.asset_partition_keys
             if len(keys) == 1:

@@ -17,6 +17,7 @@ from assets.retrieval.retrieval_assets import LookalikeConfig, lookalike_audienc
 from resources.faiss_resource import FaissResource
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
+from resources.storage import ParquetDataset
 from resources.validation import GreatExpectationsResource
 
 GX = GreatExpectationsResource()
@@ -37,7 +38,7 @@ def stages(tmp_path_factory):
         dg.build_asset_context(),
         config=AlsConfig(engine="implicit", rank=8, iterations=4),
         als_tuning={},
-        interactions=out["interactions"],
+        interactions=ParquetDataset.write(out["interactions"], tmp / "interactions.parquet"),
         spark=SparkResource(),
         mlflow_tracking=mlf,
     )

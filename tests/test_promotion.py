@@ -1,6 +1,9 @@
 """Champion/challenger: the policy decision, the promotion asset on a real MLflow store, manual moves and
 rollback."""
 
+import tempfile
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -11,6 +14,7 @@ from assets.evaluation.recommendation_assets import EvaluationConfig, als_evalua
 from assets.ingest.ingest_assets import InteractionsConfig, interactions
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
+from resources.storage import ParquetDataset
 from resources.validation import GreatExpectationsResource
 
 P = Policy("m", "ndcg@10", 0.01, "held-out", "popularity", ("interactions_suite",))
@@ -42,7 +46,7 @@ def _train(mlf, gx, inter, **als):
         dg.build_asset_context(),
         config=AlsConfig(engine="implicit", use_tuned=False, **als),
         als_tuning={},
-        interactions=inter,
+        interactions=ParquetDataset.write(inter, Path(tempfile.mkdtemp()) / "interactions.parquet"),
         spark=SparkResource(),
         mlflow_tracking=mlf,
     ).value

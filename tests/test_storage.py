@@ -167,3 +167,33 @@ def test_the_io_manager_publishes_with_metadata_and_loads_partitions(tmp_path):
     assert VersionedStore(str(tmp_path)).read(["both"]) == {"a": 3, "b": 3}
     assert VersionedStore(str(tmp_path)).current(["nothing"]) is None  # None is not stored
     assert VersionedStore(str(tmp_path)).read(["table"], "b")["p"].tolist() == ["b"] * 3
+
+
+def test_a_table_input_annotated_as_a_dataset_comes_by_reference(tmp_path):
+    """An asset that reads a table itself (Spark) gets its Parquet file, not the rows."""
+    import dagster as dg
+    import pandas as pd
+
+    from resources.storage import ParquetDataset, VersionedIOManager
+
+    frame = pd.DataFrame({"user_id": [3, 1, 2], "item_id": [7, 8, 9], "confidence": [1.0, 2.0, 3.0]})
+    seen = {}
+
+    @dg.asset
+    def table() -> pd.DataFrame:
+        return frame
+
+    @dg.asset
+    def reader(table: ParquetDataset) -> None:
+        seen["ds"] = table
+
+    res = dg.materialize([table, reader], resources={"io_manager": VersionedIOManager(root=str(tmp_path))})
+    assert res.success
+    ds = seen["ds"]
+    assert isinstance(ds, ParquetDataset) and ds.rows == 3 and ds.uri.endswith("/data.parquet")
+    assert ds.uri.startswith(str(tmp_path)) and ds.version in ds.uri
+    pd.testing.assert_frame_equal(ds.to_pandas(), frame)
+    again = ParquetDataset.write(frame, tmp_path / "again.parquet")
+    assert again.content_hash() == ds.content_hash() and len(ds.content_hash()) == 12
+    changed = ParquetDataset.write(frame.assign(confidence=[1.0, 2.0, 4.0]), tmp_path / "changed.parquet")
+    assert changed.content_hash() != ds.content_hash()

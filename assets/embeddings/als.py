@@ -138,21 +138,27 @@ def pack_factor_model(
 
 def train_als(
     engine: AlsEngine,
-    interactions: pd.DataFrame,
+    interactions: pd.DataFrame | str,
     params: AlsParams = AlsParams(),
     spark=None,
     match_spark: bool = True,
+    scratch_dir: str = "",
 ) -> FactorModel:
     """Train implicit ALS with ``engine``.
 
     Parameters
     ----------
     engine : {"spark", "implicit", "implicit-gpu"}
-    interactions : DataFrame
-        ``user_id``, ``item_id``, ``confidence``.
+    interactions : DataFrame or str
+        ``user_id``, ``item_id``, ``confidence``; for ``spark`` also the path of a Parquet dataset,
+        which Spark reads without it passing through this process (the single-node engines read
+        a path into memory).
     params : AlsParams
     spark : SparkSession, optional
         Needed by the ``spark`` engine.
+    scratch_dir : str
+        ``spark``: where executors write the factors
+        (:func:`~assets.embeddings.als_spark.train_als_spark`).
     match_spark : bool
         For ``implicit``: minimise Spark's objective from Spark's start (default), or run the
         library as it is (see :func:`assets.embeddings.als_cpu.train_als_cpu`).
@@ -162,7 +168,9 @@ def train_als(
 
         if spark is None:
             raise ValueError("the spark ALS engine needs a SparkSession")
-        return train_als_spark(spark, interactions, params)
+        return train_als_spark(spark, interactions, params, scratch_dir)
+    if isinstance(interactions, str):
+        interactions = pd.read_parquet(interactions)
     if engine == "implicit":
         from assets.embeddings.als_cpu import train_als_cpu
 

@@ -1,17 +1,17 @@
 """ALS assets: the model (Spark or the single-node engine), registered, and its user and item vectors."""
 
 import dagster as dg
-import pandas as pd
 
 from assets.common._shared import TunedParamsConfig, params_config
 from assets.common.tuned import params_source
-from assets.embeddings._shared import data_version, vector_outputs, vectors_check
+from assets.embeddings._shared import vector_outputs, vectors_check
 from assets.embeddings.als import AlsEngine, AlsParams, train_als
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import register_factor_model
 from recstack import names
 from resources.mlflow_tracking import MlflowResource
 from resources.spark import SparkResource
+from resources.storage import ParquetDataset
 from resources.validation import GreatExpectationsResource
 
 AlsConfig = params_config(
@@ -35,19 +35,28 @@ AlsConfig = params_config(
 def als_model(
     context: dg.AssetExecutionContext,
     config: AlsConfig,
-    interactions: pd.DataFrame,
+    interactions: ParquetDataset,
     als_tuning: dict,
     spark: SparkResource,
     mlflow_tracking: MlflowResource,
 ) -> dg.Output[FactorModel]:
     """Implicit ALS (Spark MLlib, or the single-node ``implicit`` engine by config) with the tuned
-    parameters, logged to MLflow and registered as ``challenger``."""
+    parameters, logged to MLflow and registered as ``challenger``. The interactions come by
+    reference: Spark reads their Parquet itself, so they never pass through this process."""
     params = config.params(als_tuning)
     source = params_source("als_tuning", config.use_tuned, als_tuning)
-    model = train_als(
-        config.engine, interactions, params, spark=spark.get_session() if config.engine == "spark" else None
+    on_spark = config.engine == "spark"
+    context.log.info(
+        "training on %s (%d rows) with the %s engine", interactions.uri, interactions.rows, config.engine
     )
-    dv = data_version(interactions)
+    model = train_als(
+        config.engine,
+        interactions.uri if on_spark else interactions.to_pandas(),
+        params,
+        spark=spark.get_session() if on_spark else None,
+        scratch_dir=spark.scratch_dir,
+    )
+    dv = interactions.content_hash()
     reg = register_factor_model(context, mlflow_tracking, model, names.ALS_MODEL, dv)
     return dg.Output(
         model,

@@ -159,6 +159,88 @@ def milvus_server(folder: Path) -> Iterator[str]:
             stop_process_tree(proc, str(data))
 
 
+def _spark_workers_alive(ui_port: int) -> int:
+    import json
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{ui_port}/json/", timeout=2) as r:
+        return int(json.loads(r.read())["aliveworkers"])
+
+
+@contextmanager
+def spark_standalone(folder: Path, workers: int = 2, cores: int = 1, memory: str = "1g") -> Iterator[str]:
+    """A Spark standalone cluster from the ``pyspark`` package's own ``spark-class``: one master
+    and ``workers`` workers on 127.0.0.1 (free ports), yielding the ``spark://`` master URL once
+    every worker has registered."""
+    try:
+        import pyspark
+    except ImportError as e:
+        raise NotInstalled("pyspark is not installed") from e
+    home = Path(pyspark.__file__).parent
+    spark_class = home / "bin" / "spark-class"
+    if not spark_class.exists() or not shutil.which("java"):
+        raise NotInstalled("pyspark's bin/spark-class or a java runtime is missing")
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = str(folder.absolute())  # on every command line: finds the JVMs to stop
+    env = settings.child_env(
+        SPARK_HOME=str(home),
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_WORKER_DIR=str(folder / "work"),
+        SPARK_LOG_DIR=str(folder / "logs"),
+        SPARK_MASTER_OPTS=f"-Drecstack.marker={marker}",
+        SPARK_WORKER_OPTS=f"-Drecstack.marker={marker}",
+    )
+    port, ui = free_port(), free_port()
+    procs: list[subprocess.Popen] = []
+    logs = []
+    try:
+        master_log = folder / "master.log"
+        logs.append(open(master_log, "w"))
+        master = subprocess.Popen(
+            [str(spark_class), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+             "--port", str(port), "--webui-port", str(ui)],
+            stdout=logs[-1], stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
+        procs.append(master)
+        _wait(lambda: port_open(port) and port_open(ui), master, 120, "spark master", master_log)
+        url = f"spark://127.0.0.1:{port}"
+        for w in range(workers):
+            wlog = folder / f"worker-{w}.log"
+            logs.append(open(wlog, "w"))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(spark_class),
+                        "org.apache.spark.deploy.worker.Worker",
+                        url,
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        str(cores),
+                        "--memory",
+                        memory,
+                        "--webui-port",
+                        str(free_port()),
+                        "--work-dir",
+                        str(folder / "work"),
+                    ],
+                    stdout=logs[-1],
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )  # fmt: skip
+            )
+        _wait(lambda: _spark_workers_alive(ui) == workers, master, 120, "spark workers", master_log)
+        for p, wlog in zip(procs[1:], range(workers)):
+            if p.poll() is not None:
+                raise ServerUnavailable(f"spark worker {wlog} exited; see {folder / f'worker-{wlog}.log'}")
+        yield url
+    finally:
+        for p in reversed(procs):
+            stop_process_tree(p, marker)
+        for f in logs:
+            f.close()
+
+
 @contextmanager
 def mlflow_server(folder: Path, backend_uri: str | None = None) -> Iterator[str]:
     """``mlflow server`` on a free loopback port over ``backend_uri`` (SQLite in ``folder`` by default),
