@@ -1,12 +1,17 @@
-"""Load on the recall API: 32 concurrent clients on loopback for 30 s, against a 100,000-vector
-index, k=10, beside the same query straight through the index in-process (the baseline).
+"""Load on the recall API, by serve backend and size: 32 connections for a fixed time against
+gunicorn with 2 uvicorn workers (the production command), per endpoint, beside the same
+similar-entity query straight through the index in-process (the baseline).
 
-The server is the production command, gunicorn with 2 uvicorn workers, serving ``/v1/similar``
-by entity id. The clients are ``wrk`` (Debian's package; 2 threads, 32 connections, a Lua script
-drawing a random id per request) or, where wrk is missing, asyncio + httpx. Server and clients
-share this machine's 2 cores, so the numbers include the load generator's own cost.
+For each size (100k and 1M vectors by default) the world of :mod:`benchmarks.serve_world` is
+built once; then it is served from in-process Faiss (each worker loads the indexes) and from a
+Milvus standalone server (the workers query the aliases). Endpoints: ``/v1/similar`` by entity
+id (k=10), ``/v1/lookalike`` I2I2U from one random item (audience 100), ``/v1/kb/search`` hybrid
+(k=5). The clients are ``wrk`` (Debian's package; 2 threads, a Lua script drawing each request)
+or, where wrk is missing, asyncio + httpx. Server, clients and Milvus share this machine's 2
+cores, so the numbers include the load generator's own cost. Each worker's RSS is read after
+the load.
 
-    python -m benchmarks.serve_load [--clients 32] [--seconds 30] [--vectors 100000]  # serve_load.json
+    python -m benchmarks.serve_load [--sizes 100000 1000000] [--backends faiss milvus] [--seconds 15]
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import write_result
+from benchmarks.serve_world import N_ITEMS, build_world, load_world, publish_world
 from recstack import settings
 
 PORT = 8765
@@ -34,46 +40,37 @@ def _vectors(n: int, d: int = 64, seed: int = 0) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def load_state(n: int | None = None):
-    """A serving state whose entity index holds ``n`` vectors (default ``RECSTACK_BENCH_VECTORS``,
-    which the benchmark sets for the server it starts)."""
-    import pandas as pd
-
-    from assets.indexes.faiss_index import VectorIndex
-    from serving.state import Capability, ServingState
-
-    n = n or int(settings.env("RECSTACK_BENCH_VECTORS", "100000"))
-    ids = np.arange(n, dtype=np.int64)
-    index = VectorIndex.build(ids, _vectors(n), tune_sample=500)
-    profiles = pd.DataFrame({"entity_id": ids})
-    cap = Capability("bench-entities", "1", "champion", "bench")
-    return ServingState(
-        entity_index=index, entity_profiles=profiles, encode_entities=None, versions={"entities": cap}
-    )
-
-
-def app():
-    """``uvicorn --factory benchmarks.serve_load:app``."""
-    from serving.app import create_app
-    from serving.state import StateHolder
-
-    return create_app(StateHolder(load_state), api_key="")
-
-
-async def _client_loop(client, n_ids: int, deadline: float, lat: list, errors: list, seed: int):
+async def _client_loop(
+    client, endpoint: str, n_ids: int, deadline: float, lat: list, errors: list, seed: int
+):
     rng = np.random.default_rng(seed)
     while time.perf_counter() < deadline:
-        body = {"entity_ids": [int(rng.integers(n_ids))], "k": 10}
+        path, body = _request(endpoint, rng, n_ids)
         t0 = time.perf_counter()
         try:
-            r = await client.post("/v1/similar", json=body)
-            ok = r.status_code == 200 and len(r.json()["results"][0]["ids"]) == 10
+            r = await client.post(path, json=body)
+            ok = r.status_code == 200
         except Exception:  # noqa: BLE001 - counted as an error
             ok = False
         (lat if ok else errors).append(time.perf_counter() - t0)
 
 
-async def _load(clients: int, seconds: float, n_ids: int) -> dict:
+QUERIES: list[str] = []
+
+
+def _request(endpoint: str, rng, n_ids: int) -> tuple[str, dict]:
+    if endpoint == "similar":
+        return "/v1/similar", {"entity_ids": [int(rng.integers(n_ids))], "k": 10}
+    if endpoint == "lookalike":
+        return "/v1/lookalike", {
+            "seed_item_ids": [int(rng.integers(N_ITEMS))],
+            "size": 100,
+            "strategy": "i2i2u",
+        }
+    return "/v1/kb/search", {"query": QUERIES[int(rng.integers(len(QUERIES)))], "k": 5, "mode": "hybrid"}
+
+
+async def _load(clients: int, seconds: float, n_ids: int, endpoint: str) -> dict:
     import httpx
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -82,7 +79,7 @@ async def _load(clients: int, seconds: float, n_ids: int) -> dict:
         errors: list[float] = []
         t0 = time.perf_counter()
         await asyncio.gather(
-            *[_client_loop(client, n_ids, t0 + seconds, lat, errors, s) for s in range(clients)]
+            *[_client_loop(client, endpoint, n_ids, t0 + seconds, lat, errors, s) for s in range(clients)]
         )
         wall = time.perf_counter() - t0
     a = np.array(lat) * 1000
@@ -96,11 +93,11 @@ async def _load(clients: int, seconds: float, n_ids: int) -> dict:
     }
 
 
-def in_process(n: int, seconds: float) -> dict:
-    """The baseline: the same query through the index directly, one thread."""
+def in_process(world: Path, n: int, seconds: float) -> dict:
+    """The baseline: the similar-entity query through the Faiss index directly, one thread."""
     from assets.retrieval.similar import similar
 
-    st = load_state(n)
+    st = load_world(world, "faiss")
     rng = np.random.default_rng(1)
     lat = []
     deadline = time.perf_counter() + seconds
@@ -123,8 +120,18 @@ WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 math.randomseed(7)
+queries = {%(queries)s}
 request = function()
-  return wrk.format(nil, "/v1/similar", nil, '{"entity_ids": [' .. math.random(0, %d) .. '], "k": 10}')
+  local e = "%(endpoint)s"
+  if e == "similar" then
+    return wrk.format(nil, "/v1/similar", nil,
+      '{"entity_ids": [' .. math.random(0, %(last)d) .. '], "k": 10}')
+  elseif e == "lookalike" then
+    return wrk.format(nil, "/v1/lookalike", nil,
+      '{"seed_item_ids": [' .. math.random(0, %(last_item)d) .. '], "size": 100, "strategy": "i2i2u"}')
+  end
+  return wrk.format(nil, "/v1/kb/search", nil,
+    '{"query": ' .. queries[math.random(1, #queries)] .. ', "k": 5, "mode": "hybrid"}')
 end
 """
 
@@ -136,13 +143,21 @@ def _ms(text: str) -> float:
     return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def _wrk(clients: int, seconds: float, n_ids: int) -> dict:
+def _wrk(clients: int, seconds: float, n_ids: int, endpoint: str) -> dict:
+    import json
     import re
     import shutil
     import tempfile
 
+    lua_queries = ", ".join("[==[" + json.dumps(q, ensure_ascii=False) + "]==]" for q in QUERIES)
+    script = WRK_SCRIPT % {
+        "queries": lua_queries,
+        "endpoint": endpoint,
+        "last": n_ids - 1,
+        "last_item": N_ITEMS - 1,
+    }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(WRK_SCRIPT % (n_ids - 1))
+        f.write(script)
     out = subprocess.run(
         [
             shutil.which("wrk"),
@@ -189,18 +204,29 @@ def _wait_ready(proc, timeout: float = 300) -> None:
     raise RuntimeError("server not ready in time")
 
 
-def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--clients", type=int, default=32)
-    ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--vectors", type=int, default=100_000)
-    args = ap.parse_args(argv)
-    with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", PORT)) == 0:
-            raise SystemExit(f"port {PORT} is in use")
+def _worker_rss_mib(server: subprocess.Popen) -> list[float]:
+    """VmRSS of each gunicorn worker (the master's children), MiB."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) != server.pid:
+                continue
+            rss = next(x for x in (d / "status").read_text().splitlines() if x.startswith("VmRSS:"))
+            out.append(round(int(rss.split()[1]) / 1024, 1))
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return sorted(out)
+
+
+def serve(world: Path, n: int, backend: str, milvus_uri: str, clients: int, seconds: float) -> dict:
+    """gunicorn over ``world`` on ``backend``; every endpoint under load; the workers' RSS."""
     import shutil
 
-    env = settings.child_env(RECSTACK_BENCH_VECTORS=str(args.vectors))
+    env = settings.child_env(
+        RECSTACK_BENCH_WORLD=str(world), RECSTACK_SERVE_BACKEND=backend, RECSTACK_MILVUS_URI=milvus_uri
+    )
     server = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -210,52 +236,119 @@ def main(argv: list[str] | None = None) -> dict:
             "2",
             "-b",
             f"127.0.0.1:{PORT}",
+            "--timeout",
+            "300",
             "--log-level",
             "warning",
-            "benchmarks.serve_load:app()",
+            "benchmarks.serve_world:app()",
         ],
         env=env,
     )
+    out: dict = {}
     try:
         _wait_ready(server)
-        time.sleep(20)  # readyz answered by one worker: give the other time to build its index too
-        api = (
-            _wrk(args.clients, args.seconds, args.vectors)
-            if shutil.which("wrk")
-            else {
-                "generator": "httpx asyncio",
-                **asyncio.run(_load(args.clients, args.seconds, args.vectors)),
-            }
-        )
+        time.sleep(15 if backend == "milvus" else 30)  # the other worker loads its state too
+        for endpoint in ENDPOINTS:
+            out[endpoint] = (
+                _wrk(clients, seconds, n, endpoint)
+                if shutil.which("wrk")
+                else {"generator": "httpx asyncio", **asyncio.run(_load(clients, seconds, n, endpoint))}
+            )
+            print(f"  {backend} {n:,} {endpoint}: {out[endpoint]}", flush=True)
+        out["worker_rss_mib"] = _worker_rss_mib(server)
     finally:
         server.terminate()
-        server.wait(30)
-    base = in_process(args.vectors, min(args.seconds, 10))
+        server.wait(60)
+    return out
+
+
+ENDPOINTS = ("similar", "lookalike", "kb")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clients", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--backends", nargs="+", default=["faiss", "milvus"], choices=["faiss", "milvus"])
+    args = ap.parse_args(argv)
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", PORT)) == 0:
+            raise SystemExit(f"port {PORT} is in use")
+    import contextlib
+    import json
+    import shutil
+    import tempfile
+
+    from tests.support.servers import milvus_server
+
+    root = Path(tempfile.mkdtemp(prefix="recstack-serve-load-"))
+    runs, worlds = [], {}
+    try:
+        with contextlib.ExitStack() as stack:
+            uri = stack.enter_context(milvus_server(root / "milvus")) if "milvus" in args.backends else ""
+            for n in args.sizes:
+                world = root / f"world-{n}"
+                t0 = time.perf_counter()
+                worlds[n] = {
+                    "build": build_world(world, n),
+                    "build_seconds": round(time.perf_counter() - t0, 1),
+                }
+                QUERIES[:] = json.loads((world / "kb_queries.json").read_text())
+                if "milvus" in args.backends:
+                    worlds[n]["milvus"] = publish_world(world, uri)
+                print(f"world {n:,}: {worlds[n]}", flush=True)
+                base = in_process(world, n, min(args.seconds, 10))
+                for backend in args.backends:
+                    res = serve(world, n, backend, uri, args.clients, args.seconds)
+                    runs.append({"backend": backend, "vectors": n, **res, "in_process_baseline": base})
+                shutil.rmtree(world, ignore_errors=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
     res = {
         "workload": {
-            "vectors": args.vectors,
-            "dim": 64,
-            "k": 10,
+            "sizes": args.sizes,
             "clients": args.clients,
             "seconds": args.seconds,
-            "endpoint": "POST /v1/similar (by entity id)",
+            "endpoints": {
+                "similar": "POST /v1/similar by entity id, k=10, 64-d entity vectors",
+                "lookalike": "POST /v1/lookalike i2i2u from one random item, size 100, 32-d vectors",
+                "kb": "POST /v1/kb/search hybrid, k=5, the synthetic 48-entry KB",
+            },
             "server": "gunicorn, 2 uvicorn workers",
         },
-        "api": api,
-        "in_process_baseline": base,
-        "ratios": {
-            "api_p50_over_in_process": round(api["p50_ms"] / base["p50_ms"], 1),
-            "api_throughput_over_in_process": round(api["throughput_rps"] / base["throughput_rps"], 3),
-        },
-        "targets": {"zero_errors": api["errors"] == 0, "p99_under_50ms": api["p99_ms"] < 50},
+        "worlds": worlds,
+        "runs": runs,
+        **_verdict(runs),
     }
     path = write_result("serve_load", res)
-    print(
-        f"API {api['throughput_rps']} req/s p50 {api['p50_ms']} ms p99 {api['p99_ms']} ms errors "
-        f"{api['errors']} | "
-        f"in-process {base['throughput_rps']} q/s p50 {base['p50_ms']} ms -> {path}"
-    )
+    print(f"written {path}")
     return res
+
+
+def _verdict(runs: list[dict]) -> dict:
+    by = {(r["backend"], r["vectors"]): r for r in runs}
+    sizes = sorted({r["vectors"] for r in runs})
+    ratios, targets = {}, {}
+    for r in runs:
+        key = f"{r['backend']}@{r['vectors']}"
+        targets[f"{key}_zero_errors"] = all(r[e]["errors"] == 0 for e in ENDPOINTS)
+        targets[f"{key}_p99_under_50ms"] = all(r[e]["p99_ms"] < 50 for e in ENDPOINTS)
+        ratios[f"{key}_similar_p50_over_in_process"] = round(
+            r["similar"]["p50_ms"] / r["in_process_baseline"]["p50_ms"], 1
+        )
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        for backend in ("faiss", "milvus"):
+            if (backend, lo) in by and (backend, hi) in by:
+                ratios[f"{backend}_worker_rss_{hi}_over_{lo}"] = round(
+                    max(by[(backend, hi)]["worker_rss_mib"]) / max(by[(backend, lo)]["worker_rss_mib"]), 3
+                )
+        if ("milvus", lo) in by and ("milvus", hi) in by:
+            targets["milvus_worker_rss_largest_le_1.2x_smallest"] = (
+                ratios[f"milvus_worker_rss_{hi}_over_{lo}"] <= 1.2
+            )
+    return {"ratios": ratios, "targets": targets}
 
 
 if __name__ == "__main__":

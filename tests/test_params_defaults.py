@@ -26,6 +26,7 @@ PIPELINE_ONLY = {
     "DictionaryConfig": "the feature dictionary's path",
     "WindowConfig": "the window engine",
     "SampleConfig": "the training sample's labels",
+    "EntityProfileChangesConfig": "where the day's profile changes come from",
 }
 
 

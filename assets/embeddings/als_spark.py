@@ -2,7 +2,7 @@
 
 The interactions never pass through the driver: Spark reads them from a Parquet dataset (or,
 for small data, takes a pandas frame), aggregates duplicate pairs, and maps ids onto dense
-int32 indices (MLlib requires int ids) with a distributed rank: range-partitioned distinct ids,
+int32 indices (MLlib requires int ids) by a distributed numbering: hash-partitioned distinct ids,
 a row number within each partition, and per-partition offsets (one count per partition is all
 that reaches the driver). The executors write the factors, keyed by the original int64 ids, as
 Parquet; the driver reads back only the factor matrices.
@@ -27,12 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def dense_index(pairs, column: str, index_column: str, partitions: int = 16):
-    """Distinct values of ``column`` with their rank in ascending order as ``index_column`` (int32),
-    computed by the executors."""
+    """Distinct values of ``column`` numbered ``0 … n-1`` as ``index_column`` (int32), by the
+    executors.
+
+    Hash partitioning and a row number in value order within each partition make the numbering
+    a function of the values alone: the plan is evaluated twice (the counts, then the join), and
+    a sampled range partitioning would draw other boundaries the second time.
+    """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    distinct = pairs.select(column).distinct().repartitionByRange(partitions, column)
+    distinct = pairs.select(column).distinct().repartition(partitions, column)
     ranked = distinct.withColumn("_pid", F.spark_partition_id()).withColumn(
         "_rn", F.row_number().over(Window.partitionBy("_pid").orderBy(column)) - 1
     )

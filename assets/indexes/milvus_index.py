@@ -198,18 +198,30 @@ def rows(
     ]
 
 
-def write(client, name: str, spec: CollectionSpec, data: list[dict], upsert: bool = False) -> int:
-    """Insert (or upsert) rows in batches, each into its business line's partition when partitioned."""
+def write(
+    client,
+    name: str,
+    spec: CollectionSpec,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    scalars: pd.DataFrame | None = None,
+    upsert: bool = False,
+) -> int:
+    """Insert (or upsert) in batches of ``BATCH`` rows, each into its business line's partition when
+    partitioned. Rows are built one batch at a time: the vectors are never copied whole into
+    Python objects."""
     op = client.upsert if upsert else client.insert
-    groups: dict[str, list[dict]] = {}
-    for r in data:
-        groups.setdefault(
-            _partition(r["line"]) if spec.partitions and r["line"] in spec.partitions else "", []
-        ).append(r)
-    for part, rs in groups.items():
-        for a in range(0, len(rs), BATCH):
-            op(name, rs[a : a + BATCH], partition_name=part)
-    return len(data)
+    now = int(time.time())
+    for a in range(0, len(ids), BATCH):
+        sc = scalars.iloc[a : a + BATCH].reset_index(drop=True) if scalars is not None else None
+        groups: dict[str, list[dict]] = {}
+        for r in rows(ids[a : a + BATCH], vectors[a : a + BATCH], sc, now):
+            groups.setdefault(
+                _partition(r["line"]) if spec.partitions and r["line"] in spec.partitions else "", []
+            ).append(r)
+        for part, rs in groups.items():
+            op(name, rs, partition_name=part)
+    return len(ids)
 
 
 def count(client, name: str) -> int:
@@ -367,7 +379,7 @@ def publish(
     t0 = time.perf_counter()
     create_collection(client, name, spec)
     try:
-        write(client, name, spec, rows(ids, x, scalars))
+        write(client, name, spec, ids, x, scalars)
         client.flush(name)
         ip = client.prepare_index_params()
         ip.add_index("vector", **spec.index_params())
@@ -453,11 +465,7 @@ def upsert(
     if name is None:
         raise RuntimeError(f"alias {spec.alias!r} is not published yet")
     return write(
-        client,
-        name,
-        spec,
-        rows(np.asarray(ids, np.int64), np.asarray(vectors, np.float32), scalars),
-        upsert=True,
+        client, name, spec, np.asarray(ids, np.int64), np.asarray(vectors, np.float32), scalars, upsert=True
     )
 
 

@@ -196,8 +196,11 @@ def _publish_and_hang(uri: str, marker: str, n: int) -> None:
 
     real_write = milvus_index.write
 
-    def write_then_hang(client, name, spec, data, upsert=False):
-        real_write(client, name, spec, data[: milvus_index.BATCH], upsert)
+    def write_then_hang(client, name, spec, ids, vectors, scalars=None, upsert=False):
+        b = milvus_index.BATCH
+        real_write(
+            client, name, spec, ids[:b], vectors[:b], scalars.iloc[:b] if scalars is not None else None
+        )
         Path(marker).write_text(name)
         _time.sleep(600)
 
