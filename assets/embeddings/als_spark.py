@@ -3,8 +3,8 @@
 The interactions never pass through the driver: Spark reads them from a Parquet dataset (or,
 for small data, takes a pandas frame), aggregates duplicate pairs, and maps ids onto dense
 int32 indices (MLlib requires int ids) by a distributed numbering: hash-partitioned distinct ids,
-a row number within each partition, and per-partition offsets (one count per partition is all
-that reaches the driver). The executors write the factors, keyed by the original int64 ids, as
+a row number within each partition, and per-partition offsets from a window over the
+partition counts (all in the JVM: no Python worker starts, so the executors need no Python). The executors write the factors, keyed by the original int64 ids, as
 Parquet; the driver reads back only the factor matrices.
 """
 
@@ -41,16 +41,15 @@ def dense_index(pairs, column: str, index_column: str, partitions: int = 16):
     ranked = distinct.withColumn("_pid", F.spark_partition_id()).withColumn(
         "_rn", F.row_number().over(Window.partitionBy("_pid").orderBy(column)) - 1
     )
-    counts = sorted((r["_pid"], r["count"]) for r in ranked.groupBy("_pid").count().collect())
-    offsets, total = [], 0
-    for pid, n in counts:
-        offsets.append((pid, total))
-        total += n
-    if total >= 2**31:
-        raise ValueError(f"{total:,} distinct {column}s exceed MLlib's int32 ids")
-    spark = pairs.sparkSession
-    off = spark.createDataFrame(offsets, "_pid int, _offset long")
-    return ranked.join(F.broadcast(off), "_pid").select(
+    # Each partition's first number: the sizes of the partitions before it (a window over one
+    # row per partition; nothing reaches the driver and no Python worker starts).
+    offsets = (
+        ranked.groupBy("_pid")
+        .count()
+        .withColumn("_offset", F.sum("count").over(Window.orderBy("_pid")) - F.col("count"))
+        .drop("count")
+    )
+    return ranked.join(F.broadcast(offsets), "_pid").select(
         column, (F.col("_offset") + F.col("_rn")).cast("int").alias(index_column)
     )
 
