@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks import report_scale
 from benchmarks.common import RESULTS
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -213,22 +214,6 @@ def _mutation(d: dict) -> list[str]:
     ) + ["", f"mutmut, {d['seconds']} s."]
 
 
-def _serve(d: dict) -> list[str]:
-    w, a, b = d["workload"], d["api"], d["in_process_baseline"]
-    out = [
-        f"{w['clients']} clients for {w['seconds']} s, {w['vectors']:,} vectors ({b['index_type']}), "
-        f"`{w['endpoint']}`, {w['server']}.",
-        "",
-    ]
-    return out + table(
-        ["path", "req/s", "p50 ms", "p99 ms", "errors"],
-        [
-            ["the API", a["throughput_rps"], a["p50_ms"], a["p99_ms"], a["errors"]],
-            ["in-process baseline", b["throughput_rps"], b["p50_ms"], b["p99_ms"], "–"],
-        ],
-    )
-
-
 def _topk(d: dict) -> list[str]:
     w = d["workload"]
     out = [
@@ -346,7 +331,12 @@ RENDERERS: dict[str, tuple[str, str, Callable[[dict], list[str]]]] = {
     ),
     "kb_hybrid": ("Hybrid knowledge-base search", "python -m benchmarks.kb_hybrid", _kb_hybrid),
     "faiss_seed_scale": ("Faiss at seed scale", "python -m benchmarks.faiss_seed_scale", _faiss),
-    "serve_load": ("The recall service under load", "python -m benchmarks.serve_load", _serve),
+    "scale_als": ("ALS as the data grows", "python -m benchmarks.scale_als", report_scale.scale_als),
+    "serve_load": (
+        "The recall service under load",
+        "python -m benchmarks.serve_load",
+        report_scale.serve_load,
+    ),
     "mutation": ("Mutation testing", "make mutation", _mutation),
 }
 

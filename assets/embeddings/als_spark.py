@@ -4,8 +4,9 @@ The interactions never pass through the driver: Spark reads them from a Parquet 
 for small data, takes a pandas frame), aggregates duplicate pairs, and maps ids onto dense
 int32 indices (MLlib requires int ids) by a distributed numbering: hash-partitioned distinct ids,
 a row number within each partition, and per-partition offsets from a window over the
-partition counts (all in the JVM: no Python worker starts, so the executors need no Python). The executors write the factors, keyed by the original int64 ids, as
-Parquet; the driver reads back only the factor matrices.
+partition counts (all in the JVM: no Python worker starts, so the executors need no Python).
+The executors write the factors, keyed by the original int64 ids, as Parquet; the driver reads
+back only the factor matrices.
 """
 
 from __future__ import annotations

@@ -231,6 +231,11 @@ class VectorIndex:
         """Boolean mask: which of ``ids`` are held."""
         return np.isin(np.asarray(ids, np.int64), self.ids)
 
+    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(held, vectors)``: which of ``ids`` are held, and the stored vectors of those."""
+        held = self.contains(ids)
+        return held, self.reconstruct(np.asarray(ids, np.int64)[held])
+
     def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top-k neighbours of each query: ``(ids, scores)``, both ``(n_queries, k)``.
 

@@ -43,6 +43,10 @@ class Neighbours(Protocol):
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of ``ids`` (all held), one row each, in the given order."""
 
+    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(held, vectors)``: the mask of ``ids`` held and the vectors of those, in order (one
+        round trip where the store is remote)."""
+
     def search(
         self, queries: np.ndarray, k: int = 10, filters: Mapping | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -120,16 +124,21 @@ class MilvusNeighbours:
         got = self.client.get(self.alias, ids=[int(i) for i in np.unique(ids)], output_fields=["id"])
         return np.isin(ids, np.array([int(r["id"]) for r in got], np.int64))
 
-    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = np.asarray(ids, np.int64)
         if not ids.size:
-            return np.zeros((0, self.spec.dim), np.float32)
+            return np.zeros(0, bool), np.zeros((0, self.spec.dim), np.float32)
         got = self.client.get(self.alias, ids=[int(i) for i in np.unique(ids)], output_fields=["vector"])
         by_id = {int(r["id"]): r["vector"] for r in got}
-        missing = [int(i) for i in ids if int(i) not in by_id]
-        if missing:
-            raise KeyError(f"not in {self.alias}: {missing[:10]}")
-        return np.asarray([by_id[int(i)] for i in ids], np.float32)
+        held = np.array([int(i) in by_id for i in ids], bool)
+        vecs = np.asarray([by_id[int(i)] for i in ids[held]], np.float32).reshape(-1, self.spec.dim)
+        return held, vecs
+
+    def reconstruct(self, ids: np.ndarray) -> np.ndarray:
+        held, vecs = self.lookup(ids)
+        if not held.all():
+            raise KeyError(f"not in {self.alias}: {np.asarray(ids)[~held][:10].tolist()}")
+        return vecs
 
     def search(
         self,

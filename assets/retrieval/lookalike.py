@@ -77,10 +77,10 @@ def u2u(
         many seeds.
     """
     seeds = np.unique(np.asarray(seed_users, dtype=np.int64))
-    seeds = seeds[user_index.contains(seeds)]
+    held, q = user_index.lookup(seeds)
+    seeds = seeds[held]
     if seeds.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    q = user_index.reconstruct(seeds)
     ids, scores = user_index.search(q, k_per_seed + 1)
     agg = _aggregate(ids.ravel(), scores.ravel(), how)
     drop = np.union1d(seeds, exclude if exclude is not None else np.zeros(0, np.int64))
@@ -170,10 +170,11 @@ def i2i2u(
         the item's best similarity to a seed.
     """
     seeds = np.unique(np.asarray(seed_items, dtype=np.int64))
-    seeds = seeds[item_index.contains(seeds)]
+    held, q = item_index.lookup(seeds)
+    seeds = seeds[held]
     if seeds.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    ids, scores = item_index.search(item_index.reconstruct(seeds), k_items + 1)
+    ids, scores = item_index.search(q, k_items + 1)
     item_w = _aggregate(ids.ravel(), scores.ravel(), "max")
     item_w = item_w[~item_w.index.isin(seeds)]
     users, items, _ = audience_rows(interactions, item_w.index.to_numpy(np.int64))

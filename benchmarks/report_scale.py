@@ -1,0 +1,91 @@
+"""Renderers of the scale benchmarks (ALS as the data grows, the service by backend and size) for
+:mod:`benchmarks.report`."""
+
+from __future__ import annotations
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    from benchmarks.report import table
+
+    return table(header, rows)
+
+
+def scale_als(d: dict) -> list[str]:
+    w = d["workload"]
+    out = [
+        f"{w['engine']}; rank {w['rank']}, {w['iterations']} iterations, {w['pairs_per_user']} pairs per "
+        f"user, {w['items']:,} items; {w['evaluation']}. Each run in a fresh process.",
+        "",
+    ]
+    rows = [
+        [
+            r["path"],
+            f"{r['pairs']:,}",
+            r["seconds"],
+            r["seconds_per_million_pairs"],
+            r["driver_peak_rss_mib"],
+            r["jvm_peak_rss_mib"],
+            r["ndcg@10"],
+            r["popularity_ndcg@10"],
+        ]
+        for r in d["runs"]
+    ]
+    out += _table(
+        [
+            "path",
+            "pairs",
+            "seconds",
+            "s per 1M pairs",
+            "driver peak MiB",
+            "JVM peak MiB",
+            "NDCG@10",
+            "popularity",
+        ],
+        rows,
+    )
+    out += ["", "| ratio | value |", "|---|---|"]
+    for k, v in d["ratios"].items():
+        out.append(f"| {k} | {v} |")
+    out += ["", "| target | met |", "|---|---|"]
+    out += [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
+    out += ["", f"Largest size completed: {d['largest_completed']}."]
+    return out
+
+
+def serve_load(d: dict) -> list[str]:
+    w = d["workload"]
+    out = [
+        f"{w['clients']} connections for {w['seconds']} s per endpoint, {w['server']}; "
+        + "; ".join(f"`{k}`: {v}" for k, v in w["endpoints"].items())
+        + ".",
+        "",
+    ]
+    rows = []
+    for r in d["runs"]:
+        for e in ("similar", "lookalike", "kb"):
+            x = r[e]
+            rows.append(
+                [
+                    r["backend"],
+                    f"{r['vectors']:,}",
+                    e,
+                    x["throughput_rps"],
+                    x["p50_ms"],
+                    x["p99_ms"],
+                    x["errors"],
+                    " / ".join(str(v) for v in r["worker_rss_mib"]),
+                ]
+            )
+        b = r["in_process_baseline"]
+        base = f"in-process ({b['index_type']})"
+        rows.append(
+            [base, f"{r['vectors']:,}", "similar", b["throughput_rps"], b["p50_ms"], b["p99_ms"], "–", "–"]
+        )
+    out += _table(
+        ["backend", "vectors", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "worker RSS MiB"], rows
+    )
+    out += ["", "| ratio | value |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in d["ratios"].items()]
+    out += ["", "| target | met |", "|---|---|"]
+    out += [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
+    return out
