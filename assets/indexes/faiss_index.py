@@ -81,6 +81,8 @@ class VectorIndex:
         self.ids = np.asarray(ids, dtype=np.int64)
         self.params = params
         self._search_index = None
+        self._order = self._sorted = None  # ids sorted once, for lookups
+        self._direct_map = False
 
     @classmethod
     def build(
@@ -227,9 +229,20 @@ class VectorIndex:
         """Vectors held."""
         return len(self.ids)
 
+    def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(held, row)`` per id, by binary search over the ids sorted once (a request must not
+        pay a sort, or a scan, of the whole index)."""
+        if self._order is None:
+            self._order = np.argsort(self.ids, kind="stable")
+            self._sorted = self.ids[self._order]
+        ids = np.asarray(ids, np.int64)
+        at = np.clip(np.searchsorted(self._sorted, ids), 0, max(len(self._sorted) - 1, 0))
+        held = self._sorted[at] == ids if len(self._sorted) else np.zeros(len(ids), bool)
+        return held, self._order[at]
+
     def contains(self, ids: np.ndarray) -> np.ndarray:
         """Boolean mask: which of ``ids`` are held."""
-        return np.isin(np.asarray(ids, np.int64), self.ids)
+        return self._positions(ids)[0]
 
     def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(held, vectors)``: which of ``ids`` are held, and the stored vectors of those."""
@@ -257,16 +270,15 @@ class VectorIndex:
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         """Stored vectors of the given ids (exact for Flat/IVF-Flat, approximate for SQ8)."""
         ids = np.asarray(ids, np.int64)
-        order = np.argsort(self.ids, kind="stable")
-        at = np.searchsorted(self.ids, ids, sorter=order)
-        pos = order[np.clip(at, 0, len(order) - 1)]
-        if ids.size and not np.array_equal(self.ids[pos], ids):
-            raise KeyError(f"not in the index: {ids[self.ids[pos] != ids][:10].tolist()}")
-        if hasattr(self.index, "make_direct_map"):
-            try:
+        held, pos = self._positions(ids)
+        if not held.all():
+            raise KeyError(f"not in the index: {ids[~held][:10].tolist()}")
+        if not self._direct_map:
+            try:  # once: IVF indexes reconstruct through a direct map
                 faiss.extract_index_ivf(self.index).make_direct_map()
             except RuntimeError:
                 pass
+            self._direct_map = True
         return (
             np.stack([self.index.reconstruct(int(p)) for p in pos])
             if len(pos)
