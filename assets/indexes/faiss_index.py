@@ -81,8 +81,14 @@ class VectorIndex:
         self.ids = np.asarray(ids, dtype=np.int64)
         self.params = params
         self._search_index = None
-        self._order = self._sorted = None  # ids sorted once, for lookups
-        self._direct_map = False
+        # Made here, once: requests look ids up concurrently from a thread pool, and a lazily
+        # built table was seen half-made by a second thread.
+        self._order = np.argsort(self.ids, kind="stable")  # ids sorted once, for lookups
+        self._sorted = self.ids[self._order]
+        try:  # IVF indexes reconstruct through a direct map
+            faiss.extract_index_ivf(self.index).make_direct_map()
+        except RuntimeError:
+            pass
 
     @classmethod
     def build(
@@ -232,9 +238,6 @@ class VectorIndex:
     def _positions(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(held, row)`` per id, by binary search over the ids sorted once (a request must not
         pay a sort, or a scan, of the whole index)."""
-        if self._order is None:
-            self._order = np.argsort(self.ids, kind="stable")
-            self._sorted = self.ids[self._order]
         ids = np.asarray(ids, np.int64)
         at = np.clip(np.searchsorted(self._sorted, ids), 0, max(len(self._sorted) - 1, 0))
         held = self._sorted[at] == ids if len(self._sorted) else np.zeros(len(ids), bool)
@@ -273,12 +276,6 @@ class VectorIndex:
         held, pos = self._positions(ids)
         if not held.all():
             raise KeyError(f"not in the index: {ids[~held][:10].tolist()}")
-        if not self._direct_map:
-            try:  # once: IVF indexes reconstruct through a direct map
-                faiss.extract_index_ivf(self.index).make_direct_map()
-            except RuntimeError:
-                pass
-            self._direct_map = True
         return (
             np.stack([self.index.reconstruct(int(p)) for p in pos])
             if len(pos)

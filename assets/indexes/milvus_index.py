@@ -274,12 +274,21 @@ def _without_self(found: np.ndarray, self_ids: np.ndarray, k: int) -> np.ndarray
     return drop_self(found, self_ids, k)
 
 
-def _tune_nprobe(spec: CollectionSpec, recall_with) -> CollectionSpec:
-    """The smallest power-of-two ``nprobe`` (up to ``nlist``) whose recall reaches the target."""
+def _tune_nprobe(spec: CollectionSpec, recall_with, plateau: float = 0.005) -> CollectionSpec:
+    """The smallest power-of-two ``nprobe`` (up to ``nlist``) whose recall reaches the target; where
+    none does (quantisation caps it), the smallest within ``plateau`` of the best reached, not a
+    scan of every list."""
+    curve = {}
     nprobe = 1
-    while nprobe < spec.nlist and recall_with(replace(spec, nprobe=nprobe)) < spec.target_recall:
-        nprobe *= 2
-    return replace(spec, nprobe=min(nprobe, spec.nlist))
+    while True:
+        curve[nprobe] = recall_with(replace(spec, nprobe=nprobe))
+        if curve[nprobe] >= spec.target_recall:
+            return replace(spec, nprobe=nprobe)
+        if nprobe >= spec.nlist:
+            break
+        nprobe = min(spec.nlist, nprobe * 2)
+    best = max(curve.values())
+    return replace(spec, nprobe=min(p for p, r in curve.items() if r >= best - plateau))
 
 
 VERIFIED = "recstack.verified"  # collection property: set once a build passed verification

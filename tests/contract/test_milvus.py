@@ -273,3 +273,19 @@ def test_a_publish_killed_mid_write_leaves_the_last_good_version_serving(backend
                 c.drop_collection(name)
         else:
             release(uri)
+
+
+def test_nprobe_is_the_smallest_reaching_the_target_or_the_plateau_where_none_does():
+    from assets.indexes.milvus_index import _tune_nprobe, auto_nlist
+
+    spec = CollectionSpec(alias="a", dim=4, nlist=64, target_recall=0.95)
+    tried = []
+
+    def rising(s):
+        tried.append(s.nprobe)
+        return {1: 0.5, 2: 0.8, 4: 0.96, 8: 0.99}.get(s.nprobe, 1.0)
+
+    assert _tune_nprobe(spec, rising).nprobe == 4 and tried == [1, 2, 4]
+    capped = {1: 0.5, 2: 0.8, 4: 0.9, 8: 0.938, 16: 0.941, 32: 0.942, 64: 0.942}  # SQ8 caps it
+    assert _tune_nprobe(spec, lambda s: capped[s.nprobe]).nprobe == 8
+    assert [auto_nlist(n) for n in (1, 48, 2000, 1_000_000, 30_000_000)] == [1, 32, 128, 4096, 16384]
