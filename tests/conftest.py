@@ -23,6 +23,20 @@ def shared_dataset(name: str) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def milvus_server(tmp_path_factory):
+    """A Milvus standalone server per test module (module scope: it is stopped before the next
+    module, such as the production rehearsal, starts its own; two on one machine do not come up).
+    Skips only where the package is missing."""
+    from tests.support import servers
+
+    try:
+        with servers.milvus_server(tmp_path_factory.mktemp("milvus-server")) as uri:
+            yield uri
+    except servers.NotInstalled as e:
+        servers.skip_not_installed(e)
+
+
 @pytest.fixture(scope="session")
 def spark_resource():
     from resources.spark import SparkResource

@@ -30,24 +30,12 @@ def base():
     return build_state(n_entities=300, n_interactions=2000)
 
 
-@pytest.fixture(scope="module")
-def milvus_server(tmp_path_factory):
-    try:
-        with servers.milvus_server(tmp_path_factory.mktemp("milvus-incremental")) as uri:
-            yield uri
-    except servers.NotInstalled as e:
-        servers.skip_not_installed(e)
-
-
 @pytest.fixture(params=["lite", "server"])
 def client(request, tmp_path):
     uri = str(tmp_path / "lite.db") if request.param == "lite" else request.getfixturevalue("milvus_server")
     c = milvus_client(uri)
     yield c
-    for name in c.list_collections():
-        for a in c.list_aliases(name).get("aliases", []):
-            c.drop_alias(a)
-        c.drop_collection(name)
+    servers.empty_milvus(c)
     release(uri)
 
 

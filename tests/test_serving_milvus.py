@@ -43,15 +43,6 @@ def faiss_state():
     return dataclasses.replace(st, entity_profiles=p)
 
 
-@pytest.fixture(scope="module")
-def milvus_server(tmp_path_factory):
-    try:
-        with servers.milvus_server(tmp_path_factory.mktemp("milvus-serve")) as uri:
-            yield uri
-    except servers.NotInstalled as e:
-        servers.skip_not_installed(e)
-
-
 def _vectors(index: VectorIndex) -> tuple[np.ndarray, np.ndarray]:
     ids = np.sort(index.ids)
     return ids, index.reconstruct(ids)
@@ -92,10 +83,7 @@ def milvus_state(request, faiss_state, tmp_path_factory):
         uri = request.getfixturevalue("milvus_server")
     client = milvus_client(uri)
     yield publish_state(client, faiss_state)
-    for name in client.list_collections():
-        for a in client.list_aliases(name).get("aliases", []):
-            client.drop_alias(a)
-        client.drop_collection(name)
+    servers.empty_milvus(client)
     release(uri)
 
 

@@ -29,15 +29,6 @@ from tests.support import servers
 pytestmark = pytest.mark.milvus
 
 
-@pytest.fixture(scope="module")
-def milvus_server(tmp_path_factory):
-    try:
-        with servers.milvus_server(tmp_path_factory.mktemp("milvus-server")) as uri:
-            yield uri
-    except servers.NotInstalled as e:
-        servers.skip_not_installed(e)
-
-
 @pytest.fixture(params=["lite", "server"])
 def client(request, tmp_path):
     if request.param == "lite":
@@ -47,12 +38,7 @@ def client(request, tmp_path):
     else:
         c = milvus_client(request.getfixturevalue("milvus_server"))
         yield c
-        for name in c.list_collections():
-            for a in (
-                c.list_aliases(name).get("aliases", []) if isinstance(c.list_aliases(name), dict) else []
-            ):
-                c.drop_alias(a)
-            c.drop_collection(name)
+        servers.empty_milvus(c)
 
 
 def data(n=3000, d=16, seed=0):

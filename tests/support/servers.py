@@ -241,6 +241,14 @@ def spark_standalone(folder: Path, workers: int = 2, cores: int = 1, memory: str
             f.close()
 
 
+def empty_milvus(client) -> None:
+    """Drop every alias and collection a test left on a shared Milvus server."""
+    for name in client.list_collections():
+        for a in client.list_aliases(name).get("aliases", []):
+            client.drop_alias(a)
+        client.drop_collection(name)
+
+
 @contextmanager
 def mlflow_server(folder: Path, backend_uri: str | None = None) -> Iterator[str]:
     """``mlflow server`` on a free loopback port over ``backend_uri`` (SQLite in ``folder`` by default),
