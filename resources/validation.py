@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import pandas as pd
 from dagster import ConfigurableResource
 
 from recstack import settings
@@ -50,6 +49,18 @@ def _context():
     return ctx, ds
 
 
+@lru_cache(maxsize=1)
+def _spark_source():
+    """A Spark data source in the same context: a Spark frame is validated where it lives, on
+    the executors, without collecting it."""
+    ctx, _ = _context()
+    return ctx.data_sources.add_spark("recstack_spark")
+
+
+def _is_spark(df) -> bool:
+    return type(df).__module__.startswith("pyspark.sql")
+
+
 def load_suite(path: str | Path):
     """Load a suite JSON file into a ``gx.ExpectationSuite``."""
     import great_expectations as gx
@@ -80,11 +91,14 @@ def _exc_dicts(info: dict) -> list[dict]:
     return [v for v in info.values() if isinstance(v, dict)]
 
 
-def validate_frame(df: pd.DataFrame, suite_path: str | Path, params: dict | None = None) -> ValidationSummary:
-    """Validate ``df`` against the suite stored at ``suite_path``; ``params`` fill the suite's
-    ``{"$PARAMETER": name}`` values (the warehouse's lines, event types, dimensions)."""
+def validate_frame(df, suite_path: str | Path, params: dict | None = None) -> ValidationSummary:
+    """Validate ``df`` (a pandas or a Spark DataFrame) against the suite stored at ``suite_path``;
+    ``params`` fill the suite's ``{"$PARAMETER": name}`` values (the warehouse's lines, event types,
+    dimensions)."""
     suite = load_suite(suite_path)
     ctx, ds = _context()
+    if _is_spark(df):
+        ds = _spark_source()
     name = f"{suite.name}"
     try:
         asset = ds.get_asset(name)
@@ -102,7 +116,7 @@ def validate_frame(df: pd.DataFrame, suite_path: str | Path, params: dict | None
     return ValidationSummary(
         suite=suite.name,
         success=bool(res.success),
-        n_rows=len(df),
+        n_rows=df.count() if _is_spark(df) else len(df),
         evaluated=len(res.results),
         failures=failures,
     )
@@ -113,8 +127,9 @@ class GreatExpectationsResource(ConfigurableResource):
 
     suites_dir: str = DEFAULT_SUITES_DIR
 
-    def validate(self, df: pd.DataFrame, suite: str, params: dict | None = None) -> ValidationSummary:
-        """Validate ``df`` against ``suites_dir/<suite>.json`` (``params``: its parameters)."""
+    def validate(self, df, suite: str, params: dict | None = None) -> ValidationSummary:
+        """Validate ``df`` (pandas or Spark) against ``suites_dir/<suite>.json`` (``params``: its
+        parameters)."""
         path = Path(self.suites_dir) / f"{suite}.json"
         if not path.exists():
             raise FileNotFoundError(f"no expectation suite {suite!r} at {path}")

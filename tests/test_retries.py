@@ -15,6 +15,8 @@ from assets.features.warehouse_assets import hbase_dwd_events
 from orchestration.definitions import build_definitions
 from resources.feature_store.resource import EmbeddedConfig, FeatureStoreResource
 from resources.retries import EXTERNAL_RETRY, is_transient, transient_only
+from resources.spark import SparkResource
+from resources.storage import VersionedIOManager
 from resources.validation import GreatExpectationsResource, InputError
 
 FAST_RETRY = dg.RetryPolicy(max_retries=2, delay=0)
@@ -63,7 +65,13 @@ def test_a_failed_gate_is_not_retried(tmp_path):
         [bad_raw_events, hbase_dwd_events],
         partition_key="2026-11-27",
         raise_on_error=False,
-        resources={"feature_store": store, "gx": GreatExpectationsResource()},
+        resources={
+            "feature_store": store,
+            "gx": GreatExpectationsResource(),
+            # The DWD asset takes the day's events by reference, as a Parquet file.
+            "io_manager": VersionedIOManager(root=str(tmp_path / "storage")),
+            "spark": SparkResource(),  # declared, not started: the pandas engine is the default
+        },
     )
     assert not result.success
     assert _attempts(result, "hbase_dwd_events") == 1

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -143,7 +144,7 @@ def build_dwd(events: pd.DataFrame) -> DwdBatch:
         + "_"
         + stamp
         + "_"
-        + pd.Series([f"{v:g}" for v in values], index=ev.index)
+        + pd.Series(values, index=ev.index).map(value_texts(values))
     )
     keyed = pd.DataFrame(
         {
@@ -165,6 +166,26 @@ def build_dwd(events: pd.DataFrame) -> DwdBatch:
         for ent, q, eid, d, t in zip(keyed["entity"], qual, keyed["event_id"], details, ms)
     ]
     return DwdBatch(cells, n_in, n_in - len(ev), int((rank > 0).sum()))
+
+
+def value_text(v: float) -> str:
+    """A value as DWD qualifiers print it: ``%g`` of its shortest decimal form rounded half-up to
+    six significant digits.
+
+    Python's ``%g`` rounds the exact binary value instead; the two differ only where the shortest
+    form ends in a 5 at the seventh digit (0.1234565 → "0.123457" here, "0.123456" in C). The
+    Spark path prints with Java's ``%g``, which is this definition, so both build the same bytes.
+    """
+    d = Decimal(repr(float(v)))
+    if not d.is_finite() or d == 0 or len(d.as_tuple().digits) <= 6:
+        return f"{v:g}"
+    r = d.quantize(Decimal(1).scaleb(d.adjusted() - 5), rounding=ROUND_HALF_UP)
+    return f"{float(r):g}"  # r has six digits: its nearest double prints back as r
+
+
+def value_texts(values: np.ndarray) -> dict[float, str]:
+    """:func:`value_text` of each distinct value (values repeat: counts, whole seconds)."""
+    return {v: value_text(v) for v in np.unique(values).tolist()}
 
 
 def _detail_tail(detail) -> str:

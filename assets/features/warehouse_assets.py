@@ -6,7 +6,9 @@ timestamps, so re-materializing a day overwrites the same cells instead of addin
 Each dataset is validated *before* it is written; a failed suite stops the partition there.
 """
 
+import os
 import time
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
@@ -36,7 +38,20 @@ from assets.features.layers import (
 from assets.ingest.crm import daily_events, opportunities_on, read_events_file, read_opportunities_file
 from resources.feature_store.resource import CrmSourceResource, FeatureStoreResource, WarehouseLayoutResource
 from resources.retries import EXTERNAL_RETRY, transient_only
+from resources.spark import SparkResource
+from resources.storage import ParquetDataset
 from resources.validation import GreatExpectationsResource, InputError, ValidationSummary, gate
+
+EMPTY_MID = pd.DataFrame(columns=["entity_id", "mid_feature", "line", "value"])
+
+
+class LayerConfig(dg.Config):
+    """``pandas``: the day's cells built in this process (the small default); ``spark``: built by
+    Spark SQL on the executors (:mod:`assets.features.spark_layers`), the same cells, written to
+    the store one batch at a time. ``write_batch_cells``: cells per store write on that path."""
+
+    engine: Literal["pandas", "spark"] = "pandas"
+    write_batch_cells: int = 100_000
 
 
 @dg.asset(
@@ -117,32 +132,67 @@ def opportunity_snapshot(
 @transient_only
 def hbase_dwd_events(
     context: dg.AssetExecutionContext,
-    raw_events: pd.DataFrame,
+    config: LayerConfig,
+    raw_events: ParquetDataset,
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
+    spark: SparkResource,
 ):
     """DWD detail: one cell per distinct event, qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``
     (``#k`` appended for the k-th other event on the same qualifier), ts = event time. A second
     delivery of an ``event_id`` is the same event and writes nothing new."""
-    batch = build_dwd(raw_events)
-    frame = dwd_frame(batch.cells)
-    yield from gate(gx.validate(frame, "dwd_events"), "hbase_dwd_events_suite")
-    if batch.redeliveries or batch.collisions:
-        context.log.info(
-            f"{batch.events_in} events: {batch.redeliveries} redelivered event id(s) kept once, "
-            f"{batch.collisions} distinct event(s) on a shared qualifier kept with a #k suffix"
-        )
+    store = open_store(feature_store)
     t0 = time.perf_counter()
-    n = open_store(feature_store).put_cells("dwd_events", batch.cells)
+    if config.engine == "spark":
+        from assets.features.spark_layers import (
+            dwd_cells_spark,
+            dwd_counts,
+            iter_cells,
+            remove_scratch,
+            scratch_path,
+        )
+
+        session = spark.get_session()
+        out = scratch_path(spark.scratch_dir, "dwd")
+        try:
+            cells, delivered = dwd_cells_spark(session, session.read.parquet(raw_events.uri))
+            cells.write.parquet(out)  # built once; the gate, the counts and the writes read the files
+            written = session.read.parquet(out)
+            frame = written.selectExpr(
+                "cast(row as string) as rowkey", "cast(qualifier as string) as qualifier", "ts"
+            )
+            yield from gate(gx.validate(frame, "dwd_events"), "hbase_dwd_events_suite")
+            counts = dwd_counts(written, delivered)
+            rows = frame.select("rowkey").distinct().count()
+            n = sum(store.put_cells("dwd_events", b) for b in iter_cells(out, config.write_batch_cells))
+        finally:
+            remove_scratch(out)
+    else:
+        batch = build_dwd(raw_events.to_pandas())
+        frame = dwd_frame(batch.cells)
+        yield from gate(gx.validate(frame, "dwd_events"), "hbase_dwd_events_suite")
+        counts = {
+            "events_in": batch.events_in,
+            "redeliveries": batch.redeliveries,
+            "collisions": batch.collisions,
+        }
+        rows = int(frame["rowkey"].nunique())
+        n = store.put_cells("dwd_events", batch.cells)
     secs = time.perf_counter() - t0
+    if counts["redeliveries"] or counts["collisions"]:
+        context.log.info(
+            f"{counts['events_in']} events: {counts['redeliveries']} redelivered event id(s) kept once, "
+            f"{counts['collisions']} distinct event(s) on a shared qualifier kept with a #k suffix"
+        )
     yield dg.MaterializeResult(
         metadata={
             "cells": n,
-            "rows": int(frame["rowkey"].nunique()),
-            "events_in": batch.events_in,
-            "redeliveries_dropped": batch.redeliveries,
-            "qualifier_collisions_kept": batch.collisions,
-            "write_cells_per_s": round(n / max(secs, 1e-9)),
+            "rows": rows,
+            "engine": config.engine,
+            "events_in": counts["events_in"],
+            "redeliveries_dropped": counts["redeliveries"],
+            "qualifier_collisions_kept": counts["collisions"],
+            "build_and_write_cells_per_s": round(n / max(secs, 1e-9)),
         }
     )
 
@@ -160,10 +210,12 @@ def hbase_dwd_events(
 @transient_only
 def hbase_mid_daily(
     context: dg.AssetExecutionContext,
+    config: LayerConfig,
     opportunity_snapshot: pd.DataFrame,
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
     warehouse_layout: WarehouseLayoutResource,
+    spark: SparkResource,
 ):
     """MID: per entity, event type and line the day's aggregations (``{feature}_{agg}_{line}_{yyyyMMdd}``),
     plus the target-population tags (``t:target_{task}`` per computation, and ``t:dim``) of every
@@ -171,18 +223,52 @@ def hbase_mid_daily(
     layout = layout_of(warehouse_layout)
     day = day_of(context)
     store = open_store(feature_store)
-    dwd = parse_dwd(store.scan("dwd_events", ts_min=day_ms(day), ts_max=day_ms(day) + 86_400_000))
-    mid = mid_daily_values(dwd, layout)
-    yield from gate(gx.validate(mid, "mid_daily", layout.suite_params()), "hbase_mid_daily_suite")
+    scan = store.scan("dwd_events", ts_min=day_ms(day), ts_max=day_ms(day) + 86_400_000)
     links = opportunity_links(opportunity_snapshot, layout)
     targets = dict(zip(links["entity_id"], links["dim"]))
-    n = store.put_cells("mid_daily", mid_cells(mid, day, targets, tuple(t.tag for t in layout.tasks)))
+    tags = tuple(t.tag for t in layout.tasks)
+    if config.engine == "spark":
+        from assets.features.spark_layers import (
+            iter_cells,
+            mid_cells_spark,
+            mid_values_spark,
+            remove_scratch,
+            scan_to_parquet,
+            scratch_path,
+        )
+
+        session = spark.get_session()
+        src, out = scratch_path(spark.scratch_dir, "dwd-scan"), scratch_path(spark.scratch_dir, "mid")
+        try:
+            os.makedirs(src, exist_ok=True)
+            dwd_read = scan_to_parquet(scan, f"{src}/part-0.parquet", config.write_batch_cells)
+            mid = mid_values_spark(session.read.parquet(src), layout.mid_features)
+            mid.write.parquet(f"{out}/values")
+            values = session.read.parquet(f"{out}/values")
+            yield from gate(gx.validate(values, "mid_daily", layout.suite_params()), "hbase_mid_daily_suite")
+            mid_cells_spark(values, day).write.parquet(f"{out}/cells")
+            n = sum(
+                store.put_cells("mid_daily", b) for b in iter_cells(f"{out}/cells", config.write_batch_cells)
+            )
+            n += store.put_cells("mid_daily", mid_cells(EMPTY_MID, day, targets, tags))  # the tags
+            n_values = values.count()
+        finally:
+            remove_scratch(src)
+            remove_scratch(out)
+    else:
+        dwd = parse_dwd(scan)
+        dwd_read = len(dwd)
+        mid = mid_daily_values(dwd, layout)
+        yield from gate(gx.validate(mid, "mid_daily", layout.suite_params()), "hbase_mid_daily_suite")
+        n = store.put_cells("mid_daily", mid_cells(mid, day, targets, tags))
+        n_values = len(mid)
     yield dg.MaterializeResult(
         metadata={
             "cells": n,
-            "values": len(mid),
+            "values": n_values,
+            "engine": config.engine,
             "target_entities": len(targets),
-            "dwd_events_read": len(dwd),
+            "dwd_events_read": dwd_read,
         }
     )
 
