@@ -332,6 +332,12 @@ RENDERERS: dict[str, tuple[str, str, Callable[[dict], list[str]]]] = {
     "kb_hybrid": ("Hybrid knowledge-base search", "python -m benchmarks.kb_hybrid", _kb_hybrid),
     "faiss_seed_scale": ("Faiss at seed scale", "python -m benchmarks.faiss_seed_scale", _faiss),
     "scale_als": ("ALS as the data grows", "python -m benchmarks.scale_als", report_scale.scale_als),
+    "scale_dwd": ("DWD cells as the day grows", "python -m benchmarks.scale_dwd", report_scale.scale_dwd),
+    "fusion_recall": (
+        "Fused per-user lists against each source",
+        "python -m benchmarks.fusion_recall",
+        report_scale.fusion_recall,
+    ),
     "serve_load": (
         "The recall service under load",
         "python -m benchmarks.serve_load",

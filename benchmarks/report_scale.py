@@ -89,3 +89,73 @@ def serve_load(d: dict) -> list[str]:
     out += ["", "| target | met |", "|---|---|"]
     out += [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
     return out
+
+
+def scale_dwd(d: dict) -> list[str]:
+    w = d["workload"]
+    out = [
+        f"{w['engine']}; {w['event_mix']}, {w['redelivered']} redelivered; store writes "
+        f"{w['store_writes']}. Each run in a fresh process.",
+        "",
+    ]
+    rows = [
+        [
+            r["path"],
+            f"{r['events']:,}",
+            f"{r['cells']:,}",
+            r["seconds"],
+            r["seconds_per_million_events"],
+            r["driver_peak_rss_mib"],
+            r["jvm_peak_rss_mib"],
+        ]
+        for r in d["runs"]
+    ]
+    out += _table(
+        ["path", "events", "cells", "seconds", "s per 1M events", "driver peak MiB", "JVM peak MiB"], rows
+    )
+    out += ["", "| ratio | value |", "|---|---|"]
+    out += [f"| {k} | {v} |" for k, v in d["ratios"].items()]
+    out += ["", "| target | met |", "|---|---|"]
+    out += [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
+    return out
+
+
+def fusion_recall(d: dict) -> list[str]:
+    out = [d.get("protocol", ""), ""]
+    rows = []
+    for name, r in d["results"].items():
+        t = r["test"]
+        c = r["chosen"]
+        chosen = (
+            f"{c['method']}"
+            if c["method"] in ("als", "item2vec", "popularity")
+            else f"{c['method']} ALS {c['als_weight']}, popularity {c['popularity_weight']}"
+        ) + (f", half-life {c['trending_half_life_days']:g} d" if c["trending_half_life_days"] else "")
+        rows.append(
+            [
+                name,
+                f"{r['test_users']} ({r['cold_test_users']} cold)",
+                chosen,
+                *(t[m]["ndcg@10"] for m in ("fused", "als", "item2vec", "popularity")),
+                *(t[m]["recall@10"] for m in ("fused", "als")),
+                r["fused_over_best_single"]["ndcg@10"],
+                "yes" if r["target_fused_beats_best_single"] else "no",
+            ]
+        )
+    out += _table(
+        [
+            "set",
+            "test users",
+            "chosen on validation",
+            "fused NDCG@10",
+            "ALS",
+            "item2vec",
+            "popularity",
+            "fused recall@10",
+            "ALS recall@10",
+            "fused / best single (NDCG)",
+            "beats both sources",
+        ],
+        rows,
+    )
+    return out

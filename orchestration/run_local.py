@@ -145,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{c['default']:.4f} at defaults: "
             f"{'tuned parameters adopted' if t['adopted'] else 'defaults kept'}"
         )
-    for node in ("als_promotion", "item2vec_promotion", "two_tower_promotion", "entity_vectors_promotion"):
+    for node in (
+        names.ALS_PROMOTION,
+        names.ITEM2VEC_PROMOTION,
+        "two_tower_promotion",
+        "entity_vectors_promotion",
+    ):
         promo = result.output_for_node(node)
         print(
             f"Promotion {promo['model']} v{promo.get('challenger_version', '?')} "
@@ -155,6 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     print("item2vec comparison (same split, users item2vec can serve):")
     for model, m in i2v["metrics"].items():
         print(f"  {model:<11} recall@{k}={m[f'recall@{k}']:.4f}  NDCG@{k}={m[f'ndcg@{k}']:.4f}")
+    fu = result.output_for_node(names.RECOMMENDATION_FUSION)
+    fk, fm = fu["k"], fu["metrics"]["fused"]
+    print(
+        f"Per-user lists (time split, all {fm['n_users']} test users, {fm['cold_users']} cold; fusion "
+        f"{fu['fusion']['method']} chosen on validation): "
+        + ", ".join(
+            f"{m} NDCG@{fk}={v[f'ndcg@{fk}']:.4f} recall@{fk}={v[f'recall@{fk}']:.4f}"
+            for m, v in fu["metrics"].items()
+        )
+    )
+    if names.USER_RECOMMENDATIONS in latest:
+        md = latest[names.USER_RECOMMENDATIONS].metadata
+        print(f"user_recommendations: {md['users'].value} users x {md['k'].value} ({md['rows'].value} rows)")
     if (
         names.ENTITY_VECTORS in latest
         and "same_industry_precision_at_10" in latest[names.ENTITY_VECTORS].metadata

@@ -1,4 +1,5 @@
-"""The recall API: ``POST /v1/similar``, ``/v1/lookalike``, ``/v1/kb/search``; ``GET /healthz``, ``/readyz``.
+"""The recall API: ``POST /v1/similar``, ``/v1/lookalike``, ``/v1/kb/search``, ``/v1/recommend``;
+``GET /healthz``, ``/readyz``.
 
 Run locally with ``make serve`` (uvicorn on 127.0.0.1:8000; OpenAPI docs at ``/docs``); in
 production with ``gunicorn -k uvicorn_worker.UvicornWorker serving.app:app`` (see ``k8s/``).
@@ -19,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assets.retrieval.lookalike_eval import Campaign, run_campaign
+from assets.retrieval.recommend import recommend_users
 from assets.retrieval.similar import similar
 from recstack import settings
 from serving.schemas import (
@@ -30,6 +32,9 @@ from serving.schemas import (
     KbSearchResponse,
     LookalikeRequest,
     LookalikeResponse,
+    RecommendedItem,
+    RecommendRequest,
+    RecommendResponse,
     SimilarByIds,
     SimilarRequest,
     SimilarResponse,
@@ -222,6 +227,48 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             if i >= 0
         ]
         return KbSearchResponse(hits=hits, mode=req.mode, versions=_versions(st, "kb"))
+
+    @app.post(
+        "/v1/recommend",
+        response_model=RecommendResponse,
+        dependencies=[Depends(check_key)],
+        responses=_errors(),
+    )
+    def recommend(req: RecommendRequest) -> RecommendResponse:
+        # The batch asset's function, on one user: the same fusion, filters and fallback.
+        st = state_for("recommend")
+        rec = st.recommender
+        codec = rec.inputs.codec
+        try:
+            user = np.array([codec.to_internal_user(req.user_id)], np.int64)
+            blocked = codec.to_internal_items(req.blocklist) if req.blocklist else None
+        except ValueError as e:  # the shape of pydantic's 422s, so the schema holds for both
+            raise HTTPException(422, [{"loc": ["body"], "msg": str(e), "type": "value_error"}]) from None
+        out = recommend_users(
+            user,
+            rec.models,
+            rec.inputs.fusion,
+            req.k,
+            rec.inputs.popularity,
+            seen=rec.inputs.histories if req.exclude_seen else None,
+            blocked=blocked,
+        )
+        ok = out.item_ids[0] >= 0
+        items = [
+            RecommendedItem(item_id=i, score=float(s), source=src)
+            for i, s, src in zip(
+                codec.original_items(out.item_ids[0][ok]), out.scores[0][ok], out.sources[0][ok]
+            )
+        ]
+        f = rec.inputs.fusion
+        return RecommendResponse(
+            user_id=str(req.user_id),
+            items=items,
+            reason=str(out.reasons[0]),
+            fusion=f"{f.method} (ALS weight {f.als_weight}, popularity weight {f.popularity_weight})",
+            sources=rec.versions,
+            versions=_versions(st, "recommend"),
+        )
 
     return app
 

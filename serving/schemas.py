@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from annotated_types import Ge, Le
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, model_validator
 
 MAX_K = 100
 MAX_IDS = 100
@@ -162,4 +162,33 @@ class KbHit(BaseModel):
 class KbSearchResponse(BaseModel):
     hits: list[KbHit]
     mode: str
+    versions: Versions
+
+
+# An original id as the source system spells it: text, or a JSON integer (read as its text).
+OriginalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")] | Id
+
+
+class RecommendRequest(BaseModel):
+    """A user's top-``k`` items, in original ids; a user the models do not know gets popularity."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: OriginalId
+    k: Int = Field(10, ge=1, le=MAX_K)
+    exclude_seen: StrictBool = True
+    blocklist: list[OriginalId] = Field(default_factory=list, max_length=MAX_SEEDS)
+
+
+class RecommendedItem(BaseModel):
+    item_id: str
+    score: float
+    source: str
+
+
+class RecommendResponse(BaseModel):
+    user_id: str
+    items: list[RecommendedItem]
+    reason: str
+    fusion: str
+    sources: dict[str, str]
     versions: Versions

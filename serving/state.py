@@ -18,12 +18,20 @@ import pandas as pd
 from assets.indexes.neighbours import Neighbours
 from assets.retrieval.audiences import ItemAudiences
 from assets.retrieval.kb_search import HybridKbIndex
+from assets.retrieval.recommender_inputs import RecommenderInputs
 from recstack import names
 
 log = logging.getLogger(__name__)
 
 ALIASES = (names.CHAMPION, names.CHALLENGER)  # the first that exists is served
-MODELS = {"entities": names.ENTITY_MODEL, "lookalike": names.ALS_MODEL, "kb": names.TWO_TOWER_MODEL}
+MODELS = {
+    "entities": names.ENTITY_MODEL,
+    "lookalike": names.ALS_MODEL,
+    "kb": names.TWO_TOWER_MODEL,
+    "recommend": names.ALS_MODEL,  # with item2vec beside it (Recommender.versions)
+}
+# Every model whose alias moving changes what is served.
+WATCHED_MODELS = (*dict.fromkeys(MODELS.values()), names.ITEM2VEC_MODEL)
 # What each capability reads from the store, per serve backend (the first asset's manifest
 # carries the vectors' model version).
 ASSETS = {
@@ -31,6 +39,7 @@ ASSETS = {
         "entities": (names.FAISS_INDEX_ENTITIES, names.ENTITY_PROFILES),
         "lookalike": (names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS, names.ITEM_AUDIENCES),
         "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+        "recommend": (names.RECOMMENDER_INPUTS,),
     },
     "milvus": {
         "entities": (names.MILVUS_COLLECTION_ENTITIES,),
@@ -40,6 +49,8 @@ ASSETS = {
             names.ITEM_AUDIENCES,
         ),
         "kb": (names.MILVUS_COLLECTION_KB, names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+        # The factor models are model weights, not an index: both backends hold them in-process.
+        "recommend": (names.RECOMMENDER_INPUTS,),
     },
 }
 MILVUS_ALIASES = {
@@ -68,6 +79,15 @@ class Capability:
 
 
 @dataclass(frozen=True)
+class Recommender:
+    """What ``/v1/recommend`` needs: the champion factor models and the shared inputs."""
+
+    models: dict
+    inputs: RecommenderInputs
+    versions: dict[str, str]
+
+
+@dataclass(frozen=True)
 class ServingState:
     """Everything requests read. Any capability may be missing (its endpoint then answers 503)."""
 
@@ -80,6 +100,7 @@ class ServingState:
     kb_index: HybridKbIndex | None = None
     kb_titles: dict[int, str] = field(default_factory=dict)
     encode_texts: Callable[[list[str]], np.ndarray] | None = None
+    recommender: Recommender | None = None
     versions: dict[str, Capability] = field(default_factory=dict)
     backend: str = "faiss"
 
@@ -97,7 +118,7 @@ def fingerprint(store_root: str, tracking_uri: str, backend: str = "faiss") -> t
 
     client = MlflowClient(tracking_uri)
     parts = []
-    for name in MODELS.values():
+    for name in WATCHED_MODELS:
         for alias in ALIASES:
             try:
                 parts.append((name, alias, str(client.get_model_version_by_alias(name, alias).version)))
@@ -162,6 +183,23 @@ def _load_kb(store, model, backend: str, milvus) -> tuple[dict, str]:
     }, built_from
 
 
+def _load_recommender(store, client) -> tuple[dict, str]:
+    """The ALS and item2vec models behind their served aliases (arrays from ``.npz``) and the
+    published inputs (the seen-items CSR memory-mapped)."""
+    import mlflow
+    from assets.embeddings.factor_model import FactorModel
+
+    models, versions = {}, {}
+    for source, name in (("als", names.ALS_MODEL), ("item2vec", names.ITEM2VEC_MODEL)):
+        av = _alias_version(client, name)
+        if av is None:
+            continue
+        local = mlflow.artifacts.download_artifacts(f"models:/{name}/{av[1]}")
+        models[source] = FactorModel.load(f"{local}/artifacts/factors")
+        versions[source] = av[1]
+    return {"recommender": Recommender(models, store.read([names.RECOMMENDER_INPUTS]), versions)}, ""
+
+
 def _built_from(store, publish_asset: str) -> str:
     return str(store.read([publish_asset]).get("vectors_model_version", ""))
 
@@ -213,6 +251,8 @@ def load_state(
         try:
             if cap == "lookalike":
                 part, built_from = _load_lookalike(store, backend, milvus)
+            elif cap == "recommend":
+                part, built_from = _load_recommender(store, client)
             else:
                 model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
                 loader = _load_entities if cap == "entities" else _load_kb

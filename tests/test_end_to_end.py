@@ -72,6 +72,9 @@ def test_slice_materializes_end_to_end(materialized_slice):
         "als_tuning",
         "item2vec_tuning",
         "two_tower_tuning",
+        "recommendation_fusion",
+        "recommender_inputs",
+        "user_recommendations",
     }
     tuning = result.output_for_node("als_tuning")
     assert (
@@ -131,6 +134,21 @@ def test_slice_materializes_end_to_end(materialized_slice):
     assert len(sim) == 400 * 10 and not (sim["entity_id"] == sim["similar_id"]).any()
     promo = result.output_for_node("als_promotion")
     assert promo["promoted"] and "first version" in promo["reason"]
+    # Every user gets a full list of unseen items from the champions, fused as validation chose.
+    fusion = result.output_for_node("recommendation_fusion")
+    assert set(fusion["metrics"]) == {"fused", "als", "item2vec", "popularity"}
+    assert sum(t["chosen"] for t in fusion["trials"]) == 1 and fusion["sources"] == {
+        "als": "1",
+        "item2vec": "1",
+    }
+    recs = result.output_for_node("user_recommendations")
+    inter = result.output_for_node("interactions", "interactions")
+    assert recs["user_id"].nunique() == inter["user_id"].nunique()
+    unseen = inter["item_id"].nunique() - inter.groupby("user_id")["item_id"].nunique()
+    assert (recs.groupby("user_id").size() == unseen.clip(upper=20)).all()  # full unless all is seen
+    seen = inter[["user_id", "item_id"]].drop_duplicates().merge(recs, on=["user_id", "item_id"])
+    assert seen.empty  # no seen item is recommended
+    assert (recs["item"] == recs["item_id"].astype(str)).all()  # synthetic ids are their own originals
     milvus = result.output_for_node("milvus_collection_entities")
     assert (
         milvus["collection"] == "recstack_entities__v1"
@@ -208,7 +226,7 @@ def test_slice_materializes_end_to_end(materialized_slice):
     holder = StateHolder(lambda: load_state(str(recstack_home / "storage"), uri))
     with TestClient(create_app(holder, api_key="")) as c:
         ready = c.get("/readyz").json()
-        assert ready["ready"] and set(ready["serving"]) == {"entities", "lookalike", "kb"}
+        assert ready["ready"] and set(ready["serving"]) == {"entities", "lookalike", "kb", "recommend"}
         assert (
             ready["serving"]["entities"]["model_version"] == "1"
             and ready["serving"]["entities"]["alias"] == "champion"
@@ -222,6 +240,13 @@ def test_slice_materializes_end_to_end(materialized_slice):
         assert r.status_code == 200 and r.json()["versions"]["model"] == "recstack-two-tower"
         r = c.post("/v1/lookalike", json={"seed_user_ids": users.tolist(), "size": 10})
         assert r.status_code == 200 and len(r.json()["audiences"][0]["user_ids"]) == 10
+        # Online and batch lists are one function over the same champions and inputs.
+        recs = result.output_for_node("user_recommendations")
+        u = int(users[0])
+        r = c.post("/v1/recommend", json={"user_id": u, "k": 20})
+        batch = recs[recs["user_id"] == u].sort_values("rank")
+        assert r.status_code == 200 and [i["item_id"] for i in r.json()["items"]] == batch["item"].tolist()
+        assert r.json()["reason"] == batch["reason"].iloc[0]
     for name in ("recstack-als", "recstack-item2vec", "recstack-two-tower", "recstack-entity-vectors"):
         reqs = client.get_model_version_by_alias(name, "challenger")
         assert reqs.run_id  # every family goes through the same log_and_register path
@@ -240,7 +265,7 @@ def test_the_service_answers_from_milvus_over_what_the_run_published(materialize
     home, result = materialized_slice.home, materialized_slice.result
     root, uri = str(home / "storage"), materialized_slice.tracking_uri
     st = load_state(root, uri, "milvus", str(home / "milvus" / "recstack.db"))
-    assert st.backend == "milvus" and set(st.versions) == {"entities", "lookalike", "kb"}
+    assert st.backend == "milvus" and set(st.versions) == {"entities", "lookalike", "kb", "recommend"}
     assert all(v.consistent for v in st.versions.values())
     fields = vars(st)
     assert not [k for k, v in fields.items() if isinstance(v, (VectorIndex, pd.DataFrame))]

@@ -25,6 +25,8 @@ PIPELINE_ONLY = {
     "KbConfig": "the knowledge-base source",
     "DictionaryConfig": "the feature dictionary's path",
     "WindowConfig": "the window engine",
+    "LayerConfig": "the DWD and MID engine",
+    "UserRecommendationsConfig": "the daily lists' length, blocklist and batch size",
     "SampleConfig": "the training sample's labels",
     "EntityProfileChangesConfig": "where the day's profile changes come from",
 }

@@ -29,9 +29,11 @@ def client(state):
 def test_health_ready_and_docs(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     r = client.get("/readyz")
-    assert r.status_code == 200 and set(r.json()["serving"]) == {"entities", "lookalike", "kb"}
+    assert r.status_code == 200 and set(r.json()["serving"]) == {"entities", "lookalike", "kb", "recommend"}
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/v1/similar", "/v1/lookalike", "/v1/kb/search", "/healthz", "/readyz"} <= set(paths)
+    assert {"/v1/similar", "/v1/lookalike", "/v1/kb/search", "/v1/recommend", "/healthz", "/readyz"} <= set(
+        paths
+    )
 
 
 def test_similar_by_id_text_and_filters(client, state):
@@ -87,6 +89,38 @@ def test_lookalike_and_kb(client, state):
             assert int(q["doc_id"]) in hits
 
 
+def test_recommend_is_the_batch_function_online(client, state):
+    """The endpoint answers what :func:`recommend_users` answers for the user, in original ids,
+    without the user's seen items or the blocklist; a user no model knows gets popularity."""
+    import numpy as np
+
+    from assets.retrieval.recommend import recommend_users
+
+    rec = state.recommender
+    user = int(rec.models["als"].user_ids[3])
+    seen = set(rec.inputs.histories.pairs(np.array([user]))["item_id"].tolist())
+    r = client.post("/v1/recommend", json={"user_id": str(user), "k": 10})
+    body = r.json()
+    assert r.status_code == 200 and body["reason"] == "fused" and len(body["items"]) == 10
+    want = recommend_users(
+        np.array([user]), rec.models, rec.inputs.fusion, 10, rec.inputs.popularity, rec.inputs.histories
+    )
+    assert [int(i["item_id"]) for i in body["items"]] == want.item_ids[0].tolist()
+    assert not {int(i["item_id"]) for i in body["items"]} & seen
+    first = body["items"][0]["item_id"]
+    r = client.post("/v1/recommend", json={"user_id": user, "k": 10, "blocklist": [first]})
+    assert first not in [i["item_id"] for i in r.json()["items"]]
+    r = client.post("/v1/recommend", json={"user_id": str(user), "k": 10, "exclude_seen": False})
+    assert r.status_code == 200 and len(r.json()["items"]) == 10
+    for cold in ("987654321", "not-a-number"):
+        r = client.post("/v1/recommend", json={"user_id": cold, "k": 5})
+        body = r.json()
+        assert r.status_code == 200 and body["reason"] == "popularity: unknown to the models"
+        assert [int(i["item_id"]) for i in body["items"]] == rec.inputs.popularity.item_ids[:5].tolist()
+        assert {i["source"] for i in body["items"]} == {"popularity"}
+    assert body["sources"] == {"als": "1", "item2vec": "1"} and body["fusion"].startswith("rrf")
+
+
 @pytest.mark.parametrize(
     "path,body,status,text",
     [
@@ -109,6 +143,11 @@ def test_lookalike_and_kb(client, state):
         ("/v1/kb/search", {"query": ""}, 422, "at least 1 character"),
         ("/v1/kb/search", {"query": "x", "mode": "psychic"}, 422, "'hybrid'"),
         ("/v1/kb/search", {"query": "x" * 1001}, 422, "at most 1000"),
+        ("/v1/recommend", {}, 422, "Field required"),
+        ("/v1/recommend", {"user_id": ""}, 422, "at least 1 character"),
+        ("/v1/recommend", {"user_id": True}, 422, "must be an integer"),
+        ("/v1/recommend", {"user_id": -3}, 422, "greater than or equal to 0"),
+        ("/v1/recommend", {"user_id": "1", "k": 101}, 422, "less than or equal to 100"),
     ],
 )
 def test_bad_requests_get_a_clear_4xx(client, path, body, status, text):

@@ -21,6 +21,7 @@ from assets.features.spark_layers import (
     mid_values_spark,
     percent_g,
     scan_to_parquet,
+    write_cells,
 )
 from assets.features.warehouse_config import load_warehouse_config
 from assets.ingest.crm import CrmSpec, daily_events
@@ -136,7 +137,7 @@ def test_mid_on_spark_equals_the_single_node_values_and_cells(spark, tmp_path):
     pd.testing.assert_frame_equal(g[key], w[key])
     np.testing.assert_allclose(g["value"], w["value"], rtol=1e-12)
     got.write.parquet(str(tmp_path / "values"))
-    mid_cells_spark(spark.read.parquet(str(tmp_path / "values")), day).write.parquet(str(tmp_path / "cells"))
+    write_cells(mid_cells_spark(spark.read.parquet(str(tmp_path / "values")), day), str(tmp_path / "cells"))
     spark_cells = sorted(c for b in iter_cells(str(tmp_path / "cells"), batch_rows=700) for c in b)
     want_cells = sorted(mid_cells(want, day, {}, ()))
     assert [c[:2] + c[3:] for c in spark_cells] == [c[:2] + c[3:] for c in want_cells]

@@ -73,10 +73,10 @@ def map_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int, *, full: bool = F
     return float(np.mean(prec_at_hit.sum(axis=1) / np.maximum(denom, 1)))
 
 
-def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
-    """Binary-gain nDCG@k (discount ``1/log(1+rank)``, ideal over ``min(k, n_relevant)``)."""
+def ndcg_per_user(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """Each user's binary-gain nDCG@k (discount ``1/log(1+rank)``, ideal over ``min(k, n_relevant)``)."""
     if not len(hits):
-        return 0.0
+        return np.zeros(0)
     h = hits[:, :k].astype(np.float64)
     disc = 1.0 / np.log2(np.arange(2, h.shape[1] + 2, dtype=np.float64))
     dcg = (h * disc).sum(axis=1)
@@ -84,7 +84,12 @@ def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
     cum = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64)))])
     idcg = cum[ideal_n]
     # A user without relevant items has dcg = idcg = 0 and scores 0 (divided by 1, not by 0).
-    return float(np.mean(dcg / np.where(idcg > 0, idcg, 1.0)))
+    return dcg / np.where(idcg > 0, idcg, 1.0)
+
+
+def ndcg_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:
+    """Mean over users of :func:`ndcg_per_user`."""
+    return float(np.mean(ndcg_per_user(hits, n_relevant, k))) if len(hits) else 0.0
 
 
 def r_precision_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> float:

@@ -217,13 +217,22 @@ def mid_cells_spark(mid, day: date):
 
 
 # -- between Parquet datasets and the store, one batch at a time --------------------------------
+def write_cells(cells, path: str, keep: tuple[str, ...] = ()) -> None:
+    """Write a Spark cell frame (and the ``keep`` columns) as Parquet in 16 MiB row groups, so a
+    reader that streams it (:func:`iter_cells`) holds one small group at a time whatever the day's
+    size."""
+    cells.select(*CELL_COLUMNS, *keep).write.option("parquet.block.size", 16 << 20).parquet(path)
+
+
 def iter_cells(path: str, batch_rows: int = 100_000) -> Iterator[list[tuple[bytes, bytes, bytes, int]]]:
-    """The cells of a Parquet cell dataset (a folder of part files) in batches of ``batch_rows``."""
-    ds = pq.ParquetDataset(path)
-    for frag in ds.fragments:
-        for b in frag.to_batches(columns=list(CELL_COLUMNS), batch_size=batch_rows):
-            cols = [b.column(c).to_pylist() for c in CELL_COLUMNS]
-            yield list(zip(*cols))
+    """The cells of a Parquet cell folder (Spark's part files) in batches of ``batch_rows``, read
+    one row group at a time."""
+    from pathlib import Path
+
+    for part in sorted(Path(path).glob("*.parquet")):
+        with pq.ParquetFile(part) as f:
+            for b in f.iter_batches(batch_size=batch_rows, columns=list(CELL_COLUMNS)):
+                yield list(zip(*(b.column(c).to_pylist() for c in CELL_COLUMNS)))
 
 
 def scan_to_parquet(rows, path: str, batch_rows: int = 100_000) -> int:

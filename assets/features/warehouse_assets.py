@@ -150,13 +150,15 @@ def hbase_dwd_events(
             iter_cells,
             remove_scratch,
             scratch_path,
+            write_cells,
         )
 
         session = spark.get_session()
         out = scratch_path(spark.scratch_dir, "dwd")
         try:
             cells, delivered = dwd_cells_spark(session, session.read.parquet(raw_events.uri))
-            cells.write.parquet(out)  # built once; the gate, the counts and the writes read the files
+            # Built once: the gate, the counts and the store writes read the files.
+            write_cells(cells, out, keep=("suffixed",))
             written = session.read.parquet(out)
             frame = written.selectExpr(
                 "cast(row as string) as rowkey", "cast(qualifier as string) as qualifier", "ts"
@@ -235,6 +237,7 @@ def hbase_mid_daily(
             remove_scratch,
             scan_to_parquet,
             scratch_path,
+            write_cells,
         )
 
         session = spark.get_session()
@@ -246,7 +249,7 @@ def hbase_mid_daily(
             mid.write.parquet(f"{out}/values")
             values = session.read.parquet(f"{out}/values")
             yield from gate(gx.validate(values, "mid_daily", layout.suite_params()), "hbase_mid_daily_suite")
-            mid_cells_spark(values, day).write.parquet(f"{out}/cells")
+            write_cells(mid_cells_spark(values, day), f"{out}/cells")
             n = sum(
                 store.put_cells("mid_daily", b) for b in iter_cells(f"{out}/cells", config.write_batch_cells)
             )

@@ -20,7 +20,9 @@ from assets.ingest.loaders import ImplicitConversion
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions
 from assets.retrieval.audiences import ItemAudiences
 from assets.retrieval.kb_search import HybridKbIndex
-from serving.state import Capability, ServingState
+from assets.retrieval.recommend import FusionParams, Popularity, UserHistories
+from assets.retrieval.recommender_inputs import IdCodec, RecommenderInputs
+from serving.state import Capability, Recommender, ServingState
 
 
 def hashed_words(texts: list[str], dim: int = 256) -> np.ndarray:
@@ -51,9 +53,15 @@ def build_state(
     kb = generate_kb()
     docs = kb["docs"]
     kb_index = HybridKbIndex.build(docs, document_vectors(hashed_words, docs), "char")
+    from assets.embeddings.item2vec import Item2VecParams, SessionSpec, fit_item2vec, sessionize
+
+    i2v = fit_item2vec(sessionize(inter, SessionSpec.gap_seconds), inter, Item2VecParams(dim=16, epochs=3))
+    inputs = RecommenderInputs(
+        UserHistories.from_frame(inter), Popularity.from_frame(inter), FusionParams(), IdCodec()
+    )
     caps = {
         c: Capability(f"recstack-{c}", version, "champion", f"idx-{version}")
-        for c in ("entities", "lookalike", "kb")
+        for c in ("entities", "lookalike", "kb", "recommend")
     }
     return ServingState(
         entity_index=entity_index,
@@ -65,6 +73,7 @@ def build_state(
         kb_index=kb_index,
         kb_titles=dict(zip(docs["doc_id"].astype(int), docs["title"])),
         encode_texts=hashed_words,
+        recommender=Recommender({"als": m, "item2vec": i2v}, inputs, {"als": version, "item2vec": version}),
         versions=caps,
     )
 
