@@ -71,6 +71,14 @@ entity_updates_job = dg.define_asset_job(
 entity_updates_schedule = dg.ScheduleDefinition(
     job=entity_updates_job, cron_schedule="0 * * * *", execution_timezone="UTC"
 )
+online_metrics_job = dg.define_asset_job(
+    names.ONLINE_METRICS_JOB,
+    selection=dg.AssetSelection.assets(names.ONLINE_METRICS),
+    description="served impressions joined to the posted clicks and conversions: CTR per model version",
+)
+online_metrics_schedule = dg.ScheduleDefinition(
+    job=online_metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC"
+)
 
 
 def build_definitions(name: str | None = None, overrides: dict | None = None) -> dg.Definitions:
@@ -79,8 +87,20 @@ def build_definitions(name: str | None = None, overrides: dict | None = None) ->
     name = name or deployment()
     return dg.Definitions(
         assets=ALL_ASSETS,
-        jobs=[recommendation_job, warehouse_job, dictionary_job, rebuild_als_serving, entity_updates_job],
-        schedules=[nightly_recommendation, warehouse_schedule, entity_updates_schedule],
+        jobs=[
+            recommendation_job,
+            warehouse_job,
+            dictionary_job,
+            rebuild_als_serving,
+            entity_updates_job,
+            online_metrics_job,
+        ],
+        schedules=[
+            nightly_recommendation,
+            warehouse_schedule,
+            entity_updates_schedule,
+            online_metrics_schedule,
+        ],
         sensors=[champion_alias_sensor],
         resources={**resources_for(name), **(overrides or {})},
         executor=executor_for(name),

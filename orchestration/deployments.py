@@ -11,6 +11,7 @@ import dagster as dg
 
 from recstack import settings
 from recstack.settings import home
+from resources.event_log import EventLogResource
 from resources.faiss_resource import FaissResource
 from resources.feature_store.resource import (
     CrmSourceResource,
@@ -45,6 +46,7 @@ def local_resources() -> dict:
         "warehouse_layout": WarehouseLayoutResource(),
         "exports": ExportResource(root=str(h / "exports")),
         "milvus": MilvusResource(uri=settings.milvus_uri()),  # Milvus Lite file unless set
+        "event_log": EventLogResource(root=settings.event_log_root()),
     }
 
 
@@ -73,6 +75,7 @@ def prod_resources() -> dict:
         "milvus": MilvusResource(
             uri=dg.EnvVar("RECSTACK_MILVUS_URI"), token=dg.EnvVar("RECSTACK_MILVUS_TOKEN")
         ),
+        "event_log": EventLogResource(root=dg.EnvVar("RECSTACK_EVENT_LOG_ROOT")),  # e.g. s3://…/events
     }
 
 

@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         + "; "
         + ", ".join(f"{m} {v['mrr@10']:.3f}" for m, v in kb.get("modes", {}).items())
     )
-    look = result.output_for_node("lookalike_evaluation")
+    look = result.output_for_node(names.LOOKALIKE_EVALUATION)
     lm = look["metrics"]
     print(
         f"Lookalike backtest (audience {look['size']}, {look['targets']} items): "

@@ -36,6 +36,7 @@ WAREHOUSE_JOB = "feature_warehouse_daily"
 DICTIONARY_JOB = "feature_dictionary_load"
 REBUILD_ALS_JOB = "rebuild_als_serving"
 ENTITY_UPDATES_JOB = "entity_updates"
+ONLINE_METRICS_JOB = "online_metrics_daily"
 
 # Asset keys named outside their defining module (deps, job selections, the service's store
 # reads, the sensor's run config). An asset's own module names it by its function.
@@ -65,3 +66,5 @@ ITEM2VEC_PROMOTION = "item2vec_promotion"
 RECOMMENDATION_FUSION = "recommendation_fusion"
 RECOMMENDER_INPUTS = "recommender_inputs"
 USER_RECOMMENDATIONS = "user_recommendations"
+LOOKALIKE_EVALUATION = "lookalike_evaluation"
+ONLINE_METRICS = "online_metrics"

@@ -81,6 +81,21 @@ def storage_root() -> str:
     return env("RECSTACK_STORAGE_ROOT", str(home() / "storage"))
 
 
+def event_log_root() -> str:
+    """Where the service appends impressions and feedback (``RECSTACK_EVENT_LOG_ROOT``, default
+    ``events/`` under the storage root)."""
+    return env("RECSTACK_EVENT_LOG_ROOT", storage_root().rstrip("/") + "/events")
+
+
+def challenger_share() -> float:
+    """The share of ``/v1/recommend`` users (by a hash of the id) served the challenger models
+    while a challenger differs from the champion (``RECSTACK_CHALLENGER_SHARE``, default 0)."""
+    share = float(env("RECSTACK_CHALLENGER_SHARE", "0"))
+    if not 0 <= share <= 1:
+        raise ValueError(f"RECSTACK_CHALLENGER_SHARE must be in [0, 1], got {share}")
+    return share
+
+
 def mlflow_tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI``, default the SQLite store under ``$RECSTACK_HOME/mlflow``."""
     return env("MLFLOW_TRACKING_URI", f"sqlite:///{home() / 'mlflow' / 'mlflow.db'}")

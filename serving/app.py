@@ -9,6 +9,7 @@ Set ``RECSTACK_API_KEY`` to require an ``X-API-Key`` header.
 from __future__ import annotations
 
 import hmac
+import uuid
 from contextlib import asynccontextmanager
 
 import numpy as np
@@ -22,10 +23,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from assets.retrieval.lookalike_eval import Campaign, run_campaign
 from assets.retrieval.recommend import recommend_users
 from assets.retrieval.similar import similar
-from recstack import settings
+from recstack import names, settings
+from resources.event_log import EventLog
 from serving.schemas import (
     Audience,
     ErrorDetail,
+    FeedbackRequest,
+    FeedbackResponse,
     Hits,
     KbHit,
     KbSearchRequest,
@@ -54,6 +58,29 @@ def _versions(state: ServingState, cap: str) -> Versions:
     )
 
 
+ALL_STRATEGIES = ("u2u", "i2u2u", "i2i2u")
+MODEL_OF_SOURCE = {"als": names.ALS_MODEL, "item2vec": names.ITEM2VEC_MODEL}
+
+
+def _strategies(req: LookalikeRequest, st: ServingState) -> tuple[tuple[str, ...], str]:
+    """The strategies a lookalike request runs, and why: as asked, or for ``default`` the
+    backtest's best one that the request's seeds can run (``u2u`` needs users, the others items)."""
+    if req.strategy == "all":
+        return ALL_STRATEGIES, "all strategies, as asked"
+    if req.strategy != "default":
+        return (req.strategy,), "as asked"
+    runnable = [
+        s
+        for s in (st.lookalike_ranking or ALL_STRATEGIES)
+        if (req.seed_user_ids if s == "u2u" else req.seed_item_ids)
+    ]
+    best = (st.lookalike_ranking or ("",))[0]
+    if not st.lookalike_ranking:
+        return (runnable[0],), "no backtest published: the first strategy the seeds allow"
+    note = "" if runnable[0] == best else f"; {best} needs {'seed users' if best == 'u2u' else 'seed items'}"
+    return (runnable[0],), st.lookalike_reason + note
+
+
 def _errors(*extra: int) -> dict:
     """The documented error answers of an endpoint: 401 (API key), 503 (not published yet), extras."""
     what = {
@@ -64,11 +91,31 @@ def _errors(*extra: int) -> dict:
     return {code: {"model": ErrorDetail, "description": what[code]} for code in (401, *extra, 503)}
 
 
-def create_app(holder: StateHolder | None = None, api_key: str | None = None) -> FastAPI:
-    """The app over ``holder`` (default: this deployment's registry and store, polled for moves)."""
+def create_app(
+    holder: StateHolder | None = None, api_key: str | None = None, event_log: EventLog | None = None
+) -> FastAPI:
+    """The app over ``holder`` (default: this deployment's registry and store, polled for moves).
+
+    ``event_log`` receives an impression per response and the posted feedback (default, with the
+    default holder: ``RECSTACK_EVENT_LOG_ROOT``; with a given holder: none, and ``/v1/feedback``
+    answers 503)."""
     settings.configure_process()
-    holder = holder or default_holder()
+    if holder is None:
+        holder = default_holder()
+        event_log = event_log or EventLog(settings.event_log_root())
     api_key = api_key if api_key is not None else settings.api_key()
+
+    def impression(endpoint: str, models: dict[str, str], ids: list, **extra) -> str:
+        """A new request id, and the impression it names queued for the log (never awaited)."""
+        rid = uuid.uuid4().hex
+        if event_log is not None:
+            rec = {"request_id": rid, "endpoint": endpoint, "models": models, "ids": [str(i) for i in ids]}
+            event_log.append("impressions", {**rec, **extra})
+        return rid
+
+    def served(st: ServingState, cap: str) -> dict[str, str]:
+        v = st.versions[cap]
+        return {v.model_name: v.model_version}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -81,6 +128,8 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
         holder.start()
         yield
         holder.stop()
+        if event_log is not None:
+            event_log.close()
 
     app = FastAPI(
         title="RecStack recall API",
@@ -132,6 +181,9 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
                 for k, v in st.versions.items()
             },
         }
+        if "lookalike" in body["serving"]:
+            body["serving"]["lookalike"]["default_strategy"] = (st.lookalike_ranking or ("",))[0]
+            body["serving"]["lookalike"]["default_reason"] = st.lookalike_reason
         return JSONResponse(status_code=200 if st.ready else 503, content=body)
 
     @app.post(
@@ -179,7 +231,8 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             Hits(query=label, ids=r[r >= 0].tolist(), scores=s[r >= 0].astype(float).tolist())
             for label, r, s in zip(labels, found, scores)
         ]
-        return SimilarResponse(results=results, versions=_versions(st, "entities"))
+        rid = impression("similar", served(st, "entities"), [i for h in results for i in h.ids])
+        return SimilarResponse(results=results, request_id=rid, versions=_versions(st, "entities"))
 
     @app.post(
         "/v1/lookalike",
@@ -195,7 +248,7 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             raise HTTPException(
                 404, f"unknown seed id(s): users {bad_u[:20].tolist()}, items {bad_i[:20].tolist()}"
             )
-        strategies = ("u2u", "i2u2u", "i2i2u") if req.strategy == "all" else (req.strategy,)
+        strategies, why = _strategies(req, st)
         camp = Campaign(
             seed_user_ids=tuple(req.seed_user_ids),
             seed_item_ids=tuple(req.seed_item_ids),
@@ -209,7 +262,10 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             Audience(strategy=s, user_ids=ids.tolist(), scores=sc.astype(float).tolist())
             for s, (ids, sc) in auds.items()
         ]
-        return LookalikeResponse(audiences=out, versions=_versions(st, "lookalike"))
+        rid = impression("lookalike", served(st, "lookalike"), [u for a in out for u in a.user_ids])
+        return LookalikeResponse(
+            audiences=out, strategy_reason=why, request_id=rid, versions=_versions(st, "lookalike")
+        )
 
     @app.post(
         "/v1/kb/search",
@@ -226,7 +282,8 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             for i, s in zip(ids[0], scores[0])
             if i >= 0
         ]
-        return KbSearchResponse(hits=hits, mode=req.mode, versions=_versions(st, "kb"))
+        rid = impression("kb", served(st, "kb"), [h.doc_id for h in hits])
+        return KbSearchResponse(hits=hits, mode=req.mode, request_id=rid, versions=_versions(st, "kb"))
 
     @app.post(
         "/v1/recommend",
@@ -237,13 +294,11 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
     def recommend(req: RecommendRequest) -> RecommendResponse:
         # The batch asset's function, on one user: the same fusion, filters and fallback.
         st = state_for("recommend")
-        rec = st.recommender
+        rec = st.recommender.for_user(str(req.user_id))  # the champion, or the challenger's share
         codec = rec.inputs.codec
-        try:
-            user = np.array([codec.to_internal_user(req.user_id)], np.int64)
-            blocked = codec.to_internal_items(req.blocklist) if req.blocklist else None
-        except ValueError as e:  # the shape of pydantic's 422s, so the schema holds for both
-            raise HTTPException(422, [{"loc": ["body"], "msg": str(e), "type": "value_error"}]) from None
+        # An id that cannot be one here is a user no model knows (popularity), an item nobody has.
+        user = np.array([codec.to_internal_user(req.user_id)], np.int64)
+        blocked = codec.to_internal_items(req.blocklist) if req.blocklist else None
         out = recommend_users(
             user,
             rec.models,
@@ -261,14 +316,36 @@ def create_app(holder: StateHolder | None = None, api_key: str | None = None) ->
             )
         ]
         f = rec.inputs.fusion
+        models = {MODEL_OF_SOURCE[k]: v for k, v in rec.versions.items()}
+        rid = impression("recommend", models, [i.item_id for i in items], user_id=str(req.user_id))
         return RecommendResponse(
             user_id=str(req.user_id),
             items=items,
             reason=str(out.reasons[0]),
             fusion=f"{f.method} (ALS weight {f.als_weight}, popularity weight {f.popularity_weight})",
             sources=rec.versions,
-            versions=_versions(st, "recommend"),
+            request_id=rid,
+            versions=_versions(st, "recommend").model_copy(
+                update={"model_version": rec.versions.get("als", "")}
+            ),
         )
+
+    @app.post(
+        "/v1/feedback",
+        response_model=FeedbackResponse,
+        dependencies=[Depends(check_key)],
+        responses=_errors(),
+    )
+    def feedback(req: FeedbackRequest) -> FeedbackResponse:
+        """Clicks and conversions on served items, by the response's ``request_id``: appended to
+        the log that ``online_metrics`` reads."""
+        if event_log is None:
+            raise HTTPException(503, "feedback is not being recorded: this service has no event log")
+        for e in req.events:
+            event_log.append(
+                "feedback", {"request_id": e.request_id, "item_id": str(e.item_id), "event": e.event}
+            )
+        return FeedbackResponse(accepted=len(req.events))
 
     return app
 

@@ -77,6 +77,7 @@ class Hits(BaseModel):
 
 
 class SimilarResponse(BaseModel):
+    request_id: str = Field(description="Names this response in POST /v1/feedback.")
     results: list[Hits]
     versions: Versions
 
@@ -86,7 +87,8 @@ _ITEM_SEEDS = {"required": ["seed_item_ids"], "properties": {"seed_item_ids": {"
 
 
 class LookalikeRequest(BaseModel):
-    """Seed users (U2U) and/or target items (I2U2U, I2I2U); ``strategy`` picks one, ``all`` runs each.
+    """Seed users (U2U) and/or target items (I2U2U, I2I2U); ``strategy`` picks one, ``all`` runs each,
+    and ``default`` (or none) runs the backtest's best strategy that the seeds allow.
 
     At least one seed; ``u2u`` needs seed users and ``i2u2u``/``i2i2u`` need seed items. The
     schema states both (``anyOf``, ``if``/``then``), so a client generated from it is right.
@@ -113,7 +115,7 @@ class LookalikeRequest(BaseModel):
     )
     seed_user_ids: list[Id] = Field(default_factory=list, max_length=MAX_SEEDS)
     seed_item_ids: list[Id] = Field(default_factory=list, max_length=MAX_SEEDS)
-    strategy: Literal["u2u", "i2u2u", "i2i2u", "all"] = "all"
+    strategy: Literal["u2u", "i2u2u", "i2i2u", "all", "default"] = "default"
     size: Int = Field(100, ge=1, le=MAX_AUDIENCE)
     exclude_user_ids: list[Id] = Field(default_factory=list, max_length=MAX_AUDIENCE)
     allowed_user_ids: list[Id] | None = Field(None, max_length=MAX_AUDIENCE)
@@ -136,7 +138,9 @@ class Audience(BaseModel):
 
 
 class LookalikeResponse(BaseModel):
+    request_id: str = Field(description="Names this response in POST /v1/feedback.")
     audiences: list[Audience]
+    strategy_reason: str = ""
     versions: Versions
 
 
@@ -160,6 +164,7 @@ class KbHit(BaseModel):
 
 
 class KbSearchResponse(BaseModel):
+    request_id: str = Field(description="Names this response in POST /v1/feedback.")
     hits: list[KbHit]
     mode: str
     versions: Versions
@@ -186,9 +191,28 @@ class RecommendedItem(BaseModel):
 
 
 class RecommendResponse(BaseModel):
+    request_id: str = Field(description="Names this response in POST /v1/feedback.")
     user_id: str
     items: list[RecommendedItem]
     reason: str
     fusion: str
     sources: dict[str, str]
     versions: Versions
+
+
+class FeedbackEvent(BaseModel):
+    """A click or a conversion on an item of a served response."""
+
+    model_config = ConfigDict(extra="forbid")
+    request_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+    item_id: OriginalId
+    event: Literal["click", "conversion"]
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[FeedbackEvent] = Field(..., min_length=1, max_length=MAX_SEEDS)
+
+
+class FeedbackResponse(BaseModel):
+    accepted: int

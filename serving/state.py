@@ -7,6 +7,7 @@ moves, so a request always sees one consistent set of model and index versions.
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -37,7 +38,12 @@ WATCHED_MODELS = (*dict.fromkeys(MODELS.values()), names.ITEM2VEC_MODEL)
 ASSETS = {
     "faiss": {
         "entities": (names.FAISS_INDEX_ENTITIES, names.ENTITY_PROFILES),
-        "lookalike": (names.FAISS_INDEX_ALS_USERS, names.FAISS_INDEX_ALS_ITEMS, names.ITEM_AUDIENCES),
+        "lookalike": (
+            names.FAISS_INDEX_ALS_USERS,
+            names.FAISS_INDEX_ALS_ITEMS,
+            names.ITEM_AUDIENCES,
+            names.LOOKALIKE_EVALUATION,
+        ),
         "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
         "recommend": (names.RECOMMENDER_INPUTS,),
     },
@@ -47,6 +53,7 @@ ASSETS = {
             names.MILVUS_COLLECTION_ALS_USERS,
             names.MILVUS_COLLECTION_ALS_ITEMS,
             names.ITEM_AUDIENCES,
+            names.LOOKALIKE_EVALUATION,
         ),
         "kb": (names.MILVUS_COLLECTION_KB, names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
         # The factor models are model weights, not an index: both backends hold them in-process.
@@ -80,11 +87,25 @@ class Capability:
 
 @dataclass(frozen=True)
 class Recommender:
-    """What ``/v1/recommend`` needs: the champion factor models and the shared inputs."""
+    """What ``/v1/recommend`` needs: the served factor models and the shared inputs.
+
+    ``challenger`` (the models behind the ``challenger`` aliases, where they differ from the
+    champions) serves the users whose id hashes below ``challenger_share``: the online half of
+    champion/challenger.
+    """
 
     models: dict
     inputs: RecommenderInputs
     versions: dict[str, str]
+    challenger: Recommender | None = None
+    challenger_share: float = 0.0
+
+    def for_user(self, user: str) -> Recommender:
+        """The variant that serves ``user`` (a stable split by a hash of the id)."""
+        if self.challenger is None or self.challenger_share <= 0:
+            return self
+        bucket = int(hashlib.blake2b(user.encode(), digest_size=8).hexdigest(), 16) / 2**64
+        return self.challenger if bucket < self.challenger_share else self
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,10 @@ class ServingState:
     user_index: Neighbours | None = None
     item_index: Neighbours | None = None
     audiences: ItemAudiences | None = None
+    # The backtest's strategies, best first, and why: a request naming none gets the first its
+    # seeds can run.
+    lookalike_ranking: tuple[str, ...] = ()
+    lookalike_reason: str = ""
     kb_index: HybridKbIndex | None = None
     kb_titles: dict[int, str] = field(default_factory=dict)
     encode_texts: Callable[[list[str]], np.ndarray] | None = None
@@ -119,10 +144,9 @@ def fingerprint(store_root: str, tracking_uri: str, backend: str = "faiss") -> t
     client = MlflowClient(tracking_uri)
     parts = []
     for name in WATCHED_MODELS:
-        for alias in ALIASES:
+        for alias in ALIASES:  # both: a new challenger is served to its share of users
             try:
                 parts.append((name, alias, str(client.get_model_version_by_alias(name, alias).version)))
-                break
             except MlflowException:
                 continue
     store = VersionedStore(store_root)
@@ -162,7 +186,28 @@ def _load_lookalike(store, backend: str, milvus) -> tuple[dict, str]:
     else:
         users, items = store.read([names.FAISS_INDEX_ALS_USERS]), store.read([names.FAISS_INDEX_ALS_ITEMS])
         built_from = str(users.params.get("vectors_model_version", ""))
-    return {"user_index": users, "item_index": items, "audiences": audiences}, built_from
+    ranking, reason = backtest_ranking(store.read([names.LOOKALIKE_EVALUATION]))
+    return {
+        "user_index": users,
+        "item_index": items,
+        "audiences": audiences,
+        "lookalike_ranking": ranking,
+        "lookalike_reason": reason,
+    }, built_from
+
+
+def backtest_ranking(evaluation: dict) -> tuple[tuple[str, ...], str]:
+    """The lookalike backtest's strategies by audience recall, best first, and the sentence that
+    says so (``lookalike_evaluation``'s output)."""
+    m = {s: v for s, v in evaluation["metrics"].items() if s != "most_active"}
+    ranking = tuple(sorted(m, key=lambda s: -m[s]["recall"]))
+    size = evaluation.get("size", "")
+    figures = ", ".join(f"{s} {m[s]['recall']:.3f}" for s in ranking)
+    base = evaluation["metrics"].get("most_active", {}).get("recall")
+    reason = f"backtest winner: audience recall@{size} {figures}" + (
+        f" (most active users {base:.3f})" if base is not None else ""
+    )
+    return ranking, reason
 
 
 def _load_kb(store, model, backend: str, milvus) -> tuple[dict, str]:
@@ -183,21 +228,46 @@ def _load_kb(store, model, backend: str, milvus) -> tuple[dict, str]:
     }, built_from
 
 
-def _load_recommender(store, client) -> tuple[dict, str]:
-    """The ALS and item2vec models behind their served aliases (arrays from ``.npz``) and the
-    published inputs (the seen-items CSR memory-mapped)."""
+def _load_recommender(store, client, challenger_share: float = 0.0) -> tuple[dict, str]:
+    """The ALS and item2vec models behind their served aliases (arrays from ``.npz``), the
+    published inputs (the seen-items CSR memory-mapped) and, with ``challenger_share`` > 0, the
+    challenger models where they differ."""
     import mlflow
     from assets.embeddings.factor_model import FactorModel
 
-    models, versions = {}, {}
-    for source, name in (("als", names.ALS_MODEL), ("item2vec", names.ITEM2VEC_MODEL)):
-        av = _alias_version(client, name)
-        if av is None:
-            continue
-        local = mlflow.artifacts.download_artifacts(f"models:/{name}/{av[1]}")
-        models[source] = FactorModel.load(f"{local}/artifacts/factors")
-        versions[source] = av[1]
-    return {"recommender": Recommender(models, store.read([names.RECOMMENDER_INPUTS]), versions)}, ""
+    def models_at(pick) -> tuple[dict, dict]:
+        models, versions = {}, {}
+        for source, name in (("als", names.ALS_MODEL), ("item2vec", names.ITEM2VEC_MODEL)):
+            version = pick(name)
+            if version is None:
+                continue
+            local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version}")
+            models[source] = FactorModel.load(f"{local}/artifacts/factors")
+            versions[source] = version
+        return models, versions
+
+    inputs = store.read([names.RECOMMENDER_INPUTS])
+    served = models_at(lambda n: (_alias_version(client, n) or (None, None))[1])
+    challenger = None
+    if challenger_share > 0:
+        alt = models_at(lambda n: _version_at(client, n, names.CHALLENGER) or served[1].get(_source_of(n)))
+        if alt[1] != served[1]:
+            challenger = Recommender(*alt[:1], inputs, alt[1])
+    rec = Recommender(served[0], inputs, served[1], challenger, challenger_share)
+    return {"recommender": rec}, ""
+
+
+def _source_of(model_name: str) -> str:
+    return {names.ALS_MODEL: "als", names.ITEM2VEC_MODEL: "item2vec"}[model_name]
+
+
+def _version_at(client, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
 
 
 def _built_from(store, publish_asset: str) -> str:
@@ -210,6 +280,7 @@ def load_state(
     backend: str = "faiss",
     milvus_uri: str = "",
     milvus_token: str = "",
+    challenger_share: float = 0.0,
 ) -> ServingState:
     """Build the state from the registry and the store; a capability whose model or indexes are
     missing is left out (logged), never half-loaded.
@@ -222,6 +293,8 @@ def load_state(
         ``faiss``: the published Faiss indexes are loaded into this process. ``milvus``: searches
         go to the published collections through their aliases (``milvus_uri``); this process
         holds no index, no profiles and no interactions, only the memory-mapped item audiences.
+    challenger_share : float
+        The share of ``/v1/recommend`` users served the challenger models (0: champions only).
     """
     import mlflow
     from mlflow import MlflowClient
@@ -252,7 +325,7 @@ def load_state(
             if cap == "lookalike":
                 part, built_from = _load_lookalike(store, backend, milvus)
             elif cap == "recommend":
-                part, built_from = _load_recommender(store, client)
+                part, built_from = _load_recommender(store, client, challenger_share)
             else:
                 model = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
                 loader = _load_entities if cap == "entities" else _load_kb
@@ -334,8 +407,9 @@ def default_holder() -> StateHolder:
 
     root, uri, backend = settings.storage_root(), settings.mlflow_tracking_uri(), settings.serve_backend()
     milvus = (settings.milvus_uri(), settings.milvus_token())
+    share = settings.challenger_share()
     return StateHolder(
-        lambda: load_state(root, uri, backend, *milvus),
+        lambda: load_state(root, uri, backend, *milvus, challenger_share=share),
         lambda: fingerprint(root, uri, backend),
         settings.serve_poll_seconds(),
     )

@@ -77,15 +77,21 @@ def test_index_and_retrieval_bodies(stages):
     ui = faiss_index_als_users(dg.build_asset_context(), config=cfg, vectors=users, faiss_cfg=faiss_cfg)
     ii = faiss_index_als_items(dg.build_asset_context(), config=cfg, vectors=items, faiss_cfg=faiss_cfg)
     assert ui.metadata["recall@10_vs_exact"].value == pytest.approx(1.0)  # exact index at this size
+    user_ids = np.unique(stages["interactions"]["user_id"])
     aud = lookalike_audiences(
         dg.build_asset_context(),
         config=LookalikeConfig(audience_size=50),
         interactions=stages["interactions"],
+        interaction_id_map=pd.DataFrame(
+            {"column": "user_id", "original": [f"u-{u}" for u in user_ids], "id": user_ids}
+        ),
         faiss_index_als_users=ui.value,
         faiss_index_als_items=ii.value,
     )
     df = aud.value
     assert set(df["strategy"]) == {"u2u", "i2u2u", "i2i2u"} and (df.groupby("strategy").size() <= 50).all()
+    # Original ids beside the model's (every user mapped to a name here).
+    assert len(df) > 0 and (df["user"] == "u-" + df["user_id"].astype(str)).all()
 
 
 def test_evaluation_body_logs_into_the_model_run(stages):

@@ -29,6 +29,7 @@ ALS = dg.AssetSelection.assets(
     "faiss_index_als_items",
     "als_evaluation",
     "als_promotion",
+    "online_metrics",
 )
 
 

@@ -75,6 +75,7 @@ def test_slice_materializes_end_to_end(materialized_slice):
         "recommendation_fusion",
         "recommender_inputs",
         "user_recommendations",
+        "online_metrics",
     }
     tuning = result.output_for_node("als_tuning")
     assert (
@@ -149,6 +150,7 @@ def test_slice_materializes_end_to_end(materialized_slice):
     seen = inter[["user_id", "item_id"]].drop_duplicates().merge(recs, on=["user_id", "item_id"])
     assert seen.empty  # no seen item is recommended
     assert (recs["item"] == recs["item_id"].astype(str)).all()  # synthetic ids are their own originals
+    assert result.output_for_node("online_metrics").empty  # no traffic yet
     milvus = result.output_for_node("milvus_collection_entities")
     assert (
         milvus["collection"] == "recstack_entities__v1"
@@ -232,6 +234,10 @@ def test_slice_materializes_end_to_end(materialized_slice):
             and ready["serving"]["entities"]["alias"] == "champion"
         )
         assert all(v["index_matches_model"] for v in ready["serving"].values()), ready
+        # The backtest's winner is the served default strategy, and /readyz says why.
+        winner = result.output_for_node("lookalike_evaluation")["winner"]
+        assert ready["serving"]["lookalike"]["default_strategy"] == winner
+        assert ready["serving"]["lookalike"]["default_reason"].startswith("backtest winner: audience recall@")
         r = c.post("/v1/similar", json={"entity_ids": [int(ids[0])], "k": 5})
         assert r.status_code == 200 and len(r.json()["results"][0]["ids"]) == 5
         r = c.post("/v1/similar", json={"text": "银行 贷款 理财", "k": 3})

@@ -26,6 +26,7 @@ PIPELINE_ONLY = {
     "DictionaryConfig": "the feature dictionary's path",
     "WindowConfig": "the window engine",
     "LayerConfig": "the DWD and MID engine",
+    "OnlineMetricsConfig": "the days of served traffic read",
     "UserRecommendationsConfig": "the daily lists' length, blocklist and batch size",
     "SampleConfig": "the training sample's labels",
     "EntityProfileChangesConfig": "where the day's profile changes come from",

@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from assets.embeddings.als_assets import AlsConfig, als_model
@@ -65,6 +66,7 @@ def _train(mlf, gx, inter, **als):
         interactions=inter,
         als_model=m,
         als_evaluation=ev,
+        online_metrics=pd.DataFrame(),  # no traffic yet
         spark=SparkResource(),
         mlflow_tracking=mlf,
     )

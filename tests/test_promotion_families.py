@@ -65,6 +65,7 @@ I2V = dg.AssetSelection.assets(
     "item2vec_model",
     "item2vec_evaluation",
     "item2vec_promotion",
+    "online_metrics",
 )
 
 

@@ -64,7 +64,13 @@ def test_lookalike_and_kb(client, state):
     item = int(state.item_index.ids[0])
     r = client.post(
         "/v1/lookalike",
-        json={"seed_user_ids": seeds, "seed_item_ids": [item], "size": 20, "exclude_user_ids": [1]},
+        json={
+            "seed_user_ids": seeds,
+            "seed_item_ids": [item],
+            "size": 20,
+            "exclude_user_ids": [1],
+            "strategy": "all",
+        },
     )
     assert r.status_code == 200
     auds = {a["strategy"]: a for a in r.json()["audiences"]}
@@ -87,6 +93,39 @@ def test_lookalike_and_kb(client, state):
             mode == "bm25"
         ):  # the test encoder is a toy (and shapes the PageRank prior); BM25 alone must find the entry
             assert int(q["doc_id"]) in hits
+
+
+def test_lookalike_defaults_to_the_backtest_winner_the_seeds_allow(state):
+    """No strategy named: the backtest's best that the seeds can run, with the reason, also in
+    /readyz; with no backtest published, the first strategy the seeds allow."""
+    from dataclasses import replace
+
+    from serving.state import backtest_ranking
+
+    ev = {
+        "size": 100,
+        "metrics": {
+            "u2u": {"recall": 0.31},
+            "i2u2u": {"recall": 0.12},
+            "i2i2u": {"recall": 0.27},
+            "most_active": {"recall": 0.05},
+        },
+    }
+    ranking, reason = backtest_ranking(ev)
+    assert ranking == ("u2u", "i2i2u", "i2u2u") and "u2u 0.310, i2i2u 0.270" in reason
+    st = replace(state, lookalike_ranking=ranking, lookalike_reason=reason)
+    seeds, item = state.user_index.ids[:3].tolist(), int(state.item_index.ids[0])
+    with TestClient(create_app(StateHolder(lambda: st), api_key="")) as c:
+        ready = c.get("/readyz").json()["serving"]["lookalike"]
+        assert ready["default_strategy"] == "u2u" and ready["default_reason"] == reason
+        r = c.post("/v1/lookalike", json={"seed_user_ids": seeds, "seed_item_ids": [item], "size": 5}).json()
+        assert [a["strategy"] for a in r["audiences"]] == ["u2u"] and r["strategy_reason"] == reason
+        r = c.post("/v1/lookalike", json={"seed_item_ids": [item], "size": 5}).json()
+        assert [a["strategy"] for a in r["audiences"]] == ["i2i2u"]  # u2u needs seed users
+        assert r["strategy_reason"].endswith("u2u needs seed users")
+    with TestClient(create_app(StateHolder(lambda: state), api_key="")) as c:
+        r = c.post("/v1/lookalike", json={"seed_item_ids": [item], "size": 5}).json()
+        assert [a["strategy"] for a in r["audiences"]] == ["i2u2u"] and "no backtest" in r["strategy_reason"]
 
 
 def test_recommend_is_the_batch_function_online(client, state):

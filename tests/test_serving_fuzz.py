@@ -2,6 +2,8 @@
 the full set of response checks: no 5xx, only documented status codes and content types, bodies
 that match their schema, every schema-valid request accepted and every schema-invalid one rejected."""
 
+import tempfile
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, reject, settings
@@ -15,6 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from resources.event_log import EventLog
 from serving.app import create_app
 from serving.schemas import MAX_ID
 from serving.state import StateHolder
@@ -23,7 +26,12 @@ from tests.support.serving_fixtures import build_state
 pytestmark = pytest.mark.serving
 
 _STATE = build_state(n_entities=120, n_interactions=2000)
-APP = create_app(StateHolder(lambda: _STATE), api_key="")
+# Feedback is recorded (into a temporary folder), so /v1/feedback answers as in production.
+APP = create_app(
+    StateHolder(lambda: _STATE),
+    api_key="",
+    event_log=EventLog(tempfile.mkdtemp(prefix="recstack-fuzz-events-")),
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # Valid and invalid inputs alike (positive and negative generation).
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], database="none")

@@ -9,6 +9,7 @@ from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.vectors import l2_normalize
 from assets.indexes.faiss_index import VectorIndex
 from assets.retrieval.lookalike_eval import evaluate_strategies, time_split_targets
+from recstack import names
 
 
 class LookalikeEvaluationConfig(dg.Config):
@@ -46,7 +47,7 @@ def lookalike_backtest(
     check_specs=[
         dg.AssetCheckSpec(
             "lookalike_beats_most_active",
-            asset="lookalike_evaluation",
+            asset=names.LOOKALIKE_EVALUATION,
             description="the winning strategy's audience recall exceeds the most-active-users baseline's",
         )
     ],

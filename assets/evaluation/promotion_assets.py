@@ -21,6 +21,7 @@ from assets.evaluation.offline import (
     evaluate_models_same_users,
     split_interactions,
 )
+from assets.evaluation.online import versions_online
 from assets.evaluation.promotion import decide, load_policy
 from recstack import names
 from resources.mlflow_tracking import MlflowResource
@@ -44,9 +45,11 @@ def promote_by_policy(
     challenger: dict,
     baseline: dict,
     score_champion: Callable[[str, dict], dict],
+    online_table: pd.DataFrame | None = None,
 ) -> dg.Output[dict]:
     """Score the champion (``score_champion(version, run_params)``) unless the challenger already is it,
-    decide by the model's policy, move ``champion`` or tag why not; the decision is the output."""
+    decide by the model's policy, move ``champion`` or tag why not; the decision is the output.
+    ``online_table`` (``online_metrics``) lets a policy's online rule weigh both versions' traffic."""
     policy = load_policy(model_name)
     champ = champion_params(mlflow_tracking, model_name)
     champion_metrics, champion_v = None, None
@@ -56,7 +59,12 @@ def promote_by_policy(
         if champ is not None:
             champion_v = champ[0]
             champion_metrics = score_champion(*champ)
-        d = decide(policy, challenger, champion_metrics, baseline)
+        online = (
+            versions_online(online_table, policy.online.endpoint, model_name, champion_v, challenger_version)
+            if policy.online is not None
+            else None
+        )
+        d = decide(policy, challenger, champion_metrics, baseline, online=online)
         promote, reason = d.promote, d.reason
     if promote:
         previous = mlflow_tracking.move_champion(model_name, challenger_version, reason, by="policy")
@@ -106,6 +114,7 @@ def als_promotion(
     interactions: pd.DataFrame,
     als_model: FactorModel,
     als_evaluation: dict,
+    online_metrics: pd.DataFrame,
     spark: SparkResource,
     mlflow_tracking: MlflowResource,
 ) -> dg.Output[dict]:
@@ -133,6 +142,7 @@ def als_promotion(
         dict(als_evaluation["metrics"]["als"]),
         als_evaluation["metrics"]["popularity"],
         score_champion,
+        online_metrics,
     )
 
 
@@ -146,6 +156,7 @@ def item2vec_promotion(
     context: dg.AssetExecutionContext,
     interactions: pd.DataFrame,
     item2vec_evaluation: dict,
+    online_metrics: pd.DataFrame,
     mlflow_tracking: MlflowResource,
 ) -> dg.Output[dict]:
     """The item2vec ``champion`` (refit with its registered parameters) scored with the same split, sessions
@@ -173,6 +184,7 @@ def item2vec_promotion(
         dict(ev["metrics"]["item2vec"]),
         ev["metrics"]["popularity"],
         score_champion,
+        online_metrics,
     )
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 from assets.indexes.faiss_index import VectorIndex
 from assets.retrieval.audiences import ItemAudiences
 from assets.retrieval.lookalike import i2i2u, i2u2u, item_audience, u2u
+from assets.retrieval.recommender_inputs import IdCodec
 from assets.retrieval.similar import similar_to_entities
 
 
@@ -37,10 +38,12 @@ def lookalike_audiences(
     context: dg.AssetExecutionContext,
     config: LookalikeConfig,
     interactions: pd.DataFrame,
+    interaction_id_map: pd.DataFrame,
     faiss_index_als_users: VectorIndex,
     faiss_index_als_items: VectorIndex,
 ) -> dg.Output[pd.DataFrame]:
-    """Audiences by strategy: columns ``strategy``, ``rank``, ``user_id``, ``score``."""
+    """Audiences by strategy: columns ``strategy``, ``rank``, ``user_id``, ``user`` (the original id)
+    and ``score``."""
     d_items, d_users = default_seeds(interactions)
     items = np.array(config.seed_item_ids, np.int64) if config.seed_item_ids else d_items
     users = np.array(config.seed_user_ids, np.int64) if config.seed_user_ids else d_users
@@ -70,6 +73,8 @@ def lookalike_audiences(
         for s, (ids, sc) in runs.items()
     ]
     out = pd.concat(frames, ignore_index=True)
+    codec = IdCodec.from_id_map(interaction_id_map, "stable_hash" if len(interaction_id_map) else "none")
+    out.insert(3, "user", codec.original_users(out["user_id"].to_numpy()))
     sets = {s: set(ids.tolist()) for s, (ids, _) in runs.items()}
     overlap = {
         f"jaccard_{a}_{b}": round(len(sets[a] & sets[b]) / max(1, len(sets[a] | sets[b])), 3)
