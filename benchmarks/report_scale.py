@@ -62,8 +62,19 @@ def serve_load(d: dict) -> list[str]:
     ]
     rows = []
     for r in d["runs"]:
-        for e in ("similar", "lookalike", "kb"):
+        for e in ("similar", "lookalike", "kb", "recommend", "feedback"):
+            if e not in r:
+                continue
             x = r[e]
+            rss = (
+                r.get("worker_rss_mib_recommend_feedback", r["worker_rss_mib"])
+                if e
+                in (
+                    "recommend",
+                    "feedback",
+                )
+                else r["worker_rss_mib"]
+            )
             rows.append(
                 [
                     r["backend"],
@@ -73,7 +84,7 @@ def serve_load(d: dict) -> list[str]:
                     x["p50_ms"],
                     x["p99_ms"],
                     x["errors"],
-                    " / ".join(str(v) for v in r["worker_rss_mib"]),
+                    " / ".join(str(v) for v in rss),
                 ]
             )
         b = r["in_process_baseline"]

@@ -69,7 +69,14 @@ def build_world(folder: Path, n: int, seed: int = 0) -> dict:
 
     users = np.repeat(ids, ITEMS_PER_USER)
     items = np.minimum(rng.zipf(1.3, len(users)) - 1, N_ITEMS - 1)
-    ItemAudiences.from_frame(pd.DataFrame({"user_id": users, "item_id": items})).save(folder / "audiences")
+    pairs = pd.DataFrame({"user_id": users, "item_id": items})
+    ItemAudiences.from_frame(pairs).save(folder / "audiences")
+    from assets.retrieval.recommend import FusionParams, Popularity, UserHistories
+    from assets.retrieval.recommender_inputs import IdCodec, RecommenderInputs
+
+    RecommenderInputs(
+        UserHistories.from_frame(pairs), Popularity.from_frame(pairs), FusionParams(), IdCodec()
+    ).save(folder / "recommender")
     kb = generate_kb()
     docs = kb["docs"]
     kb_vecs = document_vectors(hashed_words, docs)
@@ -136,8 +143,25 @@ def load_world(folder: Path, backend: str, uri: str = ""):
         kb = kb.with_dense_store(stores.pop("kb"))
     else:
         stores = {k: VectorIndex.load(folder / f"faiss_{k}") for k in ("entities", "users", "items")}
-    caps = {c: Capability(f"bench-{c}", "1", "champion", "bench") for c in ("entities", "lookalike", "kb")}
+    from assets.embeddings.factor_model import FactorModel
+    from assets.retrieval.recommender_inputs import RecommenderInputs
+    from serving.state import Recommender
+
+    # The ALS users' and items' vectors as both sources (the same cost as two distinct models).
+    uids, uvecs = np.load(folder / "users_ids.npy"), np.load(folder / "users_vectors.npy", mmap_mode="r")
+    iids, ivecs = np.load(folder / "items_ids.npy"), np.load(folder / "items_vectors.npy")
+    model = FactorModel(uids, uvecs, iids, ivecs, {})
+    rec = Recommender(
+        {"als": model, "item2vec": model},
+        RecommenderInputs.load(folder / "recommender"),
+        {"als": "1", "item2vec": "1"},
+    )
+    caps = {
+        c: Capability(f"bench-{c}", "1", "champion", "bench")
+        for c in ("entities", "lookalike", "kb", "recommend")
+    }
     return ServingState(
+        recommender=rec,
         entity_index=stores["entities"],
         user_index=stores["users"],
         item_index=stores["items"],
@@ -152,9 +176,15 @@ def load_world(folder: Path, backend: str, uri: str = ""):
 
 def app():
     """``gunicorn 'benchmarks.serve_world:app()'``: the world in ``RECSTACK_BENCH_WORLD``."""
+    from resources.event_log import EventLog
     from serving.app import create_app
     from serving.state import StateHolder
 
     folder = Path(settings.env("RECSTACK_BENCH_WORLD"))
     backend, uri = settings.serve_backend(), settings.milvus_uri()
-    return create_app(StateHolder(lambda: load_world(folder, backend, uri)), api_key="")
+    # Impressions and feedback are logged as in production (batches under the world's folder).
+    return create_app(
+        StateHolder(lambda: load_world(folder, backend, uri)),
+        api_key="",
+        event_log=EventLog(str(folder / "events")),
+    )

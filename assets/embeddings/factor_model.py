@@ -57,8 +57,17 @@ class FactorModel:
         return cls(**arrays, params=json.loads((path / "params.json").read_text()))
 
     def user_rows(self, user_ids: np.ndarray) -> np.ndarray:
-        """Factor row of each user id, ``-1`` for unknown users."""
-        return pd.Index(self.user_ids).get_indexer(np.asarray(user_ids, dtype=np.int64))
+        """Factor row of each user id, ``-1`` for unknown users (a binary search over the sorted
+        ids: a one-user request costs O(log n), not an index over every user)."""
+        q = np.asarray(user_ids, dtype=np.int64)
+        if not len(self.user_ids):
+            return np.full(len(q), -1, np.int64)
+        if "_sorted" not in self.__dict__:  # checked once: the arrays do not change
+            self.__dict__["_sorted"] = bool(len(self.user_ids) < 2 or (np.diff(self.user_ids) > 0).all())
+        if not self.__dict__["_sorted"]:
+            return pd.Index(self.user_ids).get_indexer(q)
+        at = np.clip(np.searchsorted(self.user_ids, q), 0, len(self.user_ids) - 1)
+        return np.where(self.user_ids[at] == q, at, -1)
 
     def recommend(
         self,

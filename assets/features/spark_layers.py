@@ -224,25 +224,44 @@ def write_cells(cells, path: str, keep: tuple[str, ...] = ()) -> None:
     cells.select(*CELL_COLUMNS, *keep).write.option("parquet.block.size", 16 << 20).parquet(path)
 
 
+def _fs(path: str):
+    """``(pyarrow filesystem, path)`` of a local path or a URI (Spark's ``s3a://`` is pyarrow's
+    ``s3://``)."""
+    import pyarrow.fs as pafs
+
+    if "://" in path:
+        return pafs.FileSystem.from_uri(path.replace("s3a://", "s3://", 1))
+    return pafs.LocalFileSystem(), path
+
+
 def iter_cells(path: str, batch_rows: int = 100_000) -> Iterator[list[tuple[bytes, bytes, bytes, int]]]:
     """The cells of a Parquet cell folder (Spark's part files) in batches of ``batch_rows``, read
     one row group at a time."""
-    from pathlib import Path
+    import pyarrow.fs as pafs
 
-    for part in sorted(Path(path).glob("*.parquet")):
-        with pq.ParquetFile(part) as f:
+    fs, base = _fs(path)
+    parts = sorted(
+        i.path
+        for i in fs.get_file_info(pafs.FileSelector(base))
+        if i.type == pafs.FileType.File and i.path.endswith(".parquet")
+    )
+    for part in parts:
+        with fs.open_input_file(part) as src, pq.ParquetFile(src) as f:
             for b in f.iter_batches(batch_size=batch_rows, columns=list(CELL_COLUMNS)):
                 yield list(zip(*(b.column(c).to_pylist() for c in CELL_COLUMNS)))
 
 
 def scan_to_parquet(rows, path: str, batch_rows: int = 100_000) -> int:
-    """Write a store scan's ``(row, {column: (value, ts)})`` results as a cell file, ``batch_rows``
-    cells at a time (what Spark reads where HBase's own input format is not configured)."""
+    """Write a store scan's ``(row, {column: (value, ts)})`` results as a cell file (a local path or
+    a URI every executor can read), ``batch_rows`` cells at a time (what Spark reads where HBase's
+    own input format is not configured)."""
     schema = pa.schema(
         [("row", pa.binary()), ("qualifier", pa.binary()), ("value", pa.binary()), ("ts", pa.int64())]
     )
     n, buf = 0, {c: [] for c in CELL_COLUMNS}
-    with pq.ParquetWriter(path, schema) as w:
+    fs, where = _fs(path)
+    fs.create_dir(where.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(where) as out, pq.ParquetWriter(out, schema) as w:
 
         def flush():
             w.write_table(pa.table(buf, schema=schema))
@@ -272,8 +291,17 @@ def scratch_path(scratch_dir: str, what: str) -> str:
 
 
 def remove_scratch(path: str) -> None:
-    """Delete a local scratch folder (remote ones are left to the object store's lifecycle rule)."""
+    """Delete a local scratch folder, and the temporary folder above it when :func:`scratch_path`
+    made one (remote ones are left to the object store's lifecycle rule)."""
+    import os
     import shutil
 
-    if "://" not in path:
-        shutil.rmtree(path, ignore_errors=True)
+    if "://" in path:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    parent = os.path.dirname(path)
+    if os.path.basename(parent).startswith("recstack-cells-"):
+        try:
+            os.rmdir(parent)
+        except OSError:  # not empty: another folder of the same job still lives there
+            pass

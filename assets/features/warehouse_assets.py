@@ -6,7 +6,6 @@ timestamps, so re-materializing a day overwrites the same cells instead of addin
 Each dataset is validated *before* it is written; a failed suite stops the partition there.
 """
 
-import os
 import time
 from typing import Literal
 
@@ -243,7 +242,6 @@ def hbase_mid_daily(
         session = spark.get_session()
         src, out = scratch_path(spark.scratch_dir, "dwd-scan"), scratch_path(spark.scratch_dir, "mid")
         try:
-            os.makedirs(src, exist_ok=True)
             dwd_read = scan_to_parquet(scan, f"{src}/part-0.parquet", config.write_batch_cells)
             mid = mid_values_spark(session.read.parquet(src), layout.mid_features)
             mid.write.parquet(f"{out}/values")

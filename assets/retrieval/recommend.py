@@ -284,8 +284,7 @@ def recommend_users(
     user_ids = np.asarray(user_ids, np.int64)
     n = len(user_ids)
     seen_pairs = seen.pairs(user_ids) if isinstance(seen, UserHistories) else seen
-    all_items = np.unique(np.concatenate([m.item_ids for m in models.values()] + [popular.item_ids]))
-    item_pos = pd.Index(all_items)
+    item_pos = _item_space([m.item_ids for m in models.values()] + [popular.item_ids])
     excl = _exclusion(user_ids, seen_pairs, blocked, item_pos)
     lists, known = {}, {}
     for name in SOURCES:
@@ -324,6 +323,23 @@ def recommend_users(
         "popularity: the chosen list" if params.method == POPULARITY else "popularity: unknown to the models",
     ).astype(object)
     return Recommendations(user_ids, ids, scores.astype(np.float32), sources, reasons)
+
+
+_SPACES: dict[tuple[int, ...], tuple[list, pd.Index]] = {}
+
+
+def _item_space(arrays: list[np.ndarray]) -> pd.Index:
+    """The sorted union of the models' and the popularity list's items, as an index; cached per
+    set of arrays (a served state's arrays never change), so a request does not rebuild it."""
+    key = tuple(id(a) for a in arrays)
+    hit = _SPACES.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], arrays)):
+        return hit[1]
+    space = pd.Index(np.unique(np.concatenate(arrays)))
+    if len(_SPACES) >= 8:
+        _SPACES.pop(next(iter(_SPACES)))
+    _SPACES[key] = (list(arrays), space)
+    return space
 
 
 def _exclusion(user_ids, seen_pairs, blocked, item_pos: pd.Index) -> sp.csr_matrix | None:
