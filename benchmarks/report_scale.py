@@ -10,6 +10,13 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return table(header, rows)
 
 
+def _ratios_and_targets(d: dict) -> list[str]:
+    """The ratio table and the target table every scale benchmark ends with."""
+    out = ["", "| ratio | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in d["ratios"].items())]
+    out += ["", "| target | met |", "|---|---|"]
+    return out + [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
+
+
 def scale_als(d: dict) -> list[str]:
     w = d["workload"]
     out = [
@@ -43,11 +50,7 @@ def scale_als(d: dict) -> list[str]:
         ],
         rows,
     )
-    out += ["", "| ratio | value |", "|---|---|"]
-    for k, v in d["ratios"].items():
-        out.append(f"| {k} | {v} |")
-    out += ["", "| target | met |", "|---|---|"]
-    out += [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
+    out += _ratios_and_targets(d)
     out += ["", f"Largest size completed: {d['largest_completed']}."]
     return out
 
@@ -95,10 +98,7 @@ def serve_load(d: dict) -> list[str]:
     out += _table(
         ["backend", "vectors", "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "worker RSS MiB"], rows
     )
-    out += ["", "| ratio | value |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in d["ratios"].items()]
-    out += ["", "| target | met |", "|---|---|"]
-    out += [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
+    out += _ratios_and_targets(d)
     return out
 
 
@@ -124,10 +124,7 @@ def scale_dwd(d: dict) -> list[str]:
     out += _table(
         ["path", "events", "cells", "seconds", "s per 1M events", "driver peak MiB", "JVM peak MiB"], rows
     )
-    out += ["", "| ratio | value |", "|---|---|"]
-    out += [f"| {k} | {v} |" for k, v in d["ratios"].items()]
-    out += ["", "| target | met |", "|---|---|"]
-    out += [f"| {k} | {'yes' if v else 'no'} |" for k, v in d["targets"].items()]
+    out += _ratios_and_targets(d)
     return out
 
 
