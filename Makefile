@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade "pip==25.3" "setuptools==84.2.1" "wheel==0.48.0" 2>&1 | $(QUIET)
 	$(BIN)/pip install -q --disable-pip-version-check "torch==2.13.0" 2>&1 | $(QUIET)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' 2>&1 | $(QUIET)
-	$(BIN)/python -c "import torch, dagster, pyspark, faiss, mlflow, great_expectations" 
+	$(BIN)/python -c "import torch, dagster, pyspark, faiss, mlflow, great_expectations, lightgbm"
 	@touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml:

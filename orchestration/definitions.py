@@ -20,7 +20,7 @@ import assets.tuning
 from assets.features._shared import daily
 from assets.features.app_assets import feature_dictionary
 from orchestration.deployments import executor_for, resources_for
-from orchestration.sensors import champion_alias_sensor, rebuild_als_serving
+from orchestration.sensors import champion_alias_sensor, rebuild_als_serving, rescore_opportunities
 from recstack import names
 from recstack.settings import configure_process, deployment
 
@@ -39,8 +39,10 @@ ALL_ASSETS = [
     for a in dg.load_assets_from_package_module(stage, group_name=stage.__name__.rsplit(".", 1)[-1])
 ]
 
-RECOMMENDATION = dg.AssetSelection.groups(
-    "ingest", "tuning", "embeddings", "indexes", "retrieval", "evaluation"
+CONVERSION = dg.AssetSelection.assets(*names.CONVERSION_ASSETS)
+RECOMMENDATION = (
+    dg.AssetSelection.groups("ingest", "tuning", "embeddings", "indexes", "retrieval", "evaluation")
+    - CONVERSION
 )
 recommendation_job = dg.define_asset_job(
     names.RECOMMENDATION_JOB,
@@ -52,7 +54,9 @@ nightly_recommendation = dg.ScheduleDefinition(
     job=recommendation_job, cron_schedule="0 3 * * *", execution_timezone="UTC"
 )
 
-WAREHOUSE_DAILY = dg.AssetSelection.groups("features") - dg.AssetSelection.assets(feature_dictionary)
+WAREHOUSE_DAILY = (
+    dg.AssetSelection.groups("features") - dg.AssetSelection.assets(feature_dictionary) - CONVERSION
+)
 warehouse_job = dg.define_asset_job(
     names.WAREHOUSE_JOB,
     selection=WAREHOUSE_DAILY,
@@ -63,6 +67,15 @@ dictionary_job = dg.define_asset_job(
     names.DICTIONARY_JOB, selection=dg.AssetSelection.assets(feature_dictionary)
 )
 warehouse_schedule = dg.build_schedule_from_partitioned_job(warehouse_job, hour_of_day=1, minute_of_hour=30)
+conversion_job = dg.define_asset_job(
+    names.CONVERSION_JOB,
+    selection=CONVERSION,
+    partitions_def=daily,
+    description="matured samples → conversion model → champion by policy → opportunity scores → "
+    "assignment to sales staff, for one day",
+)
+# After the warehouse's day (01:30): the day's features and snapshot are in.
+conversion_schedule = dg.build_schedule_from_partitioned_job(conversion_job, hour_of_day=2, minute_of_hour=15)
 entity_updates_job = dg.define_asset_job(
     names.ENTITY_UPDATES_JOB,
     selection=dg.AssetSelection.assets(names.ENTITY_PROFILE_CHANGES),
@@ -94,12 +107,15 @@ def build_definitions(name: str | None = None, overrides: dict | None = None) ->
             rebuild_als_serving,
             entity_updates_job,
             online_metrics_job,
+            conversion_job,
+            rescore_opportunities,
         ],
         schedules=[
             nightly_recommendation,
             warehouse_schedule,
             entity_updates_schedule,
             online_metrics_schedule,
+            conversion_schedule,
         ],
         sensors=[champion_alias_sensor],
         resources={**resources_for(name), **(overrides or {})},

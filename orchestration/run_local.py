@@ -33,9 +33,29 @@ def ingest_chain() -> list:
     ]
 
 
+def sample_chain() -> list:
+    """The keys that make a day's samples (window features → opportunity features): what the
+    conversion model's training days need beyond the ingest chain."""
+    from assets.features import app_assets as a
+
+    return [a.window_features.key, a.opportunity_features.key]
+
+
+def training_days(end_day) -> set:
+    """The feature days the conversion model of ``end_day`` reads (training, purge, holdout)."""
+    from datetime import timedelta
+
+    from assets.features.conversion import ConversionParams
+
+    p = ConversionParams()
+    last = end_day - timedelta(days=p.horizon_days)
+    return {last - timedelta(days=i) for i in range(p.window_days)}
+
+
 def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
     """Load the dictionary, fill ``days`` daily partitions up to ``end_day`` (raw → MID, owner
-    history), then run the whole daily chain for ``end_day``. Returns the results."""
+    history, and the samples of the conversion model's training days), run the whole daily chain
+    for ``end_day``, then the conversion loop of ``end_day``. Returns the results."""
     from datetime import timedelta
 
     results = [
@@ -44,9 +64,10 @@ def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
         )
     ]
     job = defs.resolve_job_def(names.WAREHOUSE_JOB)
+    train = training_days(end_day)
     for i in range(days - 1, -1, -1):
         day = end_day - timedelta(days=i)
-        sel = None if i == 0 else ingest_chain()
+        sel = None if i == 0 else ingest_chain() + (sample_chain() if day in train else [])
         results.append(
             job.execute_in_process(
                 instance=instance,
@@ -57,7 +78,12 @@ def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
             )
         )
         if not results[-1].success:
-            break
+            return results
+    results.append(
+        defs.resolve_job_def(names.CONVERSION_JOB).execute_in_process(
+            instance=instance, partition_key=end_day.isoformat(), run_config=run_config, raise_on_error=False
+        )
+    )
     return results
 
 
@@ -67,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "--interactions", type=int, default=None, help="synthetic interaction count (default 100k)"
     )
     ap.add_argument(
-        "--warehouse-days", type=int, default=30, help="daily partitions to fill, ending yesterday"
+        "--warehouse-days", type=int, default=45, help="daily partitions to fill, ending yesterday"
     )
     args = ap.parse_args(argv)
 
@@ -100,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = result.success and all(r.success for r in wh)
     print(
         f"{'SUCCESS' if ok else 'FAILED'} in {secs:.0f}s (recommendation slice {t1 - t0:.0f}s, "
-        f"feature warehouse {len(wh) - 1} daily partitions up to {end_day} {time.perf_counter() - t1:.0f}s)"
+        f"feature warehouse {len(wh) - 2} daily partitions up to {end_day} and the conversion loop "
+        f"{time.perf_counter() - t1:.0f}s)"
     )
     latest = {}
     for r in [result, *wh]:
@@ -207,6 +234,25 @@ def main(argv: list[str] | None = None) -> int:
             f"\nLibSVM for {latest['libsvm_datasets'].partition}: {md['rows'].value} opportunities x "
             f"{md['features'].value} features, {md['libsvm_bytes'].value / 1e6:.1f} MB "
             f"({md['size_vs_jsonl'].value:.2f}x the JSON-lines size) at {md['path'].value}"
+        )
+    if names.CONVERSION_MODEL_ASSET in latest:
+        cm = wh[-1].output_for_node(names.CONVERSION_MODEL_ASSET)
+        m, lg = cm["metrics"], cm["logistic"]
+        promo = wh[-1].output_for_node(names.CONVERSION_PROMOTION)
+        asg = latest[names.OPPORTUNITY_ASSIGNMENT].metadata
+        print(
+            f"Conversion model v{cm['model_version']} (LightGBM, {cm['train_rows']} samples, "
+            f"horizon {cm['horizon_days']} days; "
+            f"held-out later days {', '.join(cm['holdout_days'])}, {cm['holdout_rows']} samples): AUC "
+            f"{m['auc']:.3f} (logistic {lg['auc']:.3f}); top decile converts {m['top_decile_rate']:.3f} vs "
+            f"base rate {m['base_rate']:.3f} = {m['top_decile_lift']:.2f}x lift\n"
+            f"Promotion {names.CONVERSION_MODEL} v{cm['model_version']} "
+            f"{'-> champion' if promo['promoted'] else 'stays challenger'}: {promo['reason']}; learned "
+            f"feature list {promo['learned_features']['count']} features\n"
+            f"opportunity_scores: {latest[names.OPPORTUNITY_SCORES].metadata['rows'].value} open "
+            "opportunities; "
+            f"opportunity_assignment: {asg['rows'].value} assigned ({asg['left_unassigned'].value} left, "
+            f"capacity {asg['daily_capacity'].value}/person) -> {', '.join(asg['files'].value.values())}"
         )
     h = home()
     print(f"\nState: {h}  (make clean removes it)")

@@ -1,5 +1,6 @@
-"""The champion sensor: when an ML engineer (or the policy) moves ``champion``, the indexes built
-from that model are rebuilt from the new champion, and the recall service picks them up.
+"""The champion sensor: when an ML engineer (or the policy) moves ``champion``, what is built
+from that model is rebuilt from the new champion: the ALS indexes (the recall service picks them
+up), and the latest day's opportunity scores and assignment for the conversion model.
 
 The sensor polls the registry (one alias lookup per watched model and tick), keeps the last seen
 versions in its cursor, and requests one run per move (the ``run_key`` counts moves, so a
@@ -12,6 +13,7 @@ import json
 
 import dagster as dg
 
+from assets.features._shared import daily
 from recstack import names
 from resources.mlflow_tracking import MlflowResource
 
@@ -26,7 +28,17 @@ REBUILDS: dict[str, tuple[str, dict]] = {
             }
         },
     ),
+    names.CONVERSION_MODEL: (names.RESCORE_OPPORTUNITIES_JOB, {}),
 }
+# Jobs over daily partitions: the rebuild is of the latest day.
+PARTITIONED_JOBS = {names.RESCORE_OPPORTUNITIES_JOB}
+
+rescore_opportunities = dg.define_asset_job(
+    names.RESCORE_OPPORTUNITIES_JOB,
+    selection=dg.AssetSelection.assets(names.OPPORTUNITY_SCORES, names.OPPORTUNITY_ASSIGNMENT),
+    partitions_def=daily,
+    description="Rescore the day's opportunities and redo the assignment with the conversion champion",
+)
 
 rebuild_als_serving = dg.define_asset_job(
     names.REBUILD_ALS_JOB,
@@ -43,7 +55,10 @@ rebuild_als_serving = dg.define_asset_job(
 
 
 # Model -> the asset whose latest materialization records (``model_version``) which version is served.
-SERVED_FROM: dict[str, str] = {names.ALS_MODEL: names.ALS_ITEM_VECTORS}
+SERVED_FROM: dict[str, str] = {
+    names.ALS_MODEL: names.ALS_ITEM_VECTORS,
+    names.CONVERSION_MODEL: names.OPPORTUNITY_SCORES,
+}
 
 
 def served_versions(instance: dg.DagsterInstance) -> dict[str, str]:
@@ -63,7 +78,7 @@ def champion_moves(seen: dict[str, str], current: dict[str, str | None]) -> list
 
 
 @dg.sensor(
-    job=rebuild_als_serving,
+    jobs=[rebuild_als_serving, rescore_opportunities],
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Rebuilds indexes when a model's `champion` alias moves (policy, MLflow UI, API or CLI)",
@@ -85,6 +100,7 @@ def champion_alias_sensor(context: dg.SensorEvaluationContext, mlflow_tracking: 
         yield dg.RunRequest(
             run_key=f"{model}-champion-v{version}-move{state['moves']}",
             job_name=job,
+            partition_key=daily.get_last_partition_key() if job in PARTITIONED_JOBS else None,
             run_config=run_config,
             tags={"recstack/model": model, "recstack/champion_version": version},
         )

@@ -11,7 +11,8 @@ ALS_MODEL = "recstack-als"
 ITEM2VEC_MODEL = "recstack-item2vec"
 TWO_TOWER_MODEL = "recstack-two-tower"
 ENTITY_MODEL = "recstack-entity-vectors"
-MODELS = (ALS_MODEL, ITEM2VEC_MODEL, TWO_TOWER_MODEL, ENTITY_MODEL)
+CONVERSION_MODEL = "recstack-conversion"
+MODELS = (ALS_MODEL, ITEM2VEC_MODEL, TWO_TOWER_MODEL, ENTITY_MODEL, CONVERSION_MODEL)
 
 # Registry aliases: a new version is the challenger; the policy (or a person) moves champion.
 CHAMPION = "champion"
@@ -37,6 +38,8 @@ DICTIONARY_JOB = "feature_dictionary_load"
 REBUILD_ALS_JOB = "rebuild_als_serving"
 ENTITY_UPDATES_JOB = "entity_updates"
 ONLINE_METRICS_JOB = "online_metrics_daily"
+CONVERSION_JOB = "conversion_daily"
+RESCORE_OPPORTUNITIES_JOB = "rescore_opportunities"
 
 # Asset keys named outside their defining module (deps, job selections, the service's store
 # reads, the sensor's run config). An asset's own module names it by its function.
@@ -68,3 +71,18 @@ RECOMMENDER_INPUTS = "recommender_inputs"
 USER_RECOMMENDATIONS = "user_recommendations"
 LOOKALIKE_EVALUATION = "lookalike_evaluation"
 ONLINE_METRICS = "online_metrics"
+OPPORTUNITY_FEATURES = "opportunity_features"
+OPPORTUNITY_SNAPSHOT = "opportunity_snapshot"
+CONVERSION_SAMPLES = "conversion_samples"
+CONVERSION_MODEL_ASSET = "conversion_model"
+CONVERSION_PROMOTION = "conversion_promotion"
+OPPORTUNITY_SCORES = "opportunity_scores"
+OPPORTUNITY_ASSIGNMENT = "opportunity_assignment"
+# The CRM loop's daily assets (their own job: a day's labels mature horizon days later).
+CONVERSION_ASSETS = (
+    CONVERSION_SAMPLES,
+    CONVERSION_MODEL_ASSET,
+    CONVERSION_PROMOTION,
+    OPPORTUNITY_SCORES,
+    OPPORTUNITY_ASSIGNMENT,
+)

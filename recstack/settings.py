@@ -146,7 +146,7 @@ def warehouse_start() -> str:
     """The warehouse's first daily partition (``yyyy-mm-dd``).
 
     Production sets ``RECSTACK_WAREHOUSE_START`` (the first day of event data). Locally ``make run``
-    records the first day it fills in ``$RECSTACK_HOME/warehouse_start`` the first time it runs, so
+    records the earliest day it has filled in ``$RECSTACK_HOME/warehouse_start``, so
     the Dagster UI shows the days that exist, not months of empty partitions before them. Without
     either, :data:`DEFAULT_WAREHOUSE_START`.
     """
@@ -157,9 +157,12 @@ def warehouse_start() -> str:
 
 
 def record_local_start(first_day: date) -> str:
-    """Record ``first_day`` as the local warehouse start unless one is recorded (or set) already."""
+    """Record ``first_day`` as the local warehouse start unless an earlier one is recorded (or
+    one is set): the start only moves back, so the days filled before stay partitions."""
     f = home() / "warehouse_start"
-    if not f.exists() and not env("RECSTACK_WAREHOUSE_START"):
+    if env("RECSTACK_WAREHOUSE_START"):
+        return warehouse_start()
+    if not f.exists() or first_day < date.fromisoformat(f.read_text().strip()):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(first_day.isoformat())
     return warehouse_start()

@@ -24,46 +24,48 @@ def _feats():
     return f
 
 
-def test_samples_use_dictionary_count_columns_not_name_matching():
+SNAP = pd.DataFrame({"opp_id": ["o1", "o2", "o3", "o4"], "converted": [0, 0, 0, 1], "line": ["01"] * 4})
+
+
+def test_samples_are_the_open_opportunities_with_activity_by_the_dictionary_counts():
     owners = pd.DataFrame({"opp_id": ["o1", "o2"], "owner": ["s1", "s2"]})
-    snap = pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]})
-    out = opportunity_samples(
-        _feats(), owners, snap, ENTRIES, LAYOUT.lines, "converted", require_activity=True
-    )
-    assert out["opp_id"].tolist() == ["o1"] and list(out.columns[:3]) == ["opp_id", "owner", "label"]
-    allrows = opportunity_samples(
-        _feats(), owners, snap, ENTRIES, LAYOUT.lines, "converted", require_activity=False
-    )
-    assert allrows["opp_id"].tolist() == ["o1", "o2", "o3"] and pd.isna(allrows.loc[2, "owner"])
-    with pytest.raises(ValueError, match="label column 'won'"):
-        opportunity_samples(_feats(), owners, snap, ENTRIES, LAYOUT.lines, "won")
+    feats = pd.concat([_feats(), pd.DataFrame({"opp_id": ["o4"], COUNT: [9.0]})], ignore_index=True)
+    out = opportunity_samples(feats, owners, SNAP, ENTRIES, LAYOUT.lines, require_activity=True)
+    # o2 has a non-COUNT value only; o4 has activity but has converted: nothing left to predict.
+    assert out["opp_id"].tolist() == ["o1"] and list(out.columns[:3]) == ["opp_id", "owner", "line"]
+    assert "label" not in out.columns  # a day's label is what happens after it
+    allrows = opportunity_samples(feats, owners, SNAP, ENTRIES, LAYOUT.lines, require_activity=False)
+    assert allrows["opp_id"].tolist() == ["o1", "o2", "o3"] and allrows.loc[2, "owner"] == ""
+    with pytest.raises(ValueError, match="column 'line'"):
+        opportunity_samples(feats, owners, SNAP.drop(columns="line"), ENTRIES, LAYOUT.lines)
 
 
-def test_libsvm_export_files_index_and_subsets():
+def test_libsvm_export_files_index_ids_and_subsets():
     samples = opportunity_samples(
         _feats(),
         pd.DataFrame({"opp_id": [], "owner": []}),
-        pd.DataFrame({"opp_id": ["o1", "o2", "o3"], "converted": [1, 0, 1]}),
+        SNAP,
         ENTRIES,
         LAYOUT.lines,
         require_activity=False,
-    )
+    ).assign(label=[1, 0, 1], feature_day="2026-02-15")
     index = {COLS[0]: 7}  # an existing index is kept, new names are appended after its maximum
-    exp = libsvm_export(samples, index, {"m": [COLS[-1], COUNT]}, "2026-03-01")
+    exp = libsvm_export(samples, index, {"m": [COLS[-1], COUNT]}, "2026-03-01", subfolder="train")
     assert exp.index[COLS[0]] == 7 and min(v for k, v in exp.added.items()) == 8 and COLS[0] not in exp.added
+    base = "libsvm/2026-03-01/train"
     assert set(exp.files) == {
-        f"libsvm/2026-03-01/{n}" for n in ("full.libsvm", "full.index.tsv", "m.libsvm", "m.index.tsv")
+        f"{base}/{n}" for n in ("full.libsvm", "full.index.tsv", "full.ids", "m.libsvm", "m.index.tsv")
     }
-    full = exp.files["libsvm/2026-03-01/full.libsvm"].splitlines()
+    full = exp.files[f"{base}/full.libsvm"].splitlines()
     assert full[0] == f"1 {exp.index[COUNT]}:2" and full[2] == "1"  # NaN and 0 omitted
-    assert exp.files["libsvm/2026-03-01/m.libsvm"].splitlines()[:2] == [
-        "1 2:2",
-        "0 1:5",
-    ]  # the model's own 1..k
-    assert (
-        exp.files["libsvm/2026-03-01/m.index.tsv"].splitlines()[0] == f"1\t{COLS[-1]}\t{exp.index[COLS[-1]]}"
-    )
+    assert exp.files[f"{base}/full.ids"].splitlines() == [f"o{i}\t2026-02-15" for i in (1, 2, 3)]
+    assert exp.files[f"{base}/m.libsvm"].splitlines()[:2] == ["1 2:2", "0 1:5"]  # the model's own 1..k
+    assert exp.files[f"{base}/m.index.tsv"].splitlines()[0] == f"1\t{COLS[-1]}\t{exp.index[COLS[-1]]}"
     assert exp.stats["rows"] == 3 and exp.stats["full_bytes"] < exp.stats["jsonl_bytes"]
+    # A predict set has no label: every row reads 0, and the ids file has the opportunity alone.
+    pred = libsvm_export(samples.drop(columns=["label", "feature_day"]), index, {}, "2026-03-01")
+    assert [ln.split()[0] for ln in pred.files["libsvm/2026-03-01/full.libsvm"].splitlines()] == ["0"] * 3
+    assert pred.files["libsvm/2026-03-01/full.ids"].split() == ["o1", "o2", "o3"]
     with pytest.raises(ValueError, match="not in the full index"):
         libsvm_export(samples, {}, {"bad": ["nope"]}, "d")
 

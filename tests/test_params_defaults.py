@@ -28,7 +28,8 @@ PIPELINE_ONLY = {
     "LayerConfig": "the DWD and MID engine",
     "OnlineMetricsConfig": "the days of served traffic read",
     "UserRecommendationsConfig": "the daily lists' length, blocklist and batch size",
-    "SampleConfig": "the training sample's labels",
+    "SampleConfig": "which open opportunities are samples",
+    "AssignmentConfig": "the sales staff's daily capacity",
     "EntityProfileChangesConfig": "where the day's profile changes come from",
 }
 

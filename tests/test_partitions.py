@@ -12,7 +12,8 @@ def test_start_comes_from_env_then_the_recorded_local_start(recstack_home, monke
     monkeypatch.delenv("RECSTACK_WAREHOUSE_START", raising=False)
     assert warehouse_start() == DEFAULT_START
     assert record_local_start(date(2026, 10, 25)) == "2026-10-25"
-    assert record_local_start(date(2026, 11, 1)) == "2026-10-25"  # recorded once: it does not move daily
+    assert record_local_start(date(2026, 11, 1)) == "2026-10-25"  # it does not move forward daily
+    assert record_local_start(date(2026, 10, 1)) == "2026-10-01"  # a longer fill moves it back
     monkeypatch.setenv("RECSTACK_WAREHOUSE_START", "2025-06-01")
     assert warehouse_start() == "2025-06-01"
 

@@ -187,12 +187,13 @@ def test_feature_index_is_append_only_and_libsvm():
         subset_index(["zz"], idx2)
 
 
-def test_population_label_depends_on_engagement():
+def test_population_conversion_hazard_depends_on_engagement():
     pop = population(CrmSpec(n_users=3000, n_opportunities=3000))
     u = pop["users"].set_index("user_id")["engagement"]
     o = pop["opportunities"]
     eng = o["user_ids"].map(lambda us: u[us[0]])
-    assert eng[o.converted == 1].mean() > 1.5 * eng[o.converted == 0].mean()
+    high = o["hazard"] > o["hazard"].median()
+    assert eng[high].mean() > 1.5 * eng[~high].mean()
 
 
 def test_window_suite_forbids_nan_counts_for_own_dim():

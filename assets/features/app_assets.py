@@ -21,6 +21,7 @@ from assets.features._shared import (
 )
 from assets.features.dictionary import DEFAULT_PATH, history_needed, load_dictionary, parse_dictionary
 from assets.features.export import (
+    LEARNED_FEATURES_DIR,
     aggregate_to_opportunities,
     libsvm_export,
     model_feature_lists,
@@ -159,9 +160,9 @@ def window_features(
 
 
 class SampleConfig(dg.Config):
-    """Which opportunities are samples, and their label."""
+    """Which opportunities are samples (the open ones; the label comes later, see
+    ``conversion_samples``)."""
 
-    label_column: str = "converted"
     require_activity: bool = True  # drop opportunities whose entities have no activity at all
     task: str = "conversion"  # the computation whose window features the samples carry (its lines)
 
@@ -183,8 +184,10 @@ def opportunity_features(
     gx: GreatExpectationsResource,
     warehouse_layout: WarehouseLayoutResource,
 ):
-    """Entity features rolled up to opportunities (through every dimension's link) by each feature's
-    dictionary rule, with owner (as of the day, from the SCD2 history) and label."""
+    """The day's open opportunities with their entities' features rolled up (through every
+    dimension's link) by each feature's dictionary rule, owner (as of the day, from the SCD2
+    history; empty when unassigned) and business line. Features only: the label of a day is
+    what happens after it."""
     layout = layout_of(warehouse_layout)
     lines = layout.task(config.task).lines
     entries = parse_dictionary(feature_dictionary, layout)
@@ -197,7 +200,7 @@ def opportunity_features(
     )
     try:
         out = opportunity_samples(
-            feats, owners, opportunity_snapshot, entries, lines, config.label_column, config.require_activity
+            feats, owners, opportunity_snapshot, entries, lines, config.require_activity
         )
     except ValueError as e:
         raise dg.Failure(description=str(e)) from None
@@ -208,7 +211,7 @@ def opportunity_features(
         metadata={
             "rows": len(out),
             "features": len(fcols),
-            "positive_rate": round(float(out["label"].mean()), 4),
+            "unassigned": int((out["owner"] == "").sum()),
         },
     )
 
@@ -220,11 +223,19 @@ def libsvm_datasets(
     feature_store: FeatureStoreResource,
     exports: ExportResource,
 ) -> dg.Output[dict]:
-    """LibSVM: the full set over a stable, append-only feature index, and one remapped subset per
-    model feature list in ``assets/features/data/model_features``."""
+    """LibSVM of the day's predict set (the open opportunities, label 0, ``full.ids`` naming each
+    row's opportunity): the full set over a stable, append-only feature index, and one remapped
+    subset per model feature list: the hand-written ones in ``assets/features/data/model_features``,
+    where a model's own learned list (``model_features/<model>.txt`` under the export root, written
+    when its champion moves) replaces the cold-start default of the same name."""
     store = open_store(feature_store)
     index = {r.decode(): int(c[b"i:idx"][0]) for r, c in store.scan("feature_index")}
-    export = libsvm_export(opportunity_features, index, model_feature_lists(), context.partition_key)
+    export = libsvm_export(
+        opportunity_features,
+        index,
+        model_feature_lists(learned=exports.texts(LEARNED_FEATURES_DIR)),
+        context.partition_key,
+    )
     # The index grows before the files name it: a crash in between leaves unused numbers, never reused ones.
     store.put_cells(
         "feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()]

@@ -13,9 +13,11 @@ from assets.features.dictionary import Entry
 from assets.features.layers import output_columns
 from assets.features.warehouse_config import WarehouseConfig
 
-NON_FEATURES = ("opp_id", "owner", "label")
+NON_FEATURES = ("feature_day", "opp_id", "owner", "line", "label")
 
 MODEL_FEATURES_DIR = Path(__file__).with_name("data") / "model_features"
+# Under the export root: the lists models learned (a champion's high-gain features).
+LEARNED_FEATURES_DIR = "model_features"
 
 
 def opportunity_links(opps: pd.DataFrame, config: WarehouseConfig) -> pd.DataFrame:
@@ -111,23 +113,22 @@ def opportunity_samples(
     snapshot: pd.DataFrame,
     entries: list[Entry],
     lines: tuple[str, ...],
-    label_column: str = "converted",
     require_activity: bool = True,
 ) -> pd.DataFrame:
-    """Training samples: ``opp_id, owner, label`` and every derived feature.
+    """The day's samples: ``opp_id, owner, line`` and every derived feature, for each opportunity
+    still open on the day (``converted`` 0: a converted one has nothing left to predict).
 
-    ``owners`` is the owner as of the day (``opp_id, owner``); the label comes from
-    ``snapshot[label_column]``. With ``require_activity``, an opportunity whose entities have no
-    COUNT value above 0 in any window (no activity at all) is dropped.
+    ``owners`` is the owner as of the day (``opp_id, owner``; empty when unassigned). No label:
+    it is what happens after the day (:mod:`assets.features.labels`). With ``require_activity``,
+    an opportunity whose entities have no COUNT value above 0 in any window is dropped.
     """
-    if label_column not in snapshot.columns:
-        raise ValueError(
-            f"label column {label_column!r} not in the opportunity snapshot ({list(snapshot.columns)})"
-        )
+    for col in ("converted", "line"):
+        if col not in snapshot.columns:
+            raise ValueError(f"column {col!r} not in the opportunity snapshot ({list(snapshot.columns)})")
     fcols = [c for c in feats.columns if c != "opp_id"]
-    out = feats.merge(owners[["opp_id", "owner"]], on="opp_id", how="left").merge(
-        snapshot[["opp_id", label_column]].rename(columns={label_column: "label"}), on="opp_id"
-    )
+    open_ = snapshot.loc[snapshot["converted"].astype(float) == 0, ["opp_id", "line"]]
+    out = feats.merge(open_, on="opp_id").merge(owners[["opp_id", "owner"]], on="opp_id", how="left")
+    out["owner"] = out["owner"].fillna("").astype(str)
     if require_activity:
         counts = [
             name
@@ -135,7 +136,7 @@ def opportunity_samples(
             if func == "COUNT" and name in out.columns
         ]
         out = out[out[counts].fillna(0).sum(axis=1) > 0]
-    return out[["opp_id", "owner", "label", *fcols]].reset_index(drop=True)
+    return out[["opp_id", "owner", "line", *fcols]].reset_index(drop=True)
 
 
 @dataclass
@@ -149,23 +150,31 @@ class LibsvmExport:
 
 
 def libsvm_export(
-    samples: pd.DataFrame, index: dict[str, int], model_lists: dict[str, list[str]], day: str
+    samples: pd.DataFrame,
+    index: dict[str, int],
+    model_lists: dict[str, list[str]],
+    day: str,
+    subfolder: str = "",
 ) -> LibsvmExport:
     """LibSVM for ``samples`` (see :func:`opportunity_samples`) over the append-only ``index``.
 
-    Writes ``libsvm/<day>/full.libsvm`` + ``full.index.tsv`` (``idx<TAB>name``) and, per model
-    feature list, ``<model>.libsvm`` remapped to the model's own 1..k index and
-    ``<model>.index.tsv`` (``model idx<TAB>name<TAB>full idx``). Also the same data as JSON lines'
+    Writes ``libsvm/<day>[/<subfolder>]/full.libsvm`` + ``full.index.tsv`` (``idx<TAB>name``),
+    ``full.ids`` (each row's ``opp_id``, and ``feature_day`` when the samples carry one, aligned
+    by row) and, per model feature list, ``<model>.libsvm`` remapped to the model's own 1..k
+    index and ``<model>.index.tsv`` (``model idx<TAB>name<TAB>full idx``). The label is the
+    samples' ``label`` (0 for a predict set, which has none). Also the same data as JSON lines'
     size, for the size comparison.
     """
     fcols = [c for c in samples.columns if c not in NON_FEATURES]
     new_index = extend_index(index, fcols)
     added = {k: v for k, v in new_index.items() if k not in index}
-    labels = samples["label"].to_numpy()
-    base = f"libsvm/{day}"
+    labels = samples["label"].to_numpy() if "label" in samples else np.zeros(len(samples), np.int64)
+    base = f"libsvm/{day}" + (f"/{subfolder}" if subfolder else "")
     full = to_libsvm(labels, samples[fcols], new_index)
+    id_cols = [c for c in ("opp_id", "feature_day") if c in samples.columns]
     files = {
         f"{base}/full.libsvm": full,
+        f"{base}/full.ids": samples[id_cols].to_csv(sep="\t", index=False, header=False),
         f"{base}/full.index.tsv": "".join(
             f"{v}\t{k}\n" for k, v in sorted(new_index.items(), key=lambda kv: kv[1])
         ),
@@ -190,6 +199,13 @@ def libsvm_export(
     return LibsvmExport(files, new_index, added, stats)
 
 
-def model_feature_lists(folder: Path = MODEL_FEATURES_DIR) -> dict[str, list[str]]:
-    """Every ``<model>.txt`` feature list in ``folder``."""
-    return {p.stem: load_model_features(p) for p in sorted(folder.glob("*.txt"))}
+def model_feature_lists(
+    folder: Path = MODEL_FEATURES_DIR, learned: dict[str, str] | None = None
+) -> dict[str, list[str]]:
+    """Every ``<model>.txt`` feature list in ``folder`` (the hand-written ones), then each
+    ``learned`` list (model name -> its file's text, as a model's training wrote it), which
+    replaces a hand-written list of the same name."""
+    lists = {p.stem: load_model_features(p) for p in sorted(folder.glob("*.txt"))}
+    for name, text in (learned or {}).items():
+        lists[name] = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return lists

@@ -41,6 +41,8 @@ def table_specs(
         "scd_opportunity_owner": TableSpec("scd_opportunity_owner", (FamilySpec("h", 1),)),
         "feature_dictionary": TableSpec("feature_dictionary", (FamilySpec("f", 1),)),
         "feature_index": TableSpec("feature_index", (FamilySpec("i", 1),)),
+        # One cell per dated conversion (ts = the conversion day): the labels' source.
+        "opportunity_conversions": TableSpec("opportunity_conversions", (FamilySpec("c", 1),)),
     }
 
 

@@ -22,6 +22,7 @@ from assets.features._shared import (
     suite_check,
 )
 from assets.features.export import opportunity_links
+from assets.features.labels import conversion_cells, with_optional_columns
 from assets.features.layers import (
     bad_raw_rows,
     build_dwd,
@@ -102,14 +103,22 @@ def raw_events(
     check_specs=[suite_check("opportunity_snapshot", "expectations/opportunity_snapshot.json")],
 )
 def opportunity_snapshot(
-    context: dg.AssetExecutionContext, crm: CrmSourceResource, gx: GreatExpectationsResource
+    context: dg.AssetExecutionContext,
+    crm: CrmSourceResource,
+    gx: GreatExpectationsResource,
+    feature_store: FeatureStoreResource,
+    warehouse_layout: WarehouseLayoutResource,
 ):
-    """Opportunities as of the day: linked user and phone ids, owner, conversion label."""
+    """Opportunities as of the day: linked user and phone ids, business line, owner (empty when
+    unassigned), whether and when the current cycle converted. Each dated conversion is kept as
+    a cell of ``opportunity_conversions`` (the time-aligned labels read them)."""
     day, path = day_of(context), crm.opportunities_file(day_of(context))
+    lines = layout_of(warehouse_layout).lines
     try:
-        df = read_opportunities_file(path) if path else opportunities_on(day, crm_spec(crm))
+        df = read_opportunities_file(path) if path else opportunities_on(day, crm_spec(crm), lines)
     except InputError as e:
         raise e.failure() from None
+    df = with_optional_columns(df, lines)
     summary = gx.validate(
         df.drop(columns=["user_ids", "phone_ids"], errors="ignore").assign(
             user_ids=df["user_ids"].map(len) if "user_ids" in df else None,
@@ -118,7 +127,17 @@ def opportunity_snapshot(
         "opportunity_snapshot",
     )
     yield from gate(summary, "opportunity_snapshot_suite")
-    yield dg.Output(df, metadata={"rows": len(df), "converted_rate": round(float(df["converted"].mean()), 4)})
+    cells = conversion_cells(df, day)
+    open_store(feature_store).put_cells("opportunity_conversions", cells)
+    yield dg.Output(
+        df,
+        metadata={
+            "rows": len(df),
+            "converted_rate": round(float(df["converted"].mean()), 4),
+            "dated_conversions": len(cells),
+            "unassigned": int((df["owner"].astype(str) == "").sum()),
+        },
+    )
 
 
 @dg.asset(

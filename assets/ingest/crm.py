@@ -3,9 +3,14 @@
 A fixed, seeded population of users, phones, sales staff and opportunities (each opportunity
 links one or two users and their phones). Every user has a latent *engagement* and a preferred
 business line; daily calls (from phones, value = seconds), logins, posts and clicks (from users)
-are Poisson draws scaled by engagement. An opportunity converts with a probability that rises
-with its users' engagement, so the window features carry real signal for the conversion label.
-Owners (sales staff) change now and then, which feeds the SCD2 owner history.
+are Poisson draws scaled by engagement. Owners (sales staff) change now and then, which feeds the
+SCD2 owner history; a share of opportunities has no owner (the assignment's input).
+
+Conversion is dated and stationary, so any calendar day looks alike: each opportunity renews
+every ``cycle_days`` (at its own phase), and in each cycle it converts after a geometric number
+of days whose daily hazard rises with its users' engagement (or not at all within the cycle).
+The snapshot of a day says whether the current cycle has converted yet (``converted``) and when
+(``converted_on``), so a label "converts in (D, D + horizon]" is known only from later snapshots.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ class CrmSpec:
     n_staff: int = 40
     owner_change_rate: float = 0.01  # per opportunity per day
     seed: int = 11
+    cycle_days: int = 60  # an opportunity renews (re-opens) this often
+    max_daily_hazard: float = 0.06  # daily conversion hazard of the most engaged opportunity
+    unassigned_share: float = 0.12  # opportunities with no owner
 
 
 def population(spec: CrmSpec = CrmSpec()) -> dict[str, pd.DataFrame]:
@@ -48,16 +56,44 @@ def population(spec: CrmSpec = CrmSpec()) -> dict[str, pd.DataFrame]:
     second = np.where(rng.random(m) < 0.3, rng.integers(0, n, m), -1)
     score = np.log(eng[first]) + np.where(second >= 0, 0.5 * np.log(eng[np.maximum(second, 0)]), 0.0)
     p = 1 / (1 + np.exp(-(1.6 * score - 0.4)))
+    owner0 = np.array([f"s{k:03d}" for k in rng.integers(0, spec.n_staff, m)], dtype=object)
+    # Drawn after every earlier stream, so the events and owners of a seed stay what they were.
+    side = np.random.default_rng([spec.seed, 23])
+    owner0[side.random(m) < spec.unassigned_share] = ""
     opps = pd.DataFrame(
         {
             "opp_id": [f"o{j:06d}" for j in range(m)],
             "user_ids": [[f"u{a:06d}"] + ([f"u{b:06d}"] if b >= 0 else []) for a, b in zip(first, second)],
-            "converted": (rng.random(m) < p).astype(np.int64),
-            "owner0": [f"s{k:03d}" for k in rng.integers(0, spec.n_staff, m)],
+            "hazard": spec.max_daily_hazard * p,
+            "phase": side.integers(0, spec.cycle_days, m),
+            "line": np.where(line_pref[first] >= 0.5, 0, 1),  # index into the layout's lines
+            "owner0": owner0,
         }
     )
     opps["phone_ids"] = [[u.replace("u", "p", 1) for u in us] for us in opps["user_ids"]]
     return {"users": users, "opportunities": opps}
+
+
+def conversion_days(
+    opps: pd.DataFrame, day: date, spec: CrmSpec = CrmSpec()
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(start, conversion)`` ordinals of each opportunity's cycle that contains ``day``.
+
+    ``conversion`` is the day the cycle converts (``-1`` when it does not convert within the
+    cycle), deterministic for ``(seed, cycle)`` whatever ``day`` asks.
+    """
+    L = spec.cycle_days
+    t = day.toordinal() + opps["phase"].to_numpy()
+    cycle = t // L
+    start = cycle * L - opps["phase"].to_numpy()
+    conv = np.full(len(opps), -1, dtype=np.int64)
+    h = opps["hazard"].to_numpy()
+    for c in np.unique(cycle):
+        sel = cycle == c
+        u = np.random.default_rng([spec.seed, 17, int(c)]).random(len(opps))[sel]
+        wait = np.floor(np.log1p(-u) / np.log1p(-h[sel])).astype(np.int64)  # geometric, from 0
+        conv[sel] = np.where(wait < L, start[sel] + wait, -1)
+    return start, conv
 
 
 def _day_seed(spec: CrmSpec, day: date, salt: int) -> np.random.Generator:
@@ -172,6 +208,9 @@ def owner_snapshot(
     n_changes = rng.poisson(spec.owner_change_rate * 400, len(opps))
     owners = opps["owner0"].to_numpy().copy()
     for j in np.flatnonzero(n_changes):
+        if not owners[j]:
+            rng.integers(0, 400, n_changes[j]), rng.integers(0, spec.n_staff, n_changes[j])
+            continue  # unassigned stays unassigned (the draws are kept: the others' stay put)
         days = np.sort(rng.integers(0, 400, n_changes[j]))
         new = rng.integers(0, spec.n_staff, n_changes[j])
         past = days < horizon
@@ -180,10 +219,29 @@ def owner_snapshot(
     return pd.DataFrame({"opp_id": opps["opp_id"], "owner": owners})
 
 
-def opportunities_on(day: date, spec: CrmSpec = CrmSpec()) -> pd.DataFrame:
-    """``opp_id, user_ids, phone_ids, converted, owner`` as of ``day`` from the simulator."""
+def opportunities_on(
+    day: date, spec: CrmSpec = CrmSpec(), lines: tuple[str, ...] = ("01", "02")
+) -> pd.DataFrame:
+    """``opp_id, user_ids, phone_ids, line, converted, converted_on, owner`` as of ``day``.
+
+    ``converted`` is 1 when the current cycle converted on or before ``day`` (then
+    ``converted_on`` is that day, ISO; otherwise empty); ``owner`` is empty when unassigned.
+    """
     pop = population(spec)
-    return pop["opportunities"].drop(columns=["owner0"]).merge(owner_snapshot(day, spec, pop), on="opp_id")
+    o = pop["opportunities"]
+    _, conv = conversion_days(o, day, spec)
+    done = (conv >= 0) & (conv <= day.toordinal())
+    out = pd.DataFrame(
+        {
+            "opp_id": o["opp_id"],
+            "user_ids": o["user_ids"],
+            "phone_ids": o["phone_ids"],
+            "line": np.asarray(lines)[np.minimum(o["line"].to_numpy(), len(lines) - 1)],
+            "converted": done.astype(np.int64),
+            "converted_on": [date.fromordinal(int(c)).isoformat() if d else "" for c, d in zip(conv, done)],
+        }
+    )
+    return out.merge(owner_snapshot(day, spec, pop), on="opp_id")
 
 
 def read_events_file(path: str) -> pd.DataFrame:

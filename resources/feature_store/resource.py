@@ -109,13 +109,37 @@ class ExportResource(ConfigurableResource):
 
     root: str
 
-    def write_text(self, relpath: str, text: str) -> str:
-        """Write atomically (temp object, then rename); returns the final path."""
+    def _fs(self) -> tuple[pafs.FileSystem, str]:
         if "://" in self.root:
             fs, base = pafs.FileSystem.from_uri(self.root)
         else:
             fs, base = pafs.LocalFileSystem(), str(Path(self.root).absolute())
-        dest = f"{base.rstrip('/')}/{relpath}"
+        return fs, base.rstrip("/")
+
+    def read_text(self, relpath: str) -> str | None:
+        """The text of ``relpath`` under the root, or None when there is no such file."""
+        fs, base = self._fs()
+        path = f"{base}/{relpath}"
+        if fs.get_file_info(path).type != pafs.FileType.File:
+            return None
+        with fs.open_input_stream(path) as f:
+            return f.read().decode()
+
+    def texts(self, folder: str, suffix: str = ".txt") -> dict[str, str]:
+        """``stem -> text`` of every ``*<suffix>`` file directly in ``folder`` under the root."""
+        fs, base = self._fs()
+        sel = pafs.FileSelector(f"{base}/{folder}", allow_not_found=True)
+        out = {}
+        for info in fs.get_file_info(sel):
+            if info.type == pafs.FileType.File and info.base_name.endswith(suffix):
+                with fs.open_input_stream(info.path) as f:
+                    out[info.base_name.removesuffix(suffix)] = f.read().decode()
+        return dict(sorted(out.items()))
+
+    def write_text(self, relpath: str, text: str) -> str:
+        """Write atomically (temp object, then rename); returns the final path."""
+        fs, base = self._fs()
+        dest = f"{base}/{relpath}"
         fs.create_dir(dest.rsplit("/", 1)[0], recursive=True)
         tmp = dest + ".tmp"
         with fs.open_output_stream(tmp) as f:
