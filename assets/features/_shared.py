@@ -5,13 +5,19 @@ from datetime import date, datetime
 
 import dagster as dg
 
+from assets.features.export import LibsvmExport, libsvm_export
 from assets.features.layers import table_specs
 from assets.features.warehouse_config import DEFAULT_PATH as LAYOUT_PATH
 from assets.features.warehouse_config import WarehouseConfig, load_warehouse_config
 from assets.ingest.crm import CrmSpec
 from recstack.settings import warehouse_start
 from resources.feature_store.base import FeatureStore
-from resources.feature_store.resource import CrmSourceResource, FeatureStoreResource, WarehouseLayoutResource
+from resources.feature_store.resource import (
+    CrmSourceResource,
+    ExportResource,
+    FeatureStoreResource,
+    WarehouseLayoutResource,
+)
 from resources.validation import InputError
 
 daily = dg.DailyPartitionsDefinition(start_date=warehouse_start(), end_offset=0)
@@ -48,3 +54,23 @@ def crm_spec(crm: CrmSourceResource) -> CrmSpec:
 def suite_check(name: str, desc: str) -> dg.AssetCheckSpec:
     """The blocking suite check of a warehouse asset."""
     return dg.AssetCheckSpec(f"{name}_suite", asset=name, blocking=True, description=desc)
+
+
+def write_libsvm(
+    store: FeatureStore,
+    exports: ExportResource,
+    samples,
+    model_lists: dict[str, list[str]],
+    day: str,
+    subfolder: str = "",
+) -> tuple[LibsvmExport, dict[str, str]]:
+    """:func:`~assets.features.export.libsvm_export` over the store's append-only feature index:
+    the index grows first, then the files are written. Returns the export and ``relative path ->
+    written path``."""
+    index = {r.decode(): int(c[b"i:idx"][0]) for r, c in store.scan("feature_index")}
+    export = libsvm_export(samples, index, model_lists, day, subfolder)
+    # The index grows before the files name it: a crash in between leaves unused numbers, never reused ones.
+    store.put_cells(
+        "feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()]
+    )
+    return export, {rel: exports.write_text(rel, text) for rel, text in export.files.items()}

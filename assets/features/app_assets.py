@@ -18,12 +18,12 @@ from assets.features._shared import (
     layout_of,
     open_store,
     suite_check,
+    write_libsvm,
 )
 from assets.features.dictionary import DEFAULT_PATH, history_needed, load_dictionary, parse_dictionary
 from assets.features.export import (
     LEARNED_FEATURES_DIR,
     aggregate_to_opportunities,
-    libsvm_export,
     model_feature_lists,
     opportunity_samples,
 )
@@ -228,19 +228,13 @@ def libsvm_datasets(
     subset per model feature list: the hand-written ones in ``assets/features/data/model_features``,
     where a model's own learned list (``model_features/<model>.txt`` under the export root, written
     when its champion moves) replaces the cold-start default of the same name."""
-    store = open_store(feature_store)
-    index = {r.decode(): int(c[b"i:idx"][0]) for r, c in store.scan("feature_index")}
-    export = libsvm_export(
+    export, paths = write_libsvm(
+        open_store(feature_store),
+        exports,
         opportunity_features,
-        index,
         model_feature_lists(learned=exports.texts(LEARNED_FEATURES_DIR)),
         context.partition_key,
     )
-    # The index grows before the files name it: a crash in between leaves unused numbers, never reused ones.
-    store.put_cells(
-        "feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()]
-    )
-    paths = {rel: exports.write_text(rel, text) for rel, text in export.files.items()}
     st = export.stats
     full = next(p for rel, p in paths.items() if rel.endswith("/full.libsvm"))
     manifest = {

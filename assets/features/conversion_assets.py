@@ -14,7 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.common._shared import param_values, params_config
-from assets.features._shared import ONE_DAY_PER_RUN, daily, day_of, open_store, suite_check
+from assets.features._shared import ONE_DAY_PER_RUN, daily, day_of, open_store, suite_check, write_libsvm
 from assets.features.conversion import (
     ConversionParams,
     fit_conversion,
@@ -22,7 +22,6 @@ from assets.features.conversion import (
     measure,
     split_holdout,
 )
-from assets.features.export import libsvm_export
 from assets.features.labels import labelled_samples, parse_conversions
 from recstack import names
 from resources.feature_store.resource import ExportResource, FeatureStoreResource
@@ -86,13 +85,9 @@ def conversion_samples(
     except ValueError as e:
         raise dg.Failure(str(e)) from None
     yield from gate(gx.validate(samples, names.CONVERSION_SAMPLES), "conversion_samples_suite")
-    store = open_store(feature_store)
-    index = {r.decode(): int(c[b"i:idx"][0]) for r, c in store.scan("feature_index")}
-    export = libsvm_export(samples, index, {}, context.partition_key, subfolder="train")
-    store.put_cells(
-        "feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()]
+    _, paths = write_libsvm(
+        open_store(feature_store), exports, samples, {}, context.partition_key, subfolder="train"
     )
-    paths = {rel: exports.write_text(rel, text) for rel, text in export.files.items()}
     by_day = samples.groupby("feature_day")["label"].agg(["size", "mean"]).round(4)
     yield dg.Output(
         samples,
