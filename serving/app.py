@@ -20,6 +20,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assets.ingest.catalog import ItemFilter
 from assets.retrieval.lookalike_eval import Campaign, run_campaign
 from assets.retrieval.recommend import recommend_users
 from assets.retrieval.similar import similar
@@ -31,6 +32,7 @@ from serving.schemas import (
     FeedbackRequest,
     FeedbackResponse,
     Hits,
+    ItemAttributes,
     KbHit,
     KbSearchRequest,
     KbSearchResponse,
@@ -85,7 +87,7 @@ def _errors(*extra: int) -> dict:
     """The documented error answers of an endpoint: 401 (API key), 503 (not published yet), extras."""
     what = {
         401: "missing or wrong X-API-Key header",
-        404: "unknown id(s)",
+        404: "unknown id(s), or an item attribute the catalogue does not have",
         503: "the capability is not being served yet",
     }
     return {code: {"model": ErrorDetail, "description": what[code]} for code in (401, *extra, 503)}
@@ -289,7 +291,7 @@ def create_app(
         "/v1/recommend",
         response_model=RecommendResponse,
         dependencies=[Depends(check_key)],
-        responses=_errors(),
+        responses=_errors(404),
     )
     def recommend(req: RecommendRequest) -> RecommendResponse:
         # The batch asset's function, on one user: the same fusion, filters and fallback.
@@ -299,6 +301,11 @@ def create_app(
         # An id that cannot be one here is a user no model knows (popularity), an item nobody has.
         user = np.array([codec.to_internal_user(req.user_id)], np.int64)
         blocked = codec.to_internal_items(req.blocklist) if req.blocklist else None
+        wanted = req.item_attributes or ItemAttributes()
+        try:
+            item_filter = ItemFilter(rec.inputs.catalog, wanted.only, wanted.exclude)
+        except ValueError as e:  # an attribute the catalogue lacks: unknown, like an unknown id
+            raise HTTPException(404, str(e)) from None
         out = recommend_users(
             user,
             rec.models,
@@ -307,6 +314,7 @@ def create_app(
             rec.inputs.popularity,
             seen=rec.inputs.histories if req.exclude_seen else None,
             blocked=blocked,
+            item_filter=item_filter,
         )
         ok = out.item_ids[0] >= 0
         items = [

@@ -11,6 +11,7 @@ MAX_K = 100
 MAX_IDS = 100
 MAX_SEEDS = 1000
 MAX_AUDIENCE = 10_000
+MAX_ATTRIBUTES = 20
 # Ids are int64 >= 0 everywhere (-1 is padding); bounding them here turns a huge number into a 422, not an
 # overflow.
 MAX_ID = 2**63 - 1
@@ -174,6 +175,22 @@ class KbSearchResponse(BaseModel):
 OriginalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")] | Id
 
 
+AttributeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+AttributeValues = Annotated[
+    list[Annotated[str, Field(max_length=200)]], Field(min_length=1, max_length=MAX_IDS)
+]
+AttributeFilter = Annotated[dict[AttributeName, AttributeValues], Field(max_length=MAX_ATTRIBUTES)]
+
+
+class ItemAttributes(BaseModel):
+    """Catalogue filters: keep only items with one of the values of every attribute in ``only``;
+    leave out items with any value in ``exclude``."""
+
+    model_config = ConfigDict(extra="forbid")
+    only: AttributeFilter = Field(default_factory=dict)
+    exclude: AttributeFilter = Field(default_factory=dict)
+
+
 class RecommendRequest(BaseModel):
     """A user's top-``k`` items, in original ids; a user the models do not know gets popularity."""
 
@@ -182,6 +199,7 @@ class RecommendRequest(BaseModel):
     k: Int = Field(10, ge=1, le=MAX_K)
     exclude_seen: StrictBool = True
     blocklist: list[OriginalId] = Field(default_factory=list, max_length=MAX_SEEDS)
+    item_attributes: ItemAttributes | None = None
 
 
 class RecommendedItem(BaseModel):

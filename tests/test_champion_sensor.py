@@ -21,6 +21,7 @@ TINY = {
 ALS = dg.AssetSelection.assets(
     "interactions",
     "interaction_id_map",
+    "item_catalog",
     "als_tuning",
     "als_model",
     "als_user_vectors",

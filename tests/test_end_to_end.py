@@ -63,6 +63,7 @@ def test_slice_materializes_end_to_end(materialized_slice):
         "item_audiences",
         "entity_profile_changes",
         "interaction_id_map",
+        "item_catalog",
         "lookalike_evaluation",
         "als_promotion",
         "item2vec_promotion",
@@ -253,6 +254,18 @@ def test_slice_materializes_end_to_end(materialized_slice):
         batch = recs[recs["user_id"] == u].sort_values("rank")
         assert r.status_code == 200 and [i["item_id"] for i in r.json()["items"]] == batch["item"].tolist()
         assert r.json()["reason"] == batch["reason"].iloc[0]
+        # The catalogue published with the inputs filters online: the planted category only.
+        cat = result.output_for_node("interactions", "item_catalog").astype({"item_id": str})
+        rare = cat.set_index("item_id")["value"].reindex(batch["item"]).value_counts()
+        absent = cat["value"][~cat["value"].isin(rare.index)]
+        least = absent.min() if len(absent) else rare.idxmin()  # the category the plain list favours least
+        inter = result.output_for_node("interactions", "interactions").astype({"item_id": str})
+        reachable = set(inter["item_id"]) - set(inter[inter["user_id"] == u]["item_id"])  # unseen
+        allowed = set(cat[cat["value"] == least]["item_id"]) & reachable
+        body = {"user_id": u, "k": 20, "item_attributes": {"only": {"category": [least]}}}
+        got = [i["item_id"] for i in c.post("/v1/recommend", json=body).json()["items"]]
+        assert set(got) <= allowed and len(got) == min(20, len(allowed)) > 0, (got, least, allowed)
+        assert not set(batch["item"]) <= allowed  # unfiltered, the list is not that category's
     for name in ("recstack-als", "recstack-item2vec", "recstack-two-tower", "recstack-entity-vectors"):
         reqs = client.get_model_version_by_alias(name, "challenger")
         assert reqs.run_id  # every family goes through the same log_and_register path

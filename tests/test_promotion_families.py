@@ -60,6 +60,7 @@ def test_champions_are_scored_from_the_registry(recstack_home):
 I2V = dg.AssetSelection.assets(
     "interactions",
     "interaction_id_map",
+    "item_catalog",
     "click_sequences",
     "item2vec_tuning",
     "item2vec_model",

@@ -8,6 +8,7 @@ import pytest
 
 from assets.embeddings.factor_model import FactorModel
 from assets.evaluation.fusion import choose_fusion, compare_methods, fusion_grid, time_split
+from assets.ingest.catalog import ItemCatalog
 from assets.retrieval.recommend import FusionParams, Popularity, UserHistories, fuse, recommend_users
 from assets.retrieval.recommender_inputs import IdCodec, RecommenderInputs
 
@@ -188,9 +189,13 @@ def test_inputs_round_trip_and_original_ids(tmp_path):
         Popularity.from_frame(SEEN, 5.0),
         replace(FusionParams(), depth=7),
         codec,
+        ItemCatalog.from_frame(
+            pd.DataFrame({"item_id": [11, 12], "attribute": "genre", "value": ["a", "b"]})
+        ),
     )
     inp.save(tmp_path / "r")
     back = RecommenderInputs.load(tmp_path / "r")
+    assert back.catalog.blocked(np.array([11, 12]), only={"genre": ["b"]}).tolist() == [11]
     assert back.fusion == inp.fusion and back.codec.mapping == "stable_hash"
     assert back.popularity.item_ids.tolist() == inp.popularity.item_ids.tolist()
     assert sorted(back.histories.pairs(np.array([5]))["item_id"]) == [100, 103, 104]

@@ -160,6 +160,39 @@ def test_recommend_is_the_batch_function_online(client, state):
     assert body["sources"] == {"als": "1", "item2vec": "1"} and body["fusion"].startswith("rrf")
 
 
+def test_recommend_filters_by_catalogue_attributes(client, state):
+    """``item_attributes`` keeps only, or leaves out, items of catalogue categories: in the models'
+    list and in the popularity fallback alike."""
+    import numpy as np
+
+    rec = state.recommender
+    cat = rec.inputs.catalog
+    category = {int(i): v for i, v in zip(cat.item_ids, cat.values)}
+    chosen = ["c0", "c1", "c2", "c3"]
+    user = int(rec.models["als"].user_ids[3])
+    seen = set(rec.inputs.histories.pairs(np.array([user]))["item_id"].tolist())
+    for who, reason, unseen in (
+        (str(user), "fused", lambda i: i not in seen),
+        ("not-a-number", "popularity: unknown to the models", lambda i: True),
+    ):
+        allowed = {i for i, c in category.items() if c in chosen and unseen(i)}
+        only = client.post(
+            "/v1/recommend", json={"user_id": who, "k": 10, "item_attributes": {"only": {"category": chosen}}}
+        ).json()
+        got = [int(i["item_id"]) for i in only["items"]]
+        assert only["reason"] == reason and len(allowed) >= 5, (only, allowed)
+        assert set(got) <= allowed and len(got) == min(10, len(allowed)), (got, allowed)
+        out = client.post(
+            "/v1/recommend",
+            json={"user_id": who, "k": 10, "item_attributes": {"exclude": {"category": chosen}}},
+        ).json()
+        assert len(out["items"]) == 10 and not {category[int(i["item_id"])] for i in out["items"]} & set(
+            chosen
+        )
+    plain = client.post("/v1/recommend", json={"user_id": str(user), "k": 10}).json()
+    assert {category[int(i["item_id"])] for i in plain["items"]} - set(chosen)  # the filter did it
+
+
 @pytest.mark.parametrize(
     "path,body,status,text",
     [
@@ -187,6 +220,14 @@ def test_recommend_is_the_batch_function_online(client, state):
         ("/v1/recommend", {"user_id": True}, 422, "must be an integer"),
         ("/v1/recommend", {"user_id": -3}, 422, "greater than or equal to 0"),
         ("/v1/recommend", {"user_id": "1", "k": 101}, 422, "less than or equal to 100"),
+        (
+            "/v1/recommend",
+            {"user_id": "1", "item_attributes": {"only": {"colour": ["red"]}}},
+            404,
+            "unknown item attribute(s) ['colour']; the catalogue has ['category']",
+        ),
+        ("/v1/recommend", {"user_id": "1", "item_attributes": {"only": {"category": []}}}, 422, "at least 1"),
+        ("/v1/recommend", {"user_id": "1", "item_attributes": {"colour": {}}}, 422, "Extra inputs"),
     ],
 )
 def test_bad_requests_get_a_clear_4xx(client, path, body, status, text):

@@ -8,8 +8,10 @@ then passes a blocking Great Expectations suite before it is written.
 from typing import Literal
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
+from assets.ingest.catalog import empty_catalog, load_catalog_file, synthetic_catalog
 from assets.ingest.entities import generate_profiles, load_profiles_file
 from assets.ingest.kb import documents_profile, generate_kb, load_documents_file
 from assets.ingest.loaders import (
@@ -20,7 +22,7 @@ from assets.ingest.loaders import (
     TsFormat,
     load_interaction_file,
 )
-from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+from assets.ingest.synthetic import SyntheticSpec, generate_interactions, item_communities
 from resources.validation import GreatExpectationsResource, InputError, gate
 
 Source = Literal["synthetic", "file"]
@@ -40,23 +42,31 @@ class InteractionsConfig(dg.Config):
     conversion: ConversionMethod = "linear"
     alpha: float = 1.0
     min_rating: float | None = None
+    # for source="file": the item catalogue (item_id + attribute columns, e.g. movies.csv); "" for none
+    catalog_path: str = ""
 
 
-def load_interactions(config: InteractionsConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Interactions for ``config`` with a ``confidence`` column (not yet validated), and the id map."""
+def load_interactions(config: InteractionsConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Interactions for ``config`` with a ``confidence`` column (not yet validated), the id map and
+    the long-form item catalogue (:mod:`assets.ingest.catalog`)."""
     if config.source == "synthetic":
-        raw, _ = generate_interactions(
-            SyntheticSpec(
-                n_interactions=config.n_interactions, n_communities=config.n_communities, seed=config.seed
-            )
+        spec = SyntheticSpec(
+            n_interactions=config.n_interactions, n_communities=config.n_communities, seed=config.seed
         )
+        raw, _ = generate_interactions(spec)
         id_map = pd.DataFrame(
             {"column": pd.Series(dtype=str), "original": pd.Series(dtype=str), "id": pd.Series(dtype="int64")}
         )
+        catalog = synthetic_catalog(item_communities(spec))
     else:
         raw, id_map = load_interaction_file(config.path, config.format, config.id_mapping, config.ts_format)
+        catalog = (
+            load_catalog_file(config.catalog_path, "auto", config.id_mapping)
+            if config.catalog_path
+            else empty_catalog()
+        )
     conv = ImplicitConversion(method=config.conversion, alpha=config.alpha, min_rating=config.min_rating)
-    return conv.apply(raw), id_map
+    return conv.apply(raw), id_map, catalog
 
 
 @dg.multi_asset(
@@ -74,6 +84,13 @@ def load_interactions(config: InteractionsConfig) -> tuple[pd.DataFrame, pd.Data
                 "Original → int64 ids when id_mapping='stable_hash' (column, original, id); empty otherwise."
             ),
         ),
+        "item_catalog": dg.AssetOut(
+            kinds={"pandas"},
+            description=(
+                "Item attributes, one row per value (item_id, attribute, value): the recommenders' "
+                "attribute filters. The synthetic source plants category = the item's community."
+            ),
+        ),
     },
     check_specs=[
         dg.AssetCheckSpec(
@@ -89,7 +106,7 @@ def interactions(
 ):
     """User–item interactions with an implicit-feedback ``confidence``, and their id map."""
     try:
-        df, id_map = load_interactions(config)
+        df, id_map, catalog = load_interactions(config)
     except InputError as e:
         raise e.failure() from None
     context.log.info("loaded %d interactions from %s", len(df), config.path or config.source)
@@ -108,6 +125,17 @@ def interactions(
         },
     )
     yield dg.Output(id_map, output_name="interaction_id_map", metadata={"rows": len(id_map)})
+    described = np.isin(df["item_id"].unique(), catalog["item_id"].to_numpy(np.int64))
+    yield dg.Output(
+        catalog,
+        output_name="item_catalog",
+        metadata={
+            "rows": len(catalog),
+            "items": int(catalog["item_id"].nunique()),
+            "attributes": ", ".join(sorted(catalog["attribute"].unique())) or "none",
+            "interacted_items_described": float(described.mean()) if len(described) else 0.0,
+        },
+    )
 
 
 class EntityProfilesConfig(dg.Config):

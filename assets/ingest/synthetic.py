@@ -62,6 +62,19 @@ def _zipf_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarr
     return rng.permutation(w)
 
 
+def _communities(spec: SyntheticSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    # The first draws of the seed's stream: item_communities re-derives them without the events.
+    n_users, n_items = spec.resolved()
+    k = max(1, min(spec.n_communities, n_items))
+    return rng.integers(0, k, size=n_users), rng.integers(0, k, size=n_items)
+
+
+def item_communities(spec: SyntheticSpec = SyntheticSpec()) -> np.ndarray:
+    """Each item's planted community (the synthetic catalogue's ``category``), as
+    :func:`generate_interactions` draws it for the same spec."""
+    return _communities(spec, np.random.default_rng(spec.seed))[1]
+
+
 def generate_interactions(spec: SyntheticSpec = SyntheticSpec()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Generate interactions and the planted ground truth.
 
@@ -77,9 +90,7 @@ def generate_interactions(spec: SyntheticSpec = SyntheticSpec()) -> tuple[pd.Dat
     rng = np.random.default_rng(spec.seed)
     n_users, n_items = spec.resolved()
     k = max(1, min(spec.n_communities, n_items))
-
-    user_comm = rng.integers(0, k, size=n_users)
-    item_comm = rng.integers(0, k, size=n_items)
+    user_comm, item_comm = _communities(spec, rng)
     pop = _zipf_weights(n_items, spec.popularity_exponent, rng)
 
     # Users' activity is itself long-tailed (lognormal), so some users have few interactions.

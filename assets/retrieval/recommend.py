@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from assets.embeddings.factor_model import FactorModel
+from assets.ingest.catalog import ItemFilter
 from assets.retrieval.audiences import ItemAudiences
 
 SOURCES = ("als", "item2vec")  # the models
@@ -258,6 +259,7 @@ def recommend_users(
     popular: Popularity,
     seen: UserHistories | pd.DataFrame | None = None,
     blocked: np.ndarray | None = None,
+    item_filter: ItemFilter | None = None,
 ) -> Recommendations:
     """Top-``k`` items for each user: the fused lists of the models that know the user, with the
     seen and blocked items removed, filled from popularity (for users neither model knows, the whole
@@ -276,6 +278,9 @@ def recommend_users(
         The users' past interactions (``user_id, item_id``): never recommended again.
     blocked : array of int64, optional
         Items recommended to nobody (out of stock, withdrawn).
+    item_filter : ItemFilter, optional
+        Catalogue attributes to keep only or to exclude (``{"genres": ["Comedy"]}``); the items it
+        removes are blocked like the blocklist, in the models' lists and the popularity fill alike.
 
     Returns
     -------
@@ -285,6 +290,9 @@ def recommend_users(
     n = len(user_ids)
     seen_pairs = seen.pairs(user_ids) if isinstance(seen, UserHistories) else seen
     item_pos = _item_space([m.item_ids for m in models.values()] + [popular.item_ids])
+    if item_filter is not None and item_filter.active:
+        by_attribute = item_filter.blocked(item_pos.to_numpy(np.int64))
+        blocked = by_attribute if blocked is None else np.union1d(np.asarray(blocked, np.int64), by_attribute)
     excl = _exclusion(user_ids, seen_pairs, blocked, item_pos)
     lists, known = {}, {}
     for name in SOURCES:

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from assets.embeddings.registry import load_registered_factor_model
+from assets.ingest.catalog import ItemCatalog, ItemFilter
 from assets.retrieval.recommend import SOURCES, FusionParams, Popularity, UserHistories, recommend_users
 from assets.retrieval.recommender_inputs import IdCodec, RecommenderInputs
 from recstack import names
@@ -14,12 +15,20 @@ SOURCE_MODELS = {"als": names.ALS_MODEL, "item2vec": names.ITEM2VEC_MODEL}
 
 
 class UserRecommendationsConfig(dg.Config):
-    """List length, the blocklist (original item ids, recommended to nobody) and the users scored
-    per batch."""
+    """List length, the blocklist (original item ids, recommended to nobody), the catalogue
+    attribute filters (``{"genres": ["Comedy"]}``: keep only / leave out items with those values)
+    and the users scored per batch."""
 
     k: int = 20
     blocklist: list[str] = []
+    only_attributes: dict[str, list[str]] = {}
+    exclude_attributes: dict[str, list[str]] = {}
     batch_users: int = 4096
+
+
+# Per-user exclusion entries (users x blocked items) one batch may hold: the batch shrinks under a
+# filter that blocks most of the catalogue, rather than building a mask the size of the scores.
+MAX_EXCLUSION_CELLS = 8_000_000
 
 
 def champion_sources(context, mlflow_tracking: MlflowResource) -> dict:
@@ -36,11 +45,14 @@ def champion_sources(context, mlflow_tracking: MlflowResource) -> dict:
 
 @dg.asset(kinds={"numpy"})
 def recommender_inputs(
-    interactions: pd.DataFrame, interaction_id_map: pd.DataFrame, recommendation_fusion: dict
+    interactions: pd.DataFrame,
+    interaction_id_map: pd.DataFrame,
+    item_catalog: pd.DataFrame,
+    recommendation_fusion: dict,
 ) -> dg.Output[RecommenderInputs]:
     """The seen-items CSR (memory-mapped by the service), the popularity fallback, the fusion
-    ``recommendation_fusion`` chose and the id codec: what ``user_recommendations`` and
-    ``POST /v1/recommend`` share besides the champion models."""
+    ``recommendation_fusion`` chose, the id codec and the item catalogue: what
+    ``user_recommendations`` and ``POST /v1/recommend`` share besides the champion models."""
     fusion = FusionParams(**recommendation_fusion["fusion"])
     mapping = "stable_hash" if len(interaction_id_map) else "none"
     inputs = RecommenderInputs(
@@ -48,6 +60,7 @@ def recommender_inputs(
         Popularity.from_frame(interactions, fusion.trending_half_life_days),
         fusion,
         IdCodec.from_id_map(interaction_id_map, mapping),
+        ItemCatalog.from_frame(item_catalog),
     )
     return dg.Output(
         inputs,
@@ -57,6 +70,7 @@ def recommender_inputs(
             "popular_items": len(inputs.popularity.item_ids),
             "fusion": f"{fusion.method} (ALS weight {fusion.als_weight})",
             "id_mapping": mapping,
+            "catalog_attributes": ", ".join(inputs.catalog.attribute_names()) or "none",
         },
     )
 
@@ -75,13 +89,22 @@ def user_recommendations(
     inp = recommender_inputs
     models = champion_sources(context, mlflow_tracking)
     blocked = inp.codec.to_internal_items(config.blocklist) if config.blocklist else None
+    try:
+        item_filter = ItemFilter(inp.catalog, config.only_attributes, config.exclude_attributes)
+    except ValueError as e:
+        raise dg.Failure(f"user_recommendations: {e}", allow_retries=False) from None
+    universe = np.unique(np.concatenate([m.item_ids for m in models.values()] + [inp.popularity.item_ids]))
+    n_blocked = len(item_filter.blocked(universe)) + (0 if blocked is None else len(blocked))
+    batch = int(max(64, min(config.batch_users, MAX_EXCLUSION_CELLS // max(1, n_blocked))))
     users = inp.histories.item_ids  # the CSR's keys: every user with an interaction
     parts = []
-    for start in range(0, len(users), config.batch_users):
-        block = np.asarray(users[start : start + config.batch_users])
-        recs = recommend_users(block, models, inp.fusion, config.k, inp.popularity, inp.histories, blocked)
+    for start in range(0, len(users), batch):
+        block = np.asarray(users[start : start + batch])
+        recs = recommend_users(
+            block, models, inp.fusion, config.k, inp.popularity, inp.histories, blocked, item_filter
+        )
         parts.append(recs.to_frame())
-        if (start // config.batch_users) % 10 == 0:
+        if (start // batch) % 10 == 0:
             context.log.info(
                 "recommended for %d of %d users", min(start + len(block), len(users)), len(users)
             )
@@ -98,6 +121,7 @@ def user_recommendations(
             "users": int(out["user_id"].nunique()) if len(out) else 0,
             "k": config.k,
             "fusion": inp.fusion.method,
+            "items_filtered_out": n_blocked,
             **{f"{s}_version": versions.get(s, "none") for s in SOURCES},
             "popularity_rows": int((out["source"] == "popularity").sum()) if len(out) else 0,
             "by_reason": dg.MetadataValue.md(by_reason.rename("users").to_frame().to_markdown()),

@@ -1,5 +1,6 @@
 """What :func:`~assets.retrieval.recommend.recommend_users` needs besides the models, as one
-published object: the seen-items CSR, the popularity fallback, the chosen fusion and the id codec.
+published object: the seen-items CSR, the popularity fallback, the chosen fusion, the id codec and
+the item catalogue (for attribute filters).
 
 Saved as ``.npy``/``.npz``/JSON (no pickle); the CSR is memory-mapped on load, so every serving
 worker on a machine shares one copy of it.
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from assets.ingest.catalog import ItemCatalog
 from assets.retrieval.recommend import FusionParams, Popularity, UserHistories
 from resources.feature_store.base import stable_int64
 
@@ -84,6 +86,7 @@ class RecommenderInputs:
     popularity: Popularity
     fusion: FusionParams
     codec: IdCodec
+    catalog: ItemCatalog = field(default_factory=ItemCatalog.empty)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -97,6 +100,7 @@ class RecommenderInputs:
             user_ids=c.user_ids,
             user_originals=c.user_originals.astype(str),
         )
+        self.catalog.save(path / "catalog.npz")
         (path / "meta.json").write_text(json.dumps({"fusion": asdict(self.fusion), "mapping": c.mapping}))
 
     @classmethod
@@ -116,4 +120,7 @@ class RecommenderInputs:
             Popularity.load(path),
             FusionParams(**meta["fusion"]),
             codec,
+            ItemCatalog.load(path / "catalog.npz")
+            if (path / "catalog.npz").exists()
+            else ItemCatalog.empty(),
         )

@@ -14,10 +14,11 @@ from assets.embeddings.entity_vectors import EntityEncoder, EntityVectorParams
 from assets.embeddings.text import document_vectors
 from assets.embeddings.vectors import l2_normalize
 from assets.indexes.faiss_index import VectorIndex
+from assets.ingest.catalog import ItemCatalog, synthetic_catalog
 from assets.ingest.entities import generate_profiles
 from assets.ingest.kb import generate_kb
 from assets.ingest.loaders import ImplicitConversion
-from assets.ingest.synthetic import SyntheticSpec, generate_interactions
+from assets.ingest.synthetic import SyntheticSpec, generate_interactions, item_communities
 from assets.retrieval.audiences import ItemAudiences
 from assets.retrieval.kb_search import HybridKbIndex
 from assets.retrieval.recommend import FusionParams, Popularity, UserHistories
@@ -45,7 +46,8 @@ def build_state(
     enc = EntityEncoder.fit(profiles, EntityVectorParams(epochs=20))
     vecs = enc.encode(profiles)[0] if entity_vectors is None else entity_vectors
     entity_index = VectorIndex.build(profiles["entity_id"].to_numpy(np.int64), vecs, tune_sample=100)
-    df, _ = generate_interactions(SyntheticSpec(n_interactions=n_interactions, n_users=n_users, seed=3))
+    spec = SyntheticSpec(n_interactions=n_interactions, n_users=n_users, seed=3)
+    df, _ = generate_interactions(spec)
     inter = ImplicitConversion("binary").apply(df)
     m = train_als("implicit", inter, AlsParams(rank=8, iterations=4))
     users = VectorIndex.build(m.user_ids, l2_normalize(m.user_factors), tune_sample=100)
@@ -57,7 +59,11 @@ def build_state(
 
     i2v = fit_item2vec(sessionize(inter, SessionSpec.gap_seconds), inter, Item2VecParams(dim=16, epochs=3))
     inputs = RecommenderInputs(
-        UserHistories.from_frame(inter), Popularity.from_frame(inter), FusionParams(), IdCodec()
+        UserHistories.from_frame(inter),
+        Popularity.from_frame(inter),
+        FusionParams(),
+        IdCodec(),
+        ItemCatalog.from_frame(synthetic_catalog(item_communities(spec))),
     )
     caps = {
         c: Capability(f"recstack-{c}", version, "champion", f"idx-{version}")
