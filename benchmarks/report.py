@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import report_scale
+from benchmarks import report_kb, report_scale
 from benchmarks.common import RESULTS
 
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -330,6 +330,11 @@ RENDERERS: dict[str, tuple[str, str, Callable[[dict], list[str]]]] = {
         _faq,
     ),
     "kb_hybrid": ("Hybrid knowledge-base search", "python -m benchmarks.kb_hybrid", _kb_hybrid),
+    "kb_pretrained": (
+        "Knowledge-base search from a pretrained start",
+        "python -m benchmarks.kb_pretrained",
+        report_kb.kb_pretrained,
+    ),
     "faiss_seed_scale": ("Faiss at seed scale", "python -m benchmarks.faiss_seed_scale", _faiss),
     "scale_als": ("ALS as the data grows", "python -m benchmarks.scale_als", report_scale.scale_als),
     "scale_dwd": ("DWD cells as the day grows", "python -m benchmarks.scale_dwd", report_scale.scale_dwd),

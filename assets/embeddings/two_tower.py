@@ -1,8 +1,15 @@
 """A two-tower text encoder trained with InfoNCE over in-batch negatives (torch).
 
-Architecture: token embedding + learned positions → 2 transformer encoder layers → masked mean
-pooling → MLP head → L2 normalisation. The query and document towers share parameters (one
-encoder), so questions and FAQ entries live in one space.
+Two starts (``TwoTowerParams.init``):
+
+- ``scratch``: token embedding + learned positions → 2 transformer encoder layers → masked mean
+  pooling → MLP head → L2 normalisation, over a vocabulary built from the training texts.
+- ``pretrained``: a sentence encoder whose weights ship in a pinned registry package
+  (:mod:`assets.embeddings.pretrained_text`, ``all-MiniLM-L6-v2``), with its own tokenizer,
+  fine-tuned by the same loop at a small learning rate (``finetune_lr``).
+
+The query and document towers share parameters (one encoder), so questions and FAQ entries live
+in one space.
 """
 
 from __future__ import annotations
@@ -14,12 +21,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from assets.embeddings.pretrained_text import PretrainedEncoder, PretrainedVocab, load_pretrained
 from assets.embeddings.text import Tokenizer, Vocab
 
 log = logging.getLogger(__name__)
@@ -67,6 +76,14 @@ class TwoTowerParams:
         Linear warm-up over this fraction of steps, then linear decay to zero.
     token_dropout : float
         Training only: replace this fraction of tokens by [UNK] (augmentation).
+    init : {"scratch", "pretrained"}
+        Train the small transformer from random weights, or fine-tune the packaged pretrained
+        encoder ``pretrained`` (its width replaces ``dim``/``layers``/``heads``/``out_dim``, its
+        tokenizer replaces ``tokenizer``/``min_freq``).
+    pretrained : str
+        Which packaged encoder (``init="pretrained"``).
+    finetune_lr : float
+        Peak learning rate when fine-tuning the pretrained encoder (``lr`` is the scratch one).
     """
 
     dim: int = 64
@@ -88,6 +105,9 @@ class TwoTowerParams:
     resample_positives: bool = True
     warmup_fraction: float = 0.05
     token_dropout: float = 0.1
+    init: Literal["scratch", "pretrained"] = "scratch"
+    pretrained: str = "all-MiniLM-L6-v2"
+    finetune_lr: float = 3e-5
 
 
 class TextEncoder(nn.Module):
@@ -134,11 +154,28 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def token_ids(vocab, texts: list[str], max_len: int) -> list[list[int]]:
+    """Each text's token ids (a pretrained tokenizer encodes the batch at once)."""
+    if hasattr(vocab, "encode_batch"):
+        return vocab.encode_batch(list(texts), max_len)
+    return [vocab.encode(t, max_len) for t in texts]
+
+
 class TwoTower:
     """Vocabulary + encoder; ``encode(texts)`` returns unit vectors (float32, numpy)."""
 
-    def __init__(self, vocab: Vocab, model: TextEncoder, params: TwoTowerParams, history: dict | None = None):
+    def __init__(
+        self,
+        vocab: Vocab | PretrainedVocab,
+        model: TextEncoder | PretrainedEncoder,
+        params: TwoTowerParams,
+        history: dict | None = None,
+    ):
         self.vocab, self.model, self.params, self.history = vocab, model, params, history or {}
+
+    @property
+    def dim(self) -> int:
+        return self.model.out_dim if isinstance(self.model, PretrainedEncoder) else self.params.out_dim
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
@@ -149,19 +186,20 @@ class TwoTower:
         out = []
         for i in range(0, len(texts), batch_size):
             ids = pad(
-                [self.vocab.encode(t, self.params.max_len) for t in texts[i : i + batch_size]],
-                self.params.max_len,
+                token_ids(self.vocab, texts[i : i + batch_size], self.params.max_len), self.params.max_len
             )
             out.append(self.model(ids.to(dev)).cpu().numpy())
-        return (
-            np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.params.out_dim), np.float32)
-        )
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.vocab.save(path / "vocab.json")
-        torch.save({k: v.cpu() for k, v in self.model.state_dict().items()}, path / "weights.pt")
+        if self.params.init == "pretrained":  # safetensors + JSON configuration + tokenizer files
+            self.model.save(path / "encoder")
+            self.vocab.save(path / "encoder")
+        else:
+            self.vocab.save(path / "vocab.json")
+            torch.save({k: v.cpu() for k, v in self.model.state_dict().items()}, path / "weights.pt")
         (path / "params.json").write_text(
             json.dumps({"params": asdict(self.params), "history": self.history})
         )
@@ -171,6 +209,11 @@ class TwoTower:
         path = Path(path)
         meta = json.loads((path / "params.json").read_text())
         p = TwoTowerParams(**meta["params"])
+        if p.init == "pretrained":
+            vocab = PretrainedVocab.from_dir(path / "encoder", p.pretrained)
+            return cls(
+                vocab, PretrainedEncoder.from_dir(path / "encoder").to(device()), p, meta.get("history")
+            )
         vocab = Vocab.load(path / "vocab.json")
         model = TextEncoder(len(vocab), p)
         model.load_state_dict(
@@ -223,20 +266,24 @@ def train_two_tower(
         raise ValueError("need a non-empty list of (query, positive) pairs")
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
-    vocab = Vocab.build(
-        list(corpus or []) + list(queries) + list(positives), params.tokenizer, params.min_freq
-    )
+    if params.init == "pretrained":
+        vocab, model = load_pretrained(params.pretrained)
+        lr, unk = params.finetune_lr, vocab.unk_id
+    else:
+        texts = list(corpus or []) + list(queries) + list(positives)
+        vocab = Vocab.build(texts, params.tokenizer, params.min_freq)
+        model, lr, unk = TextEncoder(len(vocab), params), params.lr, 1
     dev = device()
-    model = TextEncoder(len(vocab), params).to(dev)
-    q_ids = [vocab.encode(t, params.max_len) for t in queries]
-    p_ids = [vocab.encode(t, params.max_len) for t in positives]
+    model = model.to(dev)
+    q_ids = token_ids(vocab, queries, params.max_len)
+    p_ids = token_ids(vocab, positives, params.max_len)
     g = np.asarray(groups if groups is not None else np.arange(len(queries)))
     perm = rng.permutation(len(queries))
     n_val = max(1, int(len(perm) * params.val_fraction)) if len(perm) > 10 else 0
     val, tr = perm[:n_val], perm[n_val:]
     pool = _group_pools(tr, g, positives) if params.resample_positives else None
     steps = params.max_epochs * max(1, math.ceil(len(tr) / params.batch_size))
-    opt = torch.optim.AdamW(model.parameters(), lr=params.lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warm = max(1, int(steps * params.warmup_fraction))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: min((t + 1) / warm, max(0.05, (steps - t) / max(1, steps - warm)))
@@ -249,8 +296,10 @@ def train_two_tower(
         losses = []
         for batch in _batches(tr, g, params.batch_size, rng):
             pos = [pool[g[i]][rng.integers(len(pool[g[i]]))] for i in batch] if pool is not None else batch
-            q = model(_drop(pad([q_ids[i] for i in batch], params.max_len), params.token_dropout).to(dev))
-            d = model(_drop(pad([p_ids[j] for j in pos], params.max_len), params.token_dropout).to(dev))
+            q = model(
+                _drop(pad([q_ids[i] for i in batch], params.max_len), params.token_dropout, unk).to(dev)
+            )
+            d = model(_drop(pad([p_ids[j] for j in pos], params.max_len), params.token_dropout, unk).to(dev))
             loss = info_nce(q, d, params.tau, params.symmetric)
             opt.zero_grad()
             loss.backward()
@@ -289,11 +338,12 @@ def train_two_tower(
     return TwoTower(vocab, model, params, hist)
 
 
-def _drop(ids: torch.Tensor, p: float) -> torch.Tensor:
-    """Token dropout: each real token becomes [UNK] with probability ``p`` (padding is kept)."""
+def _drop(ids: torch.Tensor, p: float, unk: int = 1) -> torch.Tensor:
+    """Token dropout: each real token becomes [UNK] (id ``unk``) with probability ``p`` (padding
+    is kept)."""
     if p <= 0:
         return ids
-    return torch.where((torch.rand(ids.shape) < p) & (ids > 0), torch.ones_like(ids), ids)
+    return torch.where((torch.rand(ids.shape) < p) & (ids > 0), torch.full_like(ids, unk), ids)
 
 
 def _group_pools(idx: np.ndarray, groups: np.ndarray, positives: list[str]) -> dict:

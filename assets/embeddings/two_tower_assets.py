@@ -60,7 +60,11 @@ def two_tower_model(
         params={**p.__dict__, "vocab": len(model.vocab)},
         metrics={"best_val_mrr_at_10": h["best_val_mrr"], "train_seconds": h["train_seconds"]},
         step_metrics={"train_loss": h["loss"], "val_mrr_at_10": h["val_mrr"]},
-        requirements=("torch", *(("jieba",) if p.tokenizer == "jieba" else ())),
+        requirements=(
+            "torch",
+            *(("transformers", "tokenizers", "safetensors") if p.init == "pretrained" else ()),
+            *(("jieba",) if p.tokenizer == "jieba" and p.init == "scratch" else ()),
+        ),
     )
     model.history.update(mlflow_run_id=reg.run_id, model_version=reg.version)
     return dg.Output(
@@ -73,6 +77,7 @@ def two_tower_model(
             "train_seconds": h["train_seconds"],
             "device": h["device"],
             "vocab": len(model.vocab),
+            "init": p.init if p.init == "scratch" else f"pretrained ({p.pretrained})",
             "tau": p.tau,
             "lr": p.lr,
             "max_epochs": p.max_epochs,

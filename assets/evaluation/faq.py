@@ -20,12 +20,17 @@ from assets.ingest.kb import doc_texts
 from assets.retrieval.kb_search import MODES, HybridKbIndex
 
 
-def load_banking77(folder: str | Path, seed: int = 0) -> dict:
+def load_banking77(folder: str | Path, seed: int = 0, train_fraction: float = 1.0) -> dict:
     """BANKING77: each intent is an FAQ entry (title = intent name, similar questions = its
     training queries); training pairs are (query, another query of the same intent); test queries
-    retrieve their intent."""
+    retrieve their intent. ``train_fraction`` < 1 keeps that share of each intent's training
+    queries (at least one; seeded, the same every call): a knowledge base on its first day."""
     folder = Path(folder)
     tr = pd.read_csv(folder / "train.csv")
+    if train_fraction < 1:
+        keep = np.random.default_rng(1_000 + seed).random(len(tr)) < train_fraction
+        first = ~tr["category"].duplicated()  # every intent keeps one query
+        tr = tr[keep | first.to_numpy()].reset_index(drop=True)
     te = pd.read_csv(folder / "test.csv")
     cats = sorted(tr["category"].unique())
     cid = {c: i for i, c in enumerate(cats)}

@@ -1,0 +1,179 @@
+"""Knowledge-base search from a pretrained start: scratch vs pretrained, each alone and fused with
+the lexical stage as validation chooses, on BANKING77 (all and a quarter of the training queries).
+
+Per set and seed: the training queries are split by :func:`~assets.evaluation.faq.holdout` into
+training pairs and validation queries; each encoder (``init`` scratch, the settings of
+``benchmarks/faq_retrieval.py``; ``init`` pretrained, ``all-MiniLM-L6-v2`` from its registry
+package, fine-tuned with the same InfoNCE loop) early-stops on the validation queries; the fusion
+of BM25 × PageRank and the vector stage is chosen on the same validation queries
+(:func:`~assets.retrieval.kb_fusion.choose_kb_fusion`); the test queries are scored once, at the
+end. Reported: MRR@10 and recall@5 of BM25, each encoder's vector search, the zero-shot pretrained
+encoder, and the chosen fusion, with the validation curve.
+
+    python -m benchmarks.kb_pretrained [--sets banking77_quarter banking77] [--seeds 2] [--max-epochs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+
+from benchmarks.common import RESULTS, write_result
+from benchmarks.faq_retrieval import PARAMS, SHARED
+
+PRETRAINED_PARAMS = {
+    "init": "pretrained",
+    "batch_size": 64,
+    "max_epochs": 2,  # an epoch of the full set is ~16 minutes on 2 cores
+    "patience": 1,
+    "finetune_lr": 5e-5,
+    "max_len": 32,
+    "token_dropout": 0.0,
+    "warmup_fraction": 0.1,
+}
+SETS = {"banking77": ("banking77", 1.0), "banking77_quarter": ("banking77", 0.25)}
+
+
+def _stage_scores(model_encode, docs, queries, tokenizer):
+    """The lexical score matrices (``{"bm25", "bm25_pr"}``) and the cosine one of ``queries`` over
+    ``docs``, each query's relevant position, and the index."""
+    import numpy as np
+
+    from assets.embeddings.text import document_vectors
+    from assets.retrieval.kb_search import HybridKbIndex
+
+    vecs = document_vectors(model_encode, docs)
+    index = HybridKbIndex.build(docs, vecs, tokenizer)
+    q = queries["query"].tolist()
+    bm25 = index.bm25_scores(q)
+    lex = {"bm25": bm25, "bm25_pr": bm25 * np.log1p(2 * index.pr)[None, :].astype(np.float32)}
+    cos = model_encode(q) @ vecs.T
+    pos = {int(d): i for i, d in enumerate(index.doc_ids)}
+    relevant = np.array([pos[int(d)] for d in queries["doc_id"]])
+    return lex, cos, relevant, index
+
+
+def _metrics(positions, relevant) -> dict:
+    import numpy as np
+
+    from assets.retrieval.kb_fusion import reciprocal_ranks
+
+    rr = reciprocal_ranks(positions, relevant)
+    hit5 = (positions[:, :5] == np.asarray(relevant)[:, None]).any(1)
+    return {"mrr@10": float(rr.mean()), "recall@5": float(hit5.mean())}
+
+
+def run_one(set_name: str, init: str, seed: int, max_epochs: int | None) -> dict:
+    from assets.common.topk import topk
+    from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
+    from assets.evaluation.faq import evaluate_encoder, holdout, load_banking77
+    from assets.retrieval.kb_fusion import KbFusionParams, choose_kb_fusion, fuse_kb
+
+    folder, fraction = SETS[set_name]
+    data = load_banking77(SHARED / folder, train_fraction=fraction)  # the same quarter for every seed
+    docs, test, tok = data["docs"], data["test"], data["tokenizer"]
+    train, val_docs, val_queries = holdout(data)
+    kw = dict(PARAMS[folder], tokenizer=tok, val_fraction=0.0, seed=seed)
+    if init == "pretrained":
+        kw.update(PRETRAINED_PARAMS)
+    if max_epochs:
+        kw["max_epochs"] = max_epochs
+    t0 = time.perf_counter()
+    model = train_two_tower(
+        train["query"].tolist(),
+        train["positive"].tolist(),
+        train["doc_id"].tolist(),
+        TwoTowerParams(**kw),
+        validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
+    )
+    train_s = time.perf_counter() - t0
+    lex_v, cos_v, rel_v, _ = _stage_scores(model.encode, val_docs, val_queries, tok)
+    chosen, curve = choose_kb_fusion(lex_v, cos_v, rel_v)
+    lex, cos, rel, _ = _stage_scores(model.encode, docs, test, tok)
+    out = {
+        "init": init,
+        "seed": seed,
+        "train_seconds": round(train_s, 1),
+        "epochs": model.history["epochs"],
+        "val_mrr@10_by_epoch": model.history["val_mrr"],
+        "params": kw,
+        "bm25": _metrics(topk(lex["bm25"], 10, exclude=lex["bm25"] <= 0)[0], rel),
+        "bm25_pr": _metrics(topk(lex["bm25_pr"], 10, exclude=lex["bm25_pr"] <= 0)[0], rel),
+        "vector": _metrics(fuse_kb(lex["bm25"], cos, KbFusionParams())[0], rel),
+        "fused": _metrics(fuse_kb(lex[chosen.lexical], cos, chosen)[0], rel),
+        "fusion": chosen.label(),
+        "validation_curve": curve,
+    }
+    print(
+        f"  {set_name} {init} seed {seed}: vector {out['vector']['mrr@10']:.4f}, fused "
+        f"({out['fusion']}) {out['fused']['mrr@10']:.4f}, BM25×PR {out['bm25_pr']['mrr@10']:.4f} "
+        f"({out['epochs']} epochs, {out['train_seconds']} s)",
+        flush=True,
+    )
+    return out
+
+
+def zero_shot(set_name: str) -> dict:
+    """The packaged encoder before any fine-tuning, on the test queries."""
+    from assets.embeddings.pretrained_text import load_pretrained
+    from assets.embeddings.two_tower import TwoTower, TwoTowerParams
+    from assets.evaluation.faq import evaluate_encoder, load_banking77
+
+    folder, fraction = SETS[set_name]
+    data = load_banking77(SHARED / folder, train_fraction=fraction)
+    vocab, enc = load_pretrained("all-MiniLM-L6-v2")
+    m = TwoTower(vocab, enc, TwoTowerParams(init="pretrained", max_len=32))
+    return evaluate_encoder(m.encode, data["docs"], data["test"])
+
+
+def bm25(set_name: str) -> dict:
+    from assets.evaluation.faq import bm25_rank, load_banking77, retrieval_metrics
+
+    folder, fraction = SETS[set_name]
+    data = load_banking77(SHARED / folder, train_fraction=fraction)
+    test = data["test"]
+    return retrieval_metrics(
+        bm25_rank(data["docs"], test["query"].tolist(), "char"), test["doc_id"].to_numpy()
+    )
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sets", nargs="+", default=["banking77_quarter", "banking77"], choices=sorted(SETS))
+    ap.add_argument("--inits", nargs="+", default=["scratch", "pretrained"])
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--max-epochs", type=int, default=None)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    prev = RESULTS / "kb_pretrained.json"
+    res = json.loads(prev.read_text())["results"] if prev.exists() else {}
+    for name in args.sets:
+        if not (SHARED / SETS[name][0]).exists():
+            print(f"  {name} skipped: {SHARED / SETS[name][0]} not found")
+            continue
+        out = {"bm25": bm25(name), "zero_shot_pretrained": zero_shot(name)}
+        print(
+            f"  {name}: BM25 {out['bm25']['mrr@10']:.4f}, "
+            f"zero-shot MiniLM {out['zero_shot_pretrained']['mrr@10']:.4f}"
+        )
+        for init in args.inits:
+            runs = [run_one(name, init, s, args.max_epochs) for s in range(args.seeds)]
+            out[init] = {
+                "runs": runs,
+                **{
+                    f"{stage}_mrr@10_mean": statistics.mean(r[stage]["mrr@10"] for r in runs)
+                    for stage in ("vector", "fused", "bm25", "bm25_pr")
+                },
+            }
+        res[name] = out
+        write_result("kb_pretrained", {"results": res})
+    path = write_result("kb_pretrained", {"results": res})
+    print(f"written {path}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
