@@ -49,11 +49,26 @@ PARAMS = {
 }
 
 
+def train_on_holdout(train, val_docs, val_queries, params):
+    """The two-tower trained on ``train`` pairs, early-stopped on retrieval MRR@10 of the held-out
+    ``val_queries`` against ``val_docs`` (what :func:`~assets.evaluation.faq.holdout` returns)."""
+    from assets.embeddings.two_tower import train_two_tower
+    from assets.evaluation.faq import evaluate_encoder
+
+    return train_two_tower(
+        train["query"].tolist(),
+        train["positive"].tolist(),
+        train["doc_id"].tolist(),
+        params,
+        validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
+    )
+
+
 def bench_set(name: str, max_epochs: int | None = None, seeds: int = 1) -> dict:
     """BM25 and the two-tower (``seeds`` trainings) on one dataset: metrics and the MRR@10 ratio."""
     import statistics
 
-    from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
+    from assets.embeddings.two_tower import TwoTowerParams
     from assets.evaluation.faq import (
         bm25_rank,
         evaluate_encoder,
@@ -77,13 +92,7 @@ def bench_set(name: str, max_epochs: int | None = None, seeds: int = 1) -> dict:
         kw = dict(PARAMS[name], tokenizer=tok, val_fraction=0.0, seed=seed)
         if max_epochs:
             kw["max_epochs"] = max_epochs
-        model = train_two_tower(
-            train["query"].tolist(),
-            train["positive"].tolist(),
-            train["doc_id"].tolist(),
-            TwoTowerParams(**kw),
-            validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
-        )
+        model = train_on_holdout(train, val_docs, val_queries, TwoTowerParams(**kw))
         h = model.history
         runs.append(
             {

@@ -17,13 +17,13 @@ import logging
 import time
 
 from benchmarks.common import RESULTS, write_result
-from benchmarks.faq_retrieval import PARAMS, SHARED
+from benchmarks.faq_retrieval import PARAMS, SHARED, train_on_holdout
 
 
 def bench_set(name: str, max_epochs: int | None = None) -> dict:
     from assets.embeddings.text import document_vectors
-    from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
-    from assets.evaluation.faq import evaluate_encoder, evaluate_kb_modes, holdout, load_afqmc, load_banking77
+    from assets.embeddings.two_tower import TwoTowerParams
+    from assets.evaluation.faq import evaluate_kb_modes, holdout, load_afqmc, load_banking77
     from assets.retrieval.kb_search import HybridKbIndex
 
     data = (load_banking77 if name == "banking77" else load_afqmc)(SHARED / name)
@@ -33,13 +33,7 @@ def bench_set(name: str, max_epochs: int | None = None) -> dict:
     if max_epochs:
         kw["max_epochs"] = max_epochs
     t0 = time.perf_counter()
-    model = train_two_tower(
-        train["query"].tolist(),
-        train["positive"].tolist(),
-        train["doc_id"].tolist(),
-        TwoTowerParams(**kw),
-        validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
-    )
+    model = train_on_holdout(train, val_docs, val_queries, TwoTowerParams(**kw))
     train_s = time.perf_counter() - t0
     vecs = document_vectors(model.encode, docs)
     index = HybridKbIndex.build(docs, vecs, tok)

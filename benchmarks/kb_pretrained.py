@@ -22,7 +22,7 @@ import statistics
 import time
 
 from benchmarks.common import RESULTS, write_result
-from benchmarks.faq_retrieval import PARAMS, SHARED
+from benchmarks.faq_retrieval import PARAMS, SHARED, train_on_holdout
 
 PRETRAINED_PARAMS = {
     "init": "pretrained",
@@ -68,8 +68,8 @@ def _metrics(positions, relevant) -> dict:
 
 def run_one(set_name: str, init: str, seed: int, max_epochs: int | None) -> dict:
     from assets.common.topk import topk
-    from assets.embeddings.two_tower import TwoTowerParams, train_two_tower
-    from assets.evaluation.faq import evaluate_encoder, holdout, load_banking77
+    from assets.embeddings.two_tower import TwoTowerParams
+    from assets.evaluation.faq import holdout, load_banking77
     from assets.retrieval.kb_fusion import KbFusionParams, choose_kb_fusion, fuse_kb
 
     folder, fraction = SETS[set_name]
@@ -82,13 +82,7 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None) -> dict
     if max_epochs:
         kw["max_epochs"] = max_epochs
     t0 = time.perf_counter()
-    model = train_two_tower(
-        train["query"].tolist(),
-        train["positive"].tolist(),
-        train["doc_id"].tolist(),
-        TwoTowerParams(**kw),
-        validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
-    )
+    model = train_on_holdout(train, val_docs, val_queries, TwoTowerParams(**kw))
     train_s = time.perf_counter() - t0
     lex_v, cos_v, rel_v, _ = _stage_scores(model.encode, val_docs, val_queries, tok)
     chosen, curve = choose_kb_fusion(lex_v, cos_v, rel_v)

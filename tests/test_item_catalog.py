@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.embeddings.factor_model import FactorModel
 from assets.ingest.catalog import ItemCatalog, ItemFilter, load_catalog_file, synthetic_catalog
 from assets.ingest.synthetic import SyntheticSpec, generate_interactions, item_communities
 from assets.retrieval.recommend import FusionParams, Popularity, UserHistories, recommend_users
 from resources.validation import InputError
+from tests.support.factor_models import random_factor_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CATALOG = ItemCatalog.from_frame(
@@ -86,15 +86,7 @@ def test_movielens_genres_load():
     assert set(cat["attribute"]) == {"genres"}
 
 
-def _model(users, items, seed):
-    rng = np.random.default_rng(seed)
-    return FactorModel(
-        np.asarray(users, np.int64),
-        rng.normal(size=(len(users), 4)).astype(np.float32),
-        np.asarray(items, np.int64),
-        rng.normal(size=(len(items), 4)).astype(np.float32),
-        {"model_version": "1"},
-    )
+_model = random_factor_model
 
 
 def test_a_filter_holds_in_the_fused_lists_and_in_the_popularity_fill():

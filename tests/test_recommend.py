@@ -11,6 +11,7 @@ from assets.evaluation.fusion import choose_fusion, compare_methods, fusion_grid
 from assets.ingest.catalog import ItemCatalog
 from assets.retrieval.recommend import FusionParams, Popularity, UserHistories, fuse, recommend_users
 from assets.retrieval.recommender_inputs import IdCodec, RecommenderInputs
+from tests.support.factor_models import random_factor_model
 
 
 def _lists(rows):
@@ -44,15 +45,7 @@ def test_weighted_sum_normalises_each_list():
     np.testing.assert_allclose(scores[0], [want[i] for i in ids[0]], rtol=1e-6)
 
 
-def _model(users, items, seed):
-    rng = np.random.default_rng(seed)
-    return FactorModel(
-        np.asarray(users, np.int64),
-        rng.normal(size=(len(users), 4)).astype(np.float32),
-        np.asarray(items, np.int64),
-        rng.normal(size=(len(items), 4)).astype(np.float32),
-        {"model_version": str(seed)},
-    )
+_model = random_factor_model
 
 
 ITEMS = np.arange(100, 140)
