@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 def timed(cmd: list[str], cwd: Path, log: Path) -> tuple[float, int, str]:
     """Run ``cmd`` with no pip cache; ``(seconds, exit status, output)`` (output also in ``log``)."""
     t0 = time.perf_counter()
+    env = settings.child_env(PIP_NO_CACHE_DIR="1")
+    env.pop("PYTHONPATH", None)  # the clone imports its own tree, never this checkout's
     with log.open("w") as f:
-        rc = subprocess.run(
-            cmd, cwd=cwd, env=settings.child_env(PIP_NO_CACHE_DIR="1"), stdout=f, stderr=subprocess.STDOUT
-        ).returncode
+        rc = subprocess.run(cmd, cwd=cwd, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
     return round(time.perf_counter() - t0, 1), rc, log.read_text()
 
 

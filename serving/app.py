@@ -303,7 +303,7 @@ def create_app(
         blocked = codec.to_internal_items(req.blocklist) if req.blocklist else None
         wanted = req.item_attributes or ItemAttributes()
         try:
-            item_filter = ItemFilter(rec.inputs.catalog, wanted.only, wanted.exclude)
+            item_filter = ItemFilter(rec.inputs.catalog, *wanted.filters())
         except ValueError as e:  # an attribute the catalogue lacks: unknown, like an unknown id
             raise HTTPException(404, str(e)) from None
         out = recommend_users(

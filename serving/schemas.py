@@ -176,19 +176,36 @@ OriginalId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")] 
 
 
 AttributeName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
-AttributeValues = Annotated[
-    list[Annotated[str, Field(max_length=200)]], Field(min_length=1, max_length=MAX_IDS)
-]
-AttributeFilter = Annotated[dict[AttributeName, AttributeValues], Field(max_length=MAX_ATTRIBUTES)]
+AttributeValue = Annotated[str, Field(max_length=200)]
+
+
+class AttributeValues(BaseModel):
+    """One catalogue attribute and the values a filter names."""
+
+    model_config = ConfigDict(extra="forbid")
+    attribute: AttributeName
+    values: list[AttributeValue] = Field(..., min_length=1, max_length=MAX_IDS)
+
+
+def _by_attribute(entries: list[AttributeValues]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for e in entries:  # an attribute named twice: the union of its values
+        out.setdefault(e.attribute, []).extend(v for v in e.values if v not in out.get(e.attribute, []))
+    return out
 
 
 class ItemAttributes(BaseModel):
     """Catalogue filters: keep only items with one of the values of every attribute in ``only``;
-    leave out items with any value in ``exclude``."""
+    leave out items with any value in ``exclude``. (A list of objects rather than a map, so the
+    schema says exactly what an attribute name may be.)"""
 
     model_config = ConfigDict(extra="forbid")
-    only: AttributeFilter = Field(default_factory=dict)
-    exclude: AttributeFilter = Field(default_factory=dict)
+    only: list[AttributeValues] = Field(default_factory=list, max_length=MAX_ATTRIBUTES)
+    exclude: list[AttributeValues] = Field(default_factory=list, max_length=MAX_ATTRIBUTES)
+
+    def filters(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """``(only, exclude)`` as ``{attribute: [values]}``."""
+        return _by_attribute(self.only), _by_attribute(self.exclude)
 
 
 class RecommendRequest(BaseModel):

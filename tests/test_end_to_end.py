@@ -262,7 +262,11 @@ def test_slice_materializes_end_to_end(materialized_slice):
         inter = result.output_for_node("interactions", "interactions").astype({"item_id": str})
         reachable = set(inter["item_id"]) - set(inter[inter["user_id"] == u]["item_id"])  # unseen
         allowed = set(cat[cat["value"] == least]["item_id"]) & reachable
-        body = {"user_id": u, "k": 20, "item_attributes": {"only": {"category": [least]}}}
+        body = {
+            "user_id": u,
+            "k": 20,
+            "item_attributes": {"only": [{"attribute": "category", "values": [least]}]},
+        }
         got = [i["item_id"] for i in c.post("/v1/recommend", json=body).json()["items"]]
         assert set(got) <= allowed and len(got) == min(20, len(allowed)) > 0, (got, least, allowed)
         assert not set(batch["item"]) <= allowed  # unfiltered, the list is not that category's

@@ -177,14 +177,23 @@ def test_recommend_filters_by_catalogue_attributes(client, state):
     ):
         allowed = {i for i, c in category.items() if c in chosen and unseen(i)}
         only = client.post(
-            "/v1/recommend", json={"user_id": who, "k": 10, "item_attributes": {"only": {"category": chosen}}}
+            "/v1/recommend",
+            json={
+                "user_id": who,
+                "k": 10,
+                "item_attributes": {"only": [{"attribute": "category", "values": chosen}]},
+            },
         ).json()
         got = [int(i["item_id"]) for i in only["items"]]
         assert only["reason"] == reason and len(allowed) >= 5, (only, allowed)
         assert set(got) <= allowed and len(got) == min(10, len(allowed)), (got, allowed)
         out = client.post(
             "/v1/recommend",
-            json={"user_id": who, "k": 10, "item_attributes": {"exclude": {"category": chosen}}},
+            json={
+                "user_id": who,
+                "k": 10,
+                "item_attributes": {"exclude": [{"attribute": "category", "values": chosen}]},
+            },
         ).json()
         assert len(out["items"]) == 10 and not {category[int(i["item_id"])] for i in out["items"]} & set(
             chosen
@@ -222,11 +231,16 @@ def test_recommend_filters_by_catalogue_attributes(client, state):
         ("/v1/recommend", {"user_id": "1", "k": 101}, 422, "less than or equal to 100"),
         (
             "/v1/recommend",
-            {"user_id": "1", "item_attributes": {"only": {"colour": ["red"]}}},
+            {"user_id": "1", "item_attributes": {"only": [{"attribute": "colour", "values": ["red"]}]}},
             404,
             "unknown item attribute(s) ['colour']; the catalogue has ['category']",
         ),
-        ("/v1/recommend", {"user_id": "1", "item_attributes": {"only": {"category": []}}}, 422, "at least 1"),
+        (
+            "/v1/recommend",
+            {"user_id": "1", "item_attributes": {"only": [{"attribute": "category", "values": []}]}},
+            422,
+            "at least 1",
+        ),
         ("/v1/recommend", {"user_id": "1", "item_attributes": {"colour": {}}}, 422, "Extra inputs"),
     ],
 )
