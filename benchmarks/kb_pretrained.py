@@ -20,6 +20,7 @@ import json
 import logging
 import statistics
 import time
+from pathlib import Path
 
 from benchmarks.common import RESULTS, write_result
 from benchmarks.faq_retrieval import PARAMS, SHARED, train_on_holdout
@@ -37,25 +38,6 @@ PRETRAINED_PARAMS = {
 SETS = {"banking77": ("banking77", 1.0), "banking77_quarter": ("banking77", 0.25)}
 
 
-def _stage_scores(model_encode, docs, queries, tokenizer):
-    """The lexical score matrices (``{"bm25", "bm25_pr"}``) and the cosine one of ``queries`` over
-    ``docs``, each query's relevant position, and the index."""
-    import numpy as np
-
-    from assets.embeddings.text import document_vectors
-    from assets.retrieval.kb_search import HybridKbIndex
-
-    vecs = document_vectors(model_encode, docs)
-    index = HybridKbIndex.build(docs, vecs, tokenizer)
-    q = queries["query"].tolist()
-    bm25 = index.bm25_scores(q)
-    lex = {"bm25": bm25, "bm25_pr": bm25 * np.log1p(2 * index.pr)[None, :].astype(np.float32)}
-    cos = model_encode(q) @ vecs.T
-    pos = {int(d): i for i, d in enumerate(index.doc_ids)}
-    relevant = np.array([pos[int(d)] for d in queries["doc_id"]])
-    return lex, cos, relevant, index
-
-
 def _metrics(positions, relevant) -> dict:
     import numpy as np
 
@@ -66,10 +48,10 @@ def _metrics(positions, relevant) -> dict:
     return {"mrr@10": float(rr.mean()), "recall@5": float(hit5.mean())}
 
 
-def run_one(set_name: str, init: str, seed: int, max_epochs: int | None) -> dict:
+def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_dir=None) -> dict:
     from assets.common.topk import topk
     from assets.embeddings.two_tower import TwoTowerParams
-    from assets.evaluation.faq import holdout, load_banking77
+    from assets.evaluation.faq import holdout, kb_stage_scores, load_banking77
     from assets.retrieval.kb_fusion import KbFusionParams, choose_kb_fusion, fuse_kb
 
     folder, fraction = SETS[set_name]
@@ -84,9 +66,11 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None) -> dict
     t0 = time.perf_counter()
     model = train_on_holdout(train, val_docs, val_queries, TwoTowerParams(**kw))
     train_s = time.perf_counter() - t0
-    lex_v, cos_v, rel_v, _ = _stage_scores(model.encode, val_docs, val_queries, tok)
+    if save_dir:  # for later stages (the reranker) to reuse without retraining
+        model.save(Path(save_dir) / f"{set_name}-{init}-{seed}")
+    lex_v, cos_v, rel_v, _ = kb_stage_scores(model.encode, val_docs, val_queries, tok)
     chosen, curve = choose_kb_fusion(lex_v, cos_v, rel_v)
-    lex, cos, rel, _ = _stage_scores(model.encode, docs, test, tok)
+    lex, cos, rel, _ = kb_stage_scores(model.encode, docs, test, tok)
     out = {
         "init": init,
         "seed": seed,
@@ -140,6 +124,7 @@ def main(argv=None):
     ap.add_argument("--inits", nargs="+", default=["scratch", "pretrained"])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--max-epochs", type=int, default=None)
+    ap.add_argument("--save-models", default=None, help="a folder to save each trained encoder in")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     prev = RESULTS / "kb_pretrained.json"
@@ -154,7 +139,7 @@ def main(argv=None):
             f"zero-shot MiniLM {out['zero_shot_pretrained']['mrr@10']:.4f}"
         )
         for init in args.inits:
-            runs = [run_one(name, init, s, args.max_epochs) for s in range(args.seeds)]
+            runs = [run_one(name, init, s, args.max_epochs, args.save_models) for s in range(args.seeds)]
             out[init] = {
                 "runs": runs,
                 **{

@@ -180,9 +180,10 @@ def _kb_hybrid(d: dict) -> list[str]:
     rows = []
     for name, r in d["results"].items():
         m = r["metrics"]
-        rows.append([name, r["test_queries"], *[f"{m[k]['mrr@10']:.4f} / {m[k]['recall@5']:.3f}" for k in m]])
+        cells = [f"{m[k]['mrr@10']:.4f} / {m[k]['recall@5']:.3f}" for k in m]
+        rows.append([name, r["test_queries"], *cells, r.get("fusion", "–")])
         modes = list(m)
-    return table(["set", "queries", *[f"{k} MRR@10 / R@5" for k in modes]], rows)
+    return table(["set", "queries", *[f"{k} MRR@10 / R@5" for k in modes], "hybrid's fusion"], rows)
 
 
 def _mutation(d: dict) -> list[str]:

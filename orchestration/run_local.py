@@ -210,10 +210,11 @@ def main(argv: list[str] | None = None) -> int:
             f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})"
         )
     kb = result.output_for_node("kb_search_evaluation")
+    fusion = result.output_for_node(names.KB_SEARCH_FUSION)["label"]
     print(
         f"Knowledge-base search, held-out queries MRR@10: two-tower {kb['two_tower']['mrr@10']:.3f}, BM25 "
         f"{kb['bm25']['mrr@10']:.3f}"
-        + "; "
+        + f"; hybrid fused by {fusion} (chosen on validation); "
         + ", ".join(f"{m} {v['mrr@10']:.3f}" for m, v in kb.get("modes", {}).items())
     )
     look = result.output_for_node(names.LOOKALIKE_EVALUATION)

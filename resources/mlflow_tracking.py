@@ -173,6 +173,11 @@ class MlflowResource(ConfigurableResource):
         for name, v in metrics.items():
             client.log_metric(run_id, prefix + name.replace("@", "_at_"), float(v))
 
+    def log_dict(self, run_id: str, obj: dict | list, artifact_file: str) -> None:
+        """Log ``obj`` as a JSON artifact of an existing run (e.g. a validation curve)."""
+        _, client = self._client()
+        client.log_dict(run_id, obj, artifact_file)
+
     def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
         _, client = self._client()
         client.set_registered_model_alias(model_name, alias, str(version))

@@ -18,6 +18,7 @@ import pandas as pd
 
 from assets.indexes.neighbours import Neighbours
 from assets.retrieval.audiences import ItemAudiences
+from assets.retrieval.kb_fusion import KbFusionParams
 from assets.retrieval.kb_search import HybridKbIndex
 from assets.retrieval.recommender_inputs import RecommenderInputs
 from recstack import names
@@ -44,7 +45,7 @@ ASSETS = {
             names.ITEM_AUDIENCES,
             names.LOOKALIKE_EVALUATION,
         ),
-        "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+        "kb": (names.KB_DOCUMENTS, names.KB_DOC_VECTORS, names.KB_SEARCH_FUSION),
         "recommend": (names.RECOMMENDER_INPUTS,),
     },
     "milvus": {
@@ -55,7 +56,7 @@ ASSETS = {
             names.ITEM_AUDIENCES,
             names.LOOKALIKE_EVALUATION,
         ),
-        "kb": (names.MILVUS_COLLECTION_KB, names.KB_DOCUMENTS, names.KB_DOC_VECTORS),
+        "kb": (names.MILVUS_COLLECTION_KB, names.KB_DOCUMENTS, names.KB_DOC_VECTORS, names.KB_SEARCH_FUSION),
         # The factor models are model weights, not an index: both backends hold them in-process.
         "recommend": (names.RECOMMENDER_INPUTS,),
     },
@@ -216,7 +217,8 @@ def _load_kb(store, model, backend: str, milvus) -> tuple[dict, str]:
     docs = pd.DataFrame(store.read([names.KB_DOCUMENTS])["docs"])
     ids, vecs, md = table_to_vectors(store.read([names.KB_DOC_VECTORS]))
     docs = docs.set_index("doc_id").loc[ids].reset_index()
-    index = HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char"))
+    fusion = KbFusionParams.from_dict(store.read([names.KB_SEARCH_FUSION])["params"])
+    index = HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")).with_fusion(fusion)
     built_from = str(md.get("model_version", ""))
     if backend == "milvus":  # the vectors were needed for the PageRank prior only; Milvus holds them
         index = index.with_dense_store(milvus(names.MILVUS_COLLECTION_KB))

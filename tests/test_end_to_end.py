@@ -55,6 +55,7 @@ def test_slice_materializes_end_to_end(materialized_slice):
         "kb_documents",
         "two_tower_model",
         "kb_doc_vectors",
+        "kb_search_fusion",
         "kb_search_evaluation",
         "milvus_collection_entities",
         "milvus_collection_als_items",
@@ -161,6 +162,29 @@ def test_slice_materializes_end_to_end(materialized_slice):
     kb = result.output_for_node("kb_search_evaluation")
     assert set(kb) == {"two_tower", "bm25", "modes"} and kb["bm25"]["mrr@10"] > 0.5
     assert set(kb["modes"]) == {"bm25", "bm25_pr", "vector", "hybrid"}
+    fusion = result.output_for_node("kb_search_fusion")
+    from assets.retrieval.kb_fusion import kb_fusion_grid
+
+    chosen = [r for r in fusion["curve"] if r["chosen"]]
+    assert len(fusion["curve"]) == len(kb_fusion_grid()) and len(chosen) == 1
+    assert chosen[0]["params"] == fusion["params"] and chosen[0]["label"] == fusion["label"]
+    fmd = result.asset_materializations_for_node("kb_search_fusion")[0].metadata
+    assert fmd["fusion"].value == fusion["label"] and "| fusion | val MRR@10" in fmd["validation_curve"].value
+    # The curve went to the served encoder's MLflow run, as an artifact and its two metrics.
+    import json
+
+    import mlflow
+
+    uri, run_id = (
+        materialized_slice.tracking_uri,
+        result.output_for_node("two_tower_model").history["mlflow_run_id"],
+    )
+    run = mlflow.MlflowClient(uri).get_run(run_id)
+    assert run.data.metrics["kb_fusion_val_mrr_at_10"] == pytest.approx(chosen[0]["mrr@10"])
+    got = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="kb_fusion_curve.json", tracking_uri=uri
+    )
+    assert [r["label"] for r in json.loads(open(got).read())] == [r["label"] for r in fusion["curve"]]
     look = result.output_for_node("lookalike_evaluation")
     assert look["winner"] in ("u2u", "i2u2u", "i2i2u") and set(look["metrics"]) == {
         "u2u",

@@ -106,6 +106,7 @@ def test_rerank_inside_milvus_matches_the_in_process_rerank(tmp_path):
     """The hybrid's cosine rerank restricted to candidate ids, run inside Milvus (Lite)."""
     from assets.embeddings.text import document_vectors
     from assets.indexes.milvus_index import CollectionSpec, publish
+    from assets.retrieval.kb_fusion import KbFusionParams
     from assets.retrieval.kb_search import rerank_in_milvus
     from resources.milvus import milvus_client, release
 
@@ -124,10 +125,57 @@ def test_rerank_inside_milvus_matches_the_in_process_rerank(tmp_path):
         )
         q = ["i lost it stolen", "forgot password", "moved"]
         qv = encode(q)
-        cands = idx.candidates(q, qv, n_candidates=2)
+        cands = idx.candidates(q, qv, KbFusionParams(depth=2))
         got, _ = rerank_in_milvus(client, "kb_docs", spec, qv, cands, k=2)
-        want, _ = idx.search(q, qv, k=2, mode="hybrid", n_candidates=2)
+        want, _ = idx.search(q, qv, k=2, mode="hybrid", fusion=KbFusionParams(depth=2))
         assert (got[:, 0] == want[:, 0]).all()
         assert all(set(g[g >= 0].tolist()) <= set(c.tolist()) for g, c in zip(got, cands))
     finally:
         release(uri)
+
+
+class _ExactStore:
+    """A dense store answering from arrays, as an exact Milvus collection would."""
+
+    def __init__(self, ids, vecs):
+        self.ids, self.vecs = np.asarray(ids), np.asarray(vecs, np.float32)
+
+    def search(self, q, k):
+        from assets.common.topk import topk
+
+        pos, sc = topk(np.asarray(q, np.float32) @ self.vecs.T, k)
+        return np.where(pos >= 0, self.ids[np.clip(pos, 0, None)], -1), sc
+
+    def reconstruct(self, ids):
+        where = {int(d): i for i, d in enumerate(self.ids)}
+        return self.vecs[[where[int(d)] for d in ids]]
+
+
+@pytest.mark.parametrize(
+    "fusion",
+    [
+        ("weighted", "bm25_pr", 0.5, 2),
+        ("weighted", "bm25", 0.9, 3),
+        ("rrf", "bm25", 0.7, 2),
+        ("rrf", "bm25_pr", 0.3, 4),
+    ],
+)
+def test_a_dense_store_fuses_exactly_as_in_process(fusion):
+    """The store path sees only the candidates' vectors: its fused ranking must still be the
+    in-process one, scores included (normalisation and ranks are over the candidates)."""
+    from assets.retrieval.kb_fusion import KbFusionParams
+
+    f = KbFusionParams(*fusion)
+    idx = index().with_fusion(f)
+    store = idx.with_dense_store(_ExactStore(idx.doc_ids, idx.doc_vecs))
+    q = ["i lost it stolen", "forgot password card", "moved my address plan", "zzz"]
+    want_ids, want_sc = idx.search(q, encode(q), k=3, mode="hybrid")
+    got_ids, got_sc = store.search(q, encode(q), k=3, mode="hybrid")
+    np.testing.assert_array_equal(got_ids, want_ids)
+    np.testing.assert_allclose(got_sc, want_sc, rtol=1e-5)
+    # and the fusion is what ranks: the lexical stage alone, heavily weighted, can reorder.
+    lexical_first, _ = idx.search(
+        q, encode(q), k=3, mode="hybrid", fusion=KbFusionParams("weighted", "bm25", 1.0, 4)
+    )
+    bm, _ = idx.search(q, k=1, mode="bm25")
+    assert lexical_first[1, 0] == bm[1, 0]

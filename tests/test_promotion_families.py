@@ -14,6 +14,7 @@ SEL = dg.AssetSelection.assets(
     "two_tower_tuning",
     "two_tower_model",
     "kb_doc_vectors",
+    "kb_search_fusion",
     "kb_search_evaluation",
     "two_tower_promotion",
 )

@@ -19,6 +19,7 @@ from assets.indexes.faiss_index import VectorIndex
 from assets.indexes.milvus_index import CollectionSpec, scalar_fields
 from assets.indexes.neighbours import MilvusNeighbours, filter_expression
 from assets.retrieval.audiences import ItemAudiences
+from assets.retrieval.kb_fusion import KbFusionParams
 from recstack import names
 from resources.milvus import milvus_client, release
 from serving.app import create_app
@@ -40,7 +41,10 @@ def faiss_state():
     # exactly those entities, and a value that no entity has must return nothing.
     for i, v in enumerate(HOSTILE[:4]):
         p.loc[p.index[i * 7 : i * 7 + 3], "location"] = v
-    return dataclasses.replace(st, entity_profiles=p)
+    # A fused hybrid (not the vector default), so the store path's fusion over fetched vectors is
+    # compared with the in-process one.
+    kb = st.kb_index.with_fusion(KbFusionParams("weighted", "bm25_pr", 0.5, depth=5))
+    return dataclasses.replace(st, entity_profiles=p, kb_index=kb)
 
 
 def _vectors(index: VectorIndex) -> tuple[np.ndarray, np.ndarray]:

@@ -154,22 +154,25 @@ def kb_search_metrics(
     }
 
 
-def evaluate_kb_modes(
-    index: HybridKbIndex,
-    test: pd.DataFrame,
-    query_vecs: np.ndarray,
-    n_candidates: int = 50,
-    lexical_weight: float = 0.0,
-) -> dict[str, dict[str, float]]:
-    """recall@1/@5 and MRR@10 of BM25, BM25×PageRank, vector and hybrid search on ``test`` queries."""
+def kb_stage_scores(encode, docs: pd.DataFrame, queries: pd.DataFrame, tokenizer: str):
+    """What a KB fusion is chosen from: the lexical stages' score matrices (``{"bm25",
+    "bm25_pr"}``) and the cosine one of ``queries`` over ``docs``, each query's relevant column,
+    and the :class:`HybridKbIndex` over ``docs``."""
+    vecs = document_vectors(encode, docs)
+    index = HybridKbIndex.build(docs, vecs, tokenizer)
+    q = queries["query"].tolist()
+    lexical = {stage: index.lexical_scores(q, stage) for stage in ("bm25", "bm25_pr")}
+    column = {int(d): i for i, d in enumerate(index.doc_ids)}
+    relevant = np.array([column[int(d)] for d in queries["doc_id"]], np.int64)
+    return lexical, np.asarray(encode(q), np.float32) @ vecs.T, relevant, index
+
+
+def evaluate_kb_modes(index: HybridKbIndex, test: pd.DataFrame, query_vecs: np.ndarray, fusion=None) -> dict:
+    """recall@1/@5 and MRR@10 of BM25, BM25×PageRank, vector and hybrid search on ``test`` queries
+    (``hybrid`` fused by ``fusion``, default the index's own)."""
     rel = test["doc_id"].to_numpy()
     queries = test["query"].tolist()
     return {
-        mode: retrieval_metrics(
-            index.search(
-                queries, query_vecs, k=10, mode=mode, n_candidates=n_candidates, lexical_weight=lexical_weight
-            )[0],
-            rel,
-        )
+        mode: retrieval_metrics(index.search(queries, query_vecs, k=10, mode=mode, fusion=fusion)[0], rel)
         for mode in MODES
     }

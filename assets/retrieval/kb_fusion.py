@@ -5,8 +5,8 @@
 
 - ``vector``: cosine alone (the vector ranking; the union changes nothing);
 - ``weighted``: ``(1 - w) · cos + w · lex``, both min-max normalised over the query's candidates;
-- ``rrf``: ``(1 - w) / (rrf_k + rank_vector) + w / (rrf_k + rank_lexical)`` (a stage that did not
-  return the document adds nothing).
+- ``rrf``: ``(1 - w) / (rrf_k + rank_vector) + w / (rrf_k + rank_lexical)``, ranks among the
+  query's candidates (a document the lexical stage did not match adds nothing there).
 
 :func:`choose_kb_fusion` scores a grid of these on validation queries and keeps ``vector`` unless a
 candidate beats it by more than one paired standard error of the per-query reciprocal rank, so a
@@ -51,6 +51,11 @@ class KbFusionParams:
     depth: int = 50
     rrf_k: float = 60.0
 
+    @classmethod
+    def from_dict(cls, d: dict | None) -> KbFusionParams:
+        """From :func:`dataclasses.asdict`'s form (``None``: the default, vector alone)."""
+        return cls(**{k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__})
+
     def label(self) -> str:
         if self.method == "vector":
             return "vector"
@@ -70,6 +75,38 @@ def _minmax(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
     hi = np.where(mask, x, -np.inf).max(1, keepdims=True)
     span = np.where(np.isfinite(hi - lo) & (hi > lo), hi - lo, 1.0)
     return np.where(mask, (x - np.where(np.isfinite(lo), lo, 0.0)) / span, 0.0)
+
+
+def candidate_mask(lex: np.ndarray, cos: np.ndarray, depth: int) -> np.ndarray:
+    """Per query, the union of the top ``depth`` documents of the lexical stage (those it matched)
+    and of vector recall, as a boolean ``(n_queries, n_docs)`` mask."""
+    depth = min(depth, cos.shape[1])
+    cand = np.zeros(cos.shape, bool)
+    for block in (topk(lex, depth, exclude=lex <= 0)[0], topk(cos, depth)[0]):
+        r, c = np.nonzero(block >= 0)
+        cand[r, block[r, c]] = True
+    return cand
+
+
+def score_candidates(
+    lex: np.ndarray, cos: np.ndarray, cand: np.ndarray, params: KbFusionParams
+) -> np.ndarray:
+    """The fused score of each candidate (``cand``); normalisations and ranks are taken over each
+    query's candidates only, so a store that returns just the candidates' scores (Milvus) ranks
+    them exactly as in process."""
+    lex, cos = np.asarray(lex, np.float32), np.asarray(cos, np.float32)
+    w = params.lexical_weight
+    if params.method == "vector":
+        score = cos
+    elif params.method == "weighted":
+        score = (1 - w) * _minmax(cos, cand) + w * _minmax(lex, cand & (lex > 0))
+    elif params.method == "rrf":
+        score = (1 - w) / (params.rrf_k + _ranks(cos, cand)) + w / (
+            params.rrf_k + _ranks(lex, cand & (lex > 0))
+        )
+    else:
+        raise ValueError(f"unknown KB fusion {params.method!r} (vector, weighted, rrf)")
+    return np.asarray(score, np.float32)
 
 
 def fuse_kb(
@@ -94,21 +131,8 @@ def fuse_kb(
     lex, cos = np.asarray(lex, np.float32), np.asarray(cos, np.float32)
     if params.method == "vector":
         return topk(cos, k)
-    depth = min(params.depth, cos.shape[1])
-    cand = np.zeros(cos.shape, bool)
-    for block in (topk(lex, depth, exclude=lex <= 0)[0], topk(cos, depth)[0]):
-        r, c = np.nonzero(block >= 0)
-        cand[r, block[r, c]] = True
-    w = params.lexical_weight
-    if params.method == "weighted":
-        score = (1 - w) * _minmax(cos, cand) + w * _minmax(lex, cand & (lex > 0))
-    elif params.method == "rrf":
-        score = (1 - w) / (params.rrf_k + _ranks(cos, np.ones_like(cand))) + w / (
-            params.rrf_k + _ranks(lex, lex > 0)
-        )
-    else:
-        raise ValueError(f"unknown KB fusion {params.method!r} (vector, weighted, rrf)")
-    return topk(score.astype(np.float32), k, exclude=~cand)
+    cand = candidate_mask(lex, cos, params.depth)
+    return topk(score_candidates(lex, cos, cand, params), k, exclude=~cand)
 
 
 def reciprocal_ranks(positions: np.ndarray, relevant: np.ndarray, cutoff: int = 10) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Hybrid knowledge-base search: BM25 × PageRank, vector recall, their union, a cosine rerank.
+"""Hybrid knowledge-base search: BM25 × PageRank, vector recall, and their fusion.
 
 - Lexical: BM25 (``bm25s``) over each entry's title and similar questions, multiplied by a
   PageRank prior: ``score = bm25 * log(1 + 2 * PR)``, PR scaled so its mean is 1 (a missing PR is 1).
@@ -7,8 +7,9 @@
   others resemble rank higher.
 - Vector: the two-tower encoder's query vector against each entry's vector (the mean of its
   title's and similar questions' vectors).
-- Hybrid: the union of both candidate lists, reranked by cosine to the entry vector (with an
-  optional weight on the normalised lexical score).
+- Hybrid: the union of both candidate lists, ranked by the fusion
+  :mod:`~assets.retrieval.kb_fusion` describes (chosen on validation by ``kb_search_fusion``;
+  the default, vector alone, is the cosine rerank).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from assets.common.topk import topk
 from assets.embeddings.text import tokenize
 from assets.ingest.kb import doc_texts
+from assets.retrieval.kb_fusion import KbFusionParams, candidate_mask, fuse_kb, score_candidates
 
 Mode = Literal["bm25", "bm25_pr", "vector", "hybrid"]
 MODES: tuple[str, ...] = ("bm25", "bm25_pr", "vector", "hybrid")
@@ -72,6 +74,11 @@ class HybridKbIndex:
     tokenizer: str
     _bm25: object
     dense: object = None
+    fusion: KbFusionParams = KbFusionParams()
+
+    def with_fusion(self, fusion: KbFusionParams) -> HybridKbIndex:
+        """This index with ``hybrid`` fusing its stages by ``fusion``."""
+        return replace(self, fusion=fusion)
 
     def with_dense_store(self, dense) -> HybridKbIndex:
         """This index with its vector stages answered by ``dense`` and no vectors held here."""
@@ -126,14 +133,20 @@ class HybridKbIndex:
             else np.zeros((0, len(self.doc_ids)))
         )
 
+    def lexical_scores(self, queries: list[str], stage: str = "bm25_pr") -> np.ndarray:
+        """The lexical stage's scores ``(n_queries, n_docs)``: BM25, or BM25 × the PageRank prior."""
+        lex = self.bm25_scores(queries)
+        return lex * np.log1p(2 * self.pr)[None, :].astype(np.float32) if stage == "bm25_pr" else lex
+
     def candidates(
-        self, queries: list[str], query_vecs: np.ndarray, n_candidates: int = 50
+        self, queries: list[str], query_vecs: np.ndarray, fusion: KbFusionParams | None = None
     ) -> list[np.ndarray]:
-        """The hybrid's candidate document ids per query: the union of the BM25 × PR and vector top lists."""
-        lex = self.bm25_scores(queries) * np.log1p(2 * self.pr)[None, :].astype(np.float32)
-        cos = np.asarray(query_vecs, np.float32) @ self.doc_vecs.T
-        a, b = topk(lex, n_candidates, exclude=lex <= 0)[0], topk(cos, n_candidates)[0]
-        return [self.doc_ids[np.union1d(x[x >= 0], y[y >= 0])] for x, y in zip(a, b)]
+        """The hybrid's candidate document ids per query: the union of the lexical stage's and the
+        vector stage's top ``fusion.depth``."""
+        f = fusion or self.fusion
+        lex = self.lexical_scores(queries, f.lexical)
+        cand = candidate_mask(lex, np.asarray(query_vecs, np.float32) @ self.doc_vecs.T, f.depth)
+        return [self.doc_ids[np.flatnonzero(c)] for c in cand]
 
     def search(
         self,
@@ -141,8 +154,7 @@ class HybridKbIndex:
         query_vecs: np.ndarray | None = None,
         k: int = 10,
         mode: Mode = "hybrid",
-        n_candidates: int = 50,
-        lexical_weight: float = 0.0,
+        fusion: KbFusionParams | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k documents per query.
 
@@ -154,12 +166,11 @@ class HybridKbIndex:
             Their encoder vectors (needed by ``vector`` and ``hybrid``).
         k : int
         mode : {"bm25", "bm25_pr", "vector", "hybrid"}
-            BM25; BM25 × the PageRank prior; cosine to the entries' vectors; or the union of both
-            top-``n_candidates`` lists reranked by cosine.
-        n_candidates : int
-            Candidates per stage for ``hybrid``.
-        lexical_weight : float
-            ``hybrid`` only: weight of the normalised lexical score in the rerank.
+            BM25; BM25 × the PageRank prior; cosine to the entries' vectors; or both stages fused
+            by ``fusion``.
+        fusion : KbFusionParams, optional
+            ``hybrid`` only: how the stages combine (default: the index's, which
+            ``kb_search_fusion`` chose on validation).
 
         Returns
         -------
@@ -172,39 +183,30 @@ class HybridKbIndex:
             raise ValueError(f"unknown mode {mode!r} ({', '.join(MODES)})")
         if mode != "bm25" and mode != "bm25_pr" and query_vecs is None:
             raise ValueError(f"mode {mode!r} needs query vectors")
+        f = fusion or self.fusion
         if self.doc_vecs is None and mode in ("vector", "hybrid"):
-            return self._search_dense_store(queries, query_vecs, k, mode, n_candidates, lexical_weight)
-        lex = self.bm25_scores(queries) if mode != "vector" else None
-        if mode == "bm25":
-            pos, sc = topk(lex, k, exclude=lex <= 0)
-        elif mode == "bm25_pr":
-            lex = lex * np.log1p(2 * self.pr)[None, :].astype(np.float32)
+            return self._search_dense_store(queries, query_vecs, k, mode, f)
+        if mode in ("bm25", "bm25_pr"):
+            lex = self.lexical_scores(queries, mode)
             pos, sc = topk(lex, k, exclude=lex <= 0)
         else:
             cos = np.asarray(query_vecs, np.float32) @ self.doc_vecs.T
             if mode == "vector":
                 pos, sc = topk(cos, k)
             else:
-                lex = lex * np.log1p(2 * self.pr)[None, :].astype(np.float32)
-                cand = np.zeros_like(cos, dtype=bool)
-                for block in (topk(lex, n_candidates, exclude=lex <= 0)[0], topk(cos, n_candidates)[0]):
-                    r, c = np.nonzero(block >= 0)
-                    cand[r, block[r, c]] = True
-                norm = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
-                pos, sc = topk(cos + lexical_weight * norm, k, exclude=~cand)
+                pos, sc = fuse_kb(self.lexical_scores(queries, f.lexical), cos, f, k)
         return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1), sc
 
-    def _search_dense_store(self, queries, query_vecs, k, mode, n_candidates, lexical_weight):
+    def _search_dense_store(self, queries, query_vecs, k, mode, fusion: KbFusionParams):
         """``vector`` and ``hybrid`` over the dense store: its top lists, the lexical top lists,
-        and the cosine rerank on the union's vectors fetched by id (the same ranking as in
-        process when the store searches exactly)."""
+        and the fusion over the union with the candidates' vectors fetched by id (the same
+        ranking as in process when the store searches exactly)."""
         qv = np.atleast_2d(np.asarray(query_vecs, np.float32))
-        if mode == "vector":
+        if mode == "vector" or fusion.method == "vector":
             return self.dense.search(qv, k)
-        lex = self.bm25_scores(queries) * np.log1p(2 * self.pr)[None, :].astype(np.float32)
-        norm = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
-        lex_top = topk(lex, n_candidates, exclude=lex <= 0)[0]
-        dense_top = self.dense.search(qv, n_candidates)[0]
+        lex = self.lexical_scores(queries, fusion.lexical)
+        lex_top = topk(lex, fusion.depth, exclude=lex <= 0)[0]
+        dense_top = self.dense.search(qv, fusion.depth)[0]
         pos_of = {int(d): i for i, d in enumerate(self.doc_ids)}
         ids = np.full((len(qv), k), -1, np.int64)
         scores = np.full((len(qv), k), -np.inf, np.float32)
@@ -212,11 +214,10 @@ class HybridKbIndex:
             cand = np.union1d(self.doc_ids[lex_top[r][lex_top[r] >= 0]], dense_top[r][dense_top[r] >= 0])
             if not cand.size:
                 continue
-            score = (
-                self.dense.reconstruct(cand) @ qv[r]
-                + lexical_weight * norm[r, [pos_of[int(c)] for c in cand]]
-            )
-            best, sc = topk(score[None, :].astype(np.float32), k)
+            cos = (self.dense.reconstruct(cand) @ qv[r])[None, :]
+            lex_c = lex[r, [pos_of[int(c)] for c in cand]][None, :]
+            score = score_candidates(lex_c, cos, np.ones_like(cos, bool), fusion)
+            best, sc = topk(score, k)
             ok = best[0] >= 0
             ids[r, : ok.sum()], scores[r, : ok.sum()] = cand[best[0][ok]], sc[0][ok]
         return ids, scores
