@@ -20,6 +20,12 @@ import assets.tuning
 from assets.features._shared import daily
 from assets.features.app_assets import feature_dictionary
 from orchestration.deployments import executor_for, resources_for
+from orchestration.monitoring import (
+    check_failure_alert,
+    freshness_checks,
+    freshness_sensor,
+    run_failure_alert,
+)
 from orchestration.sensors import champion_alias_sensor, rebuild_als_serving, rescore_opportunities
 from recstack import names
 from recstack.settings import configure_process, deployment
@@ -92,6 +98,13 @@ online_metrics_job = dg.define_asset_job(
 online_metrics_schedule = dg.ScheduleDefinition(
     job=online_metrics_job, cron_schedule="30 2 * * *", execution_timezone="UTC"
 )
+FRESHNESS_CHECKS = freshness_checks(ALL_ASSETS, daily, RECOMMENDATION)
+# The sensor launches these as their deadlines pass; make run evaluates them once at its end.
+freshness_job = dg.define_asset_job(
+    names.FRESHNESS_JOB,
+    selection=dg.AssetSelection.checks(*FRESHNESS_CHECKS),
+    description="every daily asset's and the recommendation slice's freshness checks, evaluated now",
+)
 
 
 def build_definitions(name: str | None = None, overrides: dict | None = None) -> dg.Definitions:
@@ -100,6 +113,7 @@ def build_definitions(name: str | None = None, overrides: dict | None = None) ->
     name = name or deployment()
     return dg.Definitions(
         assets=ALL_ASSETS,
+        asset_checks=FRESHNESS_CHECKS,
         jobs=[
             recommendation_job,
             warehouse_job,
@@ -109,6 +123,7 @@ def build_definitions(name: str | None = None, overrides: dict | None = None) ->
             online_metrics_job,
             conversion_job,
             rescore_opportunities,
+            freshness_job,
         ],
         schedules=[
             nightly_recommendation,
@@ -117,7 +132,12 @@ def build_definitions(name: str | None = None, overrides: dict | None = None) ->
             online_metrics_schedule,
             conversion_schedule,
         ],
-        sensors=[champion_alias_sensor],
+        sensors=[
+            champion_alias_sensor,
+            freshness_sensor(FRESHNESS_CHECKS),
+            run_failure_alert,
+            check_failure_alert,
+        ],
         resources={**resources_for(name), **(overrides or {})},
         executor=executor_for(name),
     )

@@ -23,6 +23,7 @@ from resources.feature_store.resource import (
 )
 from resources.milvus import MilvusResource
 from resources.mlflow_tracking import MlflowResource
+from resources.monitoring import MonitoringResource
 from resources.spark import SparkResource
 from resources.storage import VersionedIOManager
 from resources.validation import GreatExpectationsResource
@@ -47,6 +48,9 @@ def local_resources() -> dict:
         "exports": ExportResource(root=str(h / "exports")),
         "milvus": MilvusResource(uri=settings.milvus_uri()),  # Milvus Lite file unless set
         "event_log": EventLogResource(root=settings.event_log_root()),
+        "monitoring": MonitoringResource(
+            webhook_url=settings.alert_webhook_url(), dagster_ui_url=settings.dagster_ui_url()
+        ),
     }
 
 
@@ -76,6 +80,9 @@ def prod_resources() -> dict:
             uri=dg.EnvVar("RECSTACK_MILVUS_URI"), token=dg.EnvVar("RECSTACK_MILVUS_TOKEN")
         ),
         "event_log": EventLogResource(root=dg.EnvVar("RECSTACK_EVENT_LOG_ROOT")),  # e.g. s3://…/events
+        "monitoring": MonitoringResource(
+            webhook_url=settings.alert_webhook_url(), dagster_ui_url=settings.dagster_ui_url()
+        ),
     }
 
 

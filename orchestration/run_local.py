@@ -87,6 +87,28 @@ def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
     return results
 
 
+def print_checks(results: list) -> None:
+    """One line per kind of check evaluated in the run (suites, drift, volume, freshness): how many
+    passed, and each one that did not, with its description."""
+    latest = {}
+    for r in results:
+        for e in r.get_asset_check_evaluations():
+            part = f" [{e.partition}]" if getattr(e, "partition", None) else ""
+            latest[(e.asset_key.to_user_string(), e.check_name)] = (e, part)
+    kinds: dict[str, list] = {}
+    for (_, name), ev in latest.items():
+        kind = next(
+            (k for k in ("freshness", "drift", "volume", "psi", "label_rate", "suite") if k in name), "other"
+        )
+        kinds.setdefault(kind, []).append(ev)
+    print("\nAsset checks (latest evaluation of each):")
+    for kind, evs in sorted(kinds.items()):
+        failed = [(e, p) for e, p in evs if not e.passed]
+        print(f"  {kind:<10} {len(evs) - len(failed)} of {len(evs)} pass")
+        for e, p in failed:
+            print(f"    {e.severity.value} {e.asset_key.to_user_string()}{p} {e.check_name}: {e.description}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument(
@@ -121,6 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         t1 = time.perf_counter()
         end_day = date.today() - timedelta(days=1)
         wh = run_warehouse(defs, instance, end_day, args.warehouse_days, wh_config) if result.success else []
+        fresh = (
+            defs.resolve_job_def(names.FRESHNESS_JOB).execute_in_process(
+                instance=instance, run_config=wh_config, raise_on_error=False
+            )
+            if wh and all(r.success for r in wh)
+            else None
+        )
     secs = time.perf_counter() - t0
     print("\n== RecStack: make run ==")
     ok = result.success and all(r.success for r in wh)
@@ -255,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             f"opportunity_assignment: {asg['rows'].value} assigned ({asg['left_unassigned'].value} left, "
             f"capacity {asg['daily_capacity'].value}/person) -> {', '.join(asg['files'].value.values())}"
         )
+    print_checks([result, *wh, *([fresh] if fresh else [])])
     h = home()
     print(f"\nState: {h}  (make clean removes it)")
     print("Dagster UI: make ui  → http://127.0.0.1:3000  (runs, assets, checks, metadata)")

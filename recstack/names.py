@@ -40,6 +40,7 @@ ENTITY_UPDATES_JOB = "entity_updates"
 ONLINE_METRICS_JOB = "online_metrics_daily"
 CONVERSION_JOB = "conversion_daily"
 RESCORE_OPPORTUNITIES_JOB = "rescore_opportunities"
+FRESHNESS_JOB = "freshness_checks"
 
 # Asset keys named outside their defining module (deps, job selections, the service's store
 # reads, the sensor's run config). An asset's own module names it by its function.

@@ -87,6 +87,17 @@ def event_log_root() -> str:
     return env("RECSTACK_EVENT_LOG_ROOT", storage_root().rstrip("/") + "/events")
 
 
+def alert_webhook_url() -> str:
+    """Where run-failure and check-failure alerts are POSTed as JSON
+    (``RECSTACK_ALERT_WEBHOOK_URL``; empty: no alerts)."""
+    return env("RECSTACK_ALERT_WEBHOOK_URL")
+
+
+def dagster_ui_url() -> str:
+    """The Dagster UI the alerts link runs to (``RECSTACK_DAGSTER_UI_URL``)."""
+    return env("RECSTACK_DAGSTER_UI_URL", "http://127.0.0.1:3000")
+
+
 def challenger_share() -> float:
     """The share of ``/v1/recommend`` users (by a hash of the id) served the challenger models
     while a challenger differs from the champion (``RECSTACK_CHALLENGER_SHARE``, default 0)."""

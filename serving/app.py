@@ -9,7 +9,6 @@ Set ``RECSTACK_API_KEY`` to require an ``X-API-Key`` header.
 from __future__ import annotations
 
 import hmac
-import uuid
 from contextlib import asynccontextmanager
 
 import numpy as np
@@ -17,7 +16,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assets.ingest.catalog import ItemFilter
@@ -26,6 +25,14 @@ from assets.retrieval.recommend import recommend_users
 from assets.retrieval.similar import similar
 from recstack import names, settings
 from resources.event_log import EventLog
+from serving.observability import (
+    RequestMetrics,
+    configure_access_log,
+    metrics_payload,
+    record_versions,
+    request_id,
+    set_served,
+)
 from serving.schemas import (
     Audience,
     ErrorDetail,
@@ -108,8 +115,10 @@ def create_app(
     api_key = api_key if api_key is not None else settings.api_key()
 
     def impression(endpoint: str, models: dict[str, str], ids: list, **extra) -> str:
-        """A new request id, and the impression it names queued for the log (never awaited)."""
-        rid = uuid.uuid4().hex
+        """The request's id, and the impression it names queued for the log (never awaited); the
+        models that answered go to the request's metrics and access log line."""
+        rid = request_id()
+        record_versions(models)
         if event_log is not None:
             rec = {"request_id": rid, "endpoint": endpoint, "models": models, "ids": [str(i) for i in ids]}
             event_log.append("impressions", {**rec, **extra})
@@ -141,6 +150,8 @@ def create_app(
         "models.",
     )
     app.state.holder = holder
+    app.add_middleware(RequestMetrics)
+    configure_access_log()
 
     def check_key(x_api_key: str | None = Header(default=None)) -> None:
         if api_key and not (x_api_key and hmac.compare_digest(x_api_key, api_key)):
@@ -169,6 +180,14 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus exposition: requests, errors and latency per endpoint and model version, and
+        the versions served (every gunicorn worker's, summed)."""
+        set_served(holder.state.versions)
+        body, content_type = metrics_payload()
+        return Response(content=body, media_type=content_type)
 
     @app.get(
         "/readyz",

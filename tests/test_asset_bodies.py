@@ -47,6 +47,18 @@ def stages(tmp_path_factory):
     return out
 
 
+def _vectors_kw(m, stages) -> dict:
+    from resources.monitoring import MonitoringResource
+
+    return dict(
+        config=VectorsConfig(),
+        als_model=m,
+        gx=GX,
+        mlflow_tracking=stages["mlflow"],
+        monitoring=MonitoringResource(),
+    )
+
+
 def test_ingest_body_yields_check_then_outputs(stages):
     df = stages["interactions"]
     assert len(df) > 3000 and df.dtypes["user_id"] == np.int64 and "confidence" in df
@@ -57,9 +69,12 @@ def test_embeddings_bodies_register_and_gate(stages):
     assert m.params["engine"] == "implicit" and m.params["model_version"] == "1"
     assert md["model_version"].value == "1" and "mlflow_run" in md
     assert stages["mlflow"].alias_version("recstack-als", "challenger") == "1"
-    ev = list(als_user_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"]))
-    check, out = ev
+    ev = list(als_user_vectors(dg.build_asset_context(), **_vectors_kw(m, stages)))
+    check, drift, out = ev
     assert isinstance(check, dg.AssetCheckResult) and check.passed
+    assert (
+        drift.check_name == "als_user_vectors_drift" and drift.passed
+    )  # the first version: nothing to compare
     assert out.value.num_rows == len(m.user_ids)
 
 
@@ -67,12 +82,8 @@ def test_index_and_retrieval_bodies(stages):
     m = stages["als_model"]
     from assets.embeddings.als_assets import als_item_vectors
 
-    users = list(
-        als_user_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"])
-    )[-1].value
-    items = list(
-        als_item_vectors(config=VectorsConfig(), als_model=m, gx=GX, mlflow_tracking=stages["mlflow"])
-    )[-1].value
+    users = list(als_user_vectors(dg.build_asset_context(), **_vectors_kw(m, stages)))[-1].value
+    items = list(als_item_vectors(dg.build_asset_context(), **_vectors_kw(m, stages)))[-1].value
     cfg, faiss_cfg = IndexConfig(recall_sample=200), FaissResource(use_gpu="never")
     ui = faiss_index_als_users(dg.build_asset_context(), config=cfg, vectors=users, faiss_cfg=faiss_cfg)
     ii = faiss_index_als_items(dg.build_asset_context(), config=cfg, vectors=items, faiss_cfg=faiss_cfg)

@@ -190,7 +190,9 @@ def test_each_rule_catches_a_planted_violation(tmp_path, file, line, expected):
     assert len(bad) == 1 and expected in bad[0] and ":2:" in bad[0], bad
 
 
-ENTRY_POINTS = {"serving.app"}  # started by uvicorn/gunicorn (`make serve`, k8s/recall-service.yaml)
+# Started by a server: the app by uvicorn/gunicorn (`make serve`, k8s/recall-service.yaml), the
+# gunicorn settings by `gunicorn -c` there.
+ENTRY_POINTS = {"serving.app", "serving.gunicorn_conf"}
 
 
 def unused_by_product(repo: Path = REPO) -> list[str]:

@@ -14,6 +14,7 @@ from assets.features.layers import table_specs
 from assets.features.warehouse_assets import hbase_dwd_events
 from orchestration.definitions import build_definitions
 from resources.feature_store.resource import EmbeddedConfig, FeatureStoreResource
+from resources.monitoring import MonitoringResource
 from resources.retries import EXTERNAL_RETRY, is_transient, transient_only
 from resources.spark import SparkResource
 from resources.storage import VersionedIOManager
@@ -71,6 +72,7 @@ def test_a_failed_gate_is_not_retried(tmp_path):
             # The DWD asset takes the day's events by reference, as a Parquet file.
             "io_manager": VersionedIOManager(root=str(tmp_path / "storage")),
             "spark": SparkResource(),  # declared, not started: the pandas engine is the default
+            "monitoring": MonitoringResource(),
         },
     )
     assert not result.success

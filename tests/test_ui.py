@@ -132,6 +132,20 @@ def test_asset_page_shows_rows_metrics_mlflow_link_and_plot(page, dagster_ui):
     page.screenshot(path=str(SHOTS / "dagster-als-model.png"), full_page=True)
 
 
+def test_asset_checks_tab_shows_the_drift_check_with_its_numbers(page, dagster_ui):
+    """The checks a platform engineer watches are on the asset's page: the vectors' drift check
+    against the previous version, with the threshold it was held to."""
+    _open(page, f"{dagster_ui}/assets/als_item_vectors?view=checks")
+    page.get_by_text("als_item_vectors_drift").first.wait_for(state="visible")
+    body = page.inner_text("body")
+    assert "als_item_vectors_suite" in body and "als_item_vectors_drift" in body
+    page.get_by_text("als_item_vectors_drift").first.click()
+    page.get_by_text("threshold").first.wait_for(state="visible")
+    body = page.inner_text("body")
+    assert "no previous version with a snapshot: passes" in body  # the slice's first version
+    page.screenshot(path=str(SHOTS / "dagster-checks.png"))
+
+
 def _sensor_ticks(home, name: str, wait_s: float = 90) -> list:
     """The sensor's ticks in the instance, newest first, once the daemon has evaluated it at least once."""
     deadline = time.monotonic() + wait_s

@@ -85,6 +85,21 @@ def test_daily_chain_is_idempotent_and_dictionary_driven(recstack_home, tmp_path
         first_full = open(manifest["full"]).read()
         # Re-materialize every day again: same cells, same files.
         last = _run_days(defs, instance, 3)
+        # The last day's drift and volume checks ran against the trailing days, with their numbers.
+        ev = {e.check_name: e for e in last.get_asset_check_evaluations()}
+        for name in ("hbase_dwd_events_volume", "hbase_mid_daily_volume"):
+            assert ev[name].passed and ev[name].metadata["trailing_days"].value == 2, name
+        # The window features of earlier days were not built (the ingest chain only): nothing to
+        # compare against, which the check says instead of inventing a baseline.
+        wv = ev["window_features_volume"]
+        assert (
+            wv.passed
+            and wv.metadata["trailing_days"].value == 0
+            and "not enough" in wv.metadata["note"].value
+        )
+        assert "window_features_psi" in ev and "opportunity_features_psi" in ev
+        md = last.asset_materializations_for_node("window_features")[0].metadata
+        assert set(md["column_profiles"].value) == set(wf.columns) - {"entity_id", "dim"}
         assert {t: _count(store, t) for t in counts} == counts
         assert open(last.output_for_node("libsvm_datasets")["full"]).read() == first_full
     assert counts["dwd_events"] > 0 and counts["mid_daily"] > 0 and counts["app_features"] > 0

@@ -1,12 +1,17 @@
-"""What the embedding families' asset modules share: the vectors' blocking check and output, and
-the data version recorded with a model."""
+"""What the embedding families' asset modules share: the vectors' blocking check, drift check and
+output, and the data version recorded with a model."""
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
+from assets.common.drift import probe_snapshot, snapshot_shift
 from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
+from resources.monitoring import MonitoringResource
 from resources.validation import GreatExpectationsResource, gate
+
+SNAPSHOT = "probe_snapshot"  # the metadata entry the next version's drift check reads
 
 
 def data_version(df: pd.DataFrame) -> str:
@@ -14,8 +19,18 @@ def data_version(df: pd.DataFrame) -> str:
     return format(int(pd.util.hash_pandas_object(df, index=False).sum()) & 0xFFFFFFFFFFFF, "012x")
 
 
-def vector_outputs(ids, vecs, model: FactorModel, kind: str, check: str, gx: GreatExpectationsResource):
-    """Yield the vectors' blocking check (suite ``vectors``) and, if it passed, the contract table."""
+def vector_outputs(
+    context,
+    ids,
+    vecs,
+    model: FactorModel,
+    kind: str,
+    asset: str,
+    gx: GreatExpectationsResource,
+    monitoring: MonitoringResource,
+):
+    """Yield the vectors' blocking check (suite ``vectors``), their drift against the previous
+    version, and, if both passed, the contract table."""
     meta = VectorMeta(
         metric="ip",
         normalized=True,
@@ -24,7 +39,11 @@ def vector_outputs(ids, vecs, model: FactorModel, kind: str, check: str, gx: Gre
         extra={"entity": kind},
     )
     table = vectors_to_table(ids, vecs, meta)
-    yield from gate(gx.validate(vector_profile(table), "vectors"), check)
+    yield from gate(gx.validate(vector_profile(table), "vectors"), f"{asset}_suite")
+    drift, drift_meta = vectors_drift(context, monitoring, asset, ids, vecs)
+    yield drift
+    if not drift.passed and monitoring.blocking:
+        raise dg.Failure(description=f"blocking drift check failed: {drift.description}")
     yield dg.Output(
         table,
         metadata={
@@ -32,8 +51,48 @@ def vector_outputs(ids, vecs, model: FactorModel, kind: str, check: str, gx: Gre
             "dim": int(vecs.shape[1]),
             "model_version": meta.model_version,
             "metric": "ip (unit vectors)",
+            **drift_meta,
         },
     )
+
+
+def vectors_drift(context, monitoring: MonitoringResource, asset: str, ids, vecs):
+    """The drift check of a new vectors version against the previous one's probe snapshot
+    (:func:`~assets.common.drift.snapshot_shift`): it fails when the probes keep less than
+    ``monitoring.min_neighbour_overlap`` of their top-10 neighbours. Returns the check result and
+    the metadata to add (this version's snapshot, and the figures)."""
+    ids, vecs = np.asarray(ids, np.int64), np.asarray(vecs, np.float32)
+    snap = probe_snapshot(ids, vecs)
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    previous = (
+        event.asset_materialization.metadata.get(SNAPSHOT) if event and event.asset_materialization else None
+    )
+    md: dict = {"threshold": monitoring.min_neighbour_overlap}
+    passed, description = True, None
+    if previous is None:
+        md["note"] = "no previous version with a snapshot: passes"
+    else:
+        shift = snapshot_shift(previous.value, ids, vecs)
+        md.update({k: round(v, 4) if isinstance(v, float) else v for k, v in shift.items()})
+        if shift["probes"] and shift["top10_overlap"] < monitoring.min_neighbour_overlap:
+            passed = False
+            description = (
+                f"the probes kept {shift['top10_overlap']:.0%} of their top-10 neighbours "
+                f"(threshold {monitoring.min_neighbour_overlap:.0%}); mean cosine shift "
+                f"{shift['mean_cosine_shift']:.3f}"
+            )
+    result = dg.AssetCheckResult(
+        check_name=f"{asset}_drift",
+        asset_key=asset,
+        passed=passed,
+        severity=monitoring.severity(),
+        description=description,
+        metadata=md,
+    )
+    out = {SNAPSHOT: dg.MetadataValue.json(snap)}
+    if "top10_overlap" in md:
+        out.update(top10_overlap=md["top10_overlap"], mean_cosine_shift=md["mean_cosine_shift"])
+    return result, out
 
 
 def vectors_check(asset: str) -> list[dg.AssetCheckSpec]:
@@ -44,5 +103,12 @@ def vectors_check(asset: str) -> list[dg.AssetCheckSpec]:
             asset=asset,
             blocking=True,
             description="expectations/vectors.json: unique ids, one dimension, finite, unit norm",
-        )
+        ),
+        dg.AssetCheckSpec(
+            f"{asset}_drift",
+            asset=asset,
+            blocking=True,
+            description="top-10 neighbour overlap and cosine shift of fixed probes against the "
+            "previous version",
+        ),
     ]

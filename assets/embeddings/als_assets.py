@@ -10,6 +10,7 @@ from assets.embeddings.factor_model import FactorModel
 from assets.embeddings.registry import register_factor_model
 from recstack import names
 from resources.mlflow_tracking import MlflowResource
+from resources.monitoring import MonitoringResource
 from resources.spark import SparkResource
 from resources.storage import ParquetDataset
 from resources.validation import GreatExpectationsResource
@@ -94,23 +95,31 @@ def _source(model: FactorModel, config: VectorsConfig, mlflow_tracking: MlflowRe
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_user_vectors"))
 def als_user_vectors(
+    context: dg.AssetExecutionContext,
     config: VectorsConfig,
     als_model: FactorModel,
     gx: GreatExpectationsResource,
     mlflow_tracking: MlflowResource,
+    monitoring: MonitoringResource,
 ):
     """User factors as unit vectors (id, vector) carrying the ALS model version."""
     m = _source(als_model, config, mlflow_tracking)
-    yield from vector_outputs(m.user_ids, m.user_factors, m, "user", "als_user_vectors_suite", gx)
+    yield from vector_outputs(
+        context, m.user_ids, m.user_factors, m, "user", "als_user_vectors", gx, monitoring
+    )
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("als_item_vectors"))
 def als_item_vectors(
+    context: dg.AssetExecutionContext,
     config: VectorsConfig,
     als_model: FactorModel,
     gx: GreatExpectationsResource,
     mlflow_tracking: MlflowResource,
+    monitoring: MonitoringResource,
 ):
     """Item factors as unit vectors (id, vector) carrying the ALS model version."""
     m = _source(als_model, config, mlflow_tracking)
-    yield from vector_outputs(m.item_ids, m.item_factors, m, "item", "als_item_vectors_suite", gx)
+    yield from vector_outputs(
+        context, m.item_ids, m.item_factors, m, "item", "als_item_vectors", gx, monitoring
+    )

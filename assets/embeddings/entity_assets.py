@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 
 from assets.common._shared import TunedParamsConfig, params_config
-from assets.embeddings._shared import vectors_check
+from assets.embeddings._shared import vectors_check, vectors_drift
 from assets.embeddings.entity_vectors import EntityEncoder, EntityVectorParams, same_label_precision
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
 from recstack import names
 from resources.mlflow_tracking import MlflowResource, dagster_tags
+from resources.monitoring import MonitoringResource
 from resources.validation import GreatExpectationsResource, gate
 
 ENTITY_PYFUNC = str(Path(__file__).with_name("entity_pyfunc.py"))
@@ -47,6 +48,7 @@ def entity_vectors(
     entity_profiles: pd.DataFrame,
     mlflow_tracking: MlflowResource,
     gx: GreatExpectationsResource,
+    monitoring: MonitoringResource,
 ):
     """Description word vectors (jieba + gensim, or a pretrained file) ⊕ weighted one-hot fields,
     unit-normalised. The fitted encoder is registered as ``recstack-entity-vectors@challenger``
@@ -59,6 +61,10 @@ def entity_vectors(
     yield from gate(
         gx.validate(vector_profile(vectors_to_table(ids, vecs, meta)), "vectors"), "entity_vectors_suite"
     )
+    drift, drift_meta = vectors_drift(context, monitoring, "entity_vectors", ids, vecs)
+    yield drift
+    if not drift.passed and monitoring.blocking:
+        raise dg.Failure(description=f"blocking drift check failed: {drift.description}")
     metrics = industry_precision(entity_profiles, vecs, p)
     reg = mlflow_tracking.log_and_register(
         names.ENTITY_MODEL,
@@ -88,5 +94,6 @@ def entity_vectors(
             "model_version": reg.version,
             **{k: round(v, 4) for k, v in metrics.items()},
             "mlflow_run": dg.MetadataValue.url(mlflow_tracking.run_url(reg.run_id)),
+            **drift_meta,
         },
     )

@@ -11,6 +11,7 @@ from assets.embeddings.item2vec import Item2VecParams, SessionSpec, fit_item2vec
 from assets.embeddings.registry import register_factor_model
 from recstack import names
 from resources.mlflow_tracking import MlflowResource
+from resources.monitoring import MonitoringResource
 from resources.validation import GreatExpectationsResource
 
 SessionConfig = params_config(
@@ -91,26 +92,40 @@ def item2vec_model(
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("item2vec_item_vectors"))
-def item2vec_item_vectors(item2vec_model: FactorModel, gx: GreatExpectationsResource):
+def item2vec_item_vectors(
+    context: dg.AssetExecutionContext,
+    item2vec_model: FactorModel,
+    gx: GreatExpectationsResource,
+    monitoring: MonitoringResource,
+):
     """Item vectors (unit) with the item2vec model version."""
     yield from vector_outputs(
+        context,
         item2vec_model.item_ids,
         item2vec_model.item_factors,
         item2vec_model,
         "item",
-        "item2vec_item_vectors_suite",
+        "item2vec_item_vectors",
         gx,
+        monitoring,
     )
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("item2vec_user_vectors"))
-def item2vec_user_vectors(item2vec_model: FactorModel, gx: GreatExpectationsResource):
+def item2vec_user_vectors(
+    context: dg.AssetExecutionContext,
+    item2vec_model: FactorModel,
+    gx: GreatExpectationsResource,
+    monitoring: MonitoringResource,
+):
     """User vectors: the recency-weighted mean of their items' vectors (config ``user_vector``)."""
     yield from vector_outputs(
+        context,
         item2vec_model.user_ids,
         item2vec_model.user_factors,
         item2vec_model,
         "user",
-        "item2vec_user_vectors_suite",
+        "item2vec_user_vectors",
         gx,
+        monitoring,
     )

@@ -8,7 +8,7 @@ import pandas as pd
 
 from assets.common._shared import TunedParamsConfig, params_config
 from assets.common.tuned import params_source
-from assets.embeddings._shared import vectors_check
+from assets.embeddings._shared import vectors_check, vectors_drift
 from assets.embeddings.text import document_vectors
 from assets.embeddings.two_tower import TwoTower, TwoTowerParams, train_two_tower
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
@@ -16,6 +16,7 @@ from assets.ingest.kb import doc_texts
 from recstack import names
 from resources.kubernetes import gpu_op_tags
 from resources.mlflow_tracking import MlflowResource, dagster_tags
+from resources.monitoring import MonitoringResource
 from resources.validation import GreatExpectationsResource, gate
 
 TWO_TOWER_PYFUNC = str(Path(__file__).with_name("two_tower_pyfunc.py"))
@@ -87,7 +88,13 @@ def two_tower_model(
 
 
 @dg.asset(kinds={"arrow"}, check_specs=vectors_check("kb_doc_vectors"))
-def kb_doc_vectors(kb_documents: dict, two_tower_model: TwoTower, gx: GreatExpectationsResource):
+def kb_doc_vectors(
+    context: dg.AssetExecutionContext,
+    kb_documents: dict,
+    two_tower_model: TwoTower,
+    gx: GreatExpectationsResource,
+    monitoring: MonitoringResource,
+):
     """A document's vector: the mean of its title's and all its similar questions' vectors, re-normalised."""
     docs = pd.DataFrame(kb_documents["docs"])
     vecs = document_vectors(two_tower_model.encode, docs)
@@ -101,4 +108,10 @@ def kb_doc_vectors(kb_documents: dict, two_tower_model: TwoTower, gx: GreatExpec
         ),
     )
     yield from gate(gx.validate(vector_profile(table), "vectors"), "kb_doc_vectors_suite")
-    yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1])})
+    drift, drift_meta = vectors_drift(
+        context, monitoring, "kb_doc_vectors", docs["doc_id"].to_numpy(np.int64), vecs
+    )
+    yield drift
+    if not drift.passed and monitoring.blocking:
+        raise dg.Failure(description=f"blocking drift check failed: {drift.description}")
+    yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1]), **drift_meta})

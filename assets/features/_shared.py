@@ -1,10 +1,13 @@
 """What the feature warehouse's asset modules share: the daily partitions, the store with its
-tables, the validated layout, and the blocking-check spec."""
+tables, the validated layout, the blocking-check spec, and the drift and volume checks against
+the trailing days."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import dagster as dg
+import pandas as pd
 
+from assets.common.drift import column_profiles, column_psi, relative_change
 from assets.features.export import LibsvmExport, libsvm_export
 from assets.features.layers import table_specs
 from assets.features.warehouse_config import DEFAULT_PATH as LAYOUT_PATH
@@ -18,6 +21,7 @@ from resources.feature_store.resource import (
     FeatureStoreResource,
     WarehouseLayoutResource,
 )
+from resources.monitoring import MonitoringResource
 from resources.validation import InputError
 
 daily = dg.DailyPartitionsDefinition(start_date=warehouse_start(), end_offset=0)
@@ -74,3 +78,127 @@ def write_libsvm(
         "feature_index", [(k.encode(), b"i:idx", str(v).encode(), 0) for k, v in export.added.items()]
     )
     return export, {rel: exports.write_text(rel, text) for rel, text in export.files.items()}
+
+
+PROFILES = "column_profiles"  # the metadata entry a day's PSI reference is read from
+
+
+def monitor_specs(asset: str, *checks: str) -> list[dg.AssetCheckSpec]:
+    """The drift and volume checks of a warehouse asset, among ``volume``, ``psi``, ``label_rate``.
+    Declared blocking; they fail as a WARN unless the monitoring resource says ``blocking``."""
+    what = {
+        "volume": "counts against the trailing days' mean",
+        "psi": "per-column population stability index against the trailing days",
+        "label_rate": "the samples' label rate against the trailing days' mean",
+    }
+    return [
+        dg.AssetCheckSpec(f"{asset}_{c}", asset=asset, blocking=True, description=what[c]) for c in checks
+    ]
+
+
+def trailing_metadata(context, asset: str, days: int) -> list[dict]:
+    """The metadata of the latest materialization of each of the ``days`` partitions before this
+    one (those that exist), newest day first; values unwrapped."""
+    day = day_of(context)
+    keys = [(day - timedelta(days=d)).isoformat() for d in range(1, days + 1)]
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=keys), limit=days * 10
+    ).records
+    latest: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: -r.storage_id):  # newest first: keep each day's last
+        m = r.asset_materialization
+        latest.setdefault(m.partition, {k: v.value for k, v in m.metadata.items()})
+    return [latest[k] for k in keys if k in latest]
+
+
+def monitor_results(
+    context,
+    monitoring: MonitoringResource,
+    asset: str,
+    counts: dict[str, float] | None = None,
+    frame: pd.DataFrame | None = None,
+    label_rate: float | None = None,
+) -> tuple[list[dg.AssetCheckResult], dict]:
+    """The volume (``counts``), PSI (``frame``'s numeric columns) and label-rate checks of this
+    partition against the trailing days, and the metadata the next days compare against.
+
+    Returns the check results and the output metadata to add (the counts, the label rate and the
+    column profiles). With ``monitoring.blocking``, a failed check is an ERROR and the caller
+    stops (:func:`stop_on_failed`)."""
+    history = trailing_metadata(context, asset, monitoring.trailing_days)
+    enough = len(history) >= monitoring.min_history
+    sev, out, meta = monitoring.severity(), [], {}
+    base = {"trailing_days": len(history), "min_history": monitoring.min_history}
+    if counts is not None:
+        md, bad = dict(base), []
+        for name, value in counts.items():
+            change = relative_change(value, [h.get(name) for h in history]) if enough else None
+            md[name] = value
+            md[f"{name}_change"] = round(change, 4) if change is not None else "n/a"
+            if change is not None and abs(change) > monitoring.volume_tolerance:
+                bad.append(f"{name} {value:g} is {change:+.0%} against the trailing mean")
+        out.append(_result(asset, "volume", bad, md, sev, monitoring.volume_tolerance, enough))
+        meta.update(counts)
+    if frame is not None:
+        profiles = column_profiles(frame.drop(columns=[c for c in ("label",) if c in frame]))
+        refs = [h[PROFILES] for h in history if isinstance(h.get(PROFILES), dict)]
+        md, bad = dict(base), []
+        if len(refs) >= monitoring.min_history:
+            scores = column_psi(refs, frame)
+            top = sorted(scores.items(), key=lambda kv: -kv[1])
+            over = [c for c, v in top if v > monitoring.psi_threshold]
+            md.update(
+                max_psi=round(top[0][1], 4) if top else 0.0,
+                worst_column=top[0][0] if top else "",
+                columns_over_threshold=len(over),
+                psi_top=dg.MetadataValue.md(
+                    "| column | PSI |\n|---|---|\n" + "\n".join(f"| {c} | {v:.4f} |" for c, v in top[:10])
+                ),
+            )
+            bad = [f"PSI {scores[c]:.3f} on {c}" for c in over[:5]] + (
+                [f"and {len(over) - 5} more columns"] if len(over) > 5 else []
+            )
+        out.append(
+            _result(asset, "psi", bad, md, sev, monitoring.psi_threshold, len(refs) >= monitoring.min_history)
+        )
+        meta[PROFILES] = dg.MetadataValue.json(profiles)
+    if label_rate is not None:
+        change = relative_change(label_rate, [h.get("label_rate") for h in history]) if enough else None
+        md = {
+            **base,
+            "label_rate": label_rate,
+            "label_rate_change": round(change, 4) if change is not None else "n/a",
+        }
+        bad = (
+            [f"label rate {label_rate:.4f} is {change:+.0%} against the trailing mean"]
+            if change is not None and abs(change) > monitoring.label_rate_tolerance
+            else []
+        )
+        out.append(_result(asset, "label_rate", bad, md, sev, monitoring.label_rate_tolerance, enough))
+        meta["label_rate"] = label_rate
+    return out, meta
+
+
+def _result(asset, check, bad, md, severity, threshold, enough) -> dg.AssetCheckResult:
+    md = {**md, "threshold": threshold}
+    if not enough:
+        md["note"] = "not enough trailing days to compare: passes"
+    return dg.AssetCheckResult(
+        check_name=f"{asset}_{check}",
+        asset_key=asset,
+        passed=not bad,
+        severity=severity,
+        description="; ".join(bad) if bad else None,
+        metadata=md,
+    )
+
+
+def stop_on_failed(results: list[dg.AssetCheckResult], monitoring: MonitoringResource) -> None:
+    """Under ``blocking``, a failed drift or volume check stops the partition here (after its
+    result is recorded), before anything is written or read downstream."""
+    failed = [r for r in results if not r.passed]
+    if failed and monitoring.blocking:
+        raise dg.Failure(
+            description="blocking drift check failed: "
+            + "; ".join(r.description or r.check_name for r in failed)
+        )

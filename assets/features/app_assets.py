@@ -16,7 +16,10 @@ from assets.features._shared import (
     daily,
     day_of,
     layout_of,
+    monitor_results,
+    monitor_specs,
     open_store,
+    stop_on_failed,
     suite_check,
     write_libsvm,
 )
@@ -36,6 +39,7 @@ from assets.features.layers import (
     scd2_as_of,
 )
 from resources.feature_store.resource import ExportResource, FeatureStoreResource, WarehouseLayoutResource
+from resources.monitoring import MonitoringResource
 from resources.spark import SparkResource
 from resources.validation import GreatExpectationsResource, InputError, gate
 
@@ -102,7 +106,10 @@ class WindowConfig(dg.Config):
         )
     ],
     check_specs=[
-        suite_check("window_features", "expectations/window_features.json (monotone windows, COUNT ≤ window)")
+        suite_check(
+            "window_features", "expectations/window_features.json (monotone windows, COUNT ≤ window)"
+        ),
+        *monitor_specs("window_features", "volume", "psi"),
     ],
 )
 def window_features(
@@ -113,9 +120,11 @@ def window_features(
     gx: GreatExpectationsResource,
     spark: SparkResource,
     warehouse_layout: WarehouseLayoutResource,
+    monitoring: MonitoringResource,
 ):
     """APP layer: every dictionary function × window × line of the task, for each entity its MID tag
-    marks, from as many days of MID as the dictionary's longest window."""
+    marks, from as many days of MID as the dictionary's longest window. Its row count and each
+    column's distribution are checked against the trailing days before the cells are written."""
     layout = layout_of(warehouse_layout)
     task = layout.task(config.task)
     day = day_of(context)
@@ -139,6 +148,11 @@ def window_features(
         table = compute_window_table(long, ents, entries, task.lines)
     comp_s = time.perf_counter() - t0
     yield from gate(gx.validate(table, "window_features", layout.suite_params()), "window_features_suite")
+    checks, monitored = monitor_results(
+        context, monitoring, "window_features", {"rows": len(table)}, table.drop(columns=["entity_id", "dim"])
+    )
+    yield from checks
+    stop_on_failed(checks, monitoring)
     n = store.put_cells("app_features", app_cells(table, day))
     values = int(table.shape[0] * (table.shape[1] - 2))
     yield dg.Output(
@@ -155,6 +169,7 @@ def window_features(
             "read_seconds": round(read_s, 2),
             "compute_seconds": round(comp_s, 3),
             "derived_values_per_s": round(values / max(comp_s, 1e-9)),
+            **monitored,
         },
     )
 
@@ -172,7 +187,10 @@ class SampleConfig(dg.Config):
     backfill_policy=ONE_DAY_PER_RUN,
     kinds={"pandas"},
     deps=[dg.AssetKey("opportunity_owner_history")],
-    check_specs=[suite_check("opportunity_features", "expectations/opportunity_features.json")],
+    check_specs=[
+        suite_check("opportunity_features", "expectations/opportunity_features.json"),
+        *monitor_specs("opportunity_features", "volume", "psi"),
+    ],
 )
 def opportunity_features(
     context: dg.AssetExecutionContext,
@@ -183,6 +201,7 @@ def opportunity_features(
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
     warehouse_layout: WarehouseLayoutResource,
+    monitoring: MonitoringResource,
 ):
     """The day's open opportunities with their entities' features rolled up (through every
     dimension's link) by each feature's dictionary rule, owner (as of the day, from the SCD2
@@ -206,12 +225,17 @@ def opportunity_features(
         raise dg.Failure(description=str(e)) from None
     fcols = [c for c in feats.columns if c != "opp_id"]
     yield from gate(gx.validate(out, "opportunity_features"), "opportunity_features_suite")
+    checks, monitored = monitor_results(
+        context, monitoring, "opportunity_features", {"rows": len(out)}, out[fcols]
+    )
+    yield from checks
+    stop_on_failed(checks, monitoring)
     yield dg.Output(
         out,
         metadata={
-            "rows": len(out),
             "features": len(fcols),
             "unassigned": int((out["owner"] == "").sum()),
+            **monitored,
         },
     )
 

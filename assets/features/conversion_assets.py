@@ -14,7 +14,17 @@ import dagster as dg
 import pandas as pd
 
 from assets.common._shared import param_values, params_config
-from assets.features._shared import ONE_DAY_PER_RUN, daily, day_of, open_store, suite_check, write_libsvm
+from assets.features._shared import (
+    ONE_DAY_PER_RUN,
+    daily,
+    day_of,
+    monitor_results,
+    monitor_specs,
+    open_store,
+    stop_on_failed,
+    suite_check,
+    write_libsvm,
+)
 from assets.features.conversion import (
     ConversionParams,
     fit_conversion,
@@ -26,6 +36,7 @@ from assets.features.labels import labelled_samples, parse_conversions
 from recstack import names
 from resources.feature_store.resource import ExportResource, FeatureStoreResource
 from resources.mlflow_tracking import MlflowResource, dagster_tags
+from resources.monitoring import MonitoringResource
 from resources.validation import GreatExpectationsResource, gate
 
 WINDOW = ConversionParams()
@@ -60,7 +71,10 @@ def conversion_params(config) -> ConversionParams:
             ),
         )
     ],
-    check_specs=[suite_check(names.CONVERSION_SAMPLES, "expectations/conversion_samples.json")],
+    check_specs=[
+        suite_check(names.CONVERSION_SAMPLES, "expectations/conversion_samples.json"),
+        *monitor_specs(names.CONVERSION_SAMPLES, "volume", "label_rate"),
+    ],
 )
 def conversion_samples(
     context: dg.AssetExecutionContext,
@@ -68,6 +82,7 @@ def conversion_samples(
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
     exports: ExportResource,
+    monitoring: MonitoringResource,
 ):
     """Every open opportunity of each matured feature day, labelled 1 when it converts within
     the horizon after that day (from ``opportunity_conversions``, which the snapshots up to this
@@ -85,6 +100,12 @@ def conversion_samples(
     except ValueError as e:
         raise dg.Failure(str(e)) from None
     yield from gate(gx.validate(samples, names.CONVERSION_SAMPLES), "conversion_samples_suite")
+    rate = round(float(samples["label"].mean()), 4) if len(samples) else 0.0
+    checks, monitored = monitor_results(
+        context, monitoring, names.CONVERSION_SAMPLES, {"rows": len(samples)}, label_rate=rate
+    )
+    yield from checks
+    stop_on_failed(checks, monitoring)
     _, paths = write_libsvm(
         open_store(feature_store), exports, samples, {}, context.partition_key, subfolder="train"
     )
@@ -92,10 +113,10 @@ def conversion_samples(
     yield dg.Output(
         samples,
         metadata={
-            "rows": len(samples),
+            **monitored,
             "feature_days": ", ".join(by_day.index),
             "horizon_days": WINDOW.horizon_days,
-            "positive_rate": round(float(samples["label"].mean()), 4),
+            "positive_rate": rate,
             "per_day": dg.MetadataValue.md(
                 by_day.rename(columns={"size": "rows", "mean": "positive"}).to_markdown()
             ),

@@ -18,7 +18,10 @@ from assets.features._shared import (
     daily,
     day_of,
     layout_of,
+    monitor_results,
+    monitor_specs,
     open_store,
+    stop_on_failed,
     suite_check,
 )
 from assets.features.export import opportunity_links
@@ -37,6 +40,7 @@ from assets.features.layers import (
 )
 from assets.ingest.crm import daily_events, opportunities_on, read_events_file, read_opportunities_file
 from resources.feature_store.resource import CrmSourceResource, FeatureStoreResource, WarehouseLayoutResource
+from resources.monitoring import MonitoringResource
 from resources.retries import EXTERNAL_RETRY, transient_only
 from resources.spark import SparkResource
 from resources.storage import ParquetDataset
@@ -145,7 +149,10 @@ def opportunity_snapshot(
     backfill_policy=ONE_DAY_PER_RUN,
     retry_policy=EXTERNAL_RETRY,
     kinds={"hbase"},
-    check_specs=[suite_check("hbase_dwd_events", "expectations/dwd_events.json on the cells before writing")],
+    check_specs=[
+        suite_check("hbase_dwd_events", "expectations/dwd_events.json on the cells before writing"),
+        *monitor_specs("hbase_dwd_events", "volume"),
+    ],
 )
 @transient_only
 def hbase_dwd_events(
@@ -155,6 +162,7 @@ def hbase_dwd_events(
     feature_store: FeatureStoreResource,
     gx: GreatExpectationsResource,
     spark: SparkResource,
+    monitoring: MonitoringResource,
 ):
     """DWD detail: one cell per distinct event, qualifier ``{feature}_{line}_{yyyyMMddHHmmss}_{value}``
     (``#k`` appended for the k-th other event on the same qualifier), ts = event time. A second
@@ -204,10 +212,12 @@ def hbase_dwd_events(
             f"{counts['events_in']} events: {counts['redeliveries']} redelivered event id(s) kept once, "
             f"{counts['collisions']} distinct event(s) on a shared qualifier kept with a #k suffix"
         )
+    checks, monitored = monitor_results(context, monitoring, "hbase_dwd_events", {"cells": n, "rows": rows})
+    yield from checks
+    stop_on_failed(checks, monitoring)
     yield dg.MaterializeResult(
         metadata={
-            "cells": n,
-            "rows": rows,
+            **monitored,
             "engine": config.engine,
             "events_in": counts["events_in"],
             "redeliveries_dropped": counts["redeliveries"],
@@ -224,7 +234,8 @@ def hbase_dwd_events(
     kinds={"hbase"},
     deps=[hbase_dwd_events],
     check_specs=[
-        suite_check("hbase_mid_daily", "expectations/mid_daily.json on the day's values before writing")
+        suite_check("hbase_mid_daily", "expectations/mid_daily.json on the day's values before writing"),
+        *monitor_specs("hbase_mid_daily", "volume"),
     ],
 )
 @transient_only
@@ -236,6 +247,7 @@ def hbase_mid_daily(
     gx: GreatExpectationsResource,
     warehouse_layout: WarehouseLayoutResource,
     spark: SparkResource,
+    monitoring: MonitoringResource,
 ):
     """MID: per entity, event type and line the day's aggregations (``{feature}_{agg}_{line}_{yyyyMMdd}``),
     plus the target-population tags (``t:target_{task}`` per computation, and ``t:dim``) of every
@@ -282,10 +294,14 @@ def hbase_mid_daily(
         yield from gate(gx.validate(mid, "mid_daily", layout.suite_params()), "hbase_mid_daily_suite")
         n = store.put_cells("mid_daily", mid_cells(mid, day, targets, tags))
         n_values = len(mid)
+    checks, monitored = monitor_results(
+        context, monitoring, "hbase_mid_daily", {"cells": n, "values": n_values}
+    )
+    yield from checks
+    stop_on_failed(checks, monitoring)
     yield dg.MaterializeResult(
         metadata={
-            "cells": n,
-            "values": n_values,
+            **monitored,
             "engine": config.engine,
             "target_entities": len(targets),
             "dwd_events_read": dwd_read,
