@@ -15,7 +15,7 @@ export PYTHONUNBUFFERED := 1
 # recstack/settings.py; exported here too for the CLIs that start before any RecStack code runs.
 $(foreach kv,$(shell python3 recstack/settings.py),$(eval export $(subst =, ?= ,$(kv))))
 
-.PHONY: install run test test-fast lint docs docs-check ui serve bench validate clean constraints system-deps mutation
+.PHONY: install run test test-fast lint docs docs-check ui serve realtime bench validate clean constraints system-deps mutation
 
 install: $(STAMP)
 
@@ -75,6 +75,10 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 # The recall API on 127.0.0.1:8000 (docs at /docs) over the local registry and store (run `make run` first).
 serve: install
 	$(BIN)/uvicorn serving.app:app --host 127.0.0.1 --port 8000
+
+# The real-time DWD writer (Spark Structured Streaming) over $(RECSTACK_HOME)/landing/events, until stopped.
+realtime: install
+	$(BIN)/python -m orchestration.realtime
 
 bench: install
 	$(BIN)/python -m benchmarks.run_all

@@ -349,6 +349,11 @@ RENDERERS: dict[str, tuple[str, str, Callable[[dict], list[str]]]] = {
         "python -m benchmarks.serve_load",
         report_scale.serve_load,
     ),
+    "online_features": (
+        "Online feature reads under load",
+        "python -m benchmarks.online_features",
+        report_scale.online_features,
+    ),
     "mutation": ("Mutation testing", "make mutation", _mutation),
 }
 

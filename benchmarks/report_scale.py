@@ -167,3 +167,36 @@ def fusion_recall(d: dict) -> list[str]:
         rows,
     )
     return out
+
+
+def online_features(d: dict) -> list[str]:
+    rows = []
+    for r in d["runs"]:
+        for case in ("healthz", "one_entity", "batch_of_10"):
+            x = r[case]
+            rows.append(
+                [
+                    f"{r['entities']:,}",
+                    case,
+                    x["throughput_rps"],
+                    x["p50_ms"],
+                    x["p99_ms"],
+                    x.get("p99_vs_healthz", "–"),
+                    x["errors"],
+                ]
+            )
+    out = [
+        f"{d['clients']} concurrent clients, {d['server']}, the embedded store "
+        f"({d['runs'][0]['features']} window features per entity, today's events for a tenth).",
+        "",
+        *_table(["entities", "request", "req/s", "p50 ms", "p99 ms", "p99 / healthz", "errors"], rows),
+    ]
+    if d.get("growth"):
+        g = d["growth"]
+        out += [
+            "",
+            f"From the smallest to the largest store ({g['entities_growth']:g}× the entities), p99 grew "
+            f"{g['one_entity_p99_growth']}× for one entity and {g['batch_of_10_p99_growth']}× for a batch "
+            "of 10.",
+        ]
+    return out

@@ -15,11 +15,11 @@ from resources.event_log import EventLogResource
 from resources.faiss_resource import FaissResource
 from resources.feature_store.resource import (
     CrmSourceResource,
-    EmbeddedConfig,
     ExportResource,
     FeatureStoreResource,
     HBaseConfig,
     WarehouseLayoutResource,
+    deployment_backend,
 )
 from resources.milvus import MilvusResource
 from resources.mlflow_tracking import MlflowResource
@@ -40,9 +40,7 @@ def local_resources() -> dict:
         ),
         "gx": GreatExpectationsResource(),
         "faiss_cfg": FaissResource(use_gpu="auto"),
-        "feature_store": FeatureStoreResource(
-            backend=EmbeddedConfig(path=str(h / "feature_store" / "store.sqlite"))
-        ),
+        "feature_store": FeatureStoreResource(backend=deployment_backend()),  # the file under home
         "crm": CrmSourceResource(),
         "warehouse_layout": WarehouseLayoutResource(),
         "exports": ExportResource(root=str(h / "exports")),

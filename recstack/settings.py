@@ -87,6 +87,33 @@ def event_log_root() -> str:
     return env("RECSTACK_EVENT_LOG_ROOT", storage_root().rstrip("/") + "/events")
 
 
+def hbase_host() -> str:
+    """The HBase Thrift gateway in production (``RECSTACK_HBASE_HOST``)."""
+    return env("RECSTACK_HBASE_HOST")
+
+
+def realtime_source() -> str:
+    """Where the real-time writer reads events: ``files`` (a landing folder, the default) or
+    ``kafka`` (``RECSTACK_REALTIME_SOURCE``)."""
+    return env("RECSTACK_REALTIME_SOURCE", "files")
+
+
+def realtime_spark_master() -> str:
+    """The Spark master of the real-time writer (``RECSTACK_REALTIME_SPARK_MASTER``, default
+    ``local[2]``)."""
+    return env("RECSTACK_REALTIME_SPARK_MASTER", "local[2]")
+
+
+def kafka_bootstrap() -> str:
+    """Kafka brokers of the real-time source (``RECSTACK_KAFKA_BOOTSTRAP``)."""
+    return env("RECSTACK_KAFKA_BOOTSTRAP")
+
+
+def kafka_topic() -> str:
+    """The raw CRM events topic (``RECSTACK_KAFKA_TOPIC``, default ``recstack-crm-events``)."""
+    return env("RECSTACK_KAFKA_TOPIC", "recstack-crm-events")
+
+
 def alert_webhook_url() -> str:
     """Where run-failure and check-failure alerts are POSTed as JSON
     (``RECSTACK_ALERT_WEBHOOK_URL``; empty: no alerts)."""

@@ -19,12 +19,15 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from assets.features.online import online_features
 from assets.ingest.catalog import ItemFilter
 from assets.retrieval.lookalike_eval import Campaign, run_campaign
 from assets.retrieval.recommend import recommend_users
 from assets.retrieval.similar import similar
 from recstack import names, settings
 from resources.event_log import EventLog
+from resources.feature_store.base import FeatureStore
+from resources.feature_store.resource import deployment_backend, open_backend
 from serving.observability import (
     RequestMetrics,
     configure_access_log,
@@ -36,6 +39,8 @@ from serving.observability import (
 from serving.schemas import (
     Audience,
     ErrorDetail,
+    FeaturesRequest,
+    FeaturesResponse,
     FeedbackRequest,
     FeedbackResponse,
     Hits,
@@ -101,17 +106,22 @@ def _errors(*extra: int) -> dict:
 
 
 def create_app(
-    holder: StateHolder | None = None, api_key: str | None = None, event_log: EventLog | None = None
+    holder: StateHolder | None = None,
+    api_key: str | None = None,
+    event_log: EventLog | None = None,
+    feature_store: FeatureStore | None = None,
 ) -> FastAPI:
     """The app over ``holder`` (default: this deployment's registry and store, polled for moves).
 
     ``event_log`` receives an impression per response and the posted feedback (default, with the
     default holder: ``RECSTACK_EVENT_LOG_ROOT``; with a given holder: none, and ``/v1/feedback``
-    answers 503)."""
+    answers 503). ``feature_store`` answers ``/v1/features`` (default, with the default holder:
+    this deployment's warehouse store; with a given holder: none, and it answers 503)."""
     settings.configure_process()
     if holder is None:
         holder = default_holder()
         event_log = event_log or EventLog(settings.event_log_root())
+        feature_store = feature_store or open_backend(deployment_backend())
     api_key = api_key if api_key is not None else settings.api_key()
 
     def impression(endpoint: str, models: dict[str, str], ids: list, **extra) -> str:
@@ -305,6 +315,29 @@ def create_app(
         ]
         rid = impression("kb", served(st, "kb"), [h.doc_id for h in hits])
         return KbSearchResponse(hits=hits, mode=req.mode, request_id=rid, versions=_versions(st, "kb"))
+
+    @app.post(
+        "/v1/features",
+        response_model=FeaturesResponse,
+        dependencies=[Depends(check_key)],
+        responses=_errors(),
+    )
+    async def features(req: FeaturesRequest) -> FeaturesResponse:
+        """An entity's latest window features and today's real-time counts, read from the feature
+        store at request time; an unknown entity is ``found: false`` with empty features. Async:
+        a row get per entity on the local store is cheaper on the event loop than a thread hop;
+        a remote store (HBase) goes to a worker thread."""
+        if feature_store is None:
+            raise HTTPException(503, "no feature store is configured for this service")
+        ids = [str(e) for e in req.entity_ids]
+        try:
+            if getattr(feature_store, "remote", True):
+                rows = await run_in_threadpool(online_features, feature_store, ids, req.realtime)
+            else:
+                rows = online_features(feature_store, ids, req.realtime)
+        except KeyError as e:  # a table the warehouse has not created yet
+            raise HTTPException(503, f"the warehouse has not written its features yet ({e})") from None
+        return FeaturesResponse(request_id=request_id(), entities=rows)
 
     @app.post(
         "/v1/recommend",

@@ -251,3 +251,27 @@ class FeedbackRequest(BaseModel):
 
 class FeedbackResponse(BaseModel):
     accepted: int
+
+
+EntityKey = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")] | Id
+
+
+class FeaturesRequest(BaseModel):
+    """Entities whose online features to read (as the warehouse keys them)."""
+
+    model_config = ConfigDict(extra="forbid")
+    entity_ids: list[EntityKey] = Field(..., min_length=1, max_length=MAX_IDS)
+    realtime: bool = Field(True, description="Also count today's events per feature and line (DWD).")
+
+
+class EntityFeatures(BaseModel):
+    entity_id: str
+    found: bool = Field(description="False: the warehouse has no features for this id (not an error).")
+    as_of: str | None = Field(description="The day of the newest window features.")
+    features: dict[str, float]
+    realtime: dict[str, int] = Field(description="Today's event counts per {feature}_{line}.")
+
+
+class FeaturesResponse(BaseModel):
+    request_id: str
+    entities: list[EntityFeatures]

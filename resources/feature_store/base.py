@@ -68,6 +68,10 @@ def split_column(column: bytes) -> tuple[bytes, bytes]:
 class FeatureStore(ABC):
     """Tables of cells with HBase semantics. Every backend passes ``tests/contract``."""
 
+    # Whether a call leaves the process (a network round trip): the service then makes it from
+    # a worker thread, not on its event loop.
+    remote: bool = True
+
     @abstractmethod
     def create_table(self, spec: TableSpec) -> None:
         """Create ``spec`` if it does not exist (idempotent; an existing table keeps its settings)."""

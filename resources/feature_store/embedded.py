@@ -56,6 +56,8 @@ class EmbeddedStore(FeatureStore):
         Milliseconds "now" used for TTL (tests pass a fixed clock).
     """
 
+    remote = False  # a local file: reads take microseconds
+
     @classmethod
     def from_config(cls, config) -> EmbeddedStore:
         """From an ``EmbeddedConfig`` (``path``)."""

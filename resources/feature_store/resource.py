@@ -43,6 +43,16 @@ BACKENDS: dict[str, str] = {
 }
 
 
+def deployment_backend() -> EmbeddedConfig | HBaseConfig:
+    """This deployment's store for readers outside Dagster (the service): the embedded file under
+    ``RECSTACK_HOME`` locally, the HBase gateway (``RECSTACK_HBASE_HOST``) in production."""
+    from recstack import settings
+
+    if settings.deployment() == "prod":
+        return HBaseConfig(host=settings.hbase_host())
+    return EmbeddedConfig(path=str(settings.home() / "feature_store" / "store.sqlite"))
+
+
 def open_backend(config: EmbeddedConfig | HBaseConfig) -> FeatureStore:
     """A store for ``config``, from the table of backends."""
     module, _, name = BACKENDS[config.type].rpartition(".")
