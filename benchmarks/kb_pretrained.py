@@ -63,11 +63,18 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_di
         kw.update(PRETRAINED_PARAMS)
     if max_epochs:
         kw["max_epochs"] = max_epochs
-    t0 = time.perf_counter()
-    model = train_on_holdout(train, val_docs, val_queries, TwoTowerParams(**kw))
-    train_s = time.perf_counter() - t0
-    if save_dir:  # for later stages (the reranker) to reuse without retraining
-        model.save(Path(save_dir) / f"{set_name}-{init}-{seed}")
+    saved = Path(save_dir) / f"{set_name}-{init}-{seed}" if save_dir else None
+    if saved is not None and (saved / "params.json").exists():  # a run killed later resumes here
+        from assets.embeddings.two_tower import TwoTower
+
+        model = TwoTower.load(saved)
+        train_s = float(model.history.get("train_seconds", 0.0))
+    else:
+        t0 = time.perf_counter()
+        model = train_on_holdout(train, val_docs, val_queries, TwoTowerParams(**kw))
+        train_s = time.perf_counter() - t0
+        if saved is not None:  # for a resumed run, and later stages, to reuse without retraining
+            model.save(saved)
     lex_v, cos_v, rel_v, _ = kb_stage_scores(model.encode, val_docs, val_queries, tok)
     chosen, curve = choose_kb_fusion(lex_v, cos_v, rel_v)
     lex, cos, rel, _ = kb_stage_scores(model.encode, docs, test, tok)
@@ -124,7 +131,11 @@ def main(argv=None):
     ap.add_argument("--inits", nargs="+", default=["scratch", "pretrained"])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--max-epochs", type=int, default=None)
-    ap.add_argument("--save-models", default=None, help="a folder to save each trained encoder in")
+    ap.add_argument(
+        "--save-models",
+        default=None,
+        help="a folder to save each trained encoder in (and load it from, resuming)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     prev = RESULTS / "kb_pretrained.json"

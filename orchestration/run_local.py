@@ -54,8 +54,9 @@ def training_days(end_day) -> set:
 
 def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
     """Load the dictionary, fill ``days`` daily partitions up to ``end_day`` (raw → MID, owner
-    history, and the samples of the conversion model's training days), run the whole daily chain
-    for ``end_day``, then the conversion loop of ``end_day``. Returns the results."""
+    history, and the samples of the conversion model's training days and of the week before
+    ``end_day``), run the whole daily chain for ``end_day``, then the conversion loop of
+    ``end_day``. Returns the results."""
     from datetime import timedelta
 
     results = [
@@ -64,7 +65,12 @@ def run_warehouse(defs, instance, end_day, days: int, run_config: dict) -> list:
         )
     ]
     job = defs.resolve_job_def(names.WAREHOUSE_JOB)
-    train = training_days(end_day)
+    # The samples' days, and the drift checks' trailing week before the last day (so its PSI and
+    # volume checks compare against real days).
+    from resources.monitoring import MonitoringResource
+
+    week = MonitoringResource().trailing_days
+    train = training_days(end_day) | {end_day - timedelta(days=i) for i in range(1, week + 1)}
     for i in range(days - 1, -1, -1):
         day = end_day - timedelta(days=i)
         sel = None if i == 0 else ingest_chain() + (sample_chain() if day in train else [])
@@ -106,7 +112,8 @@ def print_checks(results: list) -> None:
         failed = [(e, p) for e, p in evs if not e.passed]
         print(f"  {kind:<10} {len(evs) - len(failed)} of {len(evs)} pass")
         for e, p in failed:
-            print(f"    {e.severity.value} {e.asset_key.to_user_string()}{p} {e.check_name}: {e.description}")
+            why = e.description or "failed (its metadata has the numbers)"
+            print(f"    {e.severity.value} {e.asset_key.to_user_string()}{p} {e.check_name}: {why}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,22 +22,27 @@ def _profile(x):
 def test_psi_is_small_for_the_same_population_and_large_for_a_shift():
     rng = np.random.default_rng(0)
     refs = [_profile(rng.normal(0, 1, 5000)) for _ in range(7)]
-    same = psi(refs, rng.normal(0, 1, 5000))
-    shifted = psi(refs, rng.normal(0.5, 1, 5000))
-    wider = psi(refs, rng.normal(0, 2, 5000))
-    assert same < 0.02 and shifted > 0.2 and wider > 0.25, (same, shifted, wider)
+    same = psi(refs, _profile(rng.normal(0, 1, 5000)))
+    shifted = psi(refs, _profile(rng.normal(0.5, 1, 5000)))
+    wider = psi(refs, _profile(rng.normal(0, 2, 5000)))
+    assert same < 0.1 and shifted > 0.25 and wider > 0.25, (same, shifted, wider)  # < 0.1: "no shift"
 
 
 def test_psi_by_hand_on_a_two_bin_profile():
+    rng = np.random.default_rng(3)
     # Reference: half zeros, half ones -> every interior level is 0 or 1; edges {0, 1}.
     ref = _profile(np.r_[np.zeros(50), np.ones(50)])
     # Bins: (<=0], (0, 1], (1, inf): reference shares .5 (level .5 at 0), .5, 0 (floored).
     cur = np.r_[np.zeros(20), np.ones(80)]
     want = (0.2 - 0.5) * np.log(0.2 / 0.5) + (0.8 - 0.5) * np.log(0.8 / 0.5)
-    assert psi([ref], cur) == pytest.approx(want, abs=0.02)
+    assert psi([ref], _profile(cur)) == pytest.approx(want, abs=0.02)
     # A zero-inflated count keeps its mass at zero: the same population scores ~0.
     counts = np.r_[np.zeros(900), np.arange(1, 101)]
-    assert psi([_profile(counts)], counts) < 0.01
+    assert psi([_profile(counts)], _profile(counts)) < 0.01
+    # Small counts that vary a little from day to day are one population: no alarm.
+    days = [_profile(rng.poisson(1.2, 800)) for _ in range(7)]
+    assert psi(days, _profile(rng.poisson(1.2, 800))) < 0.1
+    assert psi(days, _profile(rng.poisson(2.5, 800))) > 0.25
 
 
 def test_column_psi_covers_the_profiled_columns_only_and_ignores_nan():
@@ -46,7 +51,7 @@ def test_column_psi_covers_the_profiled_columns_only_and_ignores_nan():
     prof = column_profiles(day)
     assert set(prof) == {"a", "b"} and len(prof["a"]) == len(LEVELS)
     cur = day.assign(a=day["a"] + 3, b=np.where(rng.random(500) < 0.1, np.nan, day["b"]))
-    got = column_psi([prof], cur)
+    got = column_psi([prof], column_profiles(cur))
     assert set(got) == {"a", "b"} and got["a"] > 1 and got["b"] < 0.05
 
 

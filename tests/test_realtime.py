@@ -85,12 +85,12 @@ def test_streamed_events_are_the_offline_cells_and_the_fusion_changes_nothing(sp
     try:
         half = len(events) // 2
         _land(landing, "part-0.json", events.iloc[:half])
-        first_s = _wait(lambda: len(_cells(store)) > 0, 60, "the first micro-batch's cells")
+        first_s = _wait(lambda: len(_cells(store)) > 0, 120, "the first micro-batch's cells")
         _land(landing, "part-1.json", events.iloc[half:])
-        _wait(lambda: sum(b["events"] for b in batches) == len(events), 60, "the second micro-batch")
+        _wait(lambda: sum(b["events"] for b in batches) == len(events), 120, "the second micro-batch")
     finally:
         query.stop()
-    assert first_s < 30  # within seconds of landing (two triggers of 0.5 s, and the batch)
+    assert first_s < 45, first_s  # seconds after landing (triggers of 0.5 s, and the first batch)
     offline = _offline(events)
     live = _cells(store)
     # Every streamed cell is an offline cell, value included; only a collision split across

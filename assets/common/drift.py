@@ -4,7 +4,7 @@ mean, and how far a new vectors version moved its probes' neighbours.
 
 A day keeps only its profile (per numeric column, the values at :data:`LEVELS`, taken from the
 data), in its materialization metadata, so the check compares against a week without reading a
-week of data. PSI's bins are the pooled reference profile's values (see :func:`psi`).
+week of data; the day's own profile is compared with theirs (see :func:`psi`).
 """
 
 from __future__ import annotations
@@ -29,37 +29,37 @@ def column_profiles(frame: pd.DataFrame, columns: list[str] | None = None) -> di
     return out
 
 
-def psi(reference: list[list[float]], values: np.ndarray) -> float:
-    """PSI of ``values`` against the pooled reference profiles (one per trailing day).
+def _cdf(profile: list[float], at: np.ndarray) -> np.ndarray:
+    """A day's share at or below each value of ``at``, read from its profile: at a profile value,
+    the largest level holding it (an atom keeps its mass: a count that is zero 60 % of the time
+    reads 0.6 at 0); between profile values, linear; 0 below the minimum, 1 above the maximum."""
+    q, lv = np.asarray(profile, np.float64), np.asarray(LEVELS)
+    values, last = np.unique(q[::-1], return_index=True)
+    return np.interp(at, values, lv[::-1][last], left=0.0, right=1.0)
 
-    The reference is the level-wise mean of the days' profiles; its distinct values above the
-    minimum are the bin edges, and the reference share at or below an edge is the largest level
-    holding that value (so a count that is zero 60 % of the time keeps 60 % at zero). The current
-    shares are counted. ``sum((cur - ref) * ln(cur / ref))`` with each share floored at
-    :data:`PSI_FLOOR`.
+
+def psi(reference: list[list[float]], current: list[float]) -> float:
+    """PSI of the ``current`` day's profile against the trailing days' profiles.
+
+    Profile against profile, each read the same way (:func:`_cdf`), so the approximation of a
+    21-value summary cancels for an unchanged population. The bins are bounded by every value of
+    every profile; the reference share of a bin is the mean of the days' shares.
+    ``sum((cur - ref) * ln(cur / ref))`` with each share floored at :data:`PSI_FLOOR`.
     """
-    x = np.asarray(values, np.float64)
-    x = x[np.isfinite(x)]
-    if not len(x) or not reference:
+    if not reference or not current:
         return 0.0
-    pooled = np.mean(np.asarray(reference, np.float64), axis=0)[1:]
-    levels = np.asarray(LEVELS)[1:]
-    edges, last = np.unique(pooled[::-1], return_index=True)  # the last (largest) level of each value
-    ref_cdf = levels[::-1][last]
+    edges = np.unique(np.concatenate([np.asarray(p, np.float64) for p in (*reference, current)]))
+    ref_cdf = np.mean([_cdf(p, edges) for p in reference], axis=0)
     ref = np.diff(np.concatenate([[0.0], ref_cdf, [1.0]]))
-    cur_cdf = np.searchsorted(np.sort(x), edges, side="right") / len(x)
-    cur = np.diff(np.concatenate([[0.0], cur_cdf, [1.0]]))
+    cur = np.diff(np.concatenate([[0.0], _cdf(current, edges), [1.0]]))
     ref, cur = np.maximum(ref, PSI_FLOOR), np.maximum(cur, PSI_FLOOR)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
-def column_psi(reference: list[dict[str, list[float]]], frame: pd.DataFrame) -> dict[str, float]:
-    """PSI of every column the reference days profiled and ``frame`` has."""
-    cols = sorted({c for day in reference for c in day} & set(frame.columns))
-    return {
-        c: psi([day[c] for day in reference if c in day], pd.to_numeric(frame[c], errors="coerce").to_numpy())
-        for c in cols
-    }
+def column_psi(reference: list[dict[str, list[float]]], current: dict[str, list[float]]) -> dict[str, float]:
+    """PSI of every column both the current profile and a reference day profiled."""
+    cols = sorted({c for day in reference for c in day} & set(current))
+    return {c: psi([day[c] for day in reference if c in day], current[c]) for c in cols}
 
 
 def relative_change(current: float, trailing: list[float]) -> float | None:

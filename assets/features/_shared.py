@@ -144,7 +144,7 @@ def monitor_results(
         refs = [h[PROFILES] for h in history if isinstance(h.get(PROFILES), dict)]
         md, bad = dict(base), []
         if len(refs) >= monitoring.min_history:
-            scores = column_psi(refs, frame)
+            scores = column_psi(refs, profiles)
             top = sorted(scores.items(), key=lambda kv: -kv[1])
             over = [c for c, v in top if v > monitoring.psi_threshold]
             md.update(
