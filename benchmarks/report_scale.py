@@ -178,10 +178,10 @@ def online_features(d: dict) -> list[str]:
                 [
                     f"{r['entities']:,}",
                     case,
-                    x["throughput_rps"],
-                    x["p50_ms"],
-                    x["p99_ms"],
-                    x.get("p99_vs_healthz", "–"),
+                    f"{x['throughput_rps']:,.0f}",
+                    f"{x['p50_ms']:.1f}",
+                    f"{x['p99_ms']:.1f}",
+                    f"{x['p99_vs_healthz']:.2f}×" if "p99_vs_healthz" in x else "–",
                     x["errors"],
                 ]
             )

@@ -105,6 +105,24 @@ class FeatureStore(ABC):
     ) -> dict[bytes, list[tuple[bytes, int]]]:
         """Up to ``versions`` newest cells per column with ``ts_min <= ts < ts_max``, newest first."""
 
+    def rows(
+        self,
+        table: str,
+        rows: list[bytes],
+        columns: list[bytes] | None = None,
+        ts_min: int | None = None,
+        ts_max: int | None = None,
+    ) -> dict[bytes, dict[bytes, tuple[bytes, int]]]:
+        """A multi-get: the newest visible cell per column of each row with ``ts_min <= ts <
+        ts_max`` (a row with none is absent). One round trip where the backend has one; this
+        default asks row by row."""
+        out = {}
+        for r in dict.fromkeys(rows):
+            got = self.row(table, r, columns, 1, ts_min, ts_max)
+            if got:
+                out[r] = {c: v[0] for c, v in got.items()}
+        return out
+
     @abstractmethod
     def scan(
         self,

@@ -168,6 +168,22 @@ class HBaseStore(FeatureStore):
 
         return self._retry(go)
 
+    def rows(self, table, rows, columns=None, ts_min=None, ts_max=None):
+        """HBase's multi-get (one Thrift call for every row); a newest cell older than ``ts_min``
+        means none in range."""
+        keys = list(dict.fromkeys(rows))
+
+        def go(c):
+            got = c.table(table).rows(keys, columns=columns, timestamp=ts_max, include_timestamp=True)
+            out = {}
+            for r, cells in got:
+                kept = {k: v for k, v in cells.items() if ts_min is None or v[1] >= ts_min}
+                if kept:
+                    out[r] = kept
+            return out
+
+        return self._retry(go) if keys else {}
+
     def scan(
         self,
         table,

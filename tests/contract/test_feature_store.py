@@ -95,6 +95,29 @@ def test_time_range_reads(table):
     assert list(table.scan("events", ts_min=NOW + 1)) == []
 
 
+def test_multi_get_is_the_newest_cell_of_each_row(table):
+    table.put_cells(
+        "events",
+        [
+            (b"r1", b"d:x", b"old", NOW - 10_000),
+            (b"r1", b"d:x", b"new", NOW),
+            (b"r1", b"d:y", b"y", NOW - 20_000),
+            (b"r2", b"d:x", b"r2", NOW - 1000),
+            (b"r3", b"m:stale", b"gone", NOW - 7_200_000),  # past the m family's TTL
+        ],
+    )
+    got = table.rows("events", [b"r1", b"r2", b"r3", b"nobody", b"r1"])
+    assert got == {
+        b"r1": {b"d:x": (b"new", NOW), b"d:y": (b"y", NOW - 20_000)},
+        b"r2": {b"d:x": (b"r2", NOW - 1000)},
+    }
+    # The same answer as one row() each; a time range drops what falls outside it.
+    assert got[b"r1"] == {c: v[0] for c, v in table.row("events", b"r1").items()}
+    assert table.rows("events", [b"r1", b"r2"], columns=[b"d:y"]) == {b"r1": {b"d:y": (b"y", NOW - 20_000)}}
+    assert table.rows("events", [b"r1", b"r2"], ts_min=NOW - 500) == {b"r1": {b"d:x": (b"new", NOW)}}
+    assert table.rows("events", []) == {}
+
+
 def test_ttl_hides_expired_cells(table):
     table.put_cells("events", [(b"r1", b"m:fresh", b"1", NOW), (b"r1", b"m:stale", b"1", NOW - 7_200_000)])
     assert set(table.row("events", b"r1")) == {b"m:fresh"}
