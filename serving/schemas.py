@@ -261,7 +261,7 @@ class FeaturesRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     entity_ids: list[EntityKey] = Field(..., min_length=1, max_length=MAX_IDS)
-    realtime: bool = Field(True, description="Also count today's events per feature and line (DWD).")
+    realtime: StrictBool = Field(True, description="Also count today's events per feature and line (DWD).")
 
 
 class EntityFeatures(BaseModel):

@@ -3,6 +3,7 @@ the full set of response checks: no 5xx, only documented status codes and conten
 that match their schema, every schema-valid request accepted and every schema-invalid one rejected."""
 
 import tempfile
+from pathlib import Path
 
 import pytest
 import schemathesis
@@ -26,11 +27,25 @@ from tests.support.serving_fixtures import build_state
 pytestmark = pytest.mark.serving
 
 _STATE = build_state(n_entities=120, n_interactions=2000)
+
+
+def _feature_store():
+    """An empty warehouse store with its tables: every id is unknown, an explicit empty answer."""
+    from assets.features.layers import table_specs
+    from resources.feature_store.embedded import EmbeddedStore
+
+    store = EmbeddedStore(Path(tempfile.mkdtemp(prefix="recstack-fuzz-store-")) / "store.sqlite")
+    for spec in table_specs().values():
+        store.create_table(spec)
+    return store
+
+
 # Feedback is recorded (into a temporary folder), so /v1/feedback answers as in production.
 APP = create_app(
     StateHolder(lambda: _STATE),
     api_key="",
     event_log=EventLog(tempfile.mkdtemp(prefix="recstack-fuzz-events-")),
+    feature_store=_feature_store(),
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 # Valid and invalid inputs alike (positive and negative generation).
