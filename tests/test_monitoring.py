@@ -74,7 +74,7 @@ def test_a_day_that_has_not_landed_by_its_deadline_fails_its_check():
 def _planted_asset():
     """A daily asset with the warehouse's drift and volume checks, over a frame whose day
     ``2026-11-06`` is planted with a shifted column and three times the rows."""
-    from assets.features._shared import monitor_results, monitor_specs, stop_on_failed
+    from assets.features._shared import monitor, monitor_specs
 
     @dg.asset(partitions_def=daily, check_specs=monitor_specs("features", "volume", "psi", "label_rate"))
     def features(context, monitoring: MonitoringResource):
@@ -84,9 +84,7 @@ def _planted_asset():
         frame = pd.DataFrame(
             {"steady": rng.normal(size=n), "moved": rng.normal(2.0 if planted else 0.0, 1, n)}
         )
-        checks, meta = monitor_results(context, monitoring, "features", {"rows": n}, frame, label_rate=0.1)
-        yield from checks
-        stop_on_failed(checks, monitoring)
+        meta = yield from monitor(context, monitoring, "features", {"rows": n}, frame, label_rate=0.1)
         yield dg.Output(frame, metadata=meta)
 
     @dg.asset(partitions_def=daily)
@@ -237,7 +235,7 @@ def test_the_check_alert_cursor_neither_repeats_nor_skips(receiver):
 
 
 def test_a_new_vectors_version_that_moved_its_neighbours_fails_the_drift_check():
-    from assets.embeddings._shared import vectors_drift
+    from assets.embeddings._shared import monitor_vectors
 
     rng = np.random.default_rng(0)
     ids, x = np.arange(400), rng.normal(size=(400, 8)).astype(np.float32)
@@ -246,8 +244,7 @@ def test_a_new_vectors_version_that_moved_its_neighbours_fails_the_drift_check()
 
     @dg.asset(check_specs=[dg.AssetCheckSpec("vecs_drift", asset="vecs")])
     def vecs(context, monitoring: MonitoringResource):
-        check, meta = vectors_drift(context, monitoring, "vecs", ids, versions[context.run.tags["v"]])
-        yield check
+        meta = yield from monitor_vectors(context, monitoring, "vecs", ids, versions[context.run.tags["v"]])
         yield dg.Output(1, metadata=meta)
 
     res = {"monitoring": MonitoringResource(), "io_manager": dg.mem_io_manager}

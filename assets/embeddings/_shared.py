@@ -40,10 +40,7 @@ def vector_outputs(
     )
     table = vectors_to_table(ids, vecs, meta)
     yield from gate(gx.validate(vector_profile(table), "vectors"), f"{asset}_suite")
-    drift, drift_meta = vectors_drift(context, monitoring, asset, ids, vecs)
-    yield drift
-    if not drift.passed and monitoring.blocking:
-        raise dg.Failure(description=f"blocking drift check failed: {drift.description}")
+    drift_meta = yield from monitor_vectors(context, monitoring, asset, ids, vecs)
     yield dg.Output(
         table,
         metadata={
@@ -54,6 +51,16 @@ def vector_outputs(
             **drift_meta,
         },
     )
+
+
+def monitor_vectors(context, monitoring: MonitoringResource, asset: str, ids, vecs):
+    """Yield the drift check of a new vectors version (:func:`vectors_drift`); under
+    ``monitoring.blocking`` a failure then stops the step. Returns the metadata to add."""
+    result, meta = vectors_drift(context, monitoring, asset, ids, vecs)
+    yield result
+    if not result.passed and monitoring.blocking:
+        raise dg.Failure(description=f"blocking drift check failed: {result.description}")
+    return meta
 
 
 def vectors_drift(context, monitoring: MonitoringResource, asset: str, ids, vecs):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from assets.common._shared import TunedParamsConfig, params_config
-from assets.embeddings._shared import vectors_check, vectors_drift
+from assets.embeddings._shared import monitor_vectors, vectors_check
 from assets.embeddings.entity_vectors import EntityEncoder, EntityVectorParams, same_label_precision
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
 from recstack import names
@@ -61,10 +61,7 @@ def entity_vectors(
     yield from gate(
         gx.validate(vector_profile(vectors_to_table(ids, vecs, meta)), "vectors"), "entity_vectors_suite"
     )
-    drift, drift_meta = vectors_drift(context, monitoring, "entity_vectors", ids, vecs)
-    yield drift
-    if not drift.passed and monitoring.blocking:
-        raise dg.Failure(description=f"blocking drift check failed: {drift.description}")
+    drift_meta = yield from monitor_vectors(context, monitoring, "entity_vectors", ids, vecs)
     metrics = industry_precision(entity_profiles, vecs, p)
     reg = mlflow_tracking.log_and_register(
         names.ENTITY_MODEL,

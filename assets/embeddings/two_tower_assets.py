@@ -8,7 +8,7 @@ import pandas as pd
 
 from assets.common._shared import TunedParamsConfig, params_config
 from assets.common.tuned import params_source
-from assets.embeddings._shared import vectors_check, vectors_drift
+from assets.embeddings._shared import monitor_vectors, vectors_check
 from assets.embeddings.text import document_vectors
 from assets.embeddings.two_tower import TwoTower, TwoTowerParams, train_two_tower
 from assets.embeddings.vectors import VectorMeta, vector_profile, vectors_to_table
@@ -108,10 +108,7 @@ def kb_doc_vectors(
         ),
     )
     yield from gate(gx.validate(vector_profile(table), "vectors"), "kb_doc_vectors_suite")
-    drift, drift_meta = vectors_drift(
+    drift_meta = yield from monitor_vectors(
         context, monitoring, "kb_doc_vectors", docs["doc_id"].to_numpy(np.int64), vecs
     )
-    yield drift
-    if not drift.passed and monitoring.blocking:
-        raise dg.Failure(description=f"blocking drift check failed: {drift.description}")
     yield dg.Output(table, metadata={"rows": table.num_rows, "dim": int(vecs.shape[1]), **drift_meta})

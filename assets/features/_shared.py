@@ -111,6 +111,28 @@ def trailing_metadata(context, asset: str, days: int) -> list[dict]:
     return [latest[k] for k in keys if k in latest]
 
 
+def monitor(
+    context,
+    monitoring: MonitoringResource,
+    asset: str,
+    counts: dict[str, float] | None = None,
+    frame: pd.DataFrame | None = None,
+    label_rate: float | None = None,
+):
+    """Yield this partition's drift and volume check results (:func:`monitor_results`); under
+    ``monitoring.blocking`` a failed one then stops the step, before anything is written or read
+    downstream. Returns the output metadata to add: ``meta = yield from monitor(...)``."""
+    results, meta = monitor_results(context, monitoring, asset, counts, frame, label_rate)
+    yield from results
+    failed = [r for r in results if not r.passed]
+    if failed and monitoring.blocking:
+        raise dg.Failure(
+            description="blocking drift check failed: "
+            + "; ".join(r.description or r.check_name for r in failed)
+        )
+    return meta
+
+
 def monitor_results(
     context,
     monitoring: MonitoringResource,
@@ -123,8 +145,8 @@ def monitor_results(
     partition against the trailing days, and the metadata the next days compare against.
 
     Returns the check results and the output metadata to add (the counts, the label rate and the
-    column profiles). With ``monitoring.blocking``, a failed check is an ERROR and the caller
-    stops (:func:`stop_on_failed`)."""
+    column profiles). With ``monitoring.blocking``, a failed check is an ERROR (and
+    :func:`monitor` stops the step)."""
     history = trailing_metadata(context, asset, monitoring.trailing_days)
     enough = len(history) >= monitoring.min_history
     sev, out, meta = monitoring.severity(), [], {}
@@ -191,14 +213,3 @@ def _result(asset, check, bad, md, severity, threshold, enough) -> dg.AssetCheck
         description="; ".join(bad) if bad else None,
         metadata=md,
     )
-
-
-def stop_on_failed(results: list[dg.AssetCheckResult], monitoring: MonitoringResource) -> None:
-    """Under ``blocking``, a failed drift or volume check stops the partition here (after its
-    result is recorded), before anything is written or read downstream."""
-    failed = [r for r in results if not r.passed]
-    if failed and monitoring.blocking:
-        raise dg.Failure(
-            description="blocking drift check failed: "
-            + "; ".join(r.description or r.check_name for r in failed)
-        )

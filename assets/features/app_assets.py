@@ -16,10 +16,9 @@ from assets.features._shared import (
     daily,
     day_of,
     layout_of,
-    monitor_results,
+    monitor,
     monitor_specs,
     open_store,
-    stop_on_failed,
     suite_check,
     write_libsvm,
 )
@@ -148,11 +147,9 @@ def window_features(
         table = compute_window_table(long, ents, entries, task.lines)
     comp_s = time.perf_counter() - t0
     yield from gate(gx.validate(table, "window_features", layout.suite_params()), "window_features_suite")
-    checks, monitored = monitor_results(
+    monitored = yield from monitor(
         context, monitoring, "window_features", {"rows": len(table)}, table.drop(columns=["entity_id", "dim"])
     )
-    yield from checks
-    stop_on_failed(checks, monitoring)
     n = store.put_cells("app_features", app_cells(table, day))
     values = int(table.shape[0] * (table.shape[1] - 2))
     yield dg.Output(
@@ -225,11 +222,9 @@ def opportunity_features(
         raise dg.Failure(description=str(e)) from None
     fcols = [c for c in feats.columns if c != "opp_id"]
     yield from gate(gx.validate(out, "opportunity_features"), "opportunity_features_suite")
-    checks, monitored = monitor_results(
+    monitored = yield from monitor(
         context, monitoring, "opportunity_features", {"rows": len(out)}, out[fcols]
     )
-    yield from checks
-    stop_on_failed(checks, monitoring)
     yield dg.Output(
         out,
         metadata={

@@ -18,10 +18,9 @@ from assets.features._shared import (
     ONE_DAY_PER_RUN,
     daily,
     day_of,
-    monitor_results,
+    monitor,
     monitor_specs,
     open_store,
-    stop_on_failed,
     suite_check,
     write_libsvm,
 )
@@ -101,11 +100,9 @@ def conversion_samples(
         raise dg.Failure(str(e)) from None
     yield from gate(gx.validate(samples, names.CONVERSION_SAMPLES), "conversion_samples_suite")
     rate = round(float(samples["label"].mean()), 4) if len(samples) else 0.0
-    checks, monitored = monitor_results(
+    monitored = yield from monitor(
         context, monitoring, names.CONVERSION_SAMPLES, {"rows": len(samples)}, label_rate=rate
     )
-    yield from checks
-    stop_on_failed(checks, monitoring)
     _, paths = write_libsvm(
         open_store(feature_store), exports, samples, {}, context.partition_key, subfolder="train"
     )

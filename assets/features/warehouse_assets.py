@@ -18,10 +18,9 @@ from assets.features._shared import (
     daily,
     day_of,
     layout_of,
-    monitor_results,
+    monitor,
     monitor_specs,
     open_store,
-    stop_on_failed,
     suite_check,
 )
 from assets.features.export import opportunity_links
@@ -212,9 +211,7 @@ def hbase_dwd_events(
             f"{counts['events_in']} events: {counts['redeliveries']} redelivered event id(s) kept once, "
             f"{counts['collisions']} distinct event(s) on a shared qualifier kept with a #k suffix"
         )
-    checks, monitored = monitor_results(context, monitoring, "hbase_dwd_events", {"cells": n, "rows": rows})
-    yield from checks
-    stop_on_failed(checks, monitoring)
+    monitored = yield from monitor(context, monitoring, "hbase_dwd_events", {"cells": n, "rows": rows})
     yield dg.MaterializeResult(
         metadata={
             **monitored,
@@ -294,11 +291,7 @@ def hbase_mid_daily(
         yield from gate(gx.validate(mid, "mid_daily", layout.suite_params()), "hbase_mid_daily_suite")
         n = store.put_cells("mid_daily", mid_cells(mid, day, targets, tags))
         n_values = len(mid)
-    checks, monitored = monitor_results(
-        context, monitoring, "hbase_mid_daily", {"cells": n, "values": n_values}
-    )
-    yield from checks
-    stop_on_failed(checks, monitoring)
+    monitored = yield from monitor(context, monitoring, "hbase_mid_daily", {"cells": n, "values": n_values})
     yield dg.MaterializeResult(
         metadata={
             **monitored,
