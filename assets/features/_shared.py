@@ -111,18 +111,12 @@ def trailing_metadata(context, asset: str, days: int) -> list[dict]:
     return [latest[k] for k in keys if k in latest]
 
 
-def monitor(
-    context,
-    monitoring: MonitoringResource,
-    asset: str,
-    counts: dict[str, float] | None = None,
-    frame: pd.DataFrame | None = None,
-    label_rate: float | None = None,
-):
-    """Yield this partition's drift and volume check results (:func:`monitor_results`); under
-    ``monitoring.blocking`` a failed one then stops the step, before anything is written or read
-    downstream. Returns the output metadata to add: ``meta = yield from monitor(...)``."""
-    results, meta = monitor_results(context, monitoring, asset, counts, frame, label_rate)
+def monitor(context, monitoring: MonitoringResource, asset: str, *observed, **named):
+    """Yield this partition's drift and volume check results (:func:`monitor_results`, with the
+    same arguments); under ``monitoring.blocking`` a failed one then stops the step, before
+    anything is written or read downstream. Returns the output metadata to add:
+    ``meta = yield from monitor(...)``."""
+    results, meta = monitor_results(context, monitoring, asset, *observed, **named)
     yield from results
     failed = [r for r in results if not r.passed]
     if failed and monitoring.blocking:
