@@ -80,3 +80,11 @@ def test_a_rotation_keeps_every_neighbour_and_a_shuffle_keeps_none():
     assert shuffled["top10_overlap"] < 0.2 and shuffled["probes"] == 50
     gone = snapshot_shift(snap, ids[:0], x[:0])
     assert gone["probes"] == 0
+
+
+def test_a_version_of_another_dimension_has_no_cosine_shift_but_an_overlap():
+    rng = np.random.default_rng(4)
+    ids, x = np.arange(200), rng.normal(size=(200, 4)).astype(np.float32)
+    wider = np.hstack([x, np.zeros((200, 4), np.float32)])  # same neighbours, twice the rank
+    shift = snapshot_shift(probe_snapshot(ids, x), ids, wider)
+    assert shift["top10_overlap"] == pytest.approx(1.0) and np.isnan(shift["mean_cosine_shift"])

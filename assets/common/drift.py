@@ -118,11 +118,9 @@ def snapshot_shift(previous: dict, ids: np.ndarray, vecs: np.ndarray, k: int = 1
         before = list(previous["neighbours"][j])[:k]
         overlap.append(len(now & set(before)) / max(1, min(k, len(before))))
     old = np.asarray([previous["vectors"][j] for j in keep], np.float32)
-    cos = np.sum(old * pv, axis=1) / np.maximum(
-        np.linalg.norm(old, axis=1) * np.linalg.norm(pv, axis=1), 1e-12
-    )
-    return {
-        "probes": len(probes),
-        "top10_overlap": float(np.mean(overlap)),
-        "mean_cosine_shift": float(np.mean(1 - cos)),
-    }
+    if old.shape[1] != pv.shape[1]:  # a new dimension (another rank): no cosine between versions
+        shift = float("nan")
+    else:
+        norms = np.maximum(np.linalg.norm(old, axis=1) * np.linalg.norm(pv, axis=1), 1e-12)
+        shift = float(np.mean(1 - np.sum(old * pv, axis=1) / norms))
+    return {"probes": len(probes), "top10_overlap": float(np.mean(overlap)), "mean_cosine_shift": shift}

@@ -80,13 +80,16 @@ def vectors_drift(context, monitoring: MonitoringResource, asset: str, ids, vecs
         md["note"] = "no previous version with a snapshot: passes"
     else:
         shift = snapshot_shift(previous.value, ids, vecs)
-        md.update({k: round(v, 4) if isinstance(v, float) else v for k, v in shift.items()})
+        # NaN (no cosine across dimensions, no probe left) reads "n/a" in the UI.
+        md.update(
+            {k: (round(v, 4) if v == v else "n/a") if isinstance(v, float) else v for k, v in shift.items()}
+        )
         if shift["probes"] and shift["top10_overlap"] < monitoring.min_neighbour_overlap:
             passed = False
             description = (
                 f"the probes kept {shift['top10_overlap']:.0%} of their top-10 neighbours "
                 f"(threshold {monitoring.min_neighbour_overlap:.0%}); mean cosine shift "
-                f"{shift['mean_cosine_shift']:.3f}"
+                f"{md['mean_cosine_shift']}"
             )
     result = dg.AssetCheckResult(
         check_name=f"{asset}_drift",
