@@ -30,7 +30,8 @@ def kb_pretrained(d: dict) -> list[str]:
             rows.append(
                 [
                     name,
-                    f"{init} ({len(runs)} seeds, {max(x['epochs'] for x in runs)} epochs at most)",
+                    f"{init} ({len(runs)} seed{'s' if len(runs) > 1 else ''}, "
+                    f"{max(x['epochs'] for x in runs)} epochs at most)",
                     f"{bm25:.4f}",
                     f"{vec:.4f} (×{vec / bm25:.3f})",
                     f"{fused:.4f} (×{fused / bm25:.3f})",
