@@ -6,9 +6,11 @@ training pairs and validation queries; each encoder (``init`` scratch, the setti
 ``benchmarks/faq_retrieval.py``; ``init`` pretrained, ``all-MiniLM-L6-v2`` from its registry
 package, fine-tuned with the same InfoNCE loop) early-stops on the validation queries; the fusion
 of BM25 × PageRank and the vector stage is chosen on the same validation queries
-(:func:`~assets.retrieval.kb_fusion.choose_kb_fusion`); the test queries are scored once, at the
-end. Reported: MRR@10 and recall@5 of BM25, each encoder's vector search, the zero-shot pretrained
-encoder, and the chosen fusion, with the validation curve.
+(:func:`~assets.retrieval.kb_fusion.choose_kb_fusion`), and so is the learned second stage
+(:func:`~assets.retrieval.kb_rerank.choose_kb_rerank`, cross-validated over them); the test queries
+are scored once, at the end. Reported: MRR@10 and recall@5 of BM25, each encoder's vector search,
+the zero-shot pretrained encoder, the chosen fusion, and the fusion + rerank, with the validation
+curves.
 
     python -m benchmarks.kb_pretrained [--sets banking77_quarter banking77] [--seeds 2] [--max-epochs N]
 """
@@ -51,8 +53,9 @@ def _metrics(positions, relevant) -> dict:
 def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_dir=None) -> dict:
     from assets.common.topk import topk
     from assets.embeddings.two_tower import TwoTowerParams
-    from assets.evaluation.faq import holdout, kb_stage_scores, load_banking77
-    from assets.retrieval.kb_fusion import KbFusionParams, choose_kb_fusion, fuse_kb
+    from assets.evaluation.faq import choose_kb_stages, holdout, kb_stage_scores, load_banking77
+    from assets.retrieval.kb_fusion import KbFusionParams, fuse_kb
+    from assets.retrieval.kb_rerank import first_stage
 
     folder, fraction = SETS[set_name]
     data = load_banking77(SHARED / folder, train_fraction=fraction)  # the same quarter for every seed
@@ -75,9 +78,17 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_di
         train_s = time.perf_counter() - t0
         if saved is not None:  # for a resumed run, and later stages, to reuse without retraining
             model.save(saved)
-    lex_v, cos_v, rel_v, _ = kb_stage_scores(model.encode, val_docs, val_queries, tok)
-    chosen, curve = choose_kb_fusion(lex_v, cos_v, rel_v)
-    lex, cos, rel, _ = kb_stage_scores(model.encode, docs, test, tok)
+    stages = choose_kb_stages(model.encode, val_docs, val_queries, tok)
+    chosen, curve, reranker = stages["fusion"], stages["fusion_curve"], stages["reranker"]
+    lex, cos, rel, index = kb_stage_scores(model.encode, docs, test, tok)
+    fused = fuse_kb(lex[chosen.lexical], cos, chosen)[0]
+    if reranker is not None:
+        pos, feats = first_stage(
+            lex, cos, chosen, index.pr, test["query"].tolist(), index.titles, reranker.params.depth
+        )
+        reranked = reranker.rerank(pos, feats)[0][:, :10]
+    else:
+        reranked = fused
     out = {
         "init": init,
         "seed": seed,
@@ -88,13 +99,17 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_di
         "bm25": _metrics(topk(lex["bm25"], 10, exclude=lex["bm25"] <= 0)[0], rel),
         "bm25_pr": _metrics(topk(lex["bm25_pr"], 10, exclude=lex["bm25_pr"] <= 0)[0], rel),
         "vector": _metrics(fuse_kb(lex["bm25"], cos, KbFusionParams())[0], rel),
-        "fused": _metrics(fuse_kb(lex[chosen.lexical], cos, chosen)[0], rel),
+        "fused": _metrics(fused, rel),
+        "reranked": _metrics(reranked, rel),
         "fusion": chosen.label(),
+        "rerank": next(r["label"] for r in stages["rerank_curve"] if r["chosen"]),
         "validation_curve": curve,
+        "rerank_validation_curve": stages["rerank_curve"],
     }
     print(
         f"  {set_name} {init} seed {seed}: vector {out['vector']['mrr@10']:.4f}, fused "
-        f"({out['fusion']}) {out['fused']['mrr@10']:.4f}, BM25×PR {out['bm25_pr']['mrr@10']:.4f} "
+        f"({out['fusion']}) {out['fused']['mrr@10']:.4f}, reranked ({out['rerank']}) "
+        f"{out['reranked']['mrr@10']:.4f}, BM25×PR {out['bm25_pr']['mrr@10']:.4f} "
         f"({out['epochs']} epochs, {out['train_seconds']} s)",
         flush=True,
     )
@@ -130,6 +145,12 @@ def main(argv=None):
     ap.add_argument("--sets", nargs="+", default=["banking77_quarter", "banking77"], choices=sorted(SETS))
     ap.add_argument("--inits", nargs="+", default=["scratch", "pretrained"])
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run seeds first-seed .. first-seed + seeds - 1; the results file's other seeds stay",
+    )
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument(
         "--save-models",
@@ -144,20 +165,20 @@ def main(argv=None):
         if not (SHARED / SETS[name][0]).exists():
             print(f"  {name} skipped: {SHARED / SETS[name][0]} not found")
             continue
-        out = {"bm25": bm25(name), "zero_shot_pretrained": zero_shot(name)}
+        out = {**res.get(name, {}), "bm25": bm25(name), "zero_shot_pretrained": zero_shot(name)}
         print(
             f"  {name}: BM25 {out['bm25']['mrr@10']:.4f}, "
             f"zero-shot MiniLM {out['zero_shot_pretrained']['mrr@10']:.4f}"
         )
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
         for init in args.inits:
-            runs = [run_one(name, init, s, args.max_epochs, args.save_models) for s in range(args.seeds)]
-            out[init] = {
-                "runs": runs,
-                **{
-                    f"{stage}_mrr@10_mean": statistics.mean(r[stage]["mrr@10"] for r in runs)
-                    for stage in ("vector", "fused", "bm25", "bm25_pr")
-                },
-            }
+            kept = [r for r in out.get(init, {}).get("runs", []) if r["seed"] not in seeds]
+            runs = kept + [run_one(name, init, s, args.max_epochs, args.save_models) for s in seeds]
+            out[init] = {"runs": sorted(runs, key=lambda r: r["seed"])}
+            for stage in ("vector", "fused", "reranked", "bm25", "bm25_pr"):
+                have = [r[stage]["mrr@10"] for r in runs if stage in r]  # older runs: no reranked
+                out[init][f"{stage}_mrr@10_mean"] = statistics.mean(have) if have else None
+                out[init][f"{stage}_seeds"] = len(have)
         res[name] = out
         write_result("kb_pretrained", {"results": res})
     path = write_result("kb_pretrained", {"results": res})

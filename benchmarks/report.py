@@ -177,13 +177,34 @@ def _faq(d: dict) -> list[str]:
 
 
 def _kb_hybrid(d: dict) -> list[str]:
+    modes = ("bm25", "bm25_pr", "vector", "hybrid_first_stage", "hybrid")
     rows = []
     for name, r in d["results"].items():
-        m = r["metrics"]
-        cells = [f"{m[k]['mrr@10']:.4f} / {m[k]['recall@5']:.3f}" for k in m]
-        rows.append([name, r["test_queries"], *cells, r.get("fusion", "–")])
-        modes = list(m)
-    return table(["set", "queries", *[f"{k} MRR@10 / R@5" for k in modes], "hybrid's fusion"], rows)
+        m = {**r["metrics"]}
+        m.setdefault("hybrid_first_stage", m["hybrid"])  # no second stage chosen: the fusion is all
+        cells = [f"{m[k]['mrr@10']:.4f} / {m[k]['recall@5']:.3f}" if k in m else "–" for k in modes]
+        rerank = r.get("reranker")
+        rows.append(
+            [
+                name,
+                r["test_queries"],
+                *cells,
+                r.get("fusion", "–"),
+                f"lambdarank depth={rerank['depth']}" if rerank else "none (validation)",
+                "yes" if r.get("hybrid_above_best_single") else "no",
+            ]
+        )
+    return table(
+        [
+            "set",
+            "queries",
+            *[f"{k} MRR@10 / R@5" for k in modes],
+            "fusion",
+            "second stage",
+            "hybrid > best single stage",
+        ],
+        rows,
+    )
 
 
 def _mutation(d: dict) -> list[str]:
@@ -335,6 +356,11 @@ RENDERERS: dict[str, tuple[str, str, Callable[[dict], list[str]]]] = {
         "Knowledge-base search from a pretrained start",
         "python -m benchmarks.kb_pretrained",
         report_kb.kb_pretrained,
+    ),
+    "entity_text": (
+        "Entity text vectors on labelled real text",
+        "python -m benchmarks.entity_text",
+        report_kb.entity_text,
     ),
     "faiss_seed_scale": ("Faiss at seed scale", "python -m benchmarks.faiss_seed_scale", _faiss),
     "scale_als": ("ALS as the data grows", "python -m benchmarks.scale_als", report_scale.scale_als),

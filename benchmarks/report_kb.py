@@ -5,8 +5,8 @@ from __future__ import annotations
 
 
 def kb_pretrained(d: dict) -> list[str]:
-    """One row per set and start: test MRR@10 of each stage (mean over seeds), the fusions chosen
-    on validation, and the lift of each stage over BM25."""
+    """One row per set and start: test MRR@10 of each stage (mean over seeds), the fusions and
+    second stages chosen on validation, and the lift of each stage over BM25."""
     from benchmarks.report import table
 
     rows = []
@@ -20,6 +20,8 @@ def kb_pretrained(d: dict) -> list[str]:
                 f"{r['zero_shot_pretrained']['mrr@10']:.4f}",
                 "–",
                 "–",
+                "–",
+                "–",
             ]
         )
         for init in ("scratch", "pretrained"):
@@ -27,6 +29,7 @@ def kb_pretrained(d: dict) -> list[str]:
                 continue
             runs = r[init]["runs"]
             vec, fused = r[init]["vector_mrr@10_mean"], r[init]["fused_mrr@10_mean"]
+            reranked = r[init].get("reranked_mrr@10_mean")
             rows.append(
                 [
                     name,
@@ -35,7 +38,9 @@ def kb_pretrained(d: dict) -> list[str]:
                     f"{bm25:.4f}",
                     f"{vec:.4f} (×{vec / bm25:.3f})",
                     f"{fused:.4f} (×{fused / bm25:.3f})",
+                    f"{reranked:.4f} (×{reranked / bm25:.3f})" if reranked is not None else "not run",
                     "; ".join(sorted({x["fusion"] for x in runs})),
+                    "; ".join(sorted({x.get("rerank", "–") for x in runs})),
                 ]
             )
     return table(
@@ -45,7 +50,35 @@ def kb_pretrained(d: dict) -> list[str]:
             "BM25 MRR@10",
             "vector MRR@10 (× BM25)",
             "fused MRR@10 (× BM25)",
+            "fused + reranked MRR@10 (× BM25)",
             "fusion chosen on validation",
+            "second stage chosen on validation",
         ],
         rows,
     )
+
+
+def entity_text(d: dict) -> list[str]:
+    """Same-label precision@10 per labelled set: TF-IDF, each word weighting (mean over seeds),
+    the zero-shot MiniLM; and the weighting chosen on the choosing set."""
+    from benchmarks.report import table
+
+    res = d["results"]
+    variants = ("mean", "idf", "sif", "sif_pc1", "idf_lsa128")
+    rows = [
+        [
+            name,
+            r["texts"],
+            r["labels"],
+            f"{r['tfidf']:.4f}",
+            *[f"{r[v]['mean']:.4f}" if v in r else "–" for v in variants],
+            f"{r['minilm_zero_shot']:.4f}",
+        ]
+        for name, r in res.items()
+        if isinstance(r, dict)
+    ]
+    out = table(
+        ["set", "texts", "labels", "TF-IDF", *[f"word vectors, {v}" for v in variants], "MiniLM zero-shot"],
+        rows,
+    )
+    return [*out, "", f"Variant chosen on the choosing set: **{res.get('chosen_weighting', '–')}**."]

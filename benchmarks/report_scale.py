@@ -65,7 +65,7 @@ def serve_load(d: dict) -> list[str]:
     ]
     rows = []
     for r in d["runs"]:
-        for e in ("similar", "lookalike", "kb", "recommend", "feedback"):
+        for e in ("similar", "lookalike", "kb", "kb_rerank", "recommend", "feedback"):
             if e not in r:
                 continue
             x = r[e]

@@ -3,7 +3,9 @@
 from benchmarks import (
     als_engines,
     faiss_seed_scale,
+    entity_text,
     kb_hybrid,
+    kb_pretrained,
     scale_als,
     serve_load,
     topk_kernels,
@@ -18,3 +20,5 @@ if __name__ == "__main__":
     faiss_seed_scale.main([])
     serve_load.main([])
     kb_hybrid.main([])
+    kb_pretrained.main([])
+    entity_text.main([])

@@ -31,7 +31,7 @@ from benchmarks.serve_world import N_ITEMS, build_world, load_world, publish_wor
 from recstack import settings
 
 PORT = 8765
-ENDPOINTS = ("similar", "lookalike", "kb", "recommend", "feedback")
+ENDPOINTS = ("similar", "lookalike", "kb", "kb_rerank", "recommend", "feedback")
 
 
 def _vectors(n: int, d: int = 64, seed: int = 0) -> np.ndarray:
@@ -74,7 +74,10 @@ def _request(endpoint: str, rng, n_ids: int) -> tuple[str, dict]:
         return "/v1/feedback", {
             "events": [{"request_id": f"{int(rng.integers(2**62)):032x}", "item_id": "7", "event": "click"}]
         }
-    return "/v1/kb/search", {"query": QUERIES[int(rng.integers(len(QUERIES)))], "k": 5, "mode": "hybrid"}
+    # kb: the first stage (the default pipeline where validation keeps no reranker); kb_rerank: with
+    # the second stage on, its cost the difference
+    body = {"query": QUERIES[int(rng.integers(len(QUERIES)))], "k": 5, "mode": "hybrid"}
+    return "/v1/kb/search", {**body, "rerank": endpoint == "kb_rerank"}
 
 
 async def _load(clients: int, seconds: float, n_ids: int, endpoint: str) -> dict:
@@ -145,8 +148,11 @@ request = function()
       .. string.format("%%016x%%016x", math.random(0, 2^31), math.random(0, 2^31))
       .. '", "item_id": "7", "event": "click"}]}')
   end
+  local rerank = "false"
+  if e == "kb_rerank" then rerank = "true" end
   return wrk.format(nil, "/v1/kb/search", nil,
-    '{"query": ' .. queries[math.random(1, #queries)] .. ', "k": 5, "mode": "hybrid"}')
+    '{"query": ' .. queries[math.random(1, #queries)] .. ', "k": 5, "mode": "hybrid", "rerank": '
+    .. rerank .. '}')
 end
 """
 
@@ -333,7 +339,8 @@ def main(argv: list[str] | None = None) -> dict:
             "endpoints": {
                 "similar": "POST /v1/similar by entity id, k=10, 64-d entity vectors",
                 "lookalike": "POST /v1/lookalike i2i2u from one random item, size 100, 32-d vectors",
-                "kb": "POST /v1/kb/search hybrid, k=5, the synthetic 48-entry KB",
+                "kb": "POST /v1/kb/search hybrid, k=5, the synthetic 48-entry KB, first stage only",
+                "kb_rerank": "the same with the second stage on (LambdaRank over the fused top 20)",
                 "recommend": "POST /v1/recommend, k=10, ALS + item2vec fused (RRF), 5 seen items per user "
                 "removed, impressions logged",
                 "feedback": "POST /v1/feedback, one click per request, appended to the event log",

@@ -83,9 +83,29 @@ def build_world(folder: Path, n: int, seed: int = 0) -> dict:
     docs.to_json(folder / "kb_docs.jsonl", orient="records", lines=True, force_ascii=False)
     np.save(folder / "kb_vectors.npy", kb_vecs)
     (folder / "kb_queries.json").write_text(json.dumps(kb["test"]["query"].tolist(), ensure_ascii=False))
+    (folder / "kb_reranker.json").write_text(json.dumps(_kb_reranker(docs, kb_vecs, kb["train"]).to_dict()))
     info["kb_docs"] = len(docs)
     (folder / "world.json").write_text(json.dumps(info))
     return info
+
+
+def _kb_reranker(docs, doc_vecs, train):
+    """A second stage fitted on the training queries, whatever validation would say: the load test
+    measures what serving one costs (the ``kb_rerank`` endpoint), not whether it helps here."""
+    from assets.retrieval.kb_fusion import KbFusionParams
+    from assets.retrieval.kb_rerank import KbReranker, KbRerankParams, first_stage
+    from assets.retrieval.kb_search import HybridKbIndex
+
+    index = HybridKbIndex.build(docs, doc_vecs, "char")
+    q = train.drop_duplicates("query").head(1000)
+    texts = q["query"].tolist()
+    lexical = {s: index.lexical_scores(texts, s) for s in ("bm25", "bm25_pr")}
+    params = KbRerankParams()
+    cos = hashed_words(texts) @ index.doc_vecs.T
+    pos, feats = first_stage(lexical, cos, KbFusionParams(), index.pr, texts, index.titles, params.depth)
+    column = {int(d): i for i, d in enumerate(index.doc_ids)}
+    relevant = np.array([column[int(d)] for d in q["doc_id"]])
+    return KbReranker.fit(feats, (pos == relevant[:, None]).astype(np.float32), params)
 
 
 ALIASES = {
@@ -129,11 +149,14 @@ def load_world(folder: Path, backend: str, uri: str = ""):
 
     from assets.indexes.faiss_index import VectorIndex
     from assets.retrieval.audiences import ItemAudiences
+    from assets.retrieval.kb_rerank import KbReranker
     from assets.retrieval.kb_search import HybridKbIndex
     from serving.state import Capability, ServingState
 
     docs = pd.read_json(folder / "kb_docs.jsonl", lines=True)
     kb = HybridKbIndex.build(docs, np.load(folder / "kb_vectors.npy"), "char")
+    if (folder / "kb_reranker.json").exists():
+        kb = kb.with_reranker(KbReranker.from_dict(json.loads((folder / "kb_reranker.json").read_text())))
     if backend == "milvus":
         from assets.indexes.neighbours import MilvusNeighbours
         from resources.milvus import milvus_client

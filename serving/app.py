@@ -307,14 +307,17 @@ def create_app(
     def kb_search(req: KbSearchRequest) -> KbSearchResponse:
         st = state_for("kb")
         qv = st.encode_texts([req.query]) if req.mode != "bm25" and req.mode != "bm25_pr" else None
-        ids, scores = st.kb_index.search([req.query], qv, k=req.k, mode=req.mode)
+        ids, scores = st.kb_index.search([req.query], qv, k=req.k, mode=req.mode, rerank=req.rerank)
+        reranked = req.mode == "hybrid" and req.rerank and st.kb_index.reranker is not None
         hits = [
             KbHit(doc_id=int(i), title=st.kb_titles.get(int(i), ""), score=float(s))
             for i, s in zip(ids[0], scores[0])
             if i >= 0
         ]
         rid = impression("kb", served(st, "kb"), [h.doc_id for h in hits])
-        return KbSearchResponse(hits=hits, mode=req.mode, request_id=rid, versions=_versions(st, "kb"))
+        return KbSearchResponse(
+            hits=hits, mode=req.mode, reranked=reranked, request_id=rid, versions=_versions(st, "kb")
+        )
 
     @app.post(
         "/v1/features",

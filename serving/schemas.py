@@ -150,6 +150,9 @@ class KbSearchRequest(BaseModel):
     query: Annotated[NonBlank, Field(max_length=1000)]
     k: Int = Field(10, ge=1, le=50)
     mode: Literal["hybrid", "bm25", "bm25_pr", "vector"] = "hybrid"
+    rerank: StrictBool = Field(
+        True, description="hybrid: rescore the fused candidates by the second stage, where one was chosen."
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -168,6 +171,7 @@ class KbSearchResponse(BaseModel):
     request_id: str = Field(description="Names this response in POST /v1/feedback.")
     hits: list[KbHit]
     mode: str
+    reranked: bool = Field(False, description="Whether the second stage ranked these hits.")
     versions: Versions
 
 

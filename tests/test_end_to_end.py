@@ -161,8 +161,14 @@ def test_slice_materializes_end_to_end(materialized_slice):
     )
     kb = result.output_for_node("kb_search_evaluation")
     assert set(kb) == {"two_tower", "bm25", "modes"} and kb["bm25"]["mrr@10"] > 0.5
-    assert set(kb["modes"]) == {"bm25", "bm25_pr", "vector", "hybrid"}
     fusion = result.output_for_node("kb_search_fusion")
+    # the second stage: validation kept it or not, and the evaluation ran what it kept
+    assert set(kb["modes"]) == {"bm25", "bm25_pr", "vector", "hybrid"} | (
+        {"hybrid_first_stage"} if fusion["rerank"] else set()
+    )
+    rerank_chosen = [r for r in fusion["rerank_curve"] if r["chosen"]]
+    assert len(rerank_chosen) == 1 and fusion["rerank_curve"][0]["label"] == "first stage"
+    assert (rerank_chosen[0]["params"] is None) == (fusion["rerank"] is None)
     from assets.retrieval.kb_fusion import kb_fusion_grid
 
     chosen = [r for r in fusion["curve"] if r["chosen"]]
@@ -185,6 +191,11 @@ def test_slice_materializes_end_to_end(materialized_slice):
         run_id=run_id, artifact_path="kb_fusion_curve.json", tracking_uri=uri
     )
     assert [r["label"] for r in json.loads(open(got).read())] == [r["label"] for r in fusion["curve"]]
+    assert run.data.metrics["kb_rerank_val_mrr_at_10"] == pytest.approx(rerank_chosen[0]["mrr@10"])
+    got = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="kb_rerank_curve.json", tracking_uri=uri
+    )
+    assert json.loads(open(got).read()) == json.loads(json.dumps(fusion["rerank_curve"]))
     look = result.output_for_node("lookalike_evaluation")
     assert look["winner"] in ("u2u", "i2u2u", "i2i2u") and set(look["metrics"]) == {
         "u2u",

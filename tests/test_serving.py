@@ -95,6 +95,38 @@ def test_lookalike_and_kb(client, state):
             assert int(q["doc_id"]) in hits
 
 
+def test_kb_search_serves_the_second_stage_and_can_skip_it(state):
+    """With a reranker chosen, ``hybrid`` answers in its order (here: one trained to put the first
+    stage's last candidate first), says so, and ``rerank: false`` returns the first stage."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from assets.retrieval.kb_rerank import KbReranker, KbRerankParams, first_stage
+
+    q = kb_test()["query"].tolist()[:8]
+    idx = state.kb_index
+    qv = state.encode_texts(q)
+    lexical = {s: idx.lexical_scores(q, s) for s in ("bm25", "bm25_pr")}
+    pos, feats = first_stage(lexical, qv @ idx.doc_vecs.T, idx.fusion, idx.pr, q, idx.titles, 5)
+    labels = np.zeros(pos.shape, np.float32)
+    labels[:, -1] = 1
+    model = KbReranker.fit(
+        np.tile(feats, (5, 1, 1)), np.tile(labels, (5, 1)), KbRerankParams(depth=5, min_child_samples=2)
+    )
+    ranked = replace(state, kb_index=idx.with_reranker(model))
+    with TestClient(create_app(StateHolder(lambda: ranked), api_key="")) as c:
+        on = c.post("/v1/kb/search", json={"query": q[0], "k": 5}).json()
+        off = c.post("/v1/kb/search", json={"query": q[0], "k": 5, "rerank": False}).json()
+        vec = c.post("/v1/kb/search", json={"query": q[0], "k": 5, "mode": "vector"}).json()
+        bad = c.post("/v1/kb/search", json={"query": q[0], "rerank": "yes"})
+    assert on["reranked"] and not off["reranked"] and not vec["reranked"]
+    first = [h["doc_id"] for h in off["hits"]]
+    assert first == idx.doc_ids[pos[0]].tolist()
+    assert on["hits"][0]["doc_id"] == first[-1] and sorted(h["doc_id"] for h in on["hits"]) == sorted(first)
+    assert bad.status_code == 422
+
+
 def test_lookalike_defaults_to_the_backtest_winner_the_seeds_allow(state):
     """No strategy named: the backtest's best that the seeds can run, with the reason, also in
     /readyz; with no backtest published, the first strategy the seeds allow."""

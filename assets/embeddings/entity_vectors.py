@@ -1,8 +1,21 @@
-"""Entity text vectors: mean word vectors of the description + weighted one-hot structured fields.
+"""Entity text vectors: weighted mean word vectors of the description + weighted one-hot fields.
 
 Word vectors are trained with gensim on the descriptions by default, or loaded from a pretrained
-word2vec-format file (e.g. the large public Chinese releases) given by path. A description with
-no known word gets a zero text part (documented fallback), never a NaN vector.
+word2vec-format file (e.g. the large public Chinese releases) given by path. The description's
+vector is the mean of its unit word vectors, weighted by ``weighting``:
+
+- ``mean``: every word alike;
+- ``idf``: ``log((1 + n) / (1 + df(w))) + 1`` over the fitted descriptions, so words every
+  description shares (company, limited, 有限公司) count least;
+- ``sif``: smooth inverse frequency ``a / (a + p(w))`` (Arora et al., 2017), then the fitted
+  descriptions' first ``remove_components`` principal directions removed: the direction that common
+  words and style share, not topic.
+
+With ``lsa_dim`` > 0 the description's TF-IDF, projected onto its top ``lsa_dim`` singular
+directions (:mod:`~assets.embeddings.lsa`), joins the vector as a lexical block weighted by
+``lsa_weight``: names and rare terms that word vectors trained on a few thousand descriptions blur.
+
+A description with no known word gets a zero text part (documented fallback), never a NaN vector.
 """
 
 from __future__ import annotations
@@ -10,10 +23,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
+from assets.embeddings.lsa import Lsa
 from assets.embeddings.text import Tokenizer, tokenize
 from assets.embeddings.vectors import l2_normalize
 
@@ -38,6 +53,16 @@ class EntityVectorParams:
         Weight of the description's mean word vector.
     field_weights : dict
         Structured field -> weight of its one-hot block (location, type, tags).
+    weighting : {"mean", "idf", "sif"}
+        How the description's words are weighted (see the module docstring).
+    sif_a : float
+        SIF's smoothing ``a``.
+    remove_components : int
+        ``sif`` only: principal directions of the fitted descriptions' vectors removed.
+    lsa_dim : int
+        Dimensions of the TF-IDF LSA block (0: none).
+    lsa_weight : float
+        Weight of that block, beside ``text_weight``.
     """
 
     tokenizer: Tokenizer = "jieba"
@@ -51,6 +76,11 @@ class EntityVectorParams:
     field_weights: dict[str, float] = field(
         default_factory=lambda: {"location": 0.3, "type": 0.2, "tags": 0.3}
     )
+    weighting: Literal["mean", "idf", "sif"] = "mean"
+    sif_a: float = 1e-3
+    remove_components: int = 1
+    lsa_dim: int = 0
+    lsa_weight: float = 0.65
 
 
 def word_vectors(token_lists: list[list[str]], p: EntityVectorParams):
@@ -75,17 +105,52 @@ def word_vectors(token_lists: list[list[str]], p: EntityVectorParams):
     ).wv
 
 
-def text_part(token_lists: list[list[str]], kv) -> tuple[np.ndarray, np.ndarray]:
-    """Mean unit word vector per text and whether any token was known (``kv``: gensim
-    ``KeyedVectors`` or anything with ``key_to_index``, ``vector_size`` and ``__getitem__``)."""
+def word_weights(token_lists: list[list[str]], words, p: EntityVectorParams) -> np.ndarray:
+    """Each of ``words``' weight under ``p.weighting``, from its frequencies in ``token_lists``
+    (the descriptions the encoder is fitted on; a word they lack counts as seen once)."""
+    if p.weighting == "mean":
+        return np.ones(len(words), np.float32)
+    index = {w: i for i, w in enumerate(words)}
+    if p.weighting == "idf":
+        df = np.zeros(len(words))
+        for toks in token_lists:
+            for t in set(toks):
+                if t in index:
+                    df[index[t]] += 1
+        return (np.log((1 + len(token_lists)) / (1 + df)) + 1).astype(np.float32)
+    if p.weighting == "sif":
+        tf = np.ones(len(words))
+        for toks in token_lists:
+            for t in toks:
+                if t in index:
+                    tf[index[t]] += 1
+        return (p.sif_a / (p.sif_a + tf / tf.sum())).astype(np.float32)
+    raise ValueError(f"unknown weighting {p.weighting!r} (mean, idf, sif)")
+
+
+def text_part(
+    token_lists: list[list[str]], kv, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean unit word vector per text and whether any token was known (``kv``: gensim
+    ``KeyedVectors`` or anything with ``key_to_index``, ``vector_size`` and ``__getitem__``;
+    ``weights``: per word of ``kv``, default all 1)."""
     out = np.zeros((len(token_lists), kv.vector_size), np.float32)
     known = np.zeros(len(token_lists), bool)
     for i, toks in enumerate(token_lists):
-        vs = [kv[t] for t in toks if t in kv.key_to_index]
-        if vs:
-            out[i] = np.mean(l2_normalize(np.stack(vs)), axis=0)
+        at = [kv.key_to_index[t] for t in toks if t in kv.key_to_index]
+        if at:
+            vs = l2_normalize(np.stack([kv[t] for t in toks if t in kv.key_to_index]))
+            w = np.ones(len(at), np.float32) if weights is None else weights[at]
+            out[i] = (w[:, None] * vs).sum(0) / max(float(w.sum()), 1e-12)
             known[i] = True
-    return l2_normalize(out), known
+    return out, known
+
+
+def principal_components(x: np.ndarray, r: int) -> np.ndarray:
+    """The first ``r`` right singular vectors of ``x`` ``(r, dim)`` (SIF's common directions)."""
+    if r <= 0 or len(x) < 2:
+        return np.zeros((0, x.shape[1]), np.float32)
+    return np.linalg.svd(np.asarray(x, np.float64), full_matrices=False)[2][:r].astype(np.float32)
 
 
 def _values(v) -> list:
@@ -125,26 +190,45 @@ def field_part(
 
 
 class _Words:
-    """Word vectors as plain arrays (the part of ``KeyedVectors`` that encoding needs)."""
+    """Word vectors as plain arrays (the part of ``KeyedVectors`` that encoding needs), with each
+    word's weight and the directions removed from every text vector."""
 
-    def __init__(self, words: np.ndarray, vectors: np.ndarray):
+    def __init__(self, words: np.ndarray, vectors: np.ndarray, weights=None, components=None):
         self.words, self.vectors = np.asarray(words, dtype=str), np.asarray(vectors, dtype=np.float32)
         self.key_to_index = {w: i for i, w in enumerate(self.words)}
         self.vector_size = self.vectors.shape[1]
+        self.weights = np.ones(len(self.words), np.float32) if weights is None else np.asarray(weights)
+        self.components = (
+            np.zeros((0, self.vector_size), np.float32) if components is None else np.asarray(components)
+        )
+
+    def text_vectors(self, token_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """Unit text vectors (weighted mean, common directions removed) and which had a known word."""
+        out, known = text_part(token_lists, self, self.weights)
+        if len(self.components):
+            out = out - (out @ self.components.T) @ self.components
+        return l2_normalize(np.where(known[:, None], out, 0.0).astype(np.float32)), known
 
     def __getitem__(self, word: str) -> np.ndarray:
         return self.vectors[self.key_to_index[word]]
 
 
 class EntityEncoder:
-    """Profiles → unit vectors ``[text_weight · mean word vector | weighted one-hot fields]``.
+    """Profiles → unit vectors ``[text_weight · mean word vector | lsa_weight · LSA | weighted
+    one-hot fields]``.
 
-    Fitted once on the profiles (word vectors and field categories), then encodes any profile,
-    including new ones, the same way: this is what the registered pyfunc serves.
+    Fitted once on the profiles (word vectors, the LSA projection and field categories), then
+    encodes any profile, including new ones, the same way: this is what the registered pyfunc serves.
     """
 
-    def __init__(self, params: EntityVectorParams, words: _Words, categories: dict[str, list[str]]):
-        self.params, self.words, self.categories = params, words, categories
+    def __init__(
+        self,
+        params: EntityVectorParams,
+        words: _Words,
+        categories: dict[str, list[str]],
+        lsa: Lsa | None = None,
+    ):
+        self.params, self.words, self.categories, self.lsa = params, words, categories, lsa
 
     @classmethod
     def fit(cls, profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> EntityEncoder:
@@ -164,27 +248,42 @@ class EntityEncoder:
         """
         if profiles.empty:
             raise ValueError("no entity profiles")
-        kv = word_vectors([tokenize(t, p.tokenizer) for t in profiles["description"].fillna("")], p)
-        words = _Words(np.array(kv.index_to_key, dtype=str), kv.vectors)
-        return cls(p, words, field_categories(profiles, p.field_weights))
+        toks = [tokenize(t, p.tokenizer) for t in profiles["description"].fillna("")]
+        kv = word_vectors(toks, p)
+        vocab = np.array(kv.index_to_key, dtype=str)
+        words = _Words(vocab, kv.vectors, word_weights(toks, vocab, p))
+        if p.weighting == "sif" and p.remove_components > 0:
+            raw, known = text_part(toks, words, words.weights)
+            words.components = principal_components(raw[known], p.remove_components)
+        lsa = Lsa.fit(toks, p.lsa_dim, p.seed) if p.lsa_dim > 0 else None
+        return cls(p, words, field_categories(profiles, p.field_weights), lsa)
 
     def encode(self, profiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Unit vectors for ``profiles`` (``description`` and the weighted fields) and whether
         each description had a known word."""
         toks = [tokenize(str(t), self.params.tokenizer) for t in profiles["description"].fillna("")]
-        text, known = text_part(toks, self.words)
+        text, known = self.words.text_vectors(toks)
         fields, _ = field_part(profiles, self.params.field_weights, self.categories)
-        return l2_normalize(np.hstack([text * self.params.text_weight, fields])), known
+        blocks = [text * self.params.text_weight]
+        if self.lsa is not None:
+            blocks.append(self.lsa.transform(toks) * self.params.lsa_weight)
+        return l2_normalize(np.hstack([*blocks, fields])), known
 
     @property
     def dim(self) -> int:
-        return self.words.vector_size + sum(len(c) for c in self.categories.values())
+        lsa = self.lsa.dim if self.lsa is not None else 0
+        return self.words.vector_size + lsa + sum(len(c) for c in self.categories.values())
 
     def save(self, path: str | Path) -> None:
-        """``words.npz`` (no pickle) + ``encoder.json``."""
+        """``words.npz`` (no pickle), ``lsa.npz`` where there is one, and ``encoder.json``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        np.savez(path / "words.npz", words=self.words.words, vectors=self.words.vectors)
+        w = self.words
+        np.savez(
+            path / "words.npz", words=w.words, vectors=w.vectors, weights=w.weights, components=w.components
+        )
+        if self.lsa is not None:
+            self.lsa.save(path / "lsa.npz")
         (path / "encoder.json").write_text(
             json.dumps({"params": asdict(self.params), "categories": self.categories}, ensure_ascii=False)
         )
@@ -194,8 +293,10 @@ class EntityEncoder:
         path = Path(path)
         meta = json.loads((path / "encoder.json").read_text())
         with np.load(path / "words.npz", allow_pickle=False) as z:
-            words = _Words(z["words"], z["vectors"])
-        return cls(EntityVectorParams(**meta["params"]), words, meta["categories"])
+            extra = {k: z[k] for k in ("weights", "components") if k in z.files}  # older: unweighted
+            words = _Words(z["words"], z["vectors"], **extra)
+        lsa = Lsa.load(path / "lsa.npz") if (path / "lsa.npz").exists() else None
+        return cls(EntityVectorParams(**meta["params"]), words, meta["categories"], lsa)
 
 
 def entity_vectors(

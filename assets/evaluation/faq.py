@@ -167,12 +167,39 @@ def kb_stage_scores(encode, docs: pd.DataFrame, queries: pd.DataFrame, tokenizer
     return lexical, np.asarray(encode(q), np.float32) @ vecs.T, relevant, index
 
 
+def choose_kb_stages(encode, val_docs: pd.DataFrame, val_queries: pd.DataFrame, tokenizer: str) -> dict:
+    """The hybrid's fusion and second stage, each chosen on the validation queries.
+
+    Returns ``{"fusion": KbFusionParams, "fusion_curve": [...], "reranker": KbReranker | None,
+    "rerank_curve": [...]}`` (:func:`~assets.retrieval.kb_fusion.choose_kb_fusion`, then
+    :func:`~assets.retrieval.kb_rerank.choose_kb_rerank` over the chosen fusion's candidates)."""
+    from assets.retrieval.kb_fusion import choose_kb_fusion
+    from assets.retrieval.kb_rerank import choose_kb_rerank
+
+    lexical, cos, relevant, index = kb_stage_scores(encode, val_docs, val_queries, tokenizer)
+    fusion, fusion_curve = choose_kb_fusion(lexical, cos, relevant)
+    reranker, rerank_curve = choose_kb_rerank(
+        lexical, cos, relevant, fusion, index.pr, val_queries["query"].tolist(), index.titles
+    )
+    return {
+        "fusion": fusion,
+        "fusion_curve": fusion_curve,
+        "reranker": reranker,
+        "rerank_curve": rerank_curve,
+    }
+
+
 def evaluate_kb_modes(index: HybridKbIndex, test: pd.DataFrame, query_vecs: np.ndarray, fusion=None) -> dict:
     """recall@1/@5 and MRR@10 of BM25, BM25×PageRank, vector and hybrid search on ``test`` queries
-    (``hybrid`` fused by ``fusion``, default the index's own)."""
+    (``hybrid`` fused by ``fusion``, default the index's own, and rescored by the index's
+    reranker where it has one; ``hybrid_first_stage``: without the reranker)."""
     rel = test["doc_id"].to_numpy()
     queries = test["query"].tolist()
-    return {
+    out = {
         mode: retrieval_metrics(index.search(queries, query_vecs, k=10, mode=mode, fusion=fusion)[0], rel)
         for mode in MODES
     }
+    if index.reranker is not None:
+        first = index.search(queries, query_vecs, k=10, mode="hybrid", fusion=fusion, rerank=False)[0]
+        out["hybrid_first_stage"] = retrieval_metrics(first, rel)
+    return out

@@ -9,7 +9,8 @@
   title's and similar questions' vectors).
 - Hybrid: the union of both candidate lists, ranked by the fusion
   :mod:`~assets.retrieval.kb_fusion` describes (chosen on validation by ``kb_search_fusion``;
-  the default, vector alone, is the cosine rerank).
+  the default, vector alone, is the cosine rerank), then, where validation confirmed one, the
+  fused top candidates rescored by the learned second stage of :mod:`~assets.retrieval.kb_rerank`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from assets.common.topk import topk
 from assets.embeddings.text import tokenize
 from assets.ingest.kb import doc_texts
 from assets.retrieval.kb_fusion import KbFusionParams, candidate_mask, fuse_kb, score_candidates
+from assets.retrieval.kb_rerank import KbReranker, candidate_features, first_stage
 
 Mode = Literal["bm25", "bm25_pr", "vector", "hybrid"]
 MODES: tuple[str, ...] = ("bm25", "bm25_pr", "vector", "hybrid")
@@ -75,10 +77,17 @@ class HybridKbIndex:
     _bm25: object
     dense: object = None
     fusion: KbFusionParams = KbFusionParams()
+    titles: np.ndarray | None = None
+    reranker: KbReranker | None = None
 
     def with_fusion(self, fusion: KbFusionParams) -> HybridKbIndex:
         """This index with ``hybrid`` fusing its stages by ``fusion``."""
         return replace(self, fusion=fusion)
+
+    def with_reranker(self, reranker: KbReranker | None) -> HybridKbIndex:
+        """This index with ``hybrid`` rescoring its fused top candidates by ``reranker`` (``None``:
+        the fused ranking stands)."""
+        return replace(self, reranker=reranker)
 
     def with_dense_store(self, dense) -> HybridKbIndex:
         """This index with its vector stages answered by ``dense`` and no vectors held here."""
@@ -122,7 +131,8 @@ class HybridKbIndex:
             pr = np.array([pagerank_values.get(int(i), 1.0) for i in ids])
         else:
             pr = pagerank(similar_question_graph(doc_vecs, graph_m))
-        return cls(ids, np.asarray(doc_vecs, np.float32), pr, tokenizer, r)
+        titles = docs["title"].astype(str).to_numpy(object)
+        return cls(ids, np.asarray(doc_vecs, np.float32), pr, tokenizer, r, titles=titles)
 
     def bm25_scores(self, queries: list[str]) -> np.ndarray:
         """BM25 score of every document for every query, ``(n_queries, n_docs)``."""
@@ -136,7 +146,7 @@ class HybridKbIndex:
     def lexical_scores(self, queries: list[str], stage: str = "bm25_pr") -> np.ndarray:
         """The lexical stage's scores ``(n_queries, n_docs)``: BM25, or BM25 × the PageRank prior."""
         lex = self.bm25_scores(queries)
-        return lex * np.log1p(2 * self.pr)[None, :].astype(np.float32) if stage == "bm25_pr" else lex
+        return lex * self._prior()[None, :] if stage == "bm25_pr" else lex
 
     def candidates(
         self, queries: list[str], query_vecs: np.ndarray, fusion: KbFusionParams | None = None
@@ -155,6 +165,7 @@ class HybridKbIndex:
         k: int = 10,
         mode: Mode = "hybrid",
         fusion: KbFusionParams | None = None,
+        rerank: bool = True,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k documents per query.
 
@@ -171,6 +182,9 @@ class HybridKbIndex:
         fusion : KbFusionParams, optional
             ``hybrid`` only: how the stages combine (default: the index's, which
             ``kb_search_fusion`` chose on validation).
+        rerank : bool
+            ``hybrid`` only: rescore the fused top candidates by the index's reranker, when it
+            has one (``False``: the first stage alone).
 
         Returns
         -------
@@ -184,8 +198,9 @@ class HybridKbIndex:
         if mode != "bm25" and mode != "bm25_pr" and query_vecs is None:
             raise ValueError(f"mode {mode!r} needs query vectors")
         f = fusion or self.fusion
+        reranker = self.reranker if rerank and mode == "hybrid" else None
         if self.doc_vecs is None and mode in ("vector", "hybrid"):
-            return self._search_dense_store(queries, query_vecs, k, mode, f)
+            return self._search_dense_store(queries, query_vecs, k, mode, f, reranker)
         if mode in ("bm25", "bm25_pr"):
             lex = self.lexical_scores(queries, mode)
             pos, sc = topk(lex, k, exclude=lex <= 0)
@@ -193,31 +208,59 @@ class HybridKbIndex:
             cos = np.asarray(query_vecs, np.float32) @ self.doc_vecs.T
             if mode == "vector":
                 pos, sc = topk(cos, k)
+            elif reranker is not None:
+                bm25 = self.bm25_scores(queries)
+                lexical = {"bm25": bm25, "bm25_pr": bm25 * self._prior()[None, :]}
+                depth = max(k, reranker.params.depth)
+                pos, feats = first_stage(lexical, cos, f, self.pr, queries, self.titles, depth)
+                pos, sc = (a[:, :k] for a in reranker.rerank(pos, feats))
             else:
                 pos, sc = fuse_kb(self.lexical_scores(queries, f.lexical), cos, f, k)
         return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1), sc
 
-    def _search_dense_store(self, queries, query_vecs, k, mode, fusion: KbFusionParams):
+    def _prior(self) -> np.ndarray:
+        return np.log1p(2 * self.pr).astype(np.float32)
+
+    def _search_dense_store(self, queries, query_vecs, k, mode, fusion: KbFusionParams, reranker=None):
         """``vector`` and ``hybrid`` over the dense store: its top lists, the lexical top lists,
-        and the fusion over the union with the candidates' vectors fetched by id (the same
-        ranking as in process when the store searches exactly)."""
+        and the fusion (then the reranker) over the union with the candidates' vectors fetched by
+        id (the same ranking as in process when the store searches exactly)."""
         qv = np.atleast_2d(np.asarray(query_vecs, np.float32))
-        if mode == "vector" or fusion.method == "vector":
+        if mode == "vector" or (fusion.method == "vector" and reranker is None):
             return self.dense.search(qv, k)
-        lex = self.lexical_scores(queries, fusion.lexical)
-        lex_top = topk(lex, fusion.depth, exclude=lex <= 0)[0]
-        dense_top = self.dense.search(qv, fusion.depth)[0]
+        bm25 = self.bm25_scores(queries)
+        lex_all = {"bm25": bm25, "bm25_pr": bm25 * self._prior()[None, :]}
+        lex = lex_all[fusion.lexical]
+        depth = fusion.depth if fusion.method != "vector" else max(k, reranker.params.depth)
+        lex_top = topk(lex, depth, exclude=lex <= 0)[0] if fusion.method != "vector" else None
+        dense_top = self.dense.search(qv, depth)[0]
         pos_of = {int(d): i for i, d in enumerate(self.doc_ids)}
         ids = np.full((len(qv), k), -1, np.int64)
         scores = np.full((len(qv), k), -np.inf, np.float32)
         for r in range(len(qv)):
-            cand = np.union1d(self.doc_ids[lex_top[r][lex_top[r] >= 0]], dense_top[r][dense_top[r] >= 0])
+            cand = dense_top[r][dense_top[r] >= 0]
+            if lex_top is not None:
+                cand = np.union1d(self.doc_ids[lex_top[r][lex_top[r] >= 0]], cand)
             if not cand.size:
                 continue
+            cols = np.array([pos_of[int(c)] for c in cand])
             cos = (self.dense.reconstruct(cand) @ qv[r])[None, :]
-            lex_c = lex[r, [pos_of[int(c)] for c in cand]][None, :]
-            score = score_candidates(lex_c, cos, np.ones_like(cos, bool), fusion)
-            best, sc = topk(score, k)
+            score = score_candidates(lex[r, cols][None, :], cos, np.ones_like(cos, bool), fusion)
+            if reranker is None:
+                best, sc = topk(score, k)
+            else:
+                best, _ = topk(score, max(k, reranker.params.depth))
+                top = best[0][best[0] >= 0]
+                feats = candidate_features(
+                    cos[:, top],
+                    lex_all["bm25"][r, cols[top]][None, :],
+                    lex_all["bm25_pr"][r, cols[top]][None, :],
+                    self.pr[cols[top]][None, :],
+                    [queries[r]],
+                    [list(self.titles[cols[top]])],
+                )
+                order, sc = reranker.rerank(top[None, :], feats)
+                best, sc = order[:, :k], sc[:, :k]
             ok = best[0] >= 0
             ids[r, : ok.sum()], scores[r, : ok.sum()] = cand[best[0][ok]], sc[0][ok]
         return ids, scores
