@@ -369,3 +369,32 @@ def test_als_tuning_keeps_the_defaults_when_a_planted_validation_winner_loses_on
     assert res["adopted"] is False
     out = {**res, "searched": ["rank", "reg", "alpha", "iterations"]}
     assert AlsConfig().params(out) == AlsConfig(use_tuned=False).params(out)
+
+
+def test_two_tower_tuning_chooses_the_start_when_offered_both(monkeypatch):
+    """``TwoTowerSpace.init`` with both starts: the trials try each, the one validation prefers is
+    adopted after confirmation, and with one start offered ``init`` is not searched at all."""
+    import assets.embeddings.two_tower as tt
+    from assets.ingest.kb import generate_kb
+    from assets.tuning.protocol import in_space, searched_names
+    from assets.tuning.search import TwoTowerSpace, tune_two_tower
+
+    kb = generate_kb(n_docs=12, questions_per_doc=6)
+    data = {"train": kb["train"], "train_docs": kb["docs"]}
+    tried = []
+
+    def fake_train(queries, positives, groups=None, params=None, corpus=None, validate=None):
+        tried.append(params.init)  # a stand-in: the pretrained start validates better
+        score = (0.9 if params.init == "pretrained" else 0.5) - 0.01 * params.max_epochs
+        return type("M", (), {"history": {"best_val_mrr": score}})()
+
+    monkeypatch.setattr(tt, "train_two_tower", fake_train)
+    base = tt.TwoTowerParams(max_epochs=2, seed=0)
+    both = TwoTowerSpace(max_epochs=(1, 3), init=("scratch", "pretrained"))
+    assert searched_names(both) == ["tau", "lr", "max_epochs", "init"]
+    assert in_space(base, both)["init"] == "scratch"
+    res = tune_two_tower(data, base, n_trials=6, seed=0, space=both)
+    assert {"scratch", "pretrained"} <= set(tried)
+    assert res["best_params"]["init"] == "pretrained" and res["adopted"], res
+    assert searched_names(TwoTowerSpace()) == ["tau", "lr", "max_epochs"]
+    assert "init" not in in_space(base, TwoTowerSpace())

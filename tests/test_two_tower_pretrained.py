@@ -92,3 +92,36 @@ def test_the_pretrained_pyfunc_goes_through_the_one_mlflow_path(tmp_path):
     loaded = mlf.load_pyfunc("recstack-two-tower-test", reg.version)
     texts = ["reset my password", "where is my card"]
     np.testing.assert_allclose(np.asarray(loaded.predict(texts)), model.encode(texts), atol=1e-5)
+
+
+def test_entity_vectors_can_take_their_text_part_from_the_packaged_encoder(tmp_path, monkeypatch):
+    """``text_encoder``: the description's vector is MiniLM's (no word vectors trained), close
+    descriptions land close, and the saved encoder reloads offline with the same vectors."""
+    import pandas as pd
+
+    import assets.embeddings.entity_vectors as ev
+
+    monkeypatch.setattr(ev, "word_vectors", lambda *a: pytest.fail("word vectors trained"))
+    df = pd.DataFrame(
+        {
+            "description": [
+                "retail bank offering mortgages and personal loans",
+                "mortgage lender and savings bank for households",
+                "professional football club and stadium operator",
+                "",
+            ],
+            "type": ["bank", "bank", "sport", "sport"],
+        }
+    )
+    p = ev.EntityVectorParams(text_encoder="all-MiniLM-L6-v2", field_weights={"type": 0.3})
+    enc = ev.EntityEncoder.fit(df, p)
+    vecs, known = enc.encode(df)
+    assert known.tolist() == [True, True, True, False] and vecs.shape[1] == 384 + 2 == enc.dim
+    sims = vecs @ vecs.T
+    assert sims[0, 1] > sims[0, 2] + 0.2
+    np.testing.assert_allclose(vecs[3, :384], 0.0)  # no text: the fields alone
+    enc.save(tmp_path / "enc")
+    assert (tmp_path / "enc" / "sentence" / "model.safetensors").exists()
+    monkeypatch.setattr(socket.socket, "connect", lambda *a, **k: pytest.fail(f"network access: {a}"))
+    back = ev.EntityEncoder.load(tmp_path / "enc")
+    np.testing.assert_allclose(back.encode(df)[0], vecs, atol=1e-5)

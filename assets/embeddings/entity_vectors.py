@@ -63,6 +63,10 @@ class EntityVectorParams:
         Dimensions of the TF-IDF LSA block (0: none).
     lsa_weight : float
         Weight of that block, beside ``text_weight``.
+    text_encoder : str
+        ``word2vec`` (word vectors as above), or a packaged sentence encoder whose vector replaces
+        the word vectors' (``all-MiniLM-L6-v2``, :mod:`~assets.embeddings.pretrained_text`;
+        English only: its vocabulary maps most Chinese characters to ``[UNK]``).
     """
 
     tokenizer: Tokenizer = "jieba"
@@ -81,6 +85,7 @@ class EntityVectorParams:
     remove_components: int = 1
     lsa_dim: int = 0
     lsa_weight: float = 0.65
+    text_encoder: str = "word2vec"
 
 
 def word_vectors(token_lists: list[list[str]], p: EntityVectorParams):
@@ -227,8 +232,10 @@ class EntityEncoder:
         words: _Words,
         categories: dict[str, list[str]],
         lsa: Lsa | None = None,
+        sentence=None,
     ):
         self.params, self.words, self.categories, self.lsa = params, words, categories, lsa
+        self.sentence = sentence  # a packaged sentence encoder (TwoTower), or None: word vectors
 
     @classmethod
     def fit(cls, profiles: pd.DataFrame, p: EntityVectorParams = EntityVectorParams()) -> EntityEncoder:
@@ -249,6 +256,11 @@ class EntityEncoder:
         if profiles.empty:
             raise ValueError("no entity profiles")
         toks = [tokenize(t, p.tokenizer) for t in profiles["description"].fillna("")]
+        if p.text_encoder != "word2vec":
+            lsa = Lsa.fit(toks, p.lsa_dim, p.seed) if p.lsa_dim > 0 else None
+            sentence = _sentence_encoder(p.text_encoder)
+            empty = _Words(np.array([], dtype=str), np.zeros((0, sentence.dim), np.float32))
+            return cls(p, empty, field_categories(profiles, p.field_weights), lsa, sentence)
         kv = word_vectors(toks, p)
         vocab = np.array(kv.index_to_key, dtype=str)
         words = _Words(vocab, kv.vectors, word_weights(toks, vocab, p))
@@ -261,8 +273,13 @@ class EntityEncoder:
     def encode(self, profiles: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Unit vectors for ``profiles`` (``description`` and the weighted fields) and whether
         each description had a known word."""
-        toks = [tokenize(str(t), self.params.tokenizer) for t in profiles["description"].fillna("")]
-        text, known = self.words.text_vectors(toks)
+        descriptions = profiles["description"].fillna("").astype(str).tolist()
+        toks = [tokenize(t, self.params.tokenizer) for t in descriptions]
+        if self.sentence is not None:
+            known = np.array([bool(t.strip()) for t in descriptions])
+            text = np.where(known[:, None], self.sentence.encode(descriptions), 0.0).astype(np.float32)
+        else:
+            text, known = self.words.text_vectors(toks)
         fields, _ = field_part(profiles, self.params.field_weights, self.categories)
         blocks = [text * self.params.text_weight]
         if self.lsa is not None:
@@ -284,6 +301,9 @@ class EntityEncoder:
         )
         if self.lsa is not None:
             self.lsa.save(path / "lsa.npz")
+        if self.sentence is not None:  # safetensors, JSON configuration, the tokenizer's files
+            self.sentence.model.save(path / "sentence")
+            self.sentence.vocab.save(path / "sentence")
         (path / "encoder.json").write_text(
             json.dumps({"params": asdict(self.params), "categories": self.categories}, ensure_ascii=False)
         )
@@ -296,7 +316,24 @@ class EntityEncoder:
             extra = {k: z[k] for k in ("weights", "components") if k in z.files}  # older: unweighted
             words = _Words(z["words"], z["vectors"], **extra)
         lsa = Lsa.load(path / "lsa.npz") if (path / "lsa.npz").exists() else None
-        return cls(EntityVectorParams(**meta["params"]), words, meta["categories"], lsa)
+        p = EntityVectorParams(**meta["params"])
+        sentence = (
+            _sentence_encoder(p.text_encoder, path / "sentence") if (path / "sentence").exists() else None
+        )
+        return cls(p, words, meta["categories"], lsa, sentence)
+
+
+def _sentence_encoder(name: str, folder: Path | None = None):
+    """The packaged sentence encoder ``name`` (from its package, or a saved ``folder``), behind the
+    two-tower's batched ``encode``."""
+    from assets.embeddings.pretrained_text import PretrainedEncoder, PretrainedVocab, load_pretrained
+    from assets.embeddings.two_tower import TwoTower, TwoTowerParams
+
+    if folder is None:
+        vocab, enc = load_pretrained(name)
+    else:
+        vocab, enc = PretrainedVocab.from_dir(folder, name), PretrainedEncoder.from_dir(folder)
+    return TwoTower(vocab, enc, TwoTowerParams(init="pretrained", pretrained=name, max_len=128))
 
 
 def entity_vectors(

@@ -235,16 +235,30 @@ def best_so_far(trials: list) -> list[tuple[int, float]]:
     return out
 
 
+def searched_names(space) -> list[str]:
+    """The parameters ``space`` searches: its ``(low, high)`` ranges, and its choices (tuples of
+    strings) that offer more than one."""
+    out = []
+    for f in fields(space):
+        v = getattr(space, f.name)
+        if isinstance(v, tuple) and (all(isinstance(x, str) for x in v) and len(v) > 1 or _is_range(v)):
+            out.append(f.name)
+    return out
+
+
+def _is_range(v: tuple) -> bool:
+    return len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+
+
 def in_space(base, space) -> dict:
-    """``base``'s values of the parameters ``space`` searches (its ``(low, high)`` fields), clipped
-    into their ranges: trial 0. (A log range cannot take a default of 0, such as "recency off";
-    confirmation compares against ``base`` itself.)"""
-    return {
-        f.name: type(getattr(base, f.name))(min(max(getattr(base, f.name), lo), hi))
-        for f in fields(space)
-        if isinstance(getattr(space, f.name), tuple)
-        for lo, hi in [getattr(space, f.name)]
-    }
+    """``base``'s values of the parameters ``space`` searches, clipped into their ranges (a choice:
+    ``base``'s where offered, else the first): trial 0. (A log range cannot take a default of 0,
+    such as "recency off"; confirmation compares against ``base`` itself.)"""
+    out = {}
+    for name in searched_names(space):
+        v, b = getattr(space, name), getattr(base, name)
+        out[name] = (b if b in v else v[0]) if not _is_range(v) else type(b)(min(max(b, v[0]), v[1]))
+    return out
 
 
 # --- splits -------------------------------------------------------------------------------------

@@ -250,11 +250,17 @@ def tune_item2vec(
 
 @dataclass(frozen=True)
 class TwoTowerSpace:
-    """Two-tower ranges searched (log scale for ``tau`` and ``lr``); early stopping still applies."""
+    """Two-tower ranges searched (log scale for ``tau`` and ``lr``); early stopping still applies.
+
+    ``init`` lists the starts to choose between: ``("scratch", "pretrained")`` searches the
+    pretrained start too (its trials fine-tune at ``finetune_lr``, so ``lr`` does not apply to
+    them); one start (the default) searches none, since a pretrained trial costs minutes.
+    """
 
     tau: tuple[float, float] = (0.01, 0.3)
     lr: tuple[float, float] = (2e-4, 1e-2)
     max_epochs: tuple[int, int] = (2, 30)
+    init: tuple[str, ...] = ("scratch",)
 
 
 def query_holdouts(kb: dict, fraction: float, n_folds: int, seed: int = 0):
@@ -281,7 +287,8 @@ def tune_two_tower(
     on_trial: OnTrial | None = None,
     protocol: TuningProtocol = TuningProtocol(folds=1),
 ) -> dict:
-    """Search the InfoNCE temperature, learning rate and epoch budget of the two-tower encoder.
+    """Search the InfoNCE temperature, learning rate and epoch budget of the two-tower encoder, and
+    its start where ``space.init`` offers more than one.
 
     ``kb`` has ``train`` pairs (``query``, ``positive``, ``doc_id``) and ``train_docs`` (the FAQ
     entries they point to). Held-out training queries, shaped like the test (:func:`query_holdouts`,
@@ -296,12 +303,14 @@ def tune_two_tower(
     confirm, folds = query_holdouts(kb, val_fraction, protocol.folds, seed)
 
     def suggest(trial):
+        init = trial.suggest_categorical("init", list(space.init)) if len(space.init) > 1 else base.init
         return asdict(
             replace(
                 base,
                 tau=trial.suggest_float("tau", *space.tau, log=True),
                 lr=trial.suggest_float("lr", *space.lr, log=True),
                 max_epochs=trial.suggest_int("max_epochs", *space.max_epochs),
+                init=init,
             )
         )
 

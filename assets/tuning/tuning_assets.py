@@ -2,7 +2,6 @@
 nested MLflow run under one parent run. Each output's ``best_params`` train the next challenger."""
 
 from collections.abc import Callable
-from dataclasses import fields
 
 import dagster as dg
 import pandas as pd
@@ -13,7 +12,7 @@ from assets.embeddings.item2vec import Item2VecParams, SessionSpec
 from assets.embeddings.two_tower import TwoTowerParams
 from assets.evaluation._shared import SplitConfig
 from assets.evaluation.offline import split_interactions
-from assets.tuning.protocol import TuningProtocol, best_so_far
+from assets.tuning.protocol import TuningProtocol, best_so_far, searched_names
 from assets.tuning.search import (
     Item2VecSpace,
     TwoTowerSpace,
@@ -181,7 +180,7 @@ def item2vec_tuning(
     split = config.split_spec()
     train, _ = split_interactions(interactions, split)
     base = Item2VecParams(dim=config.dim, epochs=config.epochs, seed=config.seed)
-    searched = [f.name for f in fields(Item2VecSpace)]
+    searched = searched_names(Item2VecSpace())
     return tuned_output(
         context,
         mlflow_tracking,
@@ -234,7 +233,7 @@ def two_tower_tuning(
     base = TwoTowerParams(
         dim=config.dim, out_dim=config.out_dim, batch_size=config.batch_size, seed=config.seed
     )
-    searched = [f.name for f in fields(TwoTowerSpace)]
+    searched = searched_names(TwoTowerSpace())
     return tuned_output(
         context,
         mlflow_tracking,
