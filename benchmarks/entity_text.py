@@ -31,11 +31,11 @@ from benchmarks.common import write_result
 from recstack import settings
 
 SHARED = settings.shared_data()
-VARIANTS = {
-    "mean": {"weighting": "mean"},
-    "idf": {"weighting": "idf"},
-    "sif": {"weighting": "sif", "remove_components": 0},
-    "sif_pc1": {"weighting": "sif", "remove_components": 1},
+VARIANTS = {  # each spelled out in full, so a change of the defaults changes no row
+    "mean": {"weighting": "mean", "lsa_dim": 0},
+    "idf": {"weighting": "idf", "lsa_dim": 0},
+    "sif": {"weighting": "sif", "remove_components": 0, "lsa_dim": 0},
+    "sif_pc1": {"weighting": "sif", "remove_components": 1, "lsa_dim": 0},
     "idf_lsa128": {"weighting": "idf", "lsa_dim": 128},
 }
 

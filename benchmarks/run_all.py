@@ -2,8 +2,8 @@
 
 from benchmarks import (
     als_engines,
-    faiss_seed_scale,
     entity_text,
+    faiss_seed_scale,
     kb_hybrid,
     kb_pretrained,
     scale_als,

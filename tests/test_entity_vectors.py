@@ -82,7 +82,7 @@ def test_frequency_weighting_finds_the_sector_under_boilerplate(monkeypatch, tmp
     monkeypatch.setattr(ev, "word_vectors", lambda toks, p: _FakeWords(vocab))
 
     def precision(**kw):
-        p = ev.EntityVectorParams(tokenizer="char", field_weights={}, **kw)
+        p = ev.EntityVectorParams(tokenizer="char", field_weights={}, lsa_dim=0, **kw)
         enc = ev.EntityEncoder.fit(df, p)
         return enc, same_label_precision(enc.encode(df)[0], df["industry"].to_numpy())
 
@@ -102,7 +102,9 @@ def test_sif_removes_the_common_direction(monkeypatch):
     df = _boilerplate_profiles()
     vocab = sorted({w for t in df["description"] for w in t.split()})
     monkeypatch.setattr(ev, "word_vectors", lambda toks, p: _FakeWords(vocab))
-    enc = ev.EntityEncoder.fit(df, ev.EntityVectorParams(tokenizer="char", field_weights={}, weighting="sif"))
+    enc = ev.EntityEncoder.fit(
+        df, ev.EntityVectorParams(tokenizer="char", field_weights={}, weighting="sif", lsa_dim=0)
+    )
     u = enc.words.components
     assert u.shape == (1, len(vocab))
     vecs, known = enc.encode(df)
@@ -110,7 +112,10 @@ def test_sif_removes_the_common_direction(monkeypatch):
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
     # without removal the text vectors do lie along it
     raw = ev.EntityEncoder.fit(
-        df, ev.EntityVectorParams(tokenizer="char", field_weights={}, weighting="sif", remove_components=0)
+        df,
+        ev.EntityVectorParams(
+            tokenizer="char", field_weights={}, weighting="sif", remove_components=0, lsa_dim=0
+        ),
     ).encode(df)[0]
     assert np.abs(raw @ u.T).mean() > 0.1
 
@@ -139,7 +144,7 @@ def test_lsa_block_recovers_sectors_that_word_vectors_miss(monkeypatch, tmp_path
 
     monkeypatch.setattr(ev, "word_vectors", lambda toks, p: _Random(vocab))
     base = dict(tokenizer="char", field_weights={}, weighting="idf")
-    plain = ev.EntityEncoder.fit(df, ev.EntityVectorParams(**base))
+    plain = ev.EntityEncoder.fit(df, ev.EntityVectorParams(**base, lsa_dim=0))
     with_lsa = ev.EntityEncoder.fit(df, ev.EntityVectorParams(**base, lsa_dim=8, lsa_weight=1.0))
     p_plain = same_label_precision(plain.encode(df)[0], sector)
     p_lsa = same_label_precision(with_lsa.encode(df)[0], sector)

@@ -113,7 +113,7 @@ def test_entity_vectors_can_take_their_text_part_from_the_packaged_encoder(tmp_p
             "type": ["bank", "bank", "sport", "sport"],
         }
     )
-    p = ev.EntityVectorParams(text_encoder="all-MiniLM-L6-v2", field_weights={"type": 0.3})
+    p = ev.EntityVectorParams(text_encoder="all-MiniLM-L6-v2", field_weights={"type": 0.3}, lsa_dim=0)
     enc = ev.EntityEncoder.fit(df, p)
     vecs, known = enc.encode(df)
     assert known.tolist() == [True, True, True, False] and vecs.shape[1] == 384 + 2 == enc.dim
