@@ -63,6 +63,8 @@ def serve_load(d: dict) -> list[str]:
         + ".",
         "",
     ]
+    if d.get("updated"):
+        out += ["Measured again since: " + "; ".join(f"`{e}` {v}" for e, v in d["updated"].items()) + ".", ""]
     rows = []
     for r in d["runs"]:
         for e in ("similar", "lookalike", "kb", "kb_rerank", "recommend", "feedback"):

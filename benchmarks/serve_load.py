@@ -374,6 +374,9 @@ def _merged(new: dict, endpoints: list[str]) -> dict:
         target[f"worker_rss_mib_{'_'.join(endpoints)}"] = r["worker_rss_mib"]
     old["runs"] = list(by.values())
     old["workload"]["endpoints"].update(new["workload"]["endpoints"])
+    sizes = sorted({r["vectors"] for r in new["runs"]})
+    when = time.strftime("%Y-%m-%d")
+    old.setdefault("updated", {}).update({e: f"{when}, sizes {sizes}" for e in endpoints})
     return old
 
 
