@@ -106,12 +106,16 @@ def test_conversion_loop_end_to_end(recstack_home, monkeypatch):
         ml = defs.resources["mlflow_tracking"]
         assert isinstance(ml, MlflowResource)
         assert ml.alias_version(names.CONVERSION_MODEL, names.CHAMPION) == model["model_version"]
-        # Scores: every open opportunity of END, ranked per line by the champion.
-        feats = (
-            instance.get_latest_materialization_event(dg.AssetKey(names.OPPORTUNITY_FEATURES))
-            .asset_materialization.metadata["rows"]
-            .value
-        )
+        # Scores: every open opportunity of END, ranked per line by the champion. (END's own
+        # materialization: the latest overall is the recomputed training day above, whose count
+        # equals END's only on some calendar days.)
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=dg.AssetKey(names.OPPORTUNITY_FEATURES), asset_partitions=[END.isoformat()]
+            ),
+            limit=10,
+        ).records
+        feats = max(records, key=lambda r: r.storage_id).asset_materialization.metadata["rows"].value
         assert len(scores) == feats and set(scores["model_version"]) == {model["model_version"]}
         top = scores[scores["rank"] == 1]
         assert (top.set_index("line")["score"] == scores.groupby("line")["score"].max()).all()
