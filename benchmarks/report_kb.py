@@ -38,7 +38,16 @@ def kb_pretrained(d: dict) -> list[str]:
                     f"{bm25:.4f}",
                     f"{vec:.4f} (×{vec / bm25:.3f})",
                     f"{fused:.4f} (×{fused / bm25:.3f})",
-                    f"{reranked:.4f} (×{reranked / bm25:.3f})" if reranked is not None else "not run",
+                    (
+                        f"{reranked:.4f} (×{reranked / bm25:.3f})"
+                        + (
+                            f", {n} seed"
+                            if (n := r[init].get("reranked_seeds", len(runs))) < len(runs)
+                            else ""
+                        )
+                    )
+                    if reranked is not None
+                    else "not run",
                     "; ".join(sorted({x["fusion"] for x in runs})),
                     "; ".join(sorted({x.get("rerank", "–") for x in runs})),
                 ]
