@@ -99,7 +99,7 @@ def _kb_reranker(docs, doc_vecs, train):
     index = HybridKbIndex.build(docs, doc_vecs, "char")
     q = train.drop_duplicates("query").head(1000)
     texts = q["query"].tolist()
-    lexical = {s: index.lexical_scores(texts, s) for s in ("bm25", "bm25_pr")}
+    lexical = index.lexical_stages(texts)
     params = KbRerankParams()
     cos = hashed_words(texts) @ index.doc_vecs.T
     pos, feats = first_stage(lexical, cos, KbFusionParams(), index.pr, texts, index.titles, params.depth)

@@ -161,7 +161,7 @@ def kb_stage_scores(encode, docs: pd.DataFrame, queries: pd.DataFrame, tokenizer
     vecs = document_vectors(encode, docs)
     index = HybridKbIndex.build(docs, vecs, tokenizer)
     q = queries["query"].tolist()
-    lexical = {stage: index.lexical_scores(q, stage) for stage in ("bm25", "bm25_pr")}
+    lexical = index.lexical_stages(q)
     column = {int(d): i for i, d in enumerate(index.doc_ids)}
     relevant = np.array([column[int(d)] for d in queries["doc_id"]], np.int64)
     return lexical, np.asarray(encode(q), np.float32) @ vecs.T, relevant, index

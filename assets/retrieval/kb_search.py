@@ -148,6 +148,11 @@ class HybridKbIndex:
         lex = self.bm25_scores(queries)
         return lex * self._prior()[None, :] if stage == "bm25_pr" else lex
 
+    def lexical_stages(self, queries: list[str]) -> dict[str, np.ndarray]:
+        """Both lexical stages' scores from one BM25 pass: ``{"bm25": ..., "bm25_pr": ...}``."""
+        bm25 = self.bm25_scores(queries)
+        return {"bm25": bm25, "bm25_pr": bm25 * self._prior()[None, :]}
+
     def candidates(
         self, queries: list[str], query_vecs: np.ndarray, fusion: KbFusionParams | None = None
     ) -> list[np.ndarray]:
@@ -209,8 +214,7 @@ class HybridKbIndex:
             if mode == "vector":
                 pos, sc = topk(cos, k)
             elif reranker is not None:
-                bm25 = self.bm25_scores(queries)
-                lexical = {"bm25": bm25, "bm25_pr": bm25 * self._prior()[None, :]}
+                lexical = self.lexical_stages(queries)
                 depth = max(k, reranker.params.depth)
                 pos, feats = first_stage(lexical, cos, f, self.pr, queries, self.titles, depth)
                 pos, sc = (a[:, :k] for a in reranker.rerank(pos, feats))
@@ -228,8 +232,7 @@ class HybridKbIndex:
         qv = np.atleast_2d(np.asarray(query_vecs, np.float32))
         if mode == "vector" or (fusion.method == "vector" and reranker is None):
             return self.dense.search(qv, k)
-        bm25 = self.bm25_scores(queries)
-        lex_all = {"bm25": bm25, "bm25_pr": bm25 * self._prior()[None, :]}
+        lex_all = self.lexical_stages(queries)
         lex = lex_all[fusion.lexical]
         depth = fusion.depth if fusion.method != "vector" else max(k, reranker.params.depth)
         lex_top = topk(lex, depth, exclude=lex <= 0)[0] if fusion.method != "vector" else None
