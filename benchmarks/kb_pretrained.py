@@ -51,11 +51,14 @@ def _metrics(positions, relevant) -> dict:
 
 
 def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_dir=None) -> dict:
+    import numpy as np
+
     from assets.common.topk import topk
     from assets.embeddings.two_tower import TwoTowerParams
     from assets.evaluation.faq import choose_kb_stages, holdout, kb_stage_scores, load_banking77
     from assets.retrieval.kb_fusion import KbFusionParams, fuse_kb
-    from assets.retrieval.kb_rerank import first_stage
+    from assets.retrieval.kb_stages import KbStages
+    from benchmarks.kb_hybrid import second_encoder_test
 
     folder, fraction = SETS[set_name]
     data = load_banking77(SHARED / folder, train_fraction=fraction)  # the same quarter for every seed
@@ -78,17 +81,18 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_di
         train_s = time.perf_counter() - t0
         if saved is not None:  # for a resumed run, and later stages, to reuse without retraining
             model.save(saved)
-    stages = choose_kb_stages(model.encode, val_docs, val_queries, tok)
-    chosen, curve, reranker = stages["fusion"], stages["fusion_curve"], stages["reranker"]
+    t0 = time.perf_counter()
+    stages = choose_kb_stages(model.encode, val_docs, val_queries, tok, first=model, pairs=train)
+    stages_s = time.perf_counter() - t0
+    chosen, curve = stages["fusion"], stages["fusion_curve"]
+    kept = KbStages(chosen, curve, stages["rerank_curve"], stages["reranker"]).with_docs(docs)
     lex, cos, rel, index = kb_stage_scores(model.encode, docs, test, tok)
     fused = fuse_kb(lex[chosen.lexical], cos, chosen)[0]
-    if reranker is not None:
-        pos, feats = first_stage(
-            lex, cos, chosen, index.pr, test["query"].tolist(), index.titles, reranker.params.depth
-        )
-        reranked = reranker.rerank(pos, feats)[0][:, :10]
-    else:
-        reranked = fused
+    qv = model.encode(test["query"].tolist())
+    served = kept.apply(index)
+    column = {int(d): i for i, d in enumerate(index.doc_ids)}
+    ids = served.search(test["query"].tolist(), qv, k=10)[0]
+    reranked = np.vectorize(lambda d: column.get(int(d), -1))(ids)
     out = {
         "init": init,
         "seed": seed,
@@ -102,9 +106,11 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_di
         "fused": _metrics(fused, rel),
         "reranked": _metrics(reranked, rel),
         "fusion": chosen.label(),
-        "rerank": next(r["label"] for r in stages["rerank_curve"] if r["chosen"]),
+        "rerank": kept.rerank_label,
         "validation_curve": curve,
         "rerank_validation_curve": stages["rerank_curve"],
+        "second_stage_train_seconds": round(stages_s, 1),
+        **second_encoder_test(stages, served, docs, test, qv),
     }
     print(
         f"  {set_name} {init} seed {seed}: vector {out['vector']['mrr@10']:.4f}, fused "

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(structured fields alone {md['fields_only_precision_at_10'].value:.3f})"
         )
     kb = result.output_for_node("kb_search_evaluation")
-    fusion = result.output_for_node(names.KB_SEARCH_FUSION)["label"]
+    fusion = result.output_for_node(names.KB_SEARCH_FUSION).label
     print(
         f"Knowledge-base search, held-out queries MRR@10: two-tower {kb['two_tower']['mrr@10']:.3f}, BM25 "
         f"{kb['bm25']['mrr@10']:.3f}"

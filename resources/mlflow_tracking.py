@@ -178,6 +178,11 @@ class MlflowResource(ConfigurableResource):
         _, client = self._client()
         client.log_dict(run_id, obj, artifact_file)
 
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str) -> None:
+        """Log a folder's files as artifacts of an existing run (e.g. a second-stage encoder)."""
+        _, client = self._client()
+        client.log_artifacts(run_id, local_dir, artifact_path)
+
     def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
         _, client = self._client()
         client.set_registered_model_alias(model_name, alias, str(version))

@@ -18,8 +18,6 @@ import pandas as pd
 
 from assets.indexes.neighbours import Neighbours
 from assets.retrieval.audiences import ItemAudiences
-from assets.retrieval.kb_fusion import KbFusionParams
-from assets.retrieval.kb_rerank import KbReranker
 from assets.retrieval.kb_search import HybridKbIndex
 from assets.retrieval.recommender_inputs import RecommenderInputs
 from recstack import names
@@ -218,14 +216,8 @@ def _load_kb(store, model, backend: str, milvus) -> tuple[dict, str]:
     docs = pd.DataFrame(store.read([names.KB_DOCUMENTS])["docs"])
     ids, vecs, md = table_to_vectors(store.read([names.KB_DOC_VECTORS]))
     docs = docs.set_index("doc_id").loc[ids].reset_index()
-    stages = store.read([names.KB_SEARCH_FUSION])
-    fusion = KbFusionParams.from_dict(stages["params"])
-    reranker = KbReranker.from_dict(stages["rerank"]) if stages.get("rerank") else None
-    index = (
-        HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char"))
-        .with_fusion(fusion)
-        .with_reranker(reranker)
-    )
+    stages = store.read([names.KB_SEARCH_FUSION])  # KbStages: fusion, second stage
+    index = stages.apply(HybridKbIndex.build(docs, vecs, md.get("tokenizer", "char")))
     built_from = str(md.get("model_version", ""))
     if backend == "milvus":  # the vectors were needed for the PageRank prior only; Milvus holds them
         index = index.with_dense_store(milvus(names.MILVUS_COLLECTION_KB))

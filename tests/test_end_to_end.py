@@ -1,6 +1,7 @@
 """The whole slice materializes in a temporary Dagster home; bad input stops at the gate."""
 
 import re
+from dataclasses import asdict
 
 import dagster as dg
 import numpy as np
@@ -164,18 +165,23 @@ def test_slice_materializes_end_to_end(materialized_slice):
     fusion = result.output_for_node("kb_search_fusion")
     # the second stage: validation kept it or not, and the evaluation ran what it kept
     assert set(kb["modes"]) == {"bm25", "bm25_pr", "vector", "hybrid"} | (
-        {"hybrid_first_stage"} if fusion["rerank"] else set()
+        {"hybrid_first_stage"} if fusion.reranker else set()
     )
-    rerank_chosen = [r for r in fusion["rerank_curve"] if r["chosen"]]
-    assert len(rerank_chosen) == 1 and fusion["rerank_curve"][0]["label"] == "first stage"
-    assert (rerank_chosen[0]["params"] is None) == (fusion["rerank"] is None)
+    rerank_chosen = [r for r in fusion.rerank_curve if r["chosen"]]
+    assert len(rerank_chosen) == 1 and fusion.rerank_curve[0]["label"] == "first stage"
+    assert (rerank_chosen[0]["params"] is None) == (fusion.reranker is None)
+    # the second encoder (trained on mined hard negatives) competed in the second stage
+    labels = [r["label"] for r in fusion.rerank_curve]
+    assert "second encoder w=0.5 depth=10" in labels and "lambdarank + second encoder depth=20" in labels, (
+        labels
+    )
     from assets.retrieval.kb_fusion import kb_fusion_grid
 
-    chosen = [r for r in fusion["curve"] if r["chosen"]]
-    assert len(fusion["curve"]) == len(kb_fusion_grid()) and len(chosen) == 1
-    assert chosen[0]["params"] == fusion["params"] and chosen[0]["label"] == fusion["label"]
+    chosen = [r for r in fusion.curve if r["chosen"]]
+    assert len(fusion.curve) == len(kb_fusion_grid()) and len(chosen) == 1
+    assert chosen[0]["params"] == asdict(fusion.fusion) and chosen[0]["label"] == fusion.label
     fmd = result.asset_materializations_for_node("kb_search_fusion")[0].metadata
-    assert fmd["fusion"].value == fusion["label"] and "| fusion | val MRR@10" in fmd["validation_curve"].value
+    assert fmd["fusion"].value == fusion.label and "| fusion | val MRR@10" in fmd["validation_curve"].value
     # The curve went to the served encoder's MLflow run, as an artifact and its two metrics.
     import json
 
@@ -190,12 +196,23 @@ def test_slice_materializes_end_to_end(materialized_slice):
     got = mlflow.artifacts.download_artifacts(
         run_id=run_id, artifact_path="kb_fusion_curve.json", tracking_uri=uri
     )
-    assert [r["label"] for r in json.loads(open(got).read())] == [r["label"] for r in fusion["curve"]]
+    assert [r["label"] for r in json.loads(open(got).read())] == [r["label"] for r in fusion.curve]
     assert run.data.metrics["kb_rerank_val_mrr_at_10"] == pytest.approx(rerank_chosen[0]["mrr@10"])
     got = mlflow.artifacts.download_artifacts(
         run_id=run_id, artifact_path="kb_rerank_curve.json", tracking_uri=uri
     )
-    assert json.loads(open(got).read()) == json.loads(json.dumps(fusion["rerank_curve"]))
+    assert json.loads(open(got).read()) == json.loads(json.dumps(fusion.rerank_curve))
+    # the second encoder's weights and vectors, beside its curve rows
+    got = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="kb_second_encoder", tracking_uri=uri
+    )
+    from assets.retrieval.kb_second_encoder import SecondEncoder
+
+    second = SecondEncoder.load(got)
+    assert second.doc_vecs.shape[0] > 0 and second.encoder.encode(["a question"]).shape == (
+        1,
+        second.doc_vecs.shape[1],
+    )
     look = result.output_for_node("lookalike_evaluation")
     assert look["winner"] in ("u2u", "i2u2u", "i2i2u") and set(look["metrics"]) == {
         "u2u",

@@ -14,6 +14,7 @@ in one space.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -130,15 +131,30 @@ class TextEncoder(nn.Module):
         return F.normalize(self.head(pooled), dim=-1)
 
 
-def info_nce(q: torch.Tensor, d: torch.Tensor, tau: float, symmetric: bool = False) -> torch.Tensor:
+def info_nce(
+    q: torch.Tensor,
+    d: torch.Tensor,
+    tau: float,
+    symmetric: bool = False,
+    hard: torch.Tensor | None = None,
+    hard_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """InfoNCE with in-batch negatives: cross-entropy of ``q @ d.T / tau`` against the diagonal.
 
     ``symmetric`` averages it with the same loss over the transposed matrix (each document picks
-    its query out of the batch), as in CLIP.
+    its query out of the batch), as in CLIP. ``hard`` (``(m, dim)``) adds mined negatives as extra
+    columns of every query's row; ``hard_mask`` ``(len(q), m)`` marks those that must not count
+    as a query's negative (they belong to its own group).
     """
     logits = q @ d.T / tau
     labels = torch.arange(len(q), device=q.device)
-    loss = F.cross_entropy(logits, labels)
+    if hard is not None and len(hard):
+        extra = q @ hard.T / tau
+        if hard_mask is not None:
+            extra = extra.masked_fill(hard_mask, float("-inf"))
+        loss = F.cross_entropy(torch.cat([logits, extra], 1), labels)
+    else:
+        loss = F.cross_entropy(logits, labels)
     return (loss + F.cross_entropy(logits.T, labels)) / 2 if symmetric else loss
 
 
@@ -238,6 +254,9 @@ def train_two_tower(
     params: TwoTowerParams = TwoTowerParams(),
     corpus: list[str] | None = None,
     validate: Callable[[TwoTower], float] | None = None,
+    start: TwoTower | None = None,
+    hard_negatives: list | None = None,
+    n_hard: int = 2,
 ) -> TwoTower:
     """Train the shared-tower encoder on ``(query, positive)`` pairs with in-batch negatives (InfoNCE).
 
@@ -255,6 +274,16 @@ def train_two_tower(
     validate : callable, optional
         ``validate(model) -> score`` after each epoch (e.g. retrieval MRR@10 on held-out queries);
         without it, the held-out ``val_fraction`` of pairs is scored by MRR@10.
+    start : TwoTower, optional
+        Continue from a copy of this encoder (its vocabulary and weights; ``params`` give the
+        training loop), e.g. a second encoder trained from the first stage's.
+    hard_negatives : list, optional
+        Per pair, the groups of its mined hard negatives (e.g. the wrong entries the first stage
+        ranks highest): each step adds ``n_hard`` of them per query, each as a text drawn from
+        that group's positives, as extra negatives of every query in the batch (never of a query
+        of the same group).
+    n_hard : int
+        Hard negatives drawn per query and step.
 
     Returns
     -------
@@ -266,7 +295,11 @@ def train_two_tower(
         raise ValueError("need a non-empty list of (query, positive) pairs")
     torch.manual_seed(params.seed)
     rng = np.random.default_rng(params.seed)
-    if params.init == "pretrained":
+    if start is not None:
+        vocab, model = start.vocab, copy.deepcopy(start.model)
+        pre = isinstance(model, PretrainedEncoder)
+        lr, unk = (params.finetune_lr, vocab.unk_id) if pre else (params.lr, 1)
+    elif params.init == "pretrained":
         vocab, model = load_pretrained(params.pretrained)
         lr, unk = params.finetune_lr, vocab.unk_id
     else:
@@ -279,9 +312,10 @@ def train_two_tower(
     p_ids = token_ids(vocab, positives, params.max_len)
     g = np.asarray(groups if groups is not None else np.arange(len(queries)))
     perm = rng.permutation(len(queries))
-    n_val = max(1, int(len(perm) * params.val_fraction)) if len(perm) > 10 else 0
+    n_val = max(1, int(len(perm) * params.val_fraction)) if len(perm) > 10 and params.val_fraction > 0 else 0
     val, tr = perm[:n_val], perm[n_val:]
     pool = _group_pools(tr, g, positives) if params.resample_positives else None
+    hard_pool = _group_pools(tr, g, positives) if hard_negatives is not None else None
     steps = params.max_epochs * max(1, math.ceil(len(tr) / params.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warm = max(1, int(steps * params.warmup_fraction))
@@ -300,7 +334,15 @@ def train_two_tower(
                 _drop(pad([q_ids[i] for i in batch], params.max_len), params.token_dropout, unk).to(dev)
             )
             d = model(_drop(pad([p_ids[j] for j in pos], params.max_len), params.token_dropout, unk).to(dev))
-            loss = info_nce(q, d, params.tau, params.symmetric)
+            hard, mask = None, None
+            if hard_pool is not None:
+                neg, neg_groups = _draw_hard(batch, hard_negatives, hard_pool, g, n_hard, rng)
+                if neg:
+                    hard = model(
+                        _drop(pad([p_ids[j] for j in neg], params.max_len), params.token_dropout, unk).to(dev)
+                    )
+                    mask = torch.as_tensor(g[batch][:, None] == np.asarray(neg_groups)[None, :]).to(dev)
+            loss = info_nce(q, d, params.tau, params.symmetric, hard, mask)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -336,6 +378,22 @@ def train_two_tower(
         device=str(dev),
     )
     return TwoTower(vocab, model, params, hist)
+
+
+def _draw_hard(batch, hard_negatives, pool: dict, groups: np.ndarray, n: int, rng) -> tuple[list, list]:
+    """Up to ``n`` hard negatives per query of ``batch``: groups drawn from its mined list (those
+    with training texts), each as the pair index of a text drawn from that group's pool; and
+    their groups."""
+    picked, picked_groups = [], []
+    for i in batch:
+        cands = [h for h in hard_negatives[i] if h in pool and h != groups[i]]
+        if not cands:
+            continue
+        for h in rng.choice(len(cands), min(n, len(cands)), replace=False):
+            members = pool[cands[h]]
+            picked.append(members[rng.integers(len(members))])
+            picked_groups.append(cands[h])
+    return picked, picked_groups
 
 
 def _drop(ids: torch.Tensor, p: float, unk: int = 1) -> torch.Tensor:

@@ -167,25 +167,54 @@ def kb_stage_scores(encode, docs: pd.DataFrame, queries: pd.DataFrame, tokenizer
     return lexical, np.asarray(encode(q), np.float32) @ vecs.T, relevant, index
 
 
-def choose_kb_stages(encode, val_docs: pd.DataFrame, val_queries: pd.DataFrame, tokenizer: str) -> dict:
+def choose_kb_stages(
+    encode,
+    val_docs: pd.DataFrame,
+    val_queries: pd.DataFrame,
+    tokenizer: str,
+    first=None,
+    pairs: pd.DataFrame | None = None,
+    second_params=None,
+) -> dict:
     """The hybrid's fusion and second stage, each chosen on the validation queries.
 
+    With the first-stage encoder ``first`` (``encode`` is its ``encode``) and its training
+    ``pairs``, a second encoder is trained on hard negatives the chosen first stage mines from
+    those pairs (:func:`~assets.retrieval.kb_second_encoder.train_second_encoder`) and competes as a
+    second stage too.
+
     Returns ``{"fusion": KbFusionParams, "fusion_curve": [...], "reranker": KbReranker | None,
-    "rerank_curve": [...]}`` (:func:`~assets.retrieval.kb_fusion.choose_kb_fusion`, then
+    "rerank_curve": [...], "second": SecondEncoder | None}``
+    (:func:`~assets.retrieval.kb_fusion.choose_kb_fusion`, then
     :func:`~assets.retrieval.kb_rerank.choose_kb_rerank` over the chosen fusion's candidates)."""
     from assets.retrieval.kb_fusion import choose_kb_fusion
     from assets.retrieval.kb_rerank import choose_kb_rerank
+    from assets.retrieval.kb_second_encoder import KbSecondEncoderParams, train_second_encoder
 
     lexical, cos, relevant, index = kb_stage_scores(encode, val_docs, val_queries, tokenizer)
     fusion, fusion_curve = choose_kb_fusion(lexical, cos, relevant)
+    second = None
+    if first is not None and pairs is not None and len(pairs):
+        second = train_second_encoder(
+            first, pairs, val_docs, fusion, second_params or KbSecondEncoderParams()
+        )
     reranker, rerank_curve = choose_kb_rerank(
-        lexical, cos, relevant, fusion, index.pr, val_queries["query"].tolist(), index.titles
+        lexical,
+        cos,
+        relevant,
+        fusion,
+        index.pr,
+        val_queries["query"].tolist(),
+        index.titles,
+        second=second,
+        doc_ids=index.doc_ids,
     )
     return {
         "fusion": fusion,
         "fusion_curve": fusion_curve,
         "reranker": reranker,
         "rerank_curve": rerank_curve,
+        "second": second,
     }
 
 

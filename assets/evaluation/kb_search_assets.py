@@ -1,7 +1,8 @@
 """Knowledge-base search: the fusion of its stages chosen on validation, and the evaluation of the
 served pipeline against BM25 on held-out queries."""
 
-from dataclasses import asdict, replace
+import tempfile
+from dataclasses import replace
 
 import dagster as dg
 import pandas as pd
@@ -16,9 +17,8 @@ from assets.evaluation.faq import (
     kb_search_metrics,
 )
 from assets.ingest.kb import doc_texts
-from assets.retrieval.kb_fusion import KbFusionParams
-from assets.retrieval.kb_rerank import KbReranker
 from assets.retrieval.kb_search import HybridKbIndex
+from assets.retrieval.kb_stages import KbStages
 from resources.mlflow_tracking import MlflowResource
 
 
@@ -37,16 +37,19 @@ def _curve_table(curve: list[dict], top: int = 8, what: str = "fusion") -> str:
 @dg.asset(kinds={"torch", "mlflow"})
 def kb_search_fusion(
     kb_documents: dict, two_tower_model: TwoTower, mlflow_tracking: MlflowResource
-) -> dg.Output[dict]:
+) -> dg.Output[KbStages]:
     """How ``hybrid`` KB search combines BM25 (or BM25 × PageRank) with vector recall, and whether
-    a learned second stage rescores the result, both chosen on validation: a tenth of the distinct
+    a second stage rescores the result, both chosen on validation: a tenth of the distinct
     training queries is held out (removed from the pairs and from the entries' similar questions),
     an encoder with the served model's parameters is trained on the rest and early-stopped on them,
-    :func:`~assets.retrieval.kb_fusion.choose_kb_fusion` scores the fusion grid there and
-    :func:`~assets.retrieval.kb_rerank.choose_kb_rerank` cross-validates the reranker over the same
-    queries. Each is kept only when it beats the stage before by more than one standard error; the
-    test queries are never seen. The curves, and the reranker's model, go to the served model's
-    MLflow run."""
+    :func:`~assets.retrieval.kb_fusion.choose_kb_fusion` scores the fusion grid there; a second
+    encoder is trained on hard negatives that fused first stage mines from the training pairs
+    (:mod:`~assets.retrieval.kb_second_encoder`), and
+    :func:`~assets.retrieval.kb_rerank.choose_kb_rerank` cross-validates the second stages (LambdaRank
+    over the stages' features, with and without the second encoder's, and the second encoder
+    alone) over the same queries. Each is kept only when it beats the stage before by more than
+    one standard error; the test queries are never seen. The curves, the reranker's model and the
+    second encoder go to the served model's MLflow run."""
     docs = pd.DataFrame(kb_documents["docs"])
     pairs, val_docs, val_queries = holdout({"train": pd.DataFrame(kb_documents["train"]), "train_docs": docs})
     p = two_tower_model.params
@@ -58,44 +61,43 @@ def kb_search_fusion(
         corpus=doc_texts(val_docs),
         validate=lambda m: evaluate_encoder(m.encode, val_docs, val_queries)["mrr@10"],
     )
-    stages = choose_kb_stages(model.encode, val_docs, val_queries, p.tokenizer)
-    chosen, curve, reranker = stages["fusion"], stages["fusion_curve"], stages["reranker"]
-    best = next(r for r in curve if r["chosen"])
-    rerank_best = next(r for r in stages["rerank_curve"] if r["chosen"])
-    rerank = reranker.to_dict() if reranker is not None else None
+    chosen = choose_kb_stages(model.encode, val_docs, val_queries, p.tokenizer, first=model, pairs=pairs)
+    stages = KbStages(
+        chosen["fusion"], chosen["fusion_curve"], chosen["rerank_curve"], chosen["reranker"]
+    ).with_docs(docs)
+    best = next(r for r in stages.curve if r["chosen"])
+    rerank_best = next(r for r in stages.rerank_curve if r["chosen"])
     run_id = two_tower_model.history.get("mlflow_run_id")
     if run_id:
-        mlflow_tracking.log_dict(run_id, curve, "kb_fusion_curve.json")
-        mlflow_tracking.log_dict(run_id, stages["rerank_curve"], "kb_rerank_curve.json")
-        if rerank is not None:
-            mlflow_tracking.log_dict(run_id, rerank, "kb_reranker.json")
+        mlflow_tracking.log_dict(run_id, stages.curve, "kb_fusion_curve.json")
+        mlflow_tracking.log_dict(run_id, stages.rerank_curve, "kb_rerank_curve.json")
+        if stages.reranker is not None:
+            mlflow_tracking.log_dict(run_id, stages.reranker.to_dict(), "kb_reranker.json")
+        if chosen["second"] is not None:  # trained either way: its weights beside its curve rows
+            with tempfile.TemporaryDirectory() as tmp:
+                chosen["second"].save(tmp)
+                mlflow_tracking.log_artifacts(run_id, tmp, "kb_second_encoder")
         mlflow_tracking.log_metrics(
             run_id,
             {
                 "kb_fusion_val_mrr@10": best["mrr@10"],
-                "kb_vector_val_mrr@10": curve[0]["mrr@10"],
+                "kb_vector_val_mrr@10": stages.curve[0]["mrr@10"],
                 "kb_rerank_val_mrr@10": rerank_best["mrr@10"],
             },
         )
     return dg.Output(
-        {
-            "params": asdict(chosen),
-            "label": chosen.label(),
-            "curve": curve,
-            "rerank": rerank,
-            "rerank_curve": stages["rerank_curve"],
-        },
+        stages,
         metadata={
-            "fusion": chosen.label(),
-            "rerank": rerank_best["label"],
+            "fusion": stages.label,
+            "rerank": stages.rerank_label,
             "val_queries": len(val_queries),
             "val_mrr@10_chosen": round(best["mrr@10"], 4),
-            "val_mrr@10_vector": round(curve[0]["mrr@10"], 4),
+            "val_mrr@10_vector": round(stages.curve[0]["mrr@10"], 4),
             "val_mrr@10_reranked": round(rerank_best["mrr@10"], 4),
-            "candidates_scored": len(curve),
-            "validation_curve": dg.MetadataValue.md(_curve_table(curve)),
+            "candidates_scored": len(stages.curve),
+            "validation_curve": dg.MetadataValue.md(_curve_table(stages.curve)),
             "rerank_validation_curve": dg.MetadataValue.md(
-                _curve_table(stages["rerank_curve"], what="second stage (5-fold)")
+                _curve_table(stages.rerank_curve, what="second stage (5-fold)")
             ),
         },
     )
@@ -112,7 +114,7 @@ def kb_search_fusion(
     ],
 )
 def kb_search_evaluation(
-    kb_documents: dict, two_tower_model: TwoTower, kb_doc_vectors, kb_search_fusion: dict
+    kb_documents: dict, two_tower_model: TwoTower, kb_doc_vectors, kb_search_fusion: KbStages
 ):
     """Held-out queries (never seen in training or validation): two-tower vs BM25 (same
     tokenisation), and every search mode, ``hybrid`` fused as ``kb_search_fusion`` chose."""
@@ -121,11 +123,11 @@ def kb_search_evaluation(
         raise dg.Failure("kb_documents has no held-out test queries to evaluate on")
     ids, vecs, _ = table_to_vectors(kb_doc_vectors)
     res = kb_search_metrics(docs, test, two_tower_model.encode, ids, vecs, two_tower_model.params.tokenizer)
-    index = HybridKbIndex.build(
-        docs.assign(doc_id=ids) if len(ids) == len(docs) else docs, vecs, two_tower_model.params.tokenizer
-    ).with_fusion(KbFusionParams.from_dict(kb_search_fusion["params"]))
-    if kb_search_fusion.get("rerank"):
-        index = index.with_reranker(KbReranker.from_dict(kb_search_fusion["rerank"]))
+    index = kb_search_fusion.apply(
+        HybridKbIndex.build(
+            docs.assign(doc_id=ids) if len(ids) == len(docs) else docs, vecs, two_tower_model.params.tokenizer
+        )
+    )
     res["modes"] = evaluate_kb_modes(index, test, two_tower_model.encode(test["query"].tolist()))
     a, b = res["two_tower"]["mrr@10"], res["bm25"]["mrr@10"]
     yield dg.AssetCheckResult(
@@ -137,7 +139,8 @@ def kb_search_evaluation(
     yield dg.Output(
         res,
         metadata={
-            "fusion": kb_search_fusion["label"],
+            "fusion": kb_search_fusion.label,
+            "rerank": kb_search_fusion.rerank_label,
             "reranked": index.reranker is not None,
             **{f"{m}_{k}": round(v, 4) for m, d in res.items() if m != "modes" for k, v in d.items()},
             **{f"{m}_{k}": round(v, 4) for m, d in res["modes"].items() for k, v in d.items()},

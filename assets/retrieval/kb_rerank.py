@@ -8,7 +8,12 @@ entries. :class:`KbReranker` rescores them with a LightGBM LambdaRank model over
 - BM25 and BM25 × PageRank, each raw and as a share of the list's best, and BM25's rank;
 - the PageRank prior, and the candidate's position in the fused list;
 - character overlap of the query and the entry's title (share of the query's characters, bigram
-  Jaccard) and the log length ratio.
+  Jaccard) and the log length ratio;
+- with a second encoder trained on hard negatives mined from the first stage
+  (:mod:`~assets.retrieval.kb_second_encoder`): its cosine, gap and rank (:data:`SECOND_FEATURES`).
+
+The second encoder can also rescore the candidates by its cosine alone (``method="encoder"``,
+nothing fitted on the validation queries).
 
 It is trained on the validation queries :func:`~assets.evaluation.faq.holdout` carves from the
 training queries, scored by an encoder that never saw them (an encoder's cosine on its own
@@ -17,14 +22,15 @@ those queries against the first stage's ranking and keeps the first stage unless
 beats it by more than one paired standard error. The model is LightGBM's own text format: saving
 and loading it unpickles nothing.
 
-A cross-encoder (the packaged MiniLM over query + title) was measured as the alternative: one
+A cross-encoder (the packaged MiniLM over query + title) was measured as a third form: one
 forward pass over 10 candidates takes ~50 ms on 2 CPU cores, the service's whole budget, and
 MiniLM's English vocabulary maps most Chinese characters to ``[UNK]``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -41,10 +47,12 @@ FEATURES = (
     "bm25_pr_share",
     "log_pagerank",
     "fused_rank_inv",
+    "fused_score",
     "char_containment",
     "bigram_jaccard",
     "log_length_ratio",
 )
+SECOND_FEATURES = ("cos2", "cos2_gap", "cos2_rank_inv")
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,14 @@ class KbRerankParams:
     folds : int
         Cross-validation folds over the validation queries when choosing.
     seed : int
+    method : {"lambdarank", "encoder"}
+        A LambdaRank model over the features, or the second encoder's cosine blended with the
+        first stage's score: ``(1 - weight) · fused + weight · cos2``, each min-max normalised
+        over the query's candidates (nothing is fitted).
+    weight : float
+        ``method="encoder"``: the second encoder's share.
+    second_encoder : bool
+        Add the second encoder's :data:`SECOND_FEATURES` (``method="encoder"`` implies it).
     """
 
     depth: int = 20
@@ -69,10 +85,22 @@ class KbRerankParams:
     min_child_samples: int = 20
     folds: int = 5
     seed: int = 0
+    method: Literal["lambdarank", "encoder"] = "lambdarank"
+    second_encoder: bool = False
+    weight: float = 1.0
 
     @classmethod
     def from_dict(cls, d: dict | None) -> KbRerankParams:
         return cls(**{k: v for k, v in (d or {}).items() if k in cls.__dataclass_fields__})
+
+    @property
+    def uses_second_encoder(self) -> bool:
+        return self.second_encoder or self.method == "encoder"
+
+    def label(self) -> str:
+        if self.method == "encoder":
+            return f"second encoder w={self.weight:g} depth={self.depth}"
+        return f"lambdarank{' + second encoder' if self.second_encoder else ''} depth={self.depth}"
 
 
 def _rank_inv(x: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
@@ -117,6 +145,7 @@ def candidate_features(
     pagerank: np.ndarray,
     queries: list[str],
     titles: list[list[str]],
+    fused: np.ndarray,
 ) -> np.ndarray:
     """The reranker's features of each query's candidates, in first-stage order.
 
@@ -128,6 +157,8 @@ def candidate_features(
     queries : list of str
     titles : list of list of str
         Each query's candidates' titles, in the same order.
+    fused : ndarray, shape (n_queries, depth)
+        The first stage's fused score of each candidate (padding: ``-inf``, stored as 0).
 
     Returns
     -------
@@ -147,24 +178,57 @@ def candidate_features(
         _share(bm25_pr),
         np.log(np.maximum(np.asarray(pagerank, np.float64), 1e-9)),
         fused_inv,
+        np.where(np.isfinite(fused), np.asarray(fused, np.float64), 0.0),
     ]
     return np.concatenate(
         [np.stack(cols, -1), text_features(queries, titles).astype(np.float64)[:, :depth]], -1
     ).astype(np.float32)
 
 
-class KbReranker:
-    """A trained LambdaRank model over :data:`FEATURES`, with the parameters it was trained by."""
+def _minmax_rows(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``x`` scaled to [0, 1] within each row's ``valid`` entries (a constant row: 1)."""
+    x = np.asarray(x, np.float64)
+    lo = np.where(valid, x, np.inf).min(1, keepdims=True)
+    hi = np.where(valid, x, -np.inf).max(1, keepdims=True)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return np.where(valid, np.where(hi > lo, (x - lo) / span, 1.0), 0.0)
 
-    def __init__(self, booster, params: KbRerankParams):
-        self.booster, self.params = booster, params
+
+def second_features(cos2: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """:data:`SECOND_FEATURES` of each candidate from the second encoder's cosines ``(n, depth)``
+    (``valid``: not padding)."""
+    c = np.where(valid, np.asarray(cos2, np.float64), -1.0)
+    return np.stack([c, c - c.max(1, keepdims=True), _rank_inv(c, valid)], -1).astype(np.float32)
+
+
+class KbReranker:
+    """A second stage: a trained LambdaRank model over :data:`FEATURES` (and
+    :data:`SECOND_FEATURES` where it has a ``second`` encoder), or the second encoder's cosine
+    alone; with the parameters it was made by."""
+
+    def __init__(self, booster, params: KbRerankParams, second=None):
+        if params.uses_second_encoder and second is None:
+            raise ValueError(f"{params.label()} needs its second encoder")
+        self.booster, self.params, self.second = booster, params, second
+
+    def features(self, base: np.ndarray, queries: list[str], doc_ids: np.ndarray) -> np.ndarray:
+        """``base`` (:func:`candidate_features` of the candidates ``doc_ids``, ``-1`` padded),
+        with the second encoder's features appended where this reranker uses them."""
+        if not self.params.uses_second_encoder:
+            return base
+        doc_ids = np.asarray(doc_ids)
+        cos2 = self.second.cosines(queries, doc_ids)
+        return np.concatenate([base, second_features(cos2, doc_ids >= 0)], -1)
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, params: KbRerankParams) -> KbReranker:
-        """Train on ``features`` ``(n_queries, depth, n_features)`` and 0/1 ``labels`` ``(n_queries,
-        depth)``; queries with no relevant candidate teach nothing and are left out."""
+    def fit(cls, features: np.ndarray, labels: np.ndarray, params: KbRerankParams, second=None) -> KbReranker:
+        """Train on ``features`` ``(n_queries, depth, n_features)`` (from :meth:`features`) and
+        0/1 ``labels`` ``(n_queries, depth)``; queries with no relevant candidate teach nothing
+        and are left out. ``method="encoder"`` fits nothing."""
         import lightgbm as lgb
 
+        if params.method == "encoder":
+            return cls(None, params, second)
         keep = labels.sum(1) > 0
         x, y = features[keep], labels[keep]
         if not len(x):
@@ -173,7 +237,7 @@ class KbReranker:
             x.reshape(-1, x.shape[-1]),
             y.reshape(-1),
             group=[x.shape[1]] * len(x),
-            feature_name=list(FEATURES),
+            feature_name=list(FEATURES) + list(SECOND_FEATURES if params.second_encoder else ()),
         )
         booster = lgb.train(
             {
@@ -192,10 +256,15 @@ class KbReranker:
             data,
             num_boost_round=params.n_estimators,
         )
-        return cls(booster, params)
+        return cls(booster, params, second)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """The model's score of each candidate, ``(n_queries, depth)``."""
+        if self.params.method == "encoder":
+            valid = features[..., len(FEATURES) + 2] > 0  # the second encoder's rank: 0 for padding
+            fused, cos2 = features[..., FEATURES.index("fused_score")], features[..., len(FEATURES)]
+            w = self.params.weight
+            return (1 - w) * _minmax_rows(fused, valid) + w * _minmax_rows(cos2, valid)
         n, d, f = features.shape
         return self.booster.predict(features.reshape(-1, f), num_threads=1).reshape(n, d)
 
@@ -207,14 +276,17 @@ class KbReranker:
         return np.take_along_axis(positions, order, 1), np.take_along_axis(s, order, 1)
 
     def to_dict(self) -> dict:
-        """JSON-able: the parameters and LightGBM's text model."""
-        return {"params": asdict(self.params), "model": self.booster.model_to_string()}
+        """JSON-able: the parameters and LightGBM's text model (the second encoder, where there
+        is one, is saved on its own: :class:`~assets.retrieval.kb_second_encoder.SecondEncoder`)."""
+        model = self.booster.model_to_string() if self.booster is not None else None
+        return {"params": asdict(self.params), "model": model}
 
     @classmethod
-    def from_dict(cls, d: dict) -> KbReranker:
+    def from_dict(cls, d: dict, second=None) -> KbReranker:
         import lightgbm as lgb
 
-        return cls(lgb.Booster(model_str=d["model"]), KbRerankParams.from_dict(d["params"]))
+        booster = lgb.Booster(model_str=d["model"]) if d.get("model") else None
+        return cls(booster, KbRerankParams.from_dict(d["params"]), second)
 
 
 def first_stage(
@@ -230,7 +302,7 @@ def first_stage(
 
     ``lexical`` holds ``"bm25"`` and ``"bm25_pr"`` score matrices ``(n_queries, n_docs)``;
     ``titles`` each column's title."""
-    pos, _ = fuse_kb(lexical[fusion.lexical], cos, fusion, depth)
+    pos, fused = fuse_kb(lexical[fusion.lexical], cos, fusion, depth)
     safe = np.clip(pos, 0, None)
     feats = candidate_features(
         np.take_along_axis(cos, safe, 1),
@@ -239,8 +311,16 @@ def first_stage(
         np.asarray(pagerank)[safe],
         queries,
         [list(np.asarray(titles, object)[row]) for row in safe],
+        fused,
     )
     return pos, feats
+
+
+RERANK_GRID = (KbRerankParams(depth=10), KbRerankParams(depth=20))
+SECOND_ENCODER_GRID = tuple(
+    [KbRerankParams(depth=d, method="encoder", weight=w) for d in (10, 20) for w in (0.3, 0.5, 1.0)]
+    + [replace(p, second_encoder=True) for p in RERANK_GRID]
+)
 
 
 def choose_kb_rerank(
@@ -251,14 +331,24 @@ def choose_kb_rerank(
     pagerank: np.ndarray,
     queries: list[str],
     titles: np.ndarray,
-    grid: tuple[KbRerankParams, ...] = (KbRerankParams(depth=10), KbRerankParams(depth=20)),
+    grid: tuple[KbRerankParams, ...] = RERANK_GRID,
+    second=None,
+    doc_ids: np.ndarray | None = None,
 ) -> tuple[KbReranker | None, list[dict]]:
     """Whether a reranker beats the first stage on the validation queries, and the reranker.
 
     Each candidate in ``grid`` is cross-validated (``folds`` folds over the queries: trained on the
-    others, scored on each); the best by MRR@10 is kept when it beats the first stage (``fusion``)
-    by more than one paired standard error of the per-query reciprocal rank, and is then trained on
-    all the queries. Otherwise ``None``: the first stage's ranking stands.
+    others, scored on each; the second encoder's cosine alone fits nothing and is scored on all);
+    the best by MRR@10 is kept when it beats the first stage (``fusion``) by more than one paired
+    standard error of the per-query reciprocal rank, and is then trained on all the queries.
+    Otherwise ``None``: the first stage's ranking stands.
+
+    Parameters
+    ----------
+    second : SecondEncoder, optional
+        A second encoder (never trained on these queries): adds :data:`SECOND_ENCODER_GRID`.
+    doc_ids : ndarray, optional
+        The doc id of each column (needed with ``second``).
 
     Returns
     -------
@@ -269,21 +359,33 @@ def choose_kb_rerank(
     """
     relevant = np.asarray(relevant)
     n = len(relevant)
+    if second is not None:
+        grid = tuple(grid) + SECOND_ENCODER_GRID
     base_pos, _ = fuse_kb(lexical[fusion.lexical], cos, fusion, 10)
     base = reciprocal_ranks(base_pos, relevant)
     curve = [{"label": "first stage", "params": None, "mrr@10": float(base.mean()), "gain": 0.0, "se": 0.0}]
-    built = {}
-    for g in grid:
-        if g.depth not in built:
+    built: dict = {}
+
+    def candidates(g: KbRerankParams):
+        key = (g.depth, g.uses_second_encoder)
+        if key not in built:
             pos, feats = first_stage(lexical, cos, fusion, pagerank, queries, titles, g.depth)
-            built[g.depth] = (pos, feats, (pos == relevant[:, None]).astype(np.float32))
-        pos, feats, labels = built[g.depth]
+            if g.uses_second_encoder:
+                ids = np.where(pos >= 0, np.asarray(doc_ids)[np.clip(pos, 0, None)], -1)
+                feats = KbReranker(None, g, second).features(feats, queries, ids)
+            built[key] = (pos, feats, (pos == relevant[:, None]).astype(np.float32))
+        return built[key]
+
+    for g in grid:
+        pos, feats, labels = candidates(g)
         fold = np.random.default_rng(g.seed).permutation(n) % max(2, g.folds)
         rr = np.zeros(n)
-        for f in np.unique(fold):
+        if g.method == "encoder":
+            rr = reciprocal_ranks(KbReranker(None, g, second).rerank(pos, feats)[0], relevant)
+        for f in np.unique(fold) if g.method != "encoder" else ():
             tr, te = fold != f, fold == f
             try:
-                model = KbReranker.fit(feats[tr], labels[tr], g)
+                model = KbReranker.fit(feats[tr], labels[tr], g, second)
             except ValueError:
                 rr[te] = base[te]
                 continue
@@ -291,7 +393,7 @@ def choose_kb_rerank(
         diff = rr - base
         curve.append(
             {
-                "label": f"lambdarank depth={g.depth}",
+                "label": g.label(),
                 "params": asdict(g),
                 "mrr@10": float(rr.mean()),
                 "gain": float(diff.mean()),
@@ -305,5 +407,5 @@ def choose_kb_rerank(
     if not pick:
         return None, curve
     g = grid[pick - 1]
-    pos, feats, labels = built[g.depth]
-    return KbReranker.fit(feats, labels, g), curve
+    pos, feats, labels = candidates(g)
+    return KbReranker.fit(feats, labels, g, second), curve

@@ -217,10 +217,15 @@ class HybridKbIndex:
                 lexical = self.lexical_stages(queries)
                 depth = max(k, reranker.params.depth)
                 pos, feats = first_stage(lexical, cos, f, self.pr, queries, self.titles, depth)
+                feats = reranker.features(feats, queries, self._ids(pos))
                 pos, sc = (a[:, :k] for a in reranker.rerank(pos, feats))
             else:
                 pos, sc = fuse_kb(self.lexical_scores(queries, f.lexical), cos, f, k)
-        return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1), sc
+        return self._ids(pos), sc
+
+    def _ids(self, pos: np.ndarray) -> np.ndarray:
+        """Document ids of column positions (``-1`` stays)."""
+        return np.where(pos >= 0, self.doc_ids[np.clip(pos, 0, None)], -1)
 
     def _prior(self) -> np.ndarray:
         return np.log1p(2 * self.pr).astype(np.float32)
@@ -261,7 +266,9 @@ class HybridKbIndex:
                     self.pr[cols[top]][None, :],
                     [queries[r]],
                     [list(self.titles[cols[top]])],
+                    score[:, top],
                 )
+                feats = reranker.features(feats, [queries[r]], cand[top][None, :])
                 order, sc = reranker.rerank(top[None, :], feats)
                 best, sc = order[:, :k], sc[:, :k]
             ok = best[0] >= 0
