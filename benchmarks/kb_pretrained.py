@@ -50,7 +50,9 @@ def _metrics(positions, relevant) -> dict:
     return {"mrr@10": float(rr.mean()), "recall@5": float(hit5.mean())}
 
 
-def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_dir=None) -> dict:
+def run_one(
+    set_name: str, init: str, seed: int, max_epochs: int | None, save_dir=None, second_epochs: int = 2
+) -> dict:
     import numpy as np
 
     from assets.common.topk import topk
@@ -82,7 +84,12 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_di
         if saved is not None:  # for a resumed run, and later stages, to reuse without retraining
             model.save(saved)
     t0 = time.perf_counter()
-    stages = choose_kb_stages(model.encode, val_docs, val_queries, tok, first=model, pairs=train)
+    from assets.retrieval.kb_second_encoder import KbSecondEncoderParams
+
+    second_params = KbSecondEncoderParams(epochs=second_epochs)
+    stages = choose_kb_stages(
+        model.encode, val_docs, val_queries, tok, first=model, pairs=train, second_params=second_params
+    )
     stages_s = time.perf_counter() - t0
     chosen, curve = stages["fusion"], stages["fusion_curve"]
     kept = KbStages(chosen, curve, stages["rerank_curve"], stages["reranker"]).with_docs(docs)
@@ -110,6 +117,7 @@ def run_one(set_name: str, init: str, seed: int, max_epochs: int | None, save_di
         "validation_curve": curve,
         "rerank_validation_curve": stages["rerank_curve"],
         "second_stage_train_seconds": round(stages_s, 1),
+        "second_encoder_epochs": second_epochs,
         **second_encoder_test(stages, served, docs, test, qv),
     }
     print(
@@ -158,6 +166,7 @@ def main(argv=None):
         help="run seeds first-seed .. first-seed + seeds - 1; the results file's other seeds stay",
     )
     ap.add_argument("--max-epochs", type=int, default=None)
+    ap.add_argument("--second-epochs", type=int, default=2, help="epochs of the hard-negative second encoder")
     ap.add_argument(
         "--save-models",
         default=None,
@@ -166,27 +175,36 @@ def main(argv=None):
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     prev = RESULTS / "kb_pretrained.json"
-    res = json.loads(prev.read_text())["results"] if prev.exists() else {}
+
+    def stored() -> dict:  # read again before each write: another run may have written since
+        return json.loads(prev.read_text())["results"] if prev.exists() else {}
+
+    res = stored()
     for name in args.sets:
         if not (SHARED / SETS[name][0]).exists():
             print(f"  {name} skipped: {SHARED / SETS[name][0]} not found")
             continue
-        out = {**res.get(name, {}), "bm25": bm25(name), "zero_shot_pretrained": zero_shot(name)}
+        base = {"bm25": bm25(name), "zero_shot_pretrained": zero_shot(name)}
         print(
-            f"  {name}: BM25 {out['bm25']['mrr@10']:.4f}, "
-            f"zero-shot MiniLM {out['zero_shot_pretrained']['mrr@10']:.4f}"
+            f"  {name}: BM25 {base['bm25']['mrr@10']:.4f}, "
+            f"zero-shot MiniLM {base['zero_shot_pretrained']['mrr@10']:.4f}"
         )
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         for init in args.inits:
+            runs = [
+                run_one(name, init, s, args.max_epochs, args.save_models, args.second_epochs) for s in seeds
+            ]
+            res = stored()
+            out = {**res.get(name, {}), **base}
             kept = [r for r in out.get(init, {}).get("runs", []) if r["seed"] not in seeds]
-            runs = kept + [run_one(name, init, s, args.max_epochs, args.save_models) for s in seeds]
-            out[init] = {"runs": sorted(runs, key=lambda r: r["seed"])}
+            runs = sorted(kept + runs, key=lambda r: r["seed"])
+            out[init] = {"runs": runs}
             for stage in ("vector", "fused", "reranked", "bm25", "bm25_pr"):
                 have = [r[stage]["mrr@10"] for r in runs if stage in r]  # older runs: no reranked
                 out[init][f"{stage}_mrr@10_mean"] = statistics.mean(have) if have else None
                 out[init][f"{stage}_seeds"] = len(have)
-        res[name] = out
-        write_result("kb_pretrained", {"results": res})
+            res[name] = out
+            write_result("kb_pretrained", {"results": res})
     path = write_result("kb_pretrained", {"results": res})
     print(f"written {path}")
     return res

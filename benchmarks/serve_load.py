@@ -340,7 +340,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "similar": "POST /v1/similar by entity id, k=10, 64-d entity vectors",
                 "lookalike": "POST /v1/lookalike i2i2u from one random item, size 100, 32-d vectors",
                 "kb": "POST /v1/kb/search hybrid, k=5, the synthetic 48-entry KB, first stage only",
-                "kb_rerank": "the same with the second stage on (LambdaRank over the fused top 20)",
+                "kb_rerank": "the same with the second stage on (LambdaRank over the fused top 20 with a "
+                "second encoder's features: one more query encoding)",
                 "recommend": "POST /v1/recommend, k=10, ALS + item2vec fused (RRF), 5 seen items per user "
                 "removed, impressions logged",
                 "feedback": "POST /v1/feedback, one click per request, appended to the event log",
