@@ -17,7 +17,7 @@ import pandas as pd
 from assets.common.topk import batched_topk, take_ids
 from assets.embeddings.text import document_vectors, tokenize
 from assets.ingest.kb import doc_texts
-from assets.retrieval.kb_search import MODES, HybridKbIndex
+from assets.retrieval.kb_search import MODES, HybridKbIndex, kb_stage_scores
 
 
 def load_banking77(folder: str | Path, seed: int = 0, train_fraction: float = 1.0) -> dict:
@@ -152,19 +152,6 @@ def kb_search_metrics(
         "two_tower": retrieval_metrics(vector_rank(doc_vecs, encode(queries), doc_ids), rel),
         "bm25": retrieval_metrics(bm25_rank(docs, queries, tokenizer), rel),
     }
-
-
-def kb_stage_scores(encode, docs: pd.DataFrame, queries: pd.DataFrame, tokenizer: str):
-    """What a KB fusion is chosen from: the lexical stages' score matrices (``{"bm25",
-    "bm25_pr"}``) and the cosine one of ``queries`` over ``docs``, each query's relevant column,
-    and the :class:`HybridKbIndex` over ``docs``."""
-    vecs = document_vectors(encode, docs)
-    index = HybridKbIndex.build(docs, vecs, tokenizer)
-    q = queries["query"].tolist()
-    lexical = index.lexical_stages(q)
-    column = {int(d): i for i, d in enumerate(index.doc_ids)}
-    relevant = np.array([column[int(d)] for d in queries["doc_id"]], np.int64)
-    return lexical, np.asarray(encode(q), np.float32) @ vecs.T, relevant, index
 
 
 def choose_kb_stages(

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from assets.common.topk import topk
-from assets.embeddings.text import tokenize
+from assets.embeddings.text import document_vectors, tokenize
 from assets.ingest.kb import doc_texts
 from assets.retrieval.kb_fusion import KbFusionParams, candidate_mask, fuse_kb, score_candidates
 from assets.retrieval.kb_rerank import KbReranker, candidate_features, first_stage
@@ -274,6 +274,19 @@ class HybridKbIndex:
             ok = best[0] >= 0
             ids[r, : ok.sum()], scores[r, : ok.sum()] = cand[best[0][ok]], sc[0][ok]
         return ids, scores
+
+
+def kb_stage_scores(encode, docs: pd.DataFrame, queries: pd.DataFrame, tokenizer: str):
+    """What a KB fusion is chosen from: the lexical stages' score matrices (``{"bm25",
+    "bm25_pr"}``) and the cosine one of ``queries`` over ``docs``, each query's relevant column,
+    and the :class:`HybridKbIndex` over ``docs``."""
+    vecs = document_vectors(encode, docs)
+    index = HybridKbIndex.build(docs, vecs, tokenizer)
+    q = queries["query"].tolist()
+    lexical = index.lexical_stages(q)
+    column = {int(d): i for i, d in enumerate(index.doc_ids)}
+    relevant = np.array([column[int(d)] for d in queries["doc_id"]], np.int64)
+    return lexical, np.asarray(encode(q), np.float32) @ vecs.T, relevant, index
 
 
 def rerank_in_milvus(

@@ -144,7 +144,7 @@ def train_second_encoder(
         Over ``docs``; :meth:`SecondEncoder.with_docs` moves it to the served entries.
     """
     from assets.embeddings.two_tower import train_two_tower
-    from assets.evaluation.faq import kb_stage_scores
+    from assets.retrieval.kb_search import kb_stage_scores
 
     queries = pairs.drop_duplicates("query")[["query", "doc_id"]].reset_index(drop=True)
     lexical, cos, relevant, index = kb_stage_scores(first.encode, docs, queries, first.params.tokenizer)
