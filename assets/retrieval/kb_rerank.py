@@ -408,4 +408,4 @@ def choose_kb_rerank(
         return None, curve
     g = grid[pick - 1]
     pos, feats, labels = candidates(g)
-    return KbReranker.fit(feats, labels, g, second), curve
+    return KbReranker.fit(feats, labels, g, second if g.uses_second_encoder else None), curve
