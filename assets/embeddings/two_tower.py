@@ -315,7 +315,7 @@ def train_two_tower(
     n_val = max(1, int(len(perm) * params.val_fraction)) if len(perm) > 10 and params.val_fraction > 0 else 0
     val, tr = perm[:n_val], perm[n_val:]
     pool = _group_pools(tr, g, positives) if params.resample_positives else None
-    hard_pool = _group_pools(tr, g, positives) if hard_negatives is not None else None
+    hard_pool = (pool or _group_pools(tr, g, positives)) if hard_negatives is not None else None
     steps = params.max_epochs * max(1, math.ceil(len(tr) / params.batch_size))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warm = max(1, int(steps * params.warmup_fraction))
