@@ -194,3 +194,33 @@ def test_inputs_round_trip_and_original_ids(tmp_path):
     assert sorted(back.histories.pairs(np.array([5]))["item_id"]) == [100, 103, 104]
     assert isinstance(back.histories.user_ids, np.memmap)
     assert IdCodec().original_items(np.array([3])).tolist() == ["3"]
+
+
+def test_the_shared_item_space_survives_concurrent_first_lookups():
+    """The service's threads share the cached item index. pandas builds an index's hash table
+    lazily and not thread-safely (pandas-dev/pandas#21150): eight threads looking up in a fresh
+    index at once got "Reindexing only valid with uniquely valued Index objects" in about a third
+    of the rounds, until the table was built before the index was cached."""
+    import threading
+
+    from assets.retrieval.recommend import _item_space
+
+    failed = []
+    for round_ in range(100):
+        arrays = [np.arange(20_000, dtype=np.int64) + round_, np.arange(5_000, dtype=np.int64)]
+        barrier = threading.Barrier(8)
+
+        def look(arrays=arrays, barrier=barrier, last=19_999 + round_):
+            barrier.wait()
+            try:  # the space is 0 .. last, so each id is its own position
+                got = _item_space(arrays).get_indexer(np.array([5, 7, last], np.int64))
+                assert got.tolist() == [5, 7, last], got
+            except Exception as e:  # noqa: BLE001 - collected, asserted below
+                failed.append((last, repr(e)))
+
+        threads = [threading.Thread(target=look) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failed == []

@@ -12,6 +12,7 @@ interactions (:func:`assets.evaluation.fusion.choose_fusion`), never on the test
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -334,19 +335,28 @@ def recommend_users(
 
 
 _SPACES: dict[tuple[int, ...], tuple[list, pd.Index]] = {}
+_SPACES_LOCK = threading.Lock()
 
 
 def _item_space(arrays: list[np.ndarray]) -> pd.Index:
     """The sorted union of the models' and the popularity list's items, as an index; cached per
-    set of arrays (a served state's arrays never change), so a request does not rebuild it."""
+    set of arrays (a served state's arrays never change), so a request does not rebuild it.
+
+    The service's threads share it. pandas builds an index's hash table lazily and not
+    thread-safely (pandas-dev/pandas#21150): under load, concurrent first lookups saw this
+    unique index as non-unique and the request failed. So the table is built before the index is
+    cached, when no other thread can see it yet."""
     key = tuple(id(a) for a in arrays)
-    hit = _SPACES.get(key)
+    with _SPACES_LOCK:
+        hit = _SPACES.get(key)
     if hit is not None and all(a is b for a, b in zip(hit[0], arrays)):
         return hit[1]
     space = pd.Index(np.unique(np.concatenate(arrays)))
-    if len(_SPACES) >= 8:
-        _SPACES.pop(next(iter(_SPACES)))
-    _SPACES[key] = (list(arrays), space)
+    space.get_indexer(space[:1])  # builds the hash table and the uniqueness flag, in this thread
+    with _SPACES_LOCK:
+        if len(_SPACES) >= 8:
+            _SPACES.pop(next(iter(_SPACES)))
+        _SPACES[key] = (list(arrays), space)
     return space
 
 
