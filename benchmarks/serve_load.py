@@ -225,6 +225,17 @@ def _wait_ready(proc, timeout: float = 300) -> None:
     raise RuntimeError("server not ready in time")
 
 
+def _batches() -> tuple[float, float]:
+    """(batched calls, requests in them) so far, summed over the workers by ``/metrics``."""
+    import re
+
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{PORT}/metrics", timeout=10).text
+    got = dict(re.findall(r"^recstack_batch_size_(count|sum)\{[^}]*\} (\S+)$", text, re.M))
+    return float(got.get("count", 0)), float(got.get("sum", 0))
+
+
 def _worker_rss_mib(server: subprocess.Popen) -> list[float]:
     """VmRSS of each gunicorn worker (the master's children), MiB."""
     out = []
@@ -247,12 +258,18 @@ def serve(
     """gunicorn over ``world`` on ``backend``; every endpoint under load; the workers' RSS."""
     import shutil
 
+    metrics_dir = world / "prometheus"  # as in production: /metrics sums every worker's samples
     env = settings.child_env(
-        RECSTACK_BENCH_WORLD=str(world), RECSTACK_SERVE_BACKEND=backend, RECSTACK_MILVUS_URI=milvus_uri
+        RECSTACK_BENCH_WORLD=str(world),
+        RECSTACK_SERVE_BACKEND=backend,
+        RECSTACK_MILVUS_URI=milvus_uri,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
     )
     server = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            str(Path(__file__).parents[1] / "serving" / "gunicorn_conf.py"),
             "-k",
             "uvicorn_worker.UvicornWorker",
             "-w",
@@ -272,11 +289,15 @@ def serve(
         _wait_ready(server)
         time.sleep(15 if backend == "milvus" else 30)  # the other worker loads its state too
         for endpoint in endpoints:
+            before = _batches()
             out[endpoint] = (
                 _wrk(clients, seconds, n, endpoint)
                 if shutil.which("wrk")
                 else {"generator": "httpx asyncio", **asyncio.run(_load(clients, seconds, n, endpoint))}
             )
+            after = _batches()
+            if after[0] > before[0]:  # batched endpoints: mean requests per batched call
+                out[endpoint]["mean_batch"] = round((after[1] - before[1]) / (after[0] - before[0]), 2)
             print(f"  {backend} {n:,} {endpoint}: {out[endpoint]}", flush=True)
         out["worker_rss_mib"] = _worker_rss_mib(server)
     finally:
@@ -339,7 +360,9 @@ def main(argv: list[str] | None = None) -> dict:
             "endpoints": {
                 "similar": "POST /v1/similar by entity id, k=10, 64-d entity vectors",
                 "lookalike": "POST /v1/lookalike i2i2u from one random item, size 100, 32-d vectors",
-                "kb": "POST /v1/kb/search hybrid, k=5, the synthetic 48-entry KB, first stage only",
+                "kb": "POST /v1/kb/search hybrid, k=5, the synthetic 48-entry KB, first stage only, the "
+                "query encoded by a default (scratch, 128-d) two-tower; concurrent searches batched "
+                "(serving/batching.py)",
                 "kb_rerank": "the same with the second stage on (LambdaRank over the fused top 20 with a "
                 "second encoder's features: one more query encoding)",
                 "recommend": "POST /v1/recommend, k=10, ALS + item2vec fused (RRF), 5 seen items per user "

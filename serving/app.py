@@ -28,7 +28,9 @@ from recstack import names, settings
 from resources.event_log import EventLog
 from resources.feature_store.base import FeatureStore
 from resources.feature_store.resource import deployment_backend, open_backend
+from serving.batching import MicroBatcher
 from serving.observability import (
+    BATCH_SIZE,
     RequestMetrics,
     configure_access_log,
     metrics_payload,
@@ -167,6 +169,18 @@ def create_app(
         if api_key and not (x_api_key and hmac.compare_digest(x_api_key, api_key)):
             raise HTTPException(401, "missing or wrong X-API-Key header")
 
+    def kb_answer(key: tuple, items: list[tuple[ServingState, str]]) -> list:
+        """One batch of KB searches: one state and one set of options (the key), one encoder
+        pass over all the queries (see :mod:`serving.batching`)."""
+        _, mode, rerank, k = key
+        st, queries = items[0][0], [q for _, q in items]
+        qv = st.encode_texts(queries) if mode not in ("bm25", "bm25_pr") else None
+        ids, scores = st.kb_index.search(queries, qv, k=k, mode=mode, rerank=rerank)
+        return list(zip(ids, scores))
+
+    kb_batches = MicroBatcher(kb_answer, on_batch=BATCH_SIZE.labels("/v1/kb/search").observe)
+    app.state.kb_batches = kb_batches
+
     def state_for(cap: str) -> ServingState:
         st = holder.state  # one read: the whole request sees one state
         if cap not in st.versions:
@@ -304,14 +318,14 @@ def create_app(
         dependencies=[Depends(check_key)],
         responses=_errors(),
     )
-    def kb_search(req: KbSearchRequest) -> KbSearchResponse:
+    async def kb_search(req: KbSearchRequest) -> KbSearchResponse:
         st = state_for("kb")
-        qv = st.encode_texts([req.query]) if req.mode != "bm25" and req.mode != "bm25_pr" else None
-        ids, scores = st.kb_index.search([req.query], qv, k=req.k, mode=req.mode, rerank=req.rerank)
+        key = (id(st), req.mode, req.rerank, req.k)  # the state is held by the item while it waits
+        ids, scores = await kb_batches.submit(key, (st, req.query), remote=st.kb_index.dense is not None)
         reranked = req.mode == "hybrid" and req.rerank and st.kb_index.reranker is not None
         hits = [
             KbHit(doc_id=int(i), title=st.kb_titles.get(int(i), ""), score=float(s))
-            for i, s in zip(ids[0], scores[0])
+            for i, s in zip(ids, scores)
             if i >= 0
         ]
         rid = impression("kb", served(st, "kb"), [h.doc_id for h in hits])

@@ -45,6 +45,12 @@ LATENCY = Histogram(
     ["endpoint", "model_version"],
     buckets=LATENCY_BUCKETS,
 )
+BATCH_SIZE = Histogram(
+    "recstack_batch_size",
+    "Requests answered by one batched call (see serving.batching)",
+    ["endpoint"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 SERVED = Gauge(
     "recstack_served_model_info",
     "1 for each model version a capability serves",

@@ -197,7 +197,8 @@ class TwoTower:
     def encode(self, texts: list[str], batch_size: int = 512) -> np.ndarray:
         if isinstance(texts, str):
             raise TypeError("encode takes a list of strings")
-        self.model.eval()
+        if self.model.training:  # eval() walks every module: a tenth of a one-query encode
+            self.model.eval()
         dev = next(self.model.parameters()).device
         out = []
         for i in range(0, len(texts), batch_size):

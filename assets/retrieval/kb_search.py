@@ -245,34 +245,47 @@ class HybridKbIndex:
         pos_of = {int(d): i for i, d in enumerate(self.doc_ids)}
         ids = np.full((len(qv), k), -1, np.int64)
         scores = np.full((len(qv), k), -np.inf, np.float32)
+        cands = []
         for r in range(len(qv)):
             cand = dense_top[r][dense_top[r] >= 0]
             if lex_top is not None:
                 cand = np.union1d(self.doc_ids[lex_top[r][lex_top[r] >= 0]], cand)
+            cands.append(cand)
+        # Every query's candidates' vectors in one fetch (one round trip for a batch of queries).
+        fetched = np.unique(np.concatenate(cands)) if cands else np.zeros(0, np.int64)
+        vecs = self.dense.reconstruct(fetched) if fetched.size else None
+        depth2 = max(k, reranker.params.depth) if reranker is not None else 0
+        pos = np.full((len(qv), depth2), -1, np.int64)  # the reranker's candidates, doc columns
+        base = None
+        for r, cand in enumerate(cands):
             if not cand.size:
                 continue
             cols = np.array([pos_of[int(c)] for c in cand])
-            cos = (self.dense.reconstruct(cand) @ qv[r])[None, :]
+            cos = (vecs[np.searchsorted(fetched, cand)] @ qv[r])[None, :]
             score = score_candidates(lex[r, cols][None, :], cos, np.ones_like(cos, bool), fusion)
             if reranker is None:
                 best, sc = topk(score, k)
-            else:
-                best, _ = topk(score, max(k, reranker.params.depth))
-                top = best[0][best[0] >= 0]
-                feats = candidate_features(
-                    cos[:, top],
-                    lex_all["bm25"][r, cols[top]][None, :],
-                    lex_all["bm25_pr"][r, cols[top]][None, :],
-                    self.pr[cols[top]][None, :],
-                    [queries[r]],
-                    [list(self.titles[cols[top]])],
-                    score[:, top],
-                )
-                feats = reranker.features(feats, [queries[r]], cand[top][None, :])
-                order, sc = reranker.rerank(top[None, :], feats)
-                best, sc = order[:, :k], sc[:, :k]
-            ok = best[0] >= 0
-            ids[r, : ok.sum()], scores[r, : ok.sum()] = cand[best[0][ok]], sc[0][ok]
+                ok = best[0] >= 0
+                ids[r, : ok.sum()], scores[r, : ok.sum()] = cand[best[0][ok]], sc[0][ok]
+                continue
+            best, _ = topk(score, depth2)
+            top = best[0][best[0] >= 0]
+            feats = candidate_features(
+                cos[:, top],
+                lex_all["bm25"][r, cols[top]][None, :],
+                lex_all["bm25_pr"][r, cols[top]][None, :],
+                self.pr[cols[top]][None, :],
+                [queries[r]],
+                [list(self.titles[cols[top]])],
+                score[:, top],
+            )
+            if base is None:
+                base = np.zeros((len(qv), depth2, feats.shape[-1]), feats.dtype)
+            base[r, : len(top)], pos[r, : len(top)] = feats[0], cols[top]
+        if base is not None:  # the second stage once for every query (one second-encoder pass)
+            feats = reranker.features(base, list(queries), self._ids(pos))
+            order, sc = reranker.rerank(pos, feats)
+            ids, scores = self._ids(order[:, :k]), sc[:, :k]
         return ids, scores
 
 
