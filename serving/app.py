@@ -17,6 +17,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
+from pymilvus.exceptions import MilvusException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assets.features.online import online_features
@@ -102,7 +103,7 @@ def _errors(*extra: int) -> dict:
     what = {
         401: "missing or wrong X-API-Key header",
         404: "unknown id(s), or an item attribute the catalogue does not have",
-        503: "the capability is not being served yet",
+        503: "the capability is not being served yet, or its vector store failed to answer (retry)",
     }
     return {code: {"model": ErrorDetail, "description": what[code]} for code in (401, *extra, 503)}
 
@@ -188,8 +189,21 @@ def create_app(
         return st
 
     # Request validation is pydantic's (422 with the field). Only a body that cannot be parsed at
-    # all (not UTF-8) reaches FastAPI's 400: it is invalid input like any other, so 422 too. No
-    # other error is mapped: a bug in a handler is a 500, which the fuzz test would catch.
+    # all (not UTF-8) reaches FastAPI's 400: it is invalid input like any other, so 422 too. A
+    # failure of the vector store (Milvus) is the store's, not the request's: 503 with
+    # Retry-After (seen under load: a transient "read binlog failed" on a query). No other error
+    # is mapped: a bug in a handler is a 500, which the fuzz test would catch.
+    @app.exception_handler(MilvusException)
+    async def store_error(request: Request, e: MilvusException):
+        import logging
+
+        logging.getLogger(__name__).warning("vector store failed on %s: %s", request.url.path, e)
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": "1"},
+            content={"detail": f"the vector store failed to answer ({type(e).__name__}: {e.message}); retry"},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         if e.status_code == 400 and e.detail == "There was an error parsing the body":

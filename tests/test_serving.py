@@ -369,3 +369,36 @@ def test_reload_swaps_atomically_with_no_failed_request(state):
         seen = [int(v) for t, v in ok if t == n]
         assert seen == sorted(seen)
     assert holder.state.versions["entities"].model_version == "3"
+
+
+def test_a_vector_store_failure_is_a_503_to_retry_not_a_500(state):
+    """A failure inside Milvus (seen under load: a transient "read binlog failed" on a query) is
+    the store's, not the request's: 503 with Retry-After and the store's message, for a lookup by
+    id and for a KB search alike; the state and other endpoints are untouched."""
+    from dataclasses import replace
+
+    from pymilvus.exceptions import MilvusException
+
+    class FailingStore:
+        native_filters = True
+
+        def lookup(self, *args, **kwargs):
+            raise MilvusException(code=65535, message="read binlog failed: service internal error")
+
+        search = reconstruct = lookup
+
+    broken = replace(
+        state,
+        entity_index=FailingStore(),
+        kb_index=state.kb_index.with_dense_store(FailingStore()),
+    )
+    ids = state.entity_index.ids[:2].tolist()
+    with TestClient(create_app(StateHolder(lambda: broken), api_key="")) as c:
+        similar = c.post("/v1/similar", json={"entity_ids": ids, "k": 3})
+        kb = c.post("/v1/kb/search", json={"query": kb_test()["query"].iloc[0], "k": 3})
+        bm25 = c.post("/v1/kb/search", json={"query": kb_test()["query"].iloc[0], "k": 3, "mode": "bm25"})
+    for r in (similar, kb):
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "1"
+        assert "read binlog failed" in r.json()["detail"] and "retry" in r.json()["detail"]
+    assert bm25.status_code == 200 and len(bm25.json()["hits"]) == 3  # BM25 needs no vector store
